@@ -1,0 +1,294 @@
+"""Every setting of the suite, declared once: command-line flag, environment variable, pytest.ini key,
+the operations manual's default and a help text.
+
+Precedence: command line > environment (``DIGITALME_*``) > ``pytest.ini`` > the manual's default. All values
+are resolved and validated once, in ``pytest_configure``; every bad one is reported together, naming its
+source, and the run stops with pytest's usage error (exit 4) before any check. The result is one frozen
+:class:`Settings` kept in ``config.stash[SETTINGS]``.
+"""
+
+import dataclasses
+import datetime as dt
+import os
+import re
+import urllib.parse
+
+import pytest
+
+SETTINGS = pytest.StashKey["Settings"]()
+SECRET_MASK = "***"
+
+
+class Invalid(ValueError):
+    """A value that does not parse; its text says what was expected."""
+
+
+# --- parsers: text -> value, raising Invalid ----------------------------------------------------
+
+def text(value):
+    return value.strip()
+
+
+def url(value, optional=False):
+    value = value.strip()
+    if not value and optional:
+        return ""
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Invalid("expected an http:// or https:// URL with a host" + (" (or empty)" if optional else ""))
+    try:
+        parts.port
+    except ValueError as e:
+        raise Invalid(f"bad port: {e}") from None
+    return value.rstrip("/")
+
+
+def optional_url(value):
+    return url(value, optional=True)
+
+
+def number(low, high, integer=False, low_open=False):
+    """A number in [low, high] (or (low, high] with low_open)."""
+    def parse(value):
+        try:
+            result = int(value) if integer else float(value)
+        except ValueError:
+            raise Invalid(f"expected {'a whole number' if integer else 'a number'}") from None
+        if result > high or result < low or (low_open and result == low):
+            raise Invalid(f"expected a number {'>' if low_open else '>='} {low} and <= {high}")
+        return result
+    return parse
+
+
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "tb": 1000**4}
+
+
+def size(value):
+    """Bytes, from ``2GiB``, ``512MiB``, ``1GB`` or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+    if not match or match.group(2).lower() not in _SIZE_UNITS:
+        raise Invalid("expected a size such as 2GiB, 512MiB or 1GB")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(value):
+    """Seconds, from ``90s``, ``30m``, ``4h`` or ``2d``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd])\s*", value)
+    if not match:
+        raise Invalid("expected a duration such as 30m, 4h or 1d")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def choice(*options):
+    def parse(value):
+        if value.strip() not in options:
+            raise Invalid("expected one of " + ", ".join(options))
+        return value.strip()
+    return parse
+
+
+def name_list(value):
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """A weekly window in UTC, e.g. the manual's maintenance window ``Sun 02:00-04:00``."""
+    weekday: int  # Monday is 0, as datetime.weekday()
+    start: dt.time
+    end: dt.time
+
+    def __contains__(self, moment):
+        moment = moment.astimezone(dt.timezone.utc)
+        return moment.weekday() == self.weekday and self.start <= moment.time().replace(tzinfo=None) < self.end
+
+    def __str__(self):
+        return f"{_DAYS[self.weekday].title()} {self.start:%H:%M}-{self.end:%H:%M} UTC"
+
+
+def window(value):
+    """``off`` (or empty), or ``<Day> HH:MM-HH:MM`` in UTC."""
+    if value.strip().lower() in ("", "off", "none"):
+        return None
+    match = re.fullmatch(r"\s*([A-Za-z]{3})\w*\s+(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)\s*", value)
+    try:
+        weekday = _DAYS.index(match.group(1).lower())
+        start = dt.time(int(match.group(2)), int(match.group(3)))
+        end = dt.time(int(match.group(4)), int(match.group(5)))
+    except (AttributeError, ValueError):
+        raise Invalid("expected 'off' or a weekly window such as 'Sun 02:00-04:00' (UTC)") from None
+    if end <= start:
+        raise Invalid("the window must end after it starts")
+    return Window(weekday, start, end)
+
+
+# --- the declarations ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    parse: object
+    help: str
+    secret: bool = False
+    flag: str = ""
+
+    @property
+    def env(self):
+        return "DIGITALME_" + self.name.upper()
+
+    @property
+    def ini(self):
+        return "digitalme_" + self.name
+
+    @property
+    def option(self):
+        return self.flag or "--digitalme-" + self.name.replace("_", "-")
+
+    @property
+    def dest(self):
+        return "digitalme_" + self.name
+
+
+DECLARED = (
+    # The target
+    Setting("base_url", "http://localhost", url, "Base URL of the app over plain HTTP (manual: curl http://localhost/health)."),
+    Setting("https_url", "https://localhost", optional_url, "HTTPS URL of the app; empty when HTTPS does not apply (HTTPS checks then skip)."),
+    Setting("compose_file", "docker-compose.production.yml", text, "The deployment's compose file, as a path on the checking machine."),
+    Setting("compose_project", "digitalme", text, "Compose project name: its containers carry the label com.docker.compose.project."),
+    Setting("container", "digitalme-digitalme-1", text, "The app container's name."),
+    Setting("db_path", "/app/data/digitalme.db", text, "The SQLite database, as a path inside the container."),
+    Setting("backup_dir", "/app/backups", text, "The backup folder, as a path inside the container."),
+    Setting("env_file", "", text, "The deployment's .env on the checked host (empty: its checks skip)."),
+    Setting("db_required_tables", "__EFMigrationsHistory,Users", name_list, "Tables a restored backup must hold (comma-separated)."),
+    # Thresholds: the manual's values
+    Setting("response_time_max_s", "1.0", number(0, 60, low_open=True), "Each endpoint answers within this many seconds (manual: <1s)."),
+    Setting("memory_max_pct", "85", number(0, 100), "Host memory in use must stay below this percentage."),
+    Setting("disk_max_pct", "80", number(0, 100), "Every real filesystem's use must stay below this percentage."),
+    Setting("cpu_max_pct", "90", number(0, 100), "CPU use sustained over 5 minutes (5-minute load per core) must stay below this percentage."),
+    Setting("container_memory_max", "2GiB", size, "The app container's memory use must stay below this size."),
+    Setting("restarts_max", "3", number(0, 10**6, integer=True), "More restarts than this (Docker's RestartCount) is a restart loop."),
+    Setting("backups_min", "3", number(1, 10**6, integer=True), "At least this many backup databases within the backup window."),
+    Setting("backup_window_days", "7", number(0, 3650, low_open=True), "The window, in days, in which backups count as recent."),
+    Setting("backup_max_age_h", "26", number(0, 10**5, low_open=True), "The newest backup must be younger than this many hours."),
+    Setting("db_max_age_h", "24", number(0, 10**5, low_open=True), "The database (or its -wal) must have been written within this many hours."),
+    Setting("db_size_max", "1GiB", size, "Database size above which scaling is due (deployment guide: 1 GB)."),
+    Setting("db_free_pct_max", "25", number(0, 100), "Free pages above this share of the database mean VACUUM is due."),
+    Setting("docker_reclaimable_max", "5GiB", size, "Reclaimable Docker space (dangling images, stopped containers) above this is a warning."),
+    Setting("log_errors_max", "10", number(0, 10**9, integer=True), "Error/exception log lines allowed in the last 24 h."),
+    Setting("log_slow_max", "20", number(0, 10**9, integer=True), "slow|timeout|performance log lines allowed in the last 720 h."),
+    Setting("log_auth_failures_max", "20", number(0, 10**9, integer=True), "Authentication-failure log lines allowed in the last 24 h."),
+    Setting("cert_warn_days", "30", number(0, 3650, integer=True), "Warn when the certificate has fewer days left."),
+    Setting("cert_crit_days", "7", number(0, 3650, integer=True), "Critical when the certificate has fewer days left."),
+    Setting("image_max_age_days", "30", number(0, 36500, low_open=True), "The running image must not be older than this many days."),
+    Setting("connect_timeout_s", "3", number(0, 120, low_open=True), "Connect timeout of every HTTP request."),
+    Setting("read_timeout_s", "10", number(0, 600, low_open=True), "Read timeout of every HTTP request."),
+    Setting("docker_timeout_s", "15", number(0, 600, low_open=True), "Timeout of every Docker API call."),
+    # Records
+    Setting("report_dir", "reports", text, "Where results files, HTML reports and alert state are kept."),
+    Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed."),
+    # Alerts
+    Setting("alerts", "on", choice("on", "off", "dry-run"), "Send alerts (on), not at all (off), or print them (dry-run).", flag="--alerts"),
+    Setting("webhook_url", "", optional_url, "Webhook for every alert (unset: no webhooks).", secret=True),
+    Setting("webhook_url_critical", "", optional_url, "Webhook for critical alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
+    Setting("webhook_url_warning", "", optional_url, "Webhook for warning alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
+    Setting("webhook_secret", "", text, "Signs each webhook body (HMAC-SHA256, header X-DigitalMe-Signature).", secret=True),
+    Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when checks failed.", secret=True),
+    Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long."),
+    Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long."),
+    Setting("maintenance_window", "Sun 02:00-04:00", window, "Alerts inside this weekly UTC window are recorded as suppressed ('off' to disable)."),
+    Setting("alerts_max_per_run", "10", number(1, 10**6, integer=True), "Beyond this many alerts in one run, one summary alert is sent instead."),
+    Setting("alert_budget_s", "30", number(0, 3600, low_open=True), "Total time one run may spend delivering alerts."),
+)
+BY_NAME = {setting.name: setting for setting in DECLARED}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The resolved values, read as ``settings.disk_max_pct``; ``sources`` says where each came from."""
+    values: dict
+    sources: dict
+
+    def __getattr__(self, name):
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def redacted(self):
+        """Every value fit to print: secrets masked, credentials removed from URLs."""
+        shown = {}
+        for setting in DECLARED:
+            value = self.values[setting.name]
+            if setting.secret and value:
+                value = SECRET_MASK
+            elif isinstance(value, str) and "@" in value and "://" in value:
+                value = re.sub(r"://[^/@]*@", "://" + SECRET_MASK + "@", value)
+            elif isinstance(value, (tuple, Window)):
+                value = ",".join(value) if isinstance(value, tuple) else str(value)
+            shown[setting.name] = value
+        return shown
+
+    def secrets(self):
+        """The secret values in force, so writers of reports and alerts can scrub them."""
+        return [self.values[s.name] for s in DECLARED if s.secret and self.values[s.name]]
+
+
+def addoptions(parser):
+    group = parser.getgroup("digitalme", "DigitalMe operational checks")
+    for setting in DECLARED:
+        help_text = f"{setting.help} [env {setting.env}, ini {setting.ini}, default {setting.default!r}]"
+        group.addoption(setting.option, dest=setting.dest, default=None, metavar="VALUE", help=help_text)
+        parser.addini(setting.ini, setting.help, default=None)
+
+
+def resolve(config, environ):
+    """Resolve and validate every setting; raise pytest.UsageError naming every bad one."""
+    values, sources, problems = {}, {}, []
+    for setting in DECLARED:
+        raw, source = setting.default, "default"
+        ini_value = config.getini(setting.ini)
+        if ini_value not in (None, ""):
+            raw, source = ini_value, f"pytest.ini {setting.ini}"
+        if setting.env in environ:
+            raw, source = environ[setting.env], f"environment {setting.env}"
+        if config.getoption(setting.dest) is not None:
+            raw, source = config.getoption(setting.dest), f"option {setting.option}"
+        try:
+            values[setting.name] = setting.parse(raw)
+        except Invalid as e:
+            shown = SECRET_MASK if setting.secret else repr(raw)
+            problems.append(f"{setting.env}={shown} (from {source}): {e}")
+        sources[setting.name] = source
+    if not problems and values["cert_crit_days"] > values["cert_warn_days"]:
+        problems.append(f"DIGITALME_CERT_CRIT_DAYS={values['cert_crit_days']} (from {sources['cert_crit_days']}): "
+                        f"must not exceed DIGITALME_CERT_WARN_DAYS={values['cert_warn_days']}")
+    if problems:
+        raise pytest.UsageError("invalid DigitalMe setting" + ("s" if len(problems) > 1 else "") + ":\n  "
+                                + "\n  ".join(problems))
+    return Settings(values, sources)
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+def pytest_addoption(parser):
+    addoptions(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Resolve once, before any other plugin configures, so a bad value stops the run first."""
+    config.stash[SETTINGS] = resolve(config, os.environ)
+
+
+@pytest.fixture(scope="session")
+def settings(pytestconfig):
+    """The run's resolved settings (``settings.disk_max_pct`` ...)."""
+    return pytestconfig.stash[SETTINGS]

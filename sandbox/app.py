@@ -1,0 +1,372 @@
+"""A stand-in for the DigitalMe ASP.NET app, faithful where the checks look.
+
+It serves what the real app serves (``/health``, ``/health/ready``, ``/info``; HTTP on 80 and HTTPS on
+443 with the mounted certificate), writes a real SQLite database in WAL mode, and runs the backup job
+that leaves ``digitalme_YYYYMMDD_HHMMSS.db`` and ``backup_report_<ts>.txt`` in ``/app/backups``.
+
+Faults are injected through files in the read-only control folder (``/app/control``), read on every
+request, so the suite's own tests break and restore it in milliseconds without a rebuild:
+
+==================  ===========================================================================
+``health``          ``Healthy``, ``Degraded`` or ``Unhealthy``: overrides ``/health``
+``ready``           the same for ``/health/ready``
+``delay``           seconds to sleep before answering any request
+``info``            ``broken``: ``/info`` answers 500 with a text body
+``crash``           present at start-up: exit 3 at once (with ``restart: unless-stopped``, a loop)
+``memory_mb``       hold this many MiB of memory
+``writer_paused``   present: the app stops writing to its database
+``headers_off``     present: no security headers
+``server_header``   present: send a version-revealing ``Server`` header
+``leak``            present: ``/info`` exposes the API key (what an auditor must catch)
+``no_hsts``         present: no ``Strict-Transport-Security`` on HTTPS
+==================  ===========================================================================
+"""
+
+import datetime as dt
+import http.server
+import json
+import os
+import platform
+import signal
+import socket
+import sqlite3
+import ssl
+import sys
+import threading
+import time
+
+DB_PATH = os.environ.get("DIGITALME_DB", "/app/data/digitalme.db")
+BACKUP_DIR = os.environ.get("BACKUP_DIR", "/app/backups")
+LOG_DIR = os.environ.get("LOG_DIR", "/app/logs")
+CONTROL_DIR = os.environ.get("CONTROL_DIR", "/app/control")
+CERT_FILE = os.environ.get("CERT_FILE", "/https/digitalme.crt")
+KEY_FILE = os.environ.get("KEY_FILE", "/https/digitalme.key")
+HTTP_PORT = int(os.environ.get("HTTP_PORT", "80"))
+HTTPS_PORT = int(os.environ.get("HTTPS_PORT", "443"))
+WRITE_INTERVAL_S = float(os.environ.get("WRITE_INTERVAL_S", "30"))
+BACKUP_INTERVAL_S = float(os.environ.get("BACKUP_INTERVAL_S", "21600"))
+BACKUP_RETENTION_DAYS = 7
+BACKUP_MAX_FILES = 30
+VERSION = "1.0.0-sandbox"
+
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+HEALTH_STATUS = {"Healthy": 200, "Degraded": 200, "Unhealthy": 503}
+_held_memory = []
+
+
+def log(level, category, message):
+    """Write one entry the way ASP.NET's console logger does, to stdout and the log volume."""
+    entry = f"{level}: {category}\n      {message}"
+    print(entry, flush=True)
+    try:
+        day = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d")
+        with open(os.path.join(LOG_DIR, f"digitalme-{day}.log"), "a") as f:
+            f.write(f"{dt.datetime.now(dt.timezone.utc).isoformat()} {entry}\n")
+    except OSError:
+        pass
+
+
+def control(name):
+    """The content of a control file, or None when it is absent."""
+    try:
+        with open(os.path.join(CONTROL_DIR, name)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+# --- database -----------------------------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS "__EFMigrationsHistory" (
+    "MigrationId" TEXT PRIMARY KEY, "ProductVersion" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "Users" (
+    "Id" INTEGER PRIMARY KEY, "Email" TEXT NOT NULL UNIQUE, "CreatedAt" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "Conversations" (
+    "Id" INTEGER PRIMARY KEY, "UserId" INTEGER NOT NULL REFERENCES "Users"("Id"),
+    "Title" TEXT, "CreatedAt" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "Messages" (
+    "Id" INTEGER PRIMARY KEY, "ConversationId" INTEGER NOT NULL REFERENCES "Conversations"("Id"),
+    "Role" TEXT NOT NULL, "Content" TEXT NOT NULL, "CreatedAt" TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS "IX_Messages_ConversationId" ON "Messages"("ConversationId");
+"""
+
+
+def connect_existing():
+    """Open the database only if it exists: a missing file is a fault, not something to recreate."""
+    return sqlite3.connect(f"file:{DB_PATH}?mode=rw", uri=True, timeout=5)
+
+
+def create_database():
+    """First start: create the schema in WAL mode, as EF Core's migrations would."""
+    os.makedirs(os.path.dirname(DB_PATH), exist_ok=True)
+    with sqlite3.connect(DB_PATH) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        db.execute('INSERT OR IGNORE INTO "__EFMigrationsHistory" VALUES (?, ?)',
+                   ("20250901000000_Initial", "8.0.8"))
+        db.execute('INSERT OR IGNORE INTO "Users" ("Id", "Email", "CreatedAt") VALUES (1, ?, ?)',
+                   ("owner@digitalme.local", now))
+        db.execute('INSERT OR IGNORE INTO "Conversations" ("Id", "UserId", "Title", "CreatedAt") '
+                   "VALUES (1, 1, 'Sandbox', ?)", (now,))
+        db.execute('INSERT INTO "Messages" ("ConversationId", "Role", "Content", "CreatedAt") '
+                   "VALUES (1, 'assistant', 'Welcome to DigitalMe.', ?)", (now,))
+    log("info", "Microsoft.EntityFrameworkCore.Migrations[20405]", "Database ready at " + DB_PATH)
+
+
+def database_can_connect():
+    try:
+        with connect_existing() as db:
+            db.execute('SELECT COUNT(*) FROM "__EFMigrationsHistory"').fetchone()
+        return True
+    except sqlite3.Error:
+        return False
+
+
+def writer_loop():
+    """The app's own traffic: a message every WRITE_INTERVAL_S keeps the database's mtime fresh."""
+    while True:
+        time.sleep(WRITE_INTERVAL_S)
+        if control("writer_paused") is not None:
+            continue
+        try:
+            with connect_existing() as db:
+                db.execute('INSERT INTO "Messages" ("ConversationId", "Role", "Content", "CreatedAt") '
+                           "VALUES (1, 'system', 'heartbeat', ?)",
+                           (dt.datetime.now(dt.timezone.utc).isoformat(),))
+        except sqlite3.Error as e:
+            log("fail", "DigitalMe.Data.DbWriter[0]", f"Database write failed: {e}")
+
+
+# --- backups ------------------------------------------------------------------------------------
+
+def make_backup(at):
+    """Back the live database up with SQLite's online-backup API, as the app's BackupService does."""
+    stamp = at.strftime("%Y%m%d_%H%M%S")
+    target = os.path.join(BACKUP_DIR, f"digitalme_{stamp}.db")
+    with connect_existing() as source, sqlite3.connect(target) as copy:
+        source.backup(copy)
+    size = os.path.getsize(target)
+    with open(os.path.join(BACKUP_DIR, f"backup_report_{stamp}.txt"), "w") as report:
+        report.write(f"DigitalMe backup report\nCreated: {at.isoformat()}\nFile: {target}\n"
+                     f"Size: {size} bytes\nStatus: Success\n")
+    when = at.timestamp()
+    for path in (target, os.path.join(BACKUP_DIR, f"backup_report_{stamp}.txt")):
+        os.utime(path, (when, when))
+    log("info", "DigitalMe.Services.BackupService[0]", f"Backup created: {target} ({size} bytes)")
+
+
+def prune_backups():
+    """Retention as the real job: 7 days, at most 30 files."""
+    cutoff = time.time() - BACKUP_RETENTION_DAYS * 86400
+    backups = sorted((os.path.getmtime(os.path.join(BACKUP_DIR, n)), n)
+                     for n in os.listdir(BACKUP_DIR) if n.startswith("digitalme_") and n.endswith(".db"))
+    for index, (mtime, name) in enumerate(backups):
+        if mtime < cutoff or index < len(backups) - BACKUP_MAX_FILES:
+            os.remove(os.path.join(BACKUP_DIR, name))
+
+
+def backup_loop():
+    """Seed two earlier days on first start, so a new sandbox looks like one that has been running."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    try:
+        if not any(n.startswith("digitalme_") for n in os.listdir(BACKUP_DIR)):
+            for days_ago in (2, 1):
+                make_backup(now - dt.timedelta(days=days_ago))
+        make_backup(now)
+    except (OSError, sqlite3.Error) as e:
+        log("fail", "DigitalMe.Services.BackupService[0]", f"Backup failed: {e}")
+    while True:
+        time.sleep(BACKUP_INTERVAL_S)
+        try:
+            make_backup(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
+            prune_backups()
+        except (OSError, sqlite3.Error) as e:
+            log("fail", "DigitalMe.Services.BackupService[0]", f"Backup failed: {e}")
+
+
+def memory_loop():
+    """Hold as much memory as the control file asks for (a real container-memory fault)."""
+    while True:
+        try:
+            wanted = int(control("memory_mb") or 0)
+        except ValueError:
+            wanted = 0
+        while len(_held_memory) < wanted:
+            _held_memory.append(bytearray(os.urandom(16)) * (65536))  # 1 MiB, touched
+        del _held_memory[wanted:]
+        time.sleep(0.5)
+
+
+# --- HTTP ---------------------------------------------------------------------------------------
+
+def health_state(override):
+    if override in HEALTH_STATUS:
+        return override
+    if not database_can_connect():
+        return "Unhealthy"
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        return "Degraded"
+    return "Healthy"
+
+
+def info_document(secure):
+    document = {
+        "version": VERSION,
+        "environment": os.environ.get("ASPNETCORE_ENVIRONMENT", "Production"),
+        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "runtimeInformation": {
+            "frameworkDescription": f"Python {platform.python_version()} (stand-in for .NET 8.0)",
+            "osDescription": platform.platform(),
+            "processArchitecture": platform.machine(),
+        },
+        "systemInfo": {
+            "machineName": socket.gethostname(),
+            "processorCount": os.cpu_count(),
+            "workingSet": _working_set(),
+            "totalPhysicalMemory": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"),
+        },
+    }
+    if control("leak") is not None:
+        document["configuration"] = {"anthropicApiKey": os.environ.get("ANTHROPIC_API_KEY", "")}
+    return document
+
+
+def _working_set():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    secure = False
+
+    def log_message(self, format, *args):  # the real app does not log each probe
+        pass
+
+    def send_response(self, code, message=None):
+        # BaseHTTPRequestHandler always adds "Server: BaseHTTP/..."; Kestrel is configured not to.
+        self.log_request(code)
+        self.send_response_only(code, message)
+        self.send_header("Date", self.date_time_string())
+        if control("server_header") is not None:
+            self.send_header("Server", "Kestrel/8.0.8 (Debian)")
+
+    def answer(self, code, body, content_type="text/plain", extra=None):
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        if control("headers_off") is None:
+            for name, value in SECURITY_HEADERS.items():
+                self.send_header(name, value)
+        if self.secure and control("no_hsts") is None:
+            self.send_header("Strict-Transport-Security", "max-age=31536000")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def do_GET(self):
+        try:
+            time.sleep(float(control("delay") or 0))
+        except ValueError:
+            pass
+        path = self.path.split("?", 1)[0]
+        no_cache = {"Cache-Control": "no-store, no-cache"}
+        if path == "/health":
+            state = health_state(control("health"))
+            self.answer(HEALTH_STATUS[state], state, extra=no_cache)
+        elif path == "/health/ready":
+            state = health_state(control("ready"))
+            self.answer(HEALTH_STATUS[state], state, extra=no_cache)
+        elif path == "/info":
+            if control("info") == "broken":
+                self.answer(500, "An unhandled exception occurred.")
+            else:
+                self.answer(200, json.dumps(info_document(self.secure)), "application/json; charset=utf-8")
+        elif path == "/":
+            self.answer(200, "<!doctype html><title>DigitalMe</title><h1>DigitalMe</h1>", "text/html")
+        else:
+            self.answer(404, "Not Found")
+
+    do_HEAD = do_GET
+
+
+class SecureHandler(Handler):
+    secure = True
+
+
+class TLSServer(http.server.ThreadingHTTPServer):
+    """HTTPS with the mounted certificate, reloaded when it changes (a renewal needs no restart)."""
+
+    daemon_threads = True
+    _context = None
+    _loaded = None
+
+    def context(self):
+        try:
+            stamp = (os.stat(CERT_FILE).st_mtime_ns, os.stat(KEY_FILE).st_mtime_ns)
+        except OSError:
+            return None  # no certificate: every handshake fails, as Kestrel's would
+        if stamp != self._loaded:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            try:
+                context.load_cert_chain(CERT_FILE, KEY_FILE)
+            except (OSError, ssl.SSLError) as e:
+                log("fail", "Microsoft.AspNetCore.Server.Kestrel[0]", f"Certificate load failed: {e}")
+                return None
+            self._context, self._loaded = context, stamp
+        return self._context
+
+    def get_request(self):
+        sock, address = super().get_request()
+        context = self.context()
+        if context is None:
+            sock.close()
+            raise OSError("no usable certificate")
+        return context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request, client_address):
+        pass  # a client that gives up mid-handshake is not the app's error
+
+
+def serve(server):
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def main():
+    if control("crash") is not None:
+        log("crit", "DigitalMe.Program[0]", "FATAL: start-up failed (injected fault)")
+        sys.exit(3)
+    os.umask(0o027)  # database, backups and logs are not world-readable
+    for folder in (BACKUP_DIR, LOG_DIR):
+        os.makedirs(folder, exist_ok=True)
+    if not os.path.exists(DB_PATH):
+        create_database()
+    http.server.ThreadingHTTPServer.daemon_threads = True
+    serve(http.server.ThreadingHTTPServer(("", HTTP_PORT), Handler))
+    serve(TLSServer(("", HTTPS_PORT), SecureHandler))
+    log("info", "Microsoft.Hosting.Lifetime[14]", f"Now listening on: http://[::]:{HTTP_PORT}")
+    log("info", "Microsoft.Hosting.Lifetime[14]", f"Now listening on: https://[::]:{HTTPS_PORT}")
+    log("info", "Microsoft.Hosting.Lifetime[0]", "Application started. Hosting environment: "
+        + os.environ.get("ASPNETCORE_ENVIRONMENT", "Production"))
+    for loop in (writer_loop, backup_loop, memory_loop):
+        threading.Thread(target=loop, daemon=True).start()
+    # As PID 1, SIGTERM is ignored unless handled: Kestrel stops on it, so must the stand-in.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        signal.pause()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Fixtures of the suite's own tests: run the suite (or a mini project using its plugins) in a subprocess."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+class SuiteRun:
+    """The outcome of one subprocess run of pytest: exit code, output and the results file."""
+
+    def __init__(self, completed, report_dir):
+        self.returncode = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+        self.report_dir = Path(report_dir)
+
+    @property
+    def results(self):
+        return json.loads((self.report_dir / "latest.json").read_text())
+
+    def check(self, name):
+        """The results-file entry of the one check whose id ends with ``name``."""
+        found = [c for c in self.results["checks"] if c["id"].split("::")[-1] == name]
+        found = found or [c for c in self.results["checks"] if c["id"].split("::")[-1].split("[")[0] == name]
+        assert len(found) == 1, f"expected one check named {name}, found {[c['id'] for c in self.results['checks']]}"
+        return found[0]
+
+    def __repr__(self):
+        return f"<SuiteRun rc={self.returncode}>\n{self.stdout[-3000:]}\n{self.stderr[-2000:]}"
+
+
+def run_pytest(cwd, args, env, report_dir, timeout=300):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DIGITALME_")}
+    environment.update({"DIGITALME_REPORT_DIR": str(report_dir), "PYTHONPATH": str(REPO)})
+    environment.update(env or {})
+    completed = subprocess.run([PYTHON, "-m", "pytest", *args], cwd=cwd, env=environment,
+                               capture_output=True, text=True, timeout=timeout)
+    return SuiteRun(completed, report_dir)
+
+
+@pytest.fixture
+def mini_project(tmp_path):
+    """A throw-away project using the suite's real plugins: ``mini_project(tests_source) -> run(args, env)``.
+
+    ``tests_source`` is the text of ``tests_mini/test_checks.py``; the project's conftest registers the same
+    plugins as the suite's, so severity, results, alerts and reports behave exactly as in a real run.
+    """
+    def make(tests_source, conftest_extra=""):
+        (tmp_path / "tests_mini").mkdir(exist_ok=True)
+        (tmp_path / "tests_mini" / "test_checks.py").write_text(textwrap.dedent(tests_source))
+        conftest = (REPO / "conftest.py").read_text() + "\n" + textwrap.dedent(conftest_extra)
+        (tmp_path / "conftest.py").write_text(conftest)
+        (tmp_path / "pytest.ini").write_text(
+            "[pytest]\ntestpaths = tests_mini\naddopts = --strict-markers -p no:cacheprovider\n"
+            "timeout = 60\ntimeout_method = signal\n")
+
+        def run(*args, env=None, report_dir=None, timeout=120):
+            return run_pytest(tmp_path, list(args), env, report_dir or tmp_path / "reports", timeout)
+        return run
+    return make
+
+
+# --- the sandbox ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sandbox():
+    """A private sandbox stack, started from a known state; checked healthy before any scenario uses it."""
+    from sandbox import Sandbox
+    stack = Sandbox()
+    try:
+        stack.up()
+    except subprocess.CalledProcessError as e:
+        stack.down()
+        pytest.fail(f"the sandbox did not start: {e.stderr[-1500:]}", pytrace=False)
+    yield stack
+    stack.down()
+
+
+@pytest.fixture
+def healthy_sandbox(sandbox):
+    """The sandbox, healthy at the start of the test and restored to healthy after it."""
+    sandbox.wait_healthy()
+    yield sandbox
+    sandbox.restore()
+
+
+@pytest.fixture
+def suite(sandbox, tmp_path):
+    """``suite(*pytest_args, **settings)`` runs the real suite against the sandbox; settings as DIGITALME_* names."""
+    def run(*args, **settings):
+        env = {**sandbox.settings_env, **{k: str(v) for k, v in settings.items()}}
+        return run_pytest(REPO, list(args), env, tmp_path / "reports")
+    return run
+
+
+def assert_caught(run, check_name, severity, message_pattern, outcome="failed"):
+    """The run completed, and the named check failed with this severity and a message matching the pattern."""
+    import re
+    assert run.returncode == 1, f"expected pytest exit 1 (checks failed), got {run!r}"
+    assert "Traceback" not in run.stdout, f"a traceback reached the operator: {run!r}"
+    check = run.check(check_name)
+    assert check["outcome"] == outcome, f"{check_name}: expected {outcome}, got {check}"
+    assert check["severity"] == severity, f"{check_name}: expected severity {severity}, got {check}"
+    assert re.search(message_pattern, check["message"]), f"{check_name}: message {check['message']!r} !~ {message_pattern!r}"
+    return check
+
+
+def assert_passed(run, check_name):
+    check = run.check(check_name)
+    assert check["outcome"] == "passed", f"{check_name}: expected passed, got {check}\n{run!r}"
+    return check

@@ -1,0 +1,167 @@
+"""Control of a private sandbox DigitalMe stack for the suite's own tests: start it from a known state, break it
+on purpose, restore it.
+
+The stack is the real sandbox (same image and compose file as ``make demo``) under its own compose project and
+ports, with its own control, certificate and .env folders, so tests never disturb a demo that is running.
+"""
+
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPO / "sandbox" / "docker-compose.production.yml"
+PROJECT = "dmselftest"
+CONTAINER = f"{PROJECT}-digitalme-1"
+HTTP_PORT, HTTPS_PORT = 18080, 18443
+
+
+def compose_binary():
+    found = shutil.which("docker-compose", path=os.pathsep.join([os.path.dirname(sys.executable),
+                                                                 os.environ.get("PATH", "")]))
+    return [found] if found else ["docker", "compose"]
+
+
+class Sandbox:
+    """A running sandbox stack and the means to inject faults into it."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="digitalme-sandbox-"))
+        self.control_dir = self.folder / "control"
+        self.certs_dir = self.folder / "certs"
+        self.env_file = self.folder / "deployment.env"
+        self.control_dir.mkdir()
+        self.logs_dirty = False  # lines injected into the log stream stay until the container is recreated
+        self.make_certificate(days=365)
+        self.env_file.write_text(
+            "ANTHROPIC_API_KEY=sk-ant-selftest-0123456789abcdef0123456789abcdef\n"
+            "JWT_KEY=selftest-jwt-key-that-is-longer-than-thirty-two-characters\n"
+            "DOMAIN=localhost\nASPNETCORE_ENVIRONMENT=Production\n")
+        self.env_file.chmod(0o600)
+        self.compose_env = {
+            **os.environ,
+            "SANDBOX_HTTP_PORT": str(HTTP_PORT), "SANDBOX_HTTPS_PORT": str(HTTPS_PORT),
+            "SANDBOX_CONTROL_DIR": str(self.control_dir), "SANDBOX_CERTS_DIR": str(self.certs_dir),
+            "SANDBOX_ENV_FILE": str(self.env_file),
+            "SANDBOX_HEALTH_INTERVAL": "1s", "SANDBOX_HEALTH_RETRIES": "2", "SANDBOX_HEALTH_START_PERIOD": "0s",
+            "SANDBOX_WRITE_INTERVAL_S": "5",
+        }
+
+    # --- the suite's view of it -------------------------------------------------------------------
+
+    @property
+    def settings_env(self):
+        """The DIGITALME_* settings that point the suite at this sandbox."""
+        return {
+            "DIGITALME_BASE_URL": f"http://127.0.0.1:{HTTP_PORT}",
+            "DIGITALME_HTTPS_URL": f"https://127.0.0.1:{HTTPS_PORT}",
+            "DIGITALME_COMPOSE_FILE": str(COMPOSE_FILE),
+            "DIGITALME_COMPOSE_PROJECT": PROJECT,
+            "DIGITALME_CONTAINER": CONTAINER,
+            "DIGITALME_ENV_FILE": str(self.env_file),
+            "DIGITALME_ALERTS": "off",
+            "DIGITALME_MAINTENANCE_WINDOW": "off",
+        }
+
+    # --- life cycle ---------------------------------------------------------------------------------
+
+    def compose(self, *args, check=True, timeout=180, extra_file=False):
+        """docker-compose on this stack; with extra_file, args start with "-f", <override file>."""
+        files = ["-f", str(COMPOSE_FILE)] + (list(args[:2]) if extra_file else [])
+        args = args[2:] if extra_file else args
+        return subprocess.run([*compose_binary(), "-p", PROJECT, *files, *args],
+                              env=self.compose_env, capture_output=True, text=True, timeout=timeout, check=check)
+
+    def up(self):
+        """Start from a known state: whatever an earlier run left (containers, volumes) is removed first."""
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
+        self.compose("up", "--detach", "--wait", "--wait-timeout", "90")
+
+    def down(self):
+        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def docker(self, *args, check=True, timeout=60):
+        return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+    def exec(self, script, user="root"):
+        """A shell script inside the app container (as root by default: faults go where the app cannot)."""
+        return self.docker("exec", "-u", user, CONTAINER, "sh", "-c", script)
+
+    def inspect(self, template):
+        return self.docker("inspect", "-f", template, CONTAINER, check=False).stdout.strip()
+
+    def wait_healthy(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.inspect("{{.State.Running}} {{.State.Health.Status}}") == "true healthy":
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"sandbox not healthy after {timeout} s: {self.inspect('{{json .State}}')}")
+
+    def wait_for(self, template, expected, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.inspect(template) == expected:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{template} never became {expected!r}: {self.inspect(template)!r}")
+
+    def restore(self):
+        """Back to healthy after a scenario: no control files, a valid certificate, the container running."""
+        for path in self.control_dir.iterdir():
+            path.unlink()
+        self.make_certificate(days=365)
+        self.env_file.chmod(0o600)
+        if self.logs_dirty or self.inspect("{{.State.Running}}") != "true" or self.inspect("{{.RestartCount}}") != "0":
+            self.compose("up", "--detach", "--wait", "--wait-timeout", "90", "--force-recreate")
+            self.logs_dirty = False
+        self.wait_healthy()
+
+    # --- faults -------------------------------------------------------------------------------------
+
+    def control(self, name, value=""):
+        """Write a control file the sandbox app reads on every request."""
+        path = self.control_dir / name
+        path.write_text(value)
+        path.chmod(0o644)
+
+    def make_certificate(self, days, not_before_days=1):
+        subprocess.run([sys.executable, str(REPO / "scripts" / "make_cert.py"), str(self.certs_dir),
+                        "--days", str(days), "--not-before-days", str(not_before_days), "--force"], check=True)
+
+    @contextlib.contextmanager
+    def moved_aside(self, path):
+        """Move a file in the container out of the way for the scenario, then put it back."""
+        self.exec(f"mv {path} {path}.selftest-aside")
+        try:
+            yield
+        finally:
+            self.exec(f"mv {path}.selftest-aside {path}")
+
+    @contextlib.contextmanager
+    def preserved(self, folder):
+        """Keep a copy of a folder in the container (owners, modes, times) and put it back after the scenario."""
+        aside = "/tmp/selftest-preserved" + folder.replace("/", "_")
+        self.exec(f"rm -rf {aside} && cp -a {folder} {aside}")
+        try:
+            yield
+        finally:
+            self.exec(f"rm -rf {folder}/* && cp -a {aside}/. {folder}/ && rm -rf {aside}")
+
+    def python(self, code, user="digitalme"):
+        """Python inside the container, as the app's user by default (files it writes stay the app's)."""
+        return self.docker("exec", "-u", user, CONTAINER, "python3", "-c", code)
+
+    def log_line(self, text):
+        """Write a line into the container's log stream, as the app itself would (PID 1's stdout)."""
+        self.exec(f"printf '%s\\n' {shell_quote(text)} > /proc/1/fd/1", user="digitalme")
+
+
+def shell_quote(text):
+    return "'" + text.replace("'", "'\"'\"'") + "'"

@@ -1,0 +1,48 @@
+"""The healthy sandbox: every check passes, every measured value is recorded, run after run."""
+
+import pytest
+
+pytestmark = pytest.mark.sandbox
+
+# Skipped on the sandbox by design, each with its reason.
+EXPECTED_SKIPS = {
+    "test_certificate_matches_host_name": "localhost",
+    "test_no_pending_security_updates": "",
+}
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_every_check_passes_on_the_healthy_sandbox(healthy_sandbox, suite, attempt):
+    """No flakiness: three full runs of every schedule, zero failures."""
+    run = suite()
+    bad = [c for c in run.results["checks"] if c["outcome"] not in ("passed", "skipped")]
+    assert not bad, f"run {attempt}: " + "; ".join(f"{c['id']}: {c['message']}" for c in bad)
+    skipped = {c["id"].split("::")[-1].split("[")[0]: c["message"] for c in run.results["checks"] if c["outcome"] == "skipped"}
+    unexpected = {name: reason for name, reason in skipped.items() if name not in EXPECTED_SKIPS}
+    assert not unexpected, f"unexpected skips: {unexpected}"
+    assert run.returncode == 0, run
+    assert run.results["status"] == "ok"
+
+
+def test_every_passed_check_records_its_measured_value(healthy_sandbox, suite):
+    run = suite("-m", "daily")
+    missing = [c["id"] for c in run.results["checks"] if c["outcome"] == "passed" and c["value"] is None]
+    assert not missing, f"checks that passed without recording what they measured: {missing}"
+    assert all(c["severity"] in ("critical", "warning") for c in run.results["checks"])
+
+
+@pytest.mark.parametrize("selection", ["monitor", "daily", "resources", "weekly", "monthly"])
+def test_each_schedule_selects_checks_and_passes(healthy_sandbox, suite, selection):
+    run = suite("-m", selection)
+    assert run.returncode == 0, run
+    assert run.results["selection"] == selection
+    assert run.results["counts"]["passed"] >= 2
+    assert all(selection in c["schedules"] for c in run.results["checks"])
+
+
+def test_monitor_selects_the_manuals_monitor_sh_trio(healthy_sandbox, suite):
+    """pytest -m monitor replaces monitor.sh: containers Up, /health 200, database file present."""
+    run = suite("-m", "monitor")
+    names = {c["id"].split("::")[-1] for c in run.results["checks"]}
+    assert {"test_compose_containers_running", "test_health_answers_healthy", "test_database_file_exists"} <= names
+    assert all(c["severity"] == "critical" for c in run.results["checks"])

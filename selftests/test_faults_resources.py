@@ -1,0 +1,85 @@
+"""Faults injected into the sandbox, caught by tests_resources/ (Resource Monitoring, Weekly 1, config change).
+
+Host memory, disk and CPU are held to lowered thresholds: filling the machine's disk or memory for real would
+endanger the machine running the tests. Everything else is a real fault.
+"""
+
+import pytest
+
+from conftest import assert_caught, assert_passed
+
+pytestmark = pytest.mark.sandbox
+HOST = "tests_resources/test_host.py"
+CONTAINER = "tests_resources/test_container.py"
+
+
+def test_host_memory_over_threshold_is_a_warning(healthy_sandbox, suite):
+    run = suite("-k", "test_host_memory_below_threshold", HOST, DIGITALME_MEMORY_MAX_PCT="0.5")
+    check = assert_caught(run, "test_host_memory_below_threshold", "warning",
+                          r"^memory at [\d.]+ % >= 0.5 % \(\d+ MiB available of \d+ MiB\)$")
+    assert 0 < check["value"] < 100
+
+
+def test_disk_over_threshold_is_a_warning(healthy_sandbox, suite):
+    run = suite("-k", "test_filesystems_below_disk_threshold", HOST, DIGITALME_DISK_MAX_PCT="0.5")
+    check = assert_caught(run, "test_filesystems_below_disk_threshold", "warning", r"^disk / at \d+ %.* >= 0.5 %$")
+    assert "/" in check["value"] and not any(mount.startswith("/proc") for mount in check["value"])
+
+
+def test_sustained_cpu_over_threshold_is_a_warning(healthy_sandbox, suite):
+    run = suite("-k", "test_cpu_below_threshold_sustained", HOST, DIGITALME_CPU_MAX_PCT="0")
+    assert_caught(run, "test_cpu_below_threshold_sustained", "warning",
+                  r"^CPU at \d+ % sustained \(5-minute load [\d.]+ on \d+ cores\) >= 0 %$")
+
+
+def test_container_memory_over_limit_is_a_warning(healthy_sandbox, suite):
+    """The app really holds 96 MiB more; the limit is lowered to 64 MiB instead of 2 GiB."""
+    healthy_sandbox.control("memory_mb", "96")
+    import time
+    time.sleep(1.5)  # the app allocates within half a second
+    run = suite(f"{CONTAINER}::test_container_memory_below_limit", DIGITALME_CONTAINER_MEMORY_MAX="64MiB")
+    check = assert_caught(run, "test_container_memory_below_limit", "warning",
+                          r"^dmselftest-digitalme-1 uses \d+ MiB >= 64 MiB$")
+    assert check["value"] >= 96 * 1024**2
+
+
+def test_closed_ports_are_critical(healthy_sandbox, suite):
+    run = suite("-k", "test_ports_listening", HOST, DIGITALME_BASE_URL="http://127.0.0.1:18081")
+    assert_caught(run, "test_ports_listening", "critical", r"^nothing listens on TCP port 18081 \(of \[18081, 18443\]\)$")
+
+
+def test_log_rotation_off_is_a_warning(healthy_sandbox, suite, tmp_path):
+    override = tmp_path / "no-log-rotation.yml"
+    override.write_text("services:\n  digitalme:\n    logging: !reset {}\n")
+    healthy_sandbox.compose("-f", str(override), "up", "--detach", "--wait", "--force-recreate", extra_file=True)
+    healthy_sandbox.logs_dirty = True  # restore recreates it with the real compose file
+    run = suite(f"{CONTAINER}::test_log_rotation_configured")
+    assert_caught(run, "test_log_rotation_configured", "warning",
+                  r"^dmselftest-digitalme-1 logs with 'json-file' and no max-size")
+
+
+def test_reclaimable_docker_space_over_limit_is_a_warning(healthy_sandbox, suite):
+    name = "dmselftest-stopped-junk"
+    healthy_sandbox.docker("rm", "-f", name, check=False)
+    healthy_sandbox.docker("run", "--name", name, "--entrypoint", "sh", "digitalme-sandbox:latest",
+                           "-c", "head -c 3000000 /dev/zero > /tmp/junk")
+    try:
+        run = suite(f"{CONTAINER}::test_reclaimable_docker_space_below_limit", DIGITALME_DOCKER_RECLAIMABLE_MAX="1MiB")
+    finally:
+        healthy_sandbox.docker("rm", "-f", name, check=False)
+    assert_caught(run, "test_reclaimable_docker_space_below_limit", "warning",
+                  r"^\d+ MiB reclaimable \(\d+ dangling image\(s\), [1-9]\d* stopped container\(s\)\) >= 1 MiB: prune them$")
+
+
+def test_invalid_compose_file_is_critical(healthy_sandbox, suite, tmp_path):
+    from sandbox import COMPOSE_FILE
+    broken = tmp_path / "docker-compose.production.yml"
+    broken.write_text(COMPOSE_FILE.read_text().replace("restart: unless-stopped", "restart: [unless-stopped"))
+    run = suite(f"{CONTAINER}::test_compose_config_valid", DIGITALME_COMPOSE_FILE=str(broken))
+    assert_caught(run, "test_compose_config_valid", "critical", r"docker-compose.production.yml does not validate: ")
+
+
+def test_compose_check_skips_where_the_file_is_not_on_this_host(healthy_sandbox, suite, tmp_path):
+    run = suite(f"{CONTAINER}::test_compose_config_valid", DIGITALME_COMPOSE_FILE=str(tmp_path / "absent.yml"))
+    check = run.check("test_compose_config_valid")
+    assert check["outcome"] == "skipped" and "is not on this host" in check["message"]

@@ -1,0 +1,87 @@
+"""Morning Health Check 2 and 3, and the Monitoring Dashboard's endpoint table.
+
+``curl -f http://localhost/health``, ``curl -f http://localhost/info``, ``curl -k https://localhost/health``;
+every endpoint answers within 1 s. Redirects are followed and the final answer is judged.
+"""
+
+import json
+
+import pytest
+
+
+@pytest.mark.critical
+@pytest.mark.monitor
+@pytest.mark.daily
+def test_health_answers_healthy(endpoints, check):
+    """/health answers 200 "Healthy" ("Degraded" is a warning).
+
+    Manual: Morning 2, `curl -f http://localhost/health`; Critical Alerts "Health Check Failure".
+    """
+    health = endpoints["/health"]
+    check.record({"status": health.status, "body": health.body.strip()[:40]}, "200 Healthy")
+    if health.status == 200 and health.body.strip() == "Degraded":
+        check.lower_to_warning()  # the app runs but one of its dependencies does not: not an outage
+    assert health.status == 200 and health.body.strip() == "Healthy", health.describe("/health")
+
+
+@pytest.mark.critical
+@pytest.mark.daily
+def test_readiness_answers_200(endpoints, check):
+    """/health/ready answers 200.
+
+    Manual: Monitoring Dashboard, `/health/ready` readiness probe.
+    """
+    ready = endpoints["/health/ready"]
+    check.record(ready.status, 200)
+    assert ready.status == 200, ready.describe("/health/ready")
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_info_names_version_and_environment(endpoints, check):
+    """/info answers 200 with JSON naming the version and the environment.
+
+    Manual: Morning 2, `curl -f http://localhost/info`.
+    """
+    info = endpoints["/info"]
+    check.record(info.status, "200 JSON with version, environment")
+    assert info.status == 200, info.describe("/info")
+    try:
+        document = json.loads(info.body)
+    except ValueError:
+        pytest.fail(f"/info answered 200 but not JSON ({info.headers.get('content-type', 'no content type')}): "
+                    f"{info.body[:80]!r}")
+    missing = [key for key in ("version", "environment") if not (isinstance(document, dict) and document.get(key))]
+    check.record({k: document.get(k) for k in ("version", "environment")}, "version and environment named")
+    assert not missing, f"/info JSON lacks {', '.join(missing)}"
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+@pytest.mark.parametrize("path", ["/health", "/health/ready", "/info"])
+def test_endpoint_answers_within_time(endpoints, settings, path, check):
+    """The endpoint answers within DIGITALME_RESPONSE_TIME_MAX_S (curl-style timing recorded).
+
+    Manual: Monitoring Dashboard, expected response time <1s; Performance Monitoring, `curl -w "@curl-format.txt"`.
+    """
+    answer = endpoints[path]
+    check.record(answer.timings, settings.response_time_max_s)
+    check.attach("curl-format timings", "\n".join(f"{k:>14}: {v:.4f} s" for k, v in answer.timings.items()))
+    assert answer.answered, answer.describe(path)
+    assert answer.seconds < settings.response_time_max_s, (
+        f"{path} took {answer.seconds:.2f} s >= {settings.response_time_max_s:g} s "
+        f"(connect {answer.timings['connect_s']:.3f} s, first byte {answer.timings['first_byte_s']:.3f} s)")
+
+
+@pytest.mark.critical
+@pytest.mark.daily
+def test_https_health_answers_healthy(endpoints, settings, check):
+    """https://.../health answers 200 "Healthy" (certificate not verified, like `curl -k`).
+
+    Manual: Morning 3, `curl -k https://localhost/health` (if applicable).
+    """
+    if not settings.https_url:
+        pytest.skip("HTTPS not applicable: DIGITALME_HTTPS_URL is empty")
+    health = endpoints.https("/health")
+    check.record({"status": health.status, "body": health.body.strip()[:40]}, "200 Healthy")
+    assert health.status == 200 and health.body.strip() == "Healthy", health.describe(settings.https_url + "/health")

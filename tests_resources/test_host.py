@@ -1,0 +1,69 @@
+"""Resource Monitoring (every 4 hours): ``free -h``, ``df -h``, ``top -bn1 | grep Cpu``, ``netstat -tlnp``.
+
+Alert thresholds: memory >85 %, disk >80 % on any partition, CPU >90 % for more than 5 minutes;
+ports 80 and 443 listening.
+"""
+
+import pytest
+
+
+@pytest.mark.warning
+@pytest.mark.resources
+@pytest.mark.daily
+def test_host_memory_below_threshold(host_facts, settings, check):
+    """Host memory in use is below DIGITALME_MEMORY_MAX_PCT.
+
+    Manual: Resource Monitoring, `free -h`; Warning Alerts "Memory usage >85%".
+    """
+    used = host_facts.memory_used_pct
+    check.record(used, settings.memory_max_pct)
+    assert used < settings.memory_max_pct, (
+        f"memory at {used:.1f} % >= {settings.memory_max_pct:g} % "
+        f"({host_facts.memory_kib['MemAvailable'] // 1024} MiB available of {host_facts.memory_kib['MemTotal'] // 1024} MiB)")
+
+
+@pytest.mark.warning
+@pytest.mark.resources
+@pytest.mark.daily
+def test_filesystems_below_disk_threshold(host_facts, settings, check):
+    """Every real filesystem is below DIGITALME_DISK_MAX_PCT (pseudo filesystems ignored).
+
+    Manual: Resource Monitoring, `df -h`; Warning Alerts "Disk usage >80%" on any partition.
+    """
+    usage = {mount: percent for mount, _kind, percent, _size in host_facts.filesystems}
+    check.record(usage, settings.disk_max_pct)
+    check.attach("df -P -T -k", host_facts.df_text)
+    assert usage, "df listed no real filesystem"
+    full = [f"{mount} at {percent:.0f} %" for mount, percent in usage.items() if percent >= settings.disk_max_pct]
+    assert not full, f"disk {', '.join(full)} >= {settings.disk_max_pct:g} %"
+
+
+@pytest.mark.warning
+@pytest.mark.resources
+@pytest.mark.daily
+def test_cpu_below_threshold_sustained(host_facts, settings, check):
+    """CPU use sustained over 5 minutes (5-minute load average per core) is below DIGITALME_CPU_MAX_PCT.
+
+    Manual: Resource Monitoring, `top -bn1 | grep "Cpu"`; Warning Alerts "CPU usage >90% (sustained)".
+    """
+    cpu = host_facts.cpu_sustained_pct
+    check.record(cpu, settings.cpu_max_pct)
+    assert cpu < settings.cpu_max_pct, (
+        f"CPU at {cpu:.0f} % sustained (5-minute load {host_facts.load[1]:.2f} on {host_facts.cores} cores) "
+        f">= {settings.cpu_max_pct:g} %")
+
+
+@pytest.mark.critical
+@pytest.mark.resources
+@pytest.mark.daily
+def test_ports_listening(host, target_ports, check):
+    """The ports of the configured URLs (80 and 443 by default) are listening on the host.
+
+    Manual: Resource Monitoring, `netstat -tlnp | grep :80` and `grep :443`.
+    """
+    listening = host.socket.get_listening_sockets()
+    by_port = {port: [s for s in listening if s.startswith("tcp://") and s.rsplit(":", 1)[-1] == str(port)]
+               for port in target_ports}
+    check.record(by_port, target_ports)
+    silent = [str(port) for port, sockets in by_port.items() if not sockets]
+    assert not silent, f"nothing listens on TCP port {', '.join(silent)} (of {target_ports})"
