@@ -13,6 +13,9 @@ pytest_plugins = [
     "plugins.settings",
     "plugins.severity",
     "plugins.results",
+    "plugins.record",
+    "plugins.history",
+    "plugins.alerts",
 ]
 
 

@@ -6,7 +6,10 @@ Schema 1 (stable; extended only by adding fields)::
      "status": "ok|warning|critical", "counts": {"passed", "failed", "skipped", "error"},
      "checks": [{"id", "title", "manual", "severity", "declared_severity", "schedules", "outcome",
                  "message", "duration_s", "value", "threshold", "evidence"}],
-     "alerts": [...], "files": {"json", "html"}}
+     "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
+                             "fingerprint", "report", "value", "threshold"},
+                 "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox"}],
+     "heartbeat": {"variant", "pinged", "attempts", "last_error"} or null, "files": {"json", "html"}}
 
 The terminal's last line is one status line in the manual's words, as Nagios plugins print it.
 """
@@ -23,6 +26,8 @@ from plugins.settings import SETTINGS
 from plugins.severity import RUN
 
 SCHEMA = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 RESULTS_FILES = pytest.StashKey[dict]()
 
 
@@ -44,6 +49,7 @@ def write_atomically(path, text):
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the record is for readers (a web server, auditors)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
@@ -71,6 +77,7 @@ def as_document(config):
         "counts": run.counts,
         "checks": [dataclasses.asdict(check) for check in run.checks],
         "alerts": run.alerts,
+        "heartbeat": run.heartbeat,
         "files": paths_of(config),
     }
 

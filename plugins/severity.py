@@ -81,6 +81,7 @@ class Run:
     stem: str  # "<UTC stamp>-<selection>", the name of this run's files
     checks: list = dataclasses.field(default_factory=list)
     alerts: list = dataclasses.field(default_factory=list)
+    heartbeat: dict = None  # the dead-man's switch ping, when one is configured (plugins/alerts.py)
     finished_at: dt.datetime = None
 
     @property

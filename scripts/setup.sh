@@ -78,6 +78,9 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "digitalme.sandbox"}}' d
     -t digitalme-sandbox:latest sandbox >"$STATE/build.log" 2>&1 || { cat "$STATE/build.log" >&2; exit 1; }
 fi
 
+# --- headless Chromium: the suite's own tests open the HTML record as a browser would ------------------
+scripts/setup-browser.sh
+
 # --- sandbox certificate and .env (generated, never committed) -----------------------------------
 "$VENV/bin/python" scripts/make_cert.py sandbox/certs
 if [ ! -f sandbox/.env ]; then

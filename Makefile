@@ -1,0 +1,28 @@
+# The README's commands. Each sets everything up itself (scripts/setup.sh is idempotent and quick the second time).
+SHELL := /bin/bash
+VENV := .venv
+PYTEST := $(VENV)/bin/pytest
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup demo demo-down test benchmark
+
+setup:
+	@scripts/setup.sh
+
+## make demo: start the sandbox DigitalMe stack, run `pytest -m daily` against it, say where the record is
+demo: setup
+	@scripts/sandbox.sh up
+	@scripts/demo.sh
+
+## make demo-down: stop the sandbox and remove its containers (its volumes too)
+demo-down:
+	@scripts/sandbox.sh down
+
+## make test: the suite's own tests (plugins, and every check proven both ways on a private sandbox)
+test: setup
+	@cd selftests && ../$(PYTEST) -q
+
+## make benchmark: the suite against the manual's own bash, side by side
+benchmark: setup
+	@scripts/sandbox.sh up
+	@$(VENV)/bin/python scripts/benchmark.py

@@ -1,0 +1,263 @@
+"""The day's health record: every run's self-contained pytest-html report, beside its results file.
+
+``<report dir>/<UTC stamp>-<selection>.html`` (same stem as the results file) and ``latest.html``, titled
+``DigitalMe health record - <date> - <selection>``. On top: the overall status in colour, counts by severity and
+the failing checks, critical first. Extra columns: severity (as applied), the manual section the check enforces,
+the measured value and its threshold; a check's evidence is shown inline under its row. The environment table
+names the target, host, suite version, thresholds, who ran it and when, with every secret removed.
+
+A user's own ``--html PATH`` wins: that file gets the same content (and scrubbing) but no ``latest.html``.
+"""
+
+import getpass
+import html
+import json
+import os
+import re
+import socket
+import subprocess
+
+import pytest
+from pytest_html import extras
+from pytest_metadata.plugin import metadata_key
+
+from plugins.results import paths_of, scrub, write_atomically
+from plugins.settings import SECRET_MASK, SETTINGS
+from plugins.severity import COULD_NOT_CHECK, EVIDENCE_MAX_CHARS, MEASUREMENT, RUN, SEVERITIES, Measurement
+from plugins.severity import describe, severity_of
+
+RECORD = pytest.StashKey[str]()  # the HTML file this run writes (ours, or the user's --html)
+TITLE = "DigitalMe health record - {date} - {selection}"
+COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
+COLUMNS = ("Severity", "Manual", "Measured", "Threshold")  # after pytest-html's "Test" column
+CELL_MAX_CHARS = 300
+TARGET = ("base_url", "https_url", "compose_file", "compose_project", "container")
+SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
+QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+html_hook = pytest.hookimpl(optionalhook=True)  # pytest-html's hooks: it may be disabled (-p no:html)
+
+
+# --- the data: what the record shows --------------------------------------------------------------
+
+def title_of(run):
+    return TITLE.format(date=f"{run.started_at:%Y-%m-%d}", selection=run.selection)
+
+
+def shown(value):
+    """A measured value or threshold as one short line: ``/: 41.2, /data: 63``."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        value = round(value, 4)
+    if isinstance(value, dict):
+        value = ", ".join(f"{k}: {shown(v)}" for k, v in value.items())
+    text = str(value)
+    return text if len(text) <= CELL_MAX_CHARS else text[:CELL_MAX_CHARS] + "..."
+
+
+def row_of(item, report):
+    """The extra cells' values for one report of a check, from its Measurement (as severity.py applies it)."""
+    measurement = item.stash.get(MEASUREMENT, Measurement())
+    message = getattr(report, "_digitalme_message", "")
+    lowered = report.failed and measurement.severity and not message.startswith(COULD_NOT_CHECK)
+    return {"severity": measurement.severity if lowered else severity_of(item), "manual": describe(item)[1],
+            "value": shown(measurement.value), "threshold": shown(measurement.threshold)}
+
+
+def evidence_of(item, secrets):
+    """The check's evidence as inline extras (a ``<pre>`` each): readable without leaving the page."""
+    evidence = item.stash.get(MEASUREMENT, Measurement()).evidence
+    return [extras.html(f"<details open><summary>{html.escape(name)}</summary><pre>"
+                        f"{html.escape(scrub(text[:EVIDENCE_MAX_CHARS], secrets))}</pre></details>")
+            for name, text in evidence.items()]
+
+
+def suite_version():
+    """The suite's git commit, or ``unknown`` (not a checkout, no git)."""
+    try:
+        done = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def who_ran(environ):
+    """The CI job when run by one (``CI``, ``GITHUB_WORKFLOW``, ``GITHUB_RUN_ID``), else the user."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no name for this uid (containers)
+        user = f"uid {os.getuid()}"
+    job = " ".join(environ[k] for k in ("GITHUB_WORKFLOW", "GITHUB_RUN_ID") if environ.get(k))
+    if job or environ.get("CI"):
+        return f"CI job {job or environ.get('CI_JOB_NAME') or environ.get('JOB_NAME') or '(CI)'} as {user}"
+    return user
+
+
+def environment_of(settings, run, environ):
+    """The record's own rows of the environment table (every value fit to print)."""
+    values = settings.redacted()
+    return {
+        "Target": {name: values[name] or "(none)" for name in TARGET},
+        "Host": socket.gethostname(),
+        "Suite version": suite_version(),
+        "Thresholds and settings": ", ".join(f"{k}={v}" for k, v in values.items() if k not in TARGET),
+        "Run by": who_ran(environ),
+        "Started at": run.started_at.isoformat(timespec="seconds"),
+        "Selection": run.selection,
+    }
+
+
+def without_secrets(metadata, secrets):
+    """pytest-metadata's table minus anything secret-looking (CI variables can carry tokens)."""
+    cleaned = {}
+    for key, value in metadata.items():
+        if isinstance(value, str):
+            value = re.sub(r"://[^/@\s]*@", "://" + SECRET_MASK + "@", value)
+            value = QUERY_PARAMETER.sub(
+                lambda m: m.group(1) + (SECRET_MASK if SECRET_LOOKING.search(m.group(2)) else m.group(3)), value)
+            if SECRET_LOOKING.search(key) or any(s and s in value for s in secrets):
+                value = SECRET_MASK
+        cleaned[key] = value
+    return cleaned
+
+
+def escaped(value):
+    """pytest-html puts environment values in as HTML: escape ours."""
+    if isinstance(value, dict):
+        return {html.escape(str(k)): escaped(v) for k, v in value.items()}
+    return html.escape(str(value))
+
+
+def summary_of(run, secrets):
+    """The top of the record: the status in colour, counts by severity, failing checks critical first."""
+    colour = COLOURS[run.status]
+    failing = sorted((c for c in run.checks if c.outcome in ("failed", "error")),
+                     key=lambda c: SEVERITIES.index(c.severity) if c.severity in SEVERITIES else len(SEVERITIES))
+    outcomes = ("passed", "failed", "error", "skipped")
+    counts = "".join(
+        f"<tr><th>{severity}</th>" + "".join(
+            f"<td>{sum(c.severity == severity and c.outcome == o for c in run.checks)}</td>" for o in outcomes)
+        + "</tr>" for severity in SEVERITIES)
+    items = "".join(
+        f'<li><b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> '
+        f"{html.escape(c.title)} - {html.escape(scrub(c.message, secrets))} "
+        f"<small>({html.escape(c.id)}{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small></li>"
+        for c in failing)
+    return [
+        f'<div id="digitalme-status" style="border-left:8px solid {colour};padding:4px 12px;margin:8px 0">'
+        f'<p style="font-size:20px;margin:4px 0">Status: <b style="color:#fff;background:{colour};'
+        f'padding:2px 10px;border-radius:4px">{run.status.upper()}</b> '
+        f"{len(failing)} of {len(run.checks)} checks failed</p>"
+        f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
+        f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
+        + (f'<h3 style="margin:8px 0 2px">Failing checks</h3><ol id="digitalme-failing">{items}</ol>' if items else "")
+        + "</div>"]
+
+
+def secret_forms(secrets):
+    """Each secret as written plainly, HTML-escaped and JSON-escaped (pytest-html embeds its data as both)."""
+    forms = set()
+    for secret in secrets:
+        as_json = json.dumps(secret)[1:-1]
+        forms.update({secret, html.escape(secret), as_json, html.escape(as_json)})
+    return sorted(forms, key=len, reverse=True)
+
+
+def publish(config):
+    """Scrub the written report, and point ``latest.html`` at it when it is this run's dated report."""
+    path = config.stash[RECORD]
+    if not os.path.exists(path):
+        return  # pytest-html wrote nothing (the session broke before it finished)
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    cleaned = scrub(text, secret_forms(config.stash[SETTINGS].secrets()))
+    if cleaned != text:
+        write_atomically(path, cleaned)
+    if path == paths_of(config)["html"]:
+        write_atomically(os.path.join(os.path.dirname(path), "latest.html"), cleaned)
+
+
+# --- hooks ----------------------------------------------------------------------------------------
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    """Configure pytest-html for this run's dated file, once severity.py has named the run."""
+    # trylast, not tryfirst: the run's stem is made in severity.py's plain pytest_configure, so pytest-html's
+    # own configure has run by now (and did nothing without --html); we call it again with our path.
+    if SETTINGS not in config.stash or hasattr(config, "workerinput"):
+        return  # invalid settings stop the run; on xdist workers the controller writes the report
+    html_plugin = config.pluginmanager.getplugin("html")
+    if html_plugin is None:
+        return  # pytest-html disabled (-p no:html): no record
+    if not config.getoption("htmlpath"):
+        config.option.htmlpath = paths_of(config)["html"]
+        config.option.self_contained_html = True
+        html_plugin.pytest_configure(config)
+    config.stash[RECORD] = os.path.abspath(config.option.htmlpath)
+
+
+def pytest_sessionstart(session):
+    """Fill the environment table before pytest-html reads it (its sessionstart is trylast)."""
+    config = session.config
+    if RECORD in config.stash and metadata_key in config.stash:
+        secrets = config.stash[SETTINGS].secrets()
+        own = environment_of(config.stash[SETTINGS], config.stash[RUN], os.environ)
+        metadata = config.stash[metadata_key]
+        cleaned = {**without_secrets(metadata, secrets), **escaped(own)}
+        metadata.clear()
+        metadata.update(cleaned)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep the row's cells and the check's evidence on the report, where pytest-html reads them."""
+    report = yield
+    if RECORD in item.config.stash:
+        report.digitalme_row = row_of(item, report)
+        if report.when == "call":
+            secrets = item.config.stash[SETTINGS].secrets()
+            report.extras = list(getattr(report, "extras", [])) + evidence_of(item, secrets)
+    return report
+
+
+@html_hook
+def pytest_html_report_title(report):
+    """Called before adding the title: the record's dated title."""
+    report.title = title_of(report.config.stash[RUN])
+
+
+@html_hook
+def pytest_html_results_summary(prefix, summary, postfix, session):
+    """Called before adding the summary: the status, counts by severity and failing checks on top."""
+    config = session.config
+    prefix.extend(summary_of(config.stash[RUN], config.stash[SETTINGS].secrets()))
+
+
+@html_hook
+def pytest_html_results_table_header(cells):
+    """Called after building the header: severity, manual, measured, threshold after the test's name."""
+    cells[2:2] = ['<th class="sortable" data-column-type="severity">Severity</th>'] + [
+        f"<th>{name}</th>" for name in COLUMNS[1:]]
+
+
+@html_hook
+def pytest_html_results_table_row(report, cells):
+    """Called after building a row: the cells of the header's extra columns."""
+    row = getattr(report, "digitalme_row", None) or dict.fromkeys(("severity", "manual", "value", "threshold"), "")
+    colour = COLOURS.get(row["severity"], "inherit")
+    cells[2:2] = [f'<td class="col-severity" style="color:{colour};font-weight:bold">{row["severity"]}</td>',
+                  f'<td class="col-manual">{html.escape(row["manual"])}</td>',
+                  f'<td class="col-measured">{html.escape(row["value"])}</td>',
+                  f'<td class="col-threshold">{html.escape(row["threshold"])}</td>']
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session):
+    """After pytest-html has written the report (its sessionfinish is trylast): scrub it, refresh latest.html."""
+    try:
+        return (yield)
+    finally:
+        if RECORD in session.config.stash:
+            publish(session.config)

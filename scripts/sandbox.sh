@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# sandbox.sh up|down|status: the demo's sandbox DigitalMe stack (project "digitalme" on 127.0.0.1:80/443).
+set -euo pipefail
+cd "$(dirname "$0")/../sandbox"
+export PATH=$PWD/../.venv/bin:$PATH
+compose=(docker-compose -p digitalme -f docker-compose.production.yml)
+case "${1:-}" in
+  up)
+    # Already up and healthy: leave it (the demo is idempotent). Otherwise start from a known state.
+    if [ "$(docker inspect -f '{{.State.Health.Status}}' digitalme-digitalme-1 2>/dev/null)" != healthy ]; then
+      "${compose[@]}" down --remove-orphans --timeout 5 >/dev/null 2>&1 || true
+      echo "== starting the sandbox DigitalMe stack (http://localhost, https://localhost)"
+      "${compose[@]}" up --detach --wait --wait-timeout 120
+    fi ;;
+  down)
+    "${compose[@]}" down --volumes --remove-orphans --timeout 5 ;;
+  status)
+    "${compose[@]}" ps ;;
+  *)
+    echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac

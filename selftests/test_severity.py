@@ -1,0 +1,140 @@
+"""plugins/severity.py and plugins/results.py: classification, one-line messages, the results file."""
+
+import json
+
+from conftest import run_pytest, REPO
+
+CHECKS = """
+    import os, time
+    import pytest
+    from plugins.severity import ProbeError
+
+    @pytest.fixture
+    def unreachable():
+        raise ProbeError("the Docker daemon did not answer (connection refused)")
+
+    @pytest.mark.critical
+    @pytest.mark.monitor
+    def test_container_up(check):
+        '''Every container is up.
+
+        Manual: Morning 1, docker-compose ps.
+        '''
+        check.record("exited", "running")
+        assert os.environ.get("BREAK") != "container", "container digitalme-digitalme-1 is Exited (137)"
+
+    @pytest.mark.warning
+    @pytest.mark.daily
+    def test_disk(check):
+        check.record({"/": 83.0}, 80)
+        assert os.environ.get("BREAK") != "disk", "disk / at 83 % >= 80 %"
+
+    @pytest.mark.critical
+    @pytest.mark.daily
+    def test_partial(check):
+        check.lower_to_warning()
+        assert os.environ.get("BREAK") != "partial", "/health answered 200 'Degraded' in 0.01 s"
+
+    @pytest.mark.critical
+    @pytest.mark.daily
+    @pytest.mark.timeout(1)
+    def test_hangs(check):
+        if os.environ.get("BREAK") == "hang":
+            time.sleep(30)
+
+    @pytest.mark.critical
+    @pytest.mark.daily
+    def test_needs_docker(check, request):
+        if os.environ.get("BREAK") == "docker":
+            request.getfixturevalue("unreachable")
+"""
+
+
+def test_unclassified_check_is_a_collection_error(mini_project):
+    run = mini_project(CHECKS + """
+    def test_forgot_markers():
+        pass
+
+    @pytest.mark.warning
+    @pytest.mark.critical
+    @pytest.mark.daily
+    def test_two_severities():
+        pass
+    """)("-m", "monitor")
+    assert run.returncode == 4, run
+    assert "tests_mini/test_checks.py::test_forgot_markers (severity markers: none, schedule markers: none)" in run.stderr
+    assert "test_two_severities (severity markers: ['critical', 'warning']" in run.stderr
+
+
+def test_healthy_run_writes_an_ok_results_file_and_a_status_line(mini_project):
+    run = mini_project(CHECKS)("-m", "daily or monitor")
+    assert run.returncode == 0, run
+    results = run.results
+    assert results["schema"] == 1 and results["status"] == "ok" and results["selection"] == "daily or monitor"
+    assert results["counts"] == {"passed": 5, "failed": 0, "skipped": 0, "error": 0}
+    first = run.check("test_container_up")
+    assert first["title"] == "Every container is up." and first["manual"] == "Morning 1, docker-compose ps."
+    assert {"id", "title", "severity", "outcome", "message", "duration_s", "value", "threshold"} <= set(first)
+    assert "DigitalMe: OK - 5 checks passed" in run.stdout
+
+
+def test_dated_file_and_latest_are_the_same_and_nothing_half_written_remains(mini_project):
+    run = mini_project(CHECKS)("-m", "daily")
+    dated = list(run.report_dir.glob("*-daily.json"))
+    assert len(dated) == 1 and dated[0].read_text() == (run.report_dir / "latest.json").read_text()
+    assert not list(run.report_dir.glob(".tmp-*"))
+
+
+def test_failure_is_one_line_with_severity_measured_value_and_threshold(mini_project):
+    run = mini_project(CHECKS)(env={"BREAK": "disk"})
+    assert run.returncode == 1
+    disk = run.check("test_disk")
+    assert (disk["outcome"], disk["severity"], disk["message"]) == ("failed", "warning", "disk / at 83 % >= 80 %")
+    assert disk["value"] == {"/": 83.0} and disk["threshold"] == 80
+    assert run.results["status"] == "warning"
+    assert "DigitalMe: WARNING - 1 warning failed of 5 checks" in run.stdout
+    assert "Traceback" not in run.stdout and "assert os.environ" not in run.stdout
+
+
+def test_status_is_the_worst_severity(mini_project):
+    run = mini_project(CHECKS)(env={"BREAK": "container"})
+    assert run.results["status"] == "critical"
+    assert run.check("test_container_up")["severity"] == "critical"
+
+
+def test_a_check_may_lower_its_failure_to_warning(mini_project):
+    run = mini_project(CHECKS)(env={"BREAK": "partial"})
+    partial = run.check("test_partial")
+    assert (partial["severity"], partial["declared_severity"]) == ("warning", "critical")
+    assert run.results["status"] == "warning"
+
+
+def test_hung_check_times_out_at_its_severity_and_the_run_goes_on(mini_project):
+    run = mini_project(CHECKS)(env={"BREAK": "hang"})
+    hung = run.check("test_hangs")
+    assert (hung["outcome"], hung["severity"]) == ("error", "critical")
+    assert hung["message"] == "could not be checked: timed out after 1 s"
+    assert run.check("test_needs_docker")["outcome"] == "passed", "the checks after the hung one still ran"
+
+
+def test_unreachable_target_is_could_not_be_checked_without_traceback(mini_project):
+    run = mini_project(CHECKS)(env={"BREAK": "docker"})
+    docker = run.check("test_needs_docker")
+    assert (docker["outcome"], docker["severity"]) == ("error", "critical")
+    assert docker["message"] == "could not be checked: the Docker daemon did not answer (connection refused)"
+    assert "Traceback" not in run.stdout and "raise ProbeError" not in run.stdout
+
+
+def test_dead_docker_daemon_fails_the_real_checks_cleanly(tmp_path):
+    """The real suite with no Docker daemon behind DOCKER_HOST: every Docker check errors, the run completes."""
+    run = run_pytest(REPO, ["-m", "monitor"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                                                "DIGITALME_BASE_URL": "http://127.0.0.1:9",
+                                                "DIGITALME_ALERTS": "off"}, tmp_path / "reports")
+    assert run.returncode == 1, run
+    assert "Traceback" not in run.stdout
+    containers = run.check("test_compose_containers_running")
+    assert containers["outcome"] == "error" and containers["severity"] == "critical"
+    assert containers["message"].startswith("could not be checked: the Docker daemon did not answer")
+    health = run.check("test_health_answers_healthy")
+    assert health["outcome"] == "failed" and "/health gave no answer" in health["message"]
+    assert json.loads((tmp_path / "reports" / "latest.json").read_text())["status"] == "critical"
