@@ -8,6 +8,7 @@ ports, with its own control, certificate and .env folders, so tests never distur
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,9 +17,24 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "sandbox" / "docker-compose.production.yml"
-PROJECT = "dmselftest"
+PROJECT_PREFIX = "dmselftest"
+
+
+def free_ports(count):
+    """Ports free on 127.0.0.1 now, so two test sessions on one machine never collide."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+# One private stack per test session: its own compose project, container name and ports.
+PROJECT = f"{PROJECT_PREFIX}{os.getpid()}"
 CONTAINER = f"{PROJECT}-digitalme-1"
-HTTP_PORT, HTTPS_PORT = 18080, 18443
+HTTP_PORT, HTTPS_PORT = free_ports(2)
 
 
 def compose_binary():
@@ -78,9 +94,18 @@ class Sandbox:
                               env=self.compose_env, capture_output=True, text=True, timeout=timeout, check=check)
 
     def up(self):
-        """Start from a known state: whatever an earlier run left (containers, volumes) is removed first."""
+        """Start from a known state: stacks of earlier sessions that died (CI ends what it finds) are removed."""
+        self.remove_stale_stacks()
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
         self.compose("up", "--detach", "--wait", "--wait-timeout", "90")
+
+    def remove_stale_stacks(self):
+        listed = self.docker("ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}', check=False).stdout
+        for project in set(listed.split()):
+            pid = project[len(PROJECT_PREFIX):]
+            if project.startswith(PROJECT_PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+                subprocess.run([*compose_binary(), "-p", project, "-f", str(COMPOSE_FILE), "down", "--volumes",
+                                "--timeout", "1"], env=self.compose_env, capture_output=True, timeout=120)
 
     def down(self):
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from sandbox import CONTAINER
 from conftest import assert_caught, assert_passed
 
 pytestmark = pytest.mark.sandbox
@@ -43,7 +44,7 @@ def quiet_database(healthy_sandbox):
 def test_missing_database_is_critical(healthy_sandbox, suite):
     with healthy_sandbox.moved_aside(DB):
         run = suite(f"{DATABASE}::test_database_file_exists")
-    assert_caught(run, "test_database_file_exists", "critical", r"^/app/data/digitalme.db is missing in dmselftest-digitalme-1$")
+    assert_caught(run, "test_database_file_exists", "critical", rf"^/app/data/digitalme.db is missing in {CONTAINER}$")
 
 
 def test_stale_database_is_a_warning(quiet_database, suite):

@@ -2,6 +2,7 @@
 
 import pytest
 
+from sandbox import CONTAINER, HTTP_PORT, HTTPS_PORT, PROJECT
 from conftest import assert_caught, assert_passed
 
 pytestmark = pytest.mark.sandbox
@@ -12,13 +13,13 @@ LOGS = "tests_health/test_logs.py"
 
 def test_stopped_container_fails_the_monitor_checks_as_critical(healthy_sandbox, suite):
     """The run completes; containers, /health, the database and the ports are each reported, critical."""
-    healthy_sandbox.docker("stop", "-t", "1", "dmselftest-digitalme-1")
+    healthy_sandbox.docker("stop", "-t", "1", CONTAINER)
     run = suite("-m", "monitor or resources")
-    assert_caught(run, "test_compose_containers_running", "critical", r"dmselftest-digitalme-1 is Exited")
+    assert_caught(run, "test_compose_containers_running", "critical", rf"{CONTAINER} is Exited")
     assert_caught(run, "test_app_container_healthy", "critical", r"is exited, not running")
     assert_caught(run, "test_health_answers_healthy", "critical", r"^/health gave no answer after [\d.]+ s: .*(refused|reset|connect)")
     assert_caught(run, "test_database_file_exists", "critical", r"^could not be checked: .*(not running|is not running)", outcome="error")
-    assert_caught(run, "test_ports_listening", "critical", r"nothing listens on TCP port 18080, 18443")
+    assert_caught(run, "test_ports_listening", "critical", rf"nothing listens on TCP port {', '.join(map(str, sorted([HTTP_PORT, HTTPS_PORT])))}")
     assert run.results["status"] == "critical"
     assert "DigitalMe: CRITICAL" in run.stdout
 
@@ -26,7 +27,7 @@ def test_stopped_container_fails_the_monitor_checks_as_critical(healthy_sandbox,
 def test_removed_containers_fail_the_container_check(healthy_sandbox, suite):
     healthy_sandbox.compose("rm", "--stop", "--force")
     run = suite(f"{CONTAINERS}::test_compose_containers_running")
-    assert_caught(run, "test_compose_containers_running", "critical", r"no containers of compose project 'dmselftest' exist")
+    assert_caught(run, "test_compose_containers_running", "critical", rf"no containers of compose project '{PROJECT}' exist")
 
 
 def test_unhealthy_docker_healthcheck_is_critical(healthy_sandbox, suite):
@@ -38,7 +39,7 @@ def test_unhealthy_docker_healthcheck_is_critical(healthy_sandbox, suite):
 
 def test_restart_loop_is_a_warning(healthy_sandbox, suite):
     healthy_sandbox.control("crash")
-    healthy_sandbox.docker("restart", "-t", "1", "dmselftest-digitalme-1")
+    healthy_sandbox.docker("restart", "-t", "1", CONTAINER)
     healthy_sandbox.wait_for("{{ge .RestartCount 4}}", "true", timeout=60)
     run = suite(f"{CONTAINERS}::test_app_container_not_restart_looping")
     assert_caught(run, "test_app_container_not_restart_looping", "warning", r"(is restarting|restarted \d+ times > 3)")
@@ -97,7 +98,7 @@ def test_https_without_a_certificate_is_critical(healthy_sandbox, suite):
     for name in ("digitalme.crt", "digitalme.key"):
         (healthy_sandbox.certs_dir / name).unlink()
     run = suite(f"{ENDPOINTS}::test_https_health_answers_healthy", f"{ENDPOINTS}::test_health_answers_healthy")
-    assert_caught(run, "test_https_health_answers_healthy", "critical", r"^https://127.0.0.1:18443/health gave no answer")
+    assert_caught(run, "test_https_health_answers_healthy", "critical", rf"^https://127.0.0.1:{HTTPS_PORT}/health gave no answer")
     assert_passed(run, "test_health_answers_healthy")
 
 

@@ -6,11 +6,12 @@ endanger the machine running the tests. Everything else is a real fault.
 
 import pytest
 
+from sandbox import CONTAINER, HTTPS_PORT, PROJECT, free_ports
 from conftest import assert_caught, assert_passed
 
 pytestmark = pytest.mark.sandbox
 HOST = "tests_resources/test_host.py"
-CONTAINER = "tests_resources/test_container.py"
+CONTAINER_CHECKS = "tests_resources/test_container.py"
 
 
 def test_host_memory_over_threshold_is_a_warning(healthy_sandbox, suite):
@@ -37,15 +38,17 @@ def test_container_memory_over_limit_is_a_warning(healthy_sandbox, suite):
     healthy_sandbox.control("memory_mb", "96")
     import time
     time.sleep(1.5)  # the app allocates within half a second
-    run = suite(f"{CONTAINER}::test_container_memory_below_limit", DIGITALME_CONTAINER_MEMORY_MAX="64MiB")
+    run = suite(f"{CONTAINER_CHECKS}::test_container_memory_below_limit", DIGITALME_CONTAINER_MEMORY_MAX="64MiB")
     check = assert_caught(run, "test_container_memory_below_limit", "warning",
-                          r"^dmselftest-digitalme-1 uses \d+ MiB >= 64 MiB$")
+                          rf"^{CONTAINER} uses \d+ MiB >= 64 MiB$")
     assert check["value"] >= 96 * 1024**2
 
 
 def test_closed_ports_are_critical(healthy_sandbox, suite):
-    run = suite("-k", "test_ports_listening", HOST, DIGITALME_BASE_URL="http://127.0.0.1:18081")
-    assert_caught(run, "test_ports_listening", "critical", r"^nothing listens on TCP port 18081 \(of \[18081, 18443\]\)$")
+    closed = free_ports(1)[0]
+    run = suite("-k", "test_ports_listening", HOST, DIGITALME_BASE_URL=f"http://127.0.0.1:{closed}")
+    expected = ", ".join(map(str, sorted([closed, HTTPS_PORT])))
+    assert_caught(run, "test_ports_listening", "critical", rf"^nothing listens on TCP port {closed} \(of \[{expected}\]\)$")
 
 
 def test_log_rotation_off_is_a_warning(healthy_sandbox, suite, tmp_path):
@@ -53,18 +56,18 @@ def test_log_rotation_off_is_a_warning(healthy_sandbox, suite, tmp_path):
     override.write_text("services:\n  digitalme:\n    logging: !reset {}\n")
     healthy_sandbox.compose("-f", str(override), "up", "--detach", "--wait", "--force-recreate", extra_file=True)
     healthy_sandbox.logs_dirty = True  # restore recreates it with the real compose file
-    run = suite(f"{CONTAINER}::test_log_rotation_configured")
+    run = suite(f"{CONTAINER_CHECKS}::test_log_rotation_configured")
     assert_caught(run, "test_log_rotation_configured", "warning",
-                  r"^dmselftest-digitalme-1 logs with 'json-file' and no max-size")
+                  rf"^{CONTAINER} logs with 'json-file' and no max-size")
 
 
 def test_reclaimable_docker_space_over_limit_is_a_warning(healthy_sandbox, suite):
-    name = "dmselftest-stopped-junk"
+    name = f"{PROJECT}-stopped-junk"
     healthy_sandbox.docker("rm", "-f", name, check=False)
     healthy_sandbox.docker("run", "--name", name, "--entrypoint", "sh", "digitalme-sandbox:latest",
                            "-c", "head -c 3000000 /dev/zero > /tmp/junk")
     try:
-        run = suite(f"{CONTAINER}::test_reclaimable_docker_space_below_limit", DIGITALME_DOCKER_RECLAIMABLE_MAX="1MiB")
+        run = suite(f"{CONTAINER_CHECKS}::test_reclaimable_docker_space_below_limit", DIGITALME_DOCKER_RECLAIMABLE_MAX="1MiB")
     finally:
         healthy_sandbox.docker("rm", "-f", name, check=False)
     assert_caught(run, "test_reclaimable_docker_space_below_limit", "warning",
@@ -75,11 +78,11 @@ def test_invalid_compose_file_is_critical(healthy_sandbox, suite, tmp_path):
     from sandbox import COMPOSE_FILE
     broken = tmp_path / "docker-compose.production.yml"
     broken.write_text(COMPOSE_FILE.read_text().replace("restart: unless-stopped", "restart: [unless-stopped"))
-    run = suite(f"{CONTAINER}::test_compose_config_valid", DIGITALME_COMPOSE_FILE=str(broken))
+    run = suite(f"{CONTAINER_CHECKS}::test_compose_config_valid", DIGITALME_COMPOSE_FILE=str(broken))
     assert_caught(run, "test_compose_config_valid", "critical", r"docker-compose.production.yml does not validate: ")
 
 
 def test_compose_check_skips_where_the_file_is_not_on_this_host(healthy_sandbox, suite, tmp_path):
-    run = suite(f"{CONTAINER}::test_compose_config_valid", DIGITALME_COMPOSE_FILE=str(tmp_path / "absent.yml"))
+    run = suite(f"{CONTAINER_CHECKS}::test_compose_config_valid", DIGITALME_COMPOSE_FILE=str(tmp_path / "absent.yml"))
     check = run.check("test_compose_config_valid")
     assert check["outcome"] == "skipped" and "is not on this host" in check["message"]
