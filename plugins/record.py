@@ -175,7 +175,7 @@ def publish(config):
     cleaned = scrub(text, secret_forms(config.stash[SETTINGS].secrets()))
     if cleaned != text:
         write_atomically(path, cleaned)
-    if path == paths_of(config)["html"]:
+    if path == os.path.abspath(paths_of(config)["html"]):
         write_atomically(os.path.join(os.path.dirname(path), "latest.html"), cleaned)
 
 

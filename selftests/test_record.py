@@ -289,3 +289,12 @@ def test_history_lists_every_run_newest_first_with_trends(suite):
     for result in done:
         assert f'<a href="{html_of(result).name}">report</a>' in index
     assert "2.500 s" in index and "91.0 %" in index and "300.0 MiB" in index  # points of the trends
+
+
+def test_a_relative_report_dir_gets_latest_html_too(suite, tmp_path):
+    """The demo and operators use the default, relative `reports`: latest.html must follow there as well."""
+    run = suite("-m", "daily", DIGITALME_REPORT_DIR="relative-reports")
+    folder = tmp_path / "relative-reports"
+    dated = list(folder.glob("*-daily.html"))
+    assert len(dated) == 1, run
+    assert (folder / "latest.html").read_bytes() == dated[0].read_bytes()
