@@ -19,6 +19,7 @@ request, so the suite's own tests break and restore it in milliseconds without a
 ``server_header``   present: send a version-revealing ``Server`` header
 ``leak``            present: ``/info`` exposes the API key (what an auditor must catch)
 ``no_hsts``         present: no ``Strict-Transport-Security`` on HTTPS
+``tls_min``         ``1.0`` or ``1.1``: accept that old TLS version again (an outdated server configuration)
 ==================  ===========================================================================
 """
 
@@ -57,6 +58,7 @@ SECURITY_HEADERS = {
     "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 HEALTH_STATUS = {"Healthy": 200, "Degraded": 200, "Unhealthy": 503}
+OLD_TLS = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1}
 _held_memory = []
 
 
@@ -313,13 +315,17 @@ class TLSServer(http.server.ThreadingHTTPServer):
     _loaded = None
 
     def context(self):
+        oldest = control("tls_min")
         try:
-            stamp = (os.stat(CERT_FILE).st_mtime_ns, os.stat(KEY_FILE).st_mtime_ns)
+            stamp = (os.stat(CERT_FILE).st_mtime_ns, os.stat(KEY_FILE).st_mtime_ns, oldest)
         except OSError:
             return None  # no certificate: every handshake fails, as Kestrel's would
         if stamp != self._loaded:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if oldest in OLD_TLS:  # OpenSSL 3 offers TLS 1.0/1.1 only at security level 0
+                context.minimum_version = OLD_TLS[oldest]
+                context.set_ciphers("DEFAULT:@SECLEVEL=0")
             try:
                 context.load_cert_chain(CERT_FILE, KEY_FILE)
             except (OSError, ssl.SSLError) as e:

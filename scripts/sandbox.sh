@@ -6,12 +6,13 @@ export PATH=$PWD/../.venv/bin:$PATH
 compose=(docker-compose -p digitalme -f docker-compose.production.yml)
 case "${1:-}" in
   up)
-    # Already up and healthy: leave it (the demo is idempotent). Otherwise start from a known state.
+    # Not healthy (absent, stopped, left broken by a killed session): start from a known state. Healthy: `up`
+    # changes nothing unless the image or compose file changed, so the demo stays idempotent and quick.
     if [ "$(docker inspect -f '{{.State.Health.Status}}' digitalme-digitalme-1 2>/dev/null)" != healthy ]; then
       "${compose[@]}" down --remove-orphans --timeout 5 >/dev/null 2>&1 || true
       echo "== starting the sandbox DigitalMe stack (http://localhost, https://localhost)"
-      "${compose[@]}" up --detach --wait --wait-timeout 120
-    fi ;;
+    fi
+    "${compose[@]}" up --detach --wait --wait-timeout 120 2>&1 | { grep -v -e ' Running$' -e ' Healthy$' -e ' Waiting$' || true; } ;;
   down)
     "${compose[@]}" down --volumes --remove-orphans --timeout 5 ;;
   status)

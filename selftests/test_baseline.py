@@ -17,17 +17,32 @@ EXPECTED_SKIPS = {
 BUSY_TEST_MACHINE = {"DIGITALME_CPU_MAX_PCT": "100"}
 
 
+# Findings about the machine running these tests, not about the sandbox: a test machine may really have pending
+# security updates (the check is proven both ways in test_faults_security.py). Such a finding is allowed here
+# only with exactly this message, so anything else from that check still fails the baseline.
+HOST_FINDINGS = {
+    "test_no_pending_security_updates": r"^\d+ pending security update\(s\) on the host > 0 \(apt-get -s upgrade\): ",
+}
+
+
+def is_host_finding(check):
+    import re
+    pattern = HOST_FINDINGS.get(check["id"].split("::")[-1].split("[")[0])
+    return bool(pattern and check["outcome"] == "failed" and re.match(pattern, check["message"]))
+
+
 @pytest.mark.parametrize("attempt", [1, 2, 3])
 def test_every_check_passes_on_the_healthy_sandbox(healthy_sandbox, suite, attempt):
     """No flakiness: three full runs of every schedule, zero failures."""
     run = suite(**BUSY_TEST_MACHINE)
-    bad = [c for c in run.results["checks"] if c["outcome"] not in ("passed", "skipped")]
+    bad = [c for c in run.results["checks"] if c["outcome"] not in ("passed", "skipped") and not is_host_finding(c)]
     assert not bad, f"run {attempt}: " + "; ".join(f"{c['id']}: {c['message']}" for c in bad)
     skipped = {c["id"].split("::")[-1].split("[")[0]: c["message"] for c in run.results["checks"] if c["outcome"] == "skipped"}
     unexpected = {name: reason for name, reason in skipped.items() if name not in EXPECTED_SKIPS}
     assert not unexpected, f"unexpected skips: {unexpected}"
-    assert run.returncode == 0, run
-    assert run.results["status"] == "ok"
+    host_findings = [c for c in run.results["checks"] if is_host_finding(c)]
+    assert run.returncode == (1 if host_findings else 0), run
+    assert run.results["status"] == ("warning" if host_findings else "ok")
 
 
 def test_every_passed_check_records_its_measured_value(healthy_sandbox, suite):
@@ -40,7 +55,8 @@ def test_every_passed_check_records_its_measured_value(healthy_sandbox, suite):
 @pytest.mark.parametrize("selection", ["monitor", "daily", "resources", "weekly", "monthly"])
 def test_each_schedule_selects_checks_and_passes(healthy_sandbox, suite, selection):
     run = suite("-m", selection, **BUSY_TEST_MACHINE)
-    assert run.returncode == 0, run
+    host_findings = [c for c in run.results["checks"] if is_host_finding(c)]
+    assert run.returncode == (1 if host_findings else 0), run
     assert run.results["selection"] == selection
     assert run.results["counts"]["passed"] >= 2
     assert all(selection in c["schedules"] for c in run.results["checks"])

@@ -7,7 +7,7 @@ endanger the machine running the tests. Everything else is a real fault.
 import pytest
 
 from sandbox import CONTAINER, HTTPS_PORT, PROJECT, free_ports
-from conftest import assert_caught, assert_passed
+from conftest import assert_caught
 
 pytestmark = pytest.mark.sandbox
 HOST = "tests_resources/test_host.py"

@@ -1,0 +1,314 @@
+"""Faults injected into the sandbox, caught by tests_security/ (what an auditor and an attacker both look at).
+
+Every fault is real: a certificate swapped for an expiring or expired one, a control file turning headers, HSTS
+or a leak on, modes changed in the container, the .env edited, the container recreated privileged, with the
+Docker socket or as root, TLS 1.0/1.1 accepted again. One exception: pending host security updates are proven by
+their parsing (their failing path depends on what the machine running the tests has installed).
+"""
+
+import importlib.util
+import json
+import re
+
+import pytest
+
+from sandbox import CONTAINER, HTTP_PORT, HTTPS_PORT
+from conftest import REPO, assert_caught, assert_passed
+
+pytestmark = pytest.mark.sandbox
+TLS = "tests_security/test_tls.py"
+EXPOSURE = "tests_security/test_http_exposure.py"
+HARDENING = "tests_security/test_container_hardening.py"
+SECRETS = "tests_security/test_deployment_secrets.py"
+HTTPS = rf"127\.0\.0\.1:{HTTPS_PORT}"
+DB = "/app/data/digitalme.db"
+
+
+@pytest.fixture
+def load(request):
+    """``load(path)``: a check module, imported by path for its pure functions (parsing, masking)."""
+    # Its checks carry the suite's markers, which --strict-markers here would refuse: register them for this test.
+    for name in ("critical", "warning", "monitor", "daily", "resources", "weekly", "monthly"):
+        request.config.addinivalue_line("markers", f"{name}: the suite's marker")
+    return _load
+
+
+def _load(module_path):
+    spec = importlib.util.spec_from_file_location(module_path.replace("/", "_")[:-3], REPO / module_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def everything_written(run):
+    """The run's stdout, stderr and every file it wrote (results JSON, HTML report)."""
+    texts = [run.stdout, run.stderr]
+    texts += [path.read_text(errors="replace") for path in run.report_dir.rglob("*") if path.is_file()]
+    return "\n".join(texts)
+
+
+def recreate(sandbox, tmp_path, override_text):
+    """Recreate the sandbox's container with a compose override; restore() recreates it from the real file."""
+    override = tmp_path / "override.yml"
+    override.write_text(override_text)
+    sandbox.logs_dirty = True
+    sandbox.compose("-f", str(override), "up", "--detach", "--wait", "--force-recreate", extra_file=True)
+
+
+# --- the certificate ------------------------------------------------------------------------------
+
+def test_certificate_with_20_days_left_is_a_warning_only(healthy_sandbox, suite):
+    healthy_sandbox.make_certificate(days=20)
+    run = suite(f"{TLS}::test_certificate_valid_for_warning_days", f"{TLS}::test_certificate_valid_for_critical_days")
+    check = assert_caught(run, "test_certificate_valid_for_warning_days", "warning",
+                          rf"^certificate of {HTTPS} has (19\.\d|20) days left < 30 \(renew it; valid until ")
+    assert 19 < check["value"] <= 20 and check["threshold"] == 30
+    assert_passed(run, "test_certificate_valid_for_critical_days")
+
+
+def test_certificate_with_3_days_left_is_critical(healthy_sandbox, suite):
+    healthy_sandbox.make_certificate(days=3)
+    run = suite(f"{TLS}::test_certificate_valid_for_critical_days", f"{TLS}::test_certificate_valid_for_warning_days")
+    assert_caught(run, "test_certificate_valid_for_critical_days", "critical",
+                  rf"^certificate of {HTTPS} has (2\.\d|3) days left < 7 \(valid until .*subject CN=localhost")
+    assert_caught(run, "test_certificate_valid_for_warning_days", "warning", r"has (2\.\d|3) days left < 30")
+    assert run.results["status"] == "critical"
+
+
+def test_expired_certificate_is_critical(healthy_sandbox, suite):
+    healthy_sandbox.make_certificate(days=-2, not_before_days=30)
+    run = suite(f"{TLS}::test_certificate_valid_for_critical_days", f"{TLS}::test_certificate_valid_for_warning_days")
+    check = assert_caught(run, "test_certificate_valid_for_critical_days", "critical",
+                          rf"^certificate of {HTTPS} expired (1\.9|2|2\.0) days ago \(< 0 days left; threshold 7 days")
+    assert check["value"] < 0
+    assert_caught(run, "test_certificate_valid_for_warning_days", "warning", r"days left < 30 \(expired; ")
+
+
+def test_certificate_for_another_name_than_the_domain_is_a_warning(healthy_sandbox, suite):
+    """Checked on the deployment's host (https://127.0.0.1), the name users reach is the .env's DOMAIN."""
+    original = healthy_sandbox.env_file.read_text()
+    try:
+        healthy_sandbox.env_file.write_text(original.replace("DOMAIN=localhost", "DOMAIN=digitalme.example.com"))
+        run = suite(f"{TLS}::test_certificate_matches_host_name")
+    finally:
+        healthy_sandbox.env_file.write_text(original)
+    check = assert_caught(run, "test_certificate_matches_host_name", "warning",
+                          r"^certificate presented for digitalme.example.com \(from DOMAIN in .*deployment.env\) "
+                          r"is valid for localhost, 127.0.0.1, not digitalme.example.com$")
+    assert check["value"]["name"] == "digitalme.example.com"
+
+
+def test_host_name_check_skips_for_localhost(healthy_sandbox, suite):
+    run = suite(f"{TLS}::test_certificate_matches_host_name")
+    check = run.check("test_certificate_matches_host_name")
+    assert check["outcome"] == "skipped" and "localhost" in check["message"], check
+
+
+def test_tls_checks_skip_where_https_does_not_apply(healthy_sandbox, suite):
+    run = suite(TLS, DIGITALME_HTTPS_URL="")
+    assert run.returncode == 0, run
+    for entry in run.results["checks"]:
+        assert entry["outcome"] == "skipped" and "DIGITALME_HTTPS_URL is empty" in entry["message"], entry
+
+
+# --- protocol versions and HTTPS enforcement -------------------------------------------------------
+
+def test_sandbox_refuses_tls_1_0_and_1_1(healthy_sandbox, suite):
+    run = suite(f"{TLS}::test_old_tls_versions_refused")
+    check = assert_passed(run, "test_old_tls_versions_refused")
+    assert check["value"] == {"TLS 1.0": "refused", "TLS 1.1": "refused"}
+
+
+def test_tls_1_0_and_1_1_accepted_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.control("tls_min", "1.0")
+    run = suite(f"{TLS}::test_old_tls_versions_refused")
+    check = assert_caught(run, "test_old_tls_versions_refused", "warning",
+                          rf"^127.0.0.1:{HTTPS_PORT} accepts TLS 1.0 and TLS 1.1 \(expected both TLS 1.0 and 1.1 "
+                          r"refused\): TLS 1.0 handshake completed")
+    assert check["value"] == {"TLS 1.0": "accepted", "TLS 1.1": "accepted"}
+
+
+def test_no_hsts_and_no_redirect_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.control("no_hsts")
+    run = suite(f"{TLS}::test_https_enforced")
+    assert_caught(run, "test_https_enforced", "warning",
+                  rf"^http://127\.0\.0\.1:{HTTP_PORT}/health is served over plain HTTP .*no redirect to HTTPS\) and "
+                  rf"https://{HTTPS}/health sends no Strict-Transport-Security \(expected a redirect or HSTS")
+
+
+# --- headers and disclosure -----------------------------------------------------------------------
+
+def test_missing_security_headers_are_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.control("headers_off")
+    run = suite(f"{EXPOSURE}::test_security_headers_present")
+    check = assert_caught(run, "test_security_headers_present", "warning",
+                          rf"^http://127\.0\.0\.1:{HTTP_PORT}/health lacks X-Content-Type-Options, X-Frame-Options, "
+                          r"Content-Security-Policy, Referrer-Policy; ")
+    assert f"https://127.0.0.1:{HTTPS_PORT}/health lacks" in check["message"]
+
+
+def test_version_revealing_server_header_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.control("server_header")
+    run = suite(f"{EXPOSURE}::test_security_headers_present")
+    check = assert_caught(run, "test_security_headers_present", "warning",
+                          r"sends Server: 'Kestrel/8\.0\.8 \(Debian\)' \(reveals the version\)")
+    assert "lacks" not in check["message"]
+
+
+def test_leaked_api_key_is_critical_and_never_printed(healthy_sandbox, suite):
+    secret = re.search(r"^ANTHROPIC_API_KEY=(.*)$", healthy_sandbox.env_file.read_text(), re.MULTILINE).group(1)
+    healthy_sandbox.control("leak")
+    run = suite(f"{EXPOSURE}::test_endpoints_expose_no_secrets", "--tb=long", "-rA")
+    check = assert_caught(run, "test_endpoints_expose_no_secrets", "critical",
+                          rf"^1 secret\(s\) exposed \(expected 0\): http://127\.0\.0\.1:{HTTP_PORT}/info exposes "
+                          r"configuration.anthropicApiKey: sk-ant-…\(masked\)")
+    assert check["value"][f"http://127.0.0.1:{HTTP_PORT}/info"] == 1
+    written = everything_written(run)
+    assert secret not in written, "the leaked API key's value was printed or written by the run"
+    assert secret[len("sk-ant-"):][:12] not in written, "part of the leaked API key's value was printed"
+
+
+# --- logs -----------------------------------------------------------------------------------------
+
+def test_auth_failures_beyond_the_limit_are_a_warning_with_tokens_masked(healthy_sandbox, suite):
+    token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJzZWxmdGVzdCJ9.c2VsZnRlc3Qtc2lnbmF0dXJl"
+    healthy_sandbox.log_line("warn: DigitalMe.Auth[0] Unauthorized request to /api/chat from 203.0.113.7")
+    healthy_sandbox.log_line("warn: DigitalMe.Auth[0] Forbidden: user 3 may not read conversation 1")
+    healthy_sandbox.log_line(f"warn: DigitalMe.Auth[0] Invalid JWT token {token} from 203.0.113.7")
+    healthy_sandbox.logs_dirty = True
+    run = suite(f"{EXPOSURE}::test_auth_failures_in_last_day_within_limit", DIGITALME_LOG_AUTH_FAILURES_MAX="2")
+    check = assert_caught(run, "test_auth_failures_in_last_day_within_limit", "warning",
+                          r"^3 authentication-failure line\(s\) in the last 24 h > 2; latest: .*Invalid JWT token "
+                          r"eyJ…\(masked\) from 203.0.113.7")
+    assert "Unauthorized request" in check["evidence"]["matching lines (secrets masked)"]
+    assert token not in everything_written(run)
+
+
+# --- the container --------------------------------------------------------------------------------
+
+def test_world_readable_database_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.exec(f"chmod o+r {DB}")
+    try:
+        run = suite(f"{HARDENING}::test_data_files_not_world_readable")
+    finally:
+        healthy_sandbox.exec(f"chmod o-r {DB}*")  # SQLite gives a new -wal/-shm the database's mode
+    check = assert_caught(run, "test_data_files_not_world_readable", "warning",
+                          rf"^[12] of \d+ data file\(s\) readable by any user in {CONTAINER} \(expected 0\): "
+                          rf"0644 digitalme {DB}(; 0644 digitalme {DB}-wal)?$")
+    assert check["value"] in (1, 2)
+
+
+def test_privileged_container_is_critical(healthy_sandbox, suite, tmp_path):
+    recreate(healthy_sandbox, tmp_path, "services:\n  digitalme:\n    privileged: true\n")
+    run = suite(f"{HARDENING}::test_container_not_privileged_and_no_docker_socket")
+    assert_caught(run, "test_container_not_privileged_and_no_docker_socket", "critical",
+                  rf"^{CONTAINER} runs privileged \(HostConfig.Privileged true, expected false\)$")
+
+
+def test_docker_socket_mount_is_critical(healthy_sandbox, suite, tmp_path):
+    recreate(healthy_sandbox, tmp_path,
+             "services:\n  digitalme:\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n")
+    run = suite(f"{HARDENING}::test_container_not_privileged_and_no_docker_socket")
+    assert_caught(run, "test_container_not_privileged_and_no_docker_socket", "critical",
+                  rf"^{CONTAINER} mounts the Docker socket \(/(var/)?run/docker.sock -> /var/run/docker.sock; "
+                  r"expected no such mount\)$")
+
+
+def test_app_running_as_root_is_a_warning(healthy_sandbox, suite, tmp_path):
+    recreate(healthy_sandbox, tmp_path, "services:\n  digitalme:\n    user: root\n")
+    run = suite(f"{HARDENING}::test_app_runs_as_non_root")
+    check = assert_caught(run, "test_app_runs_as_non_root", "warning",
+                          rf"^PID 1 of {CONTAINER} runs as uid 0 \(root; Config.User 'root'\), expected a non-root user$")
+    assert check["value"] == {"Config.User": "root", "PID 1 uid": 0}
+
+
+def test_old_image_is_a_warning(healthy_sandbox, suite):
+    run = suite(f"{HARDENING}::test_image_not_older_than_max_age", DIGITALME_IMAGE_MAX_AGE_DAYS="0.00001")
+    check = assert_caught(run, "test_image_not_older_than_max_age", "warning",
+                          r"^image digitalme-sandbox:latest \([0-9a-f]{12}\) was built [\d.e-]+ days ago "
+                          r"\(\d{4}-\d\d-\d\d \d\d:\d\d UTC\) > 1e-05 days: rebuild or pull it$")
+    assert check["value"] > 0.00001
+
+
+def test_security_update_check_skips_where_apt_lists_were_never_updated(healthy_sandbox, suite):
+    """Pointed (through testinfra's docker backend) at the sandbox container, whose image removed its apt lists."""
+    run = suite(f"{HARDENING}::test_no_pending_security_updates", f"--hosts=docker://{CONTAINER}")
+    check = run.check("test_no_pending_security_updates")
+    assert check["outcome"] == "skipped", check
+    assert re.search(r"cannot judge: apt lists were never updated .*, run apt-get update|has no apt-get", check["message"]), check
+
+
+def test_security_updates_are_read_from_apt_simulation(load):
+    """The failing path's parsing, on apt-get -s upgrade output as Debian and Ubuntu print it."""
+    hardening = load(HARDENING)
+    simulation = (
+        "NOTE: This is only a simulation!\n"
+        "Reading package lists...\n"
+        "The following packages will be upgraded:\n  libssl3 openssl tzdata\n"
+        "Inst libssl3 [3.0.17-1~deb12u2] (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])\n"
+        "Inst tzdata [2025b-0+deb12u1] (2025b-0+deb12u2 Debian:12.12/oldstable [all])\n"
+        "Inst libc6 [2.35-0ubuntu3.8] (2.35-0ubuntu3.9 Ubuntu:22.04/jammy-updates, Ubuntu:22.04/jammy-security [amd64])\n"
+        "Conf libssl3 (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])\n")
+    assert [p for p, _ in hardening.security_updates(simulation)] == ["libssl3", "libc6"]
+    assert hardening.security_updates("Reading package lists...\n0 upgraded, 0 newly installed\n") == []
+    assert hardening.apt_lists_too_old("", 1_000_000) == "apt lists were never updated (/var/lib/apt/lists is empty)"
+    assert hardening.apt_lists_too_old(str(1_000_000 - 9 * 86400), 1_000_000) == "apt lists are 9 days old (> 7)"
+    assert hardening.apt_lists_too_old(str(1_000_000 - 86400), 1_000_000) == ""
+
+
+def test_secrets_are_found_and_masked(load):
+    exposure = load(EXPOSURE)
+    body = json.dumps({"version": "1.0", "configuration": {"anthropicApiKey": "sk-ant-api03-abcdefghijklmnop",
+                                                           "jwtKey": "some-long-signing-key-value-xyz",
+                                                           "passwordHash": "***", "db": "Data Source=x;Password=hunter2;"},
+                       "systemInfo": {"workingSet": 123, "tokenCount": 5}})
+    findings = exposure.find_secrets(body)
+    assert findings == ["configuration.anthropicApiKey: sk-ant-…(masked)", "configuration.jwtKey: …(masked)",
+                        "configuration.db: connection-string password Password=…(masked)"]
+    assert not any(s in " ".join(findings) for s in ("abcdefghijklmnop", "some-long", "hunter2"))
+    assert exposure.find_secrets("Healthy") == []
+    assert exposure.find_secrets('{"anthropicApiKey": ""}') == []
+
+
+# --- the deployment's .env --------------------------------------------------------------------------
+
+@pytest.fixture
+def env_content(healthy_sandbox):
+    """The sandbox's .env, edited by the scenario; its content is put back afterwards (restore() resets its mode)."""
+    original = healthy_sandbox.env_file.read_text()
+    yield healthy_sandbox.env_file
+    healthy_sandbox.env_file.write_text(original)
+
+
+def test_env_file_readable_by_others_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.env_file.chmod(0o644)
+    run = suite(f"{SECRETS}::test_env_file_protected_and_complete")
+    check = assert_caught(run, "test_env_file_protected_and_complete", "warning",
+                          r"^/.*/deployment.env is mode 0644 \(owner \w+\): readable by others \(expected no o\+r, e.g. 0600\)$")
+    assert check["value"]["mode"] == "0644"
+
+
+def test_short_jwt_key_is_a_warning_and_never_printed(env_content, suite):
+    short = "tooShortKey-9f3"
+    text = env_content.read_text()
+    env_content.write_text(re.sub(r"^JWT_KEY=.*$", f"JWT_KEY={short}", text, flags=re.MULTILINE))
+    run = suite(f"{SECRETS}::test_env_file_protected_and_complete")
+    check = assert_caught(run, "test_env_file_protected_and_complete", "warning",
+                          rf"^JWT_KEY is {len(short)} characters long, expected longer than 32$")
+    assert check["value"]["JWT_KEY length"] == len(short)
+    written = everything_written(run)
+    assert short not in written
+    assert re.search(r"^ANTHROPIC_API_KEY=(.*)$", text, re.MULTILINE).group(1) not in written
+
+
+def test_missing_api_key_is_a_warning(env_content, suite):
+    env_content.write_text(re.sub(r"^ANTHROPIC_API_KEY=.*\n", "", env_content.read_text(), flags=re.MULTILINE))
+    run = suite(f"{SECRETS}::test_env_file_protected_and_complete")
+    assert_caught(run, "test_env_file_protected_and_complete", "warning",
+                  r"^ANTHROPIC_API_KEY not set in /.*/deployment.env \(expected ANTHROPIC_API_KEY and JWT_KEY set\)$")
+
+
+def test_env_check_skips_where_no_env_file_is_configured(healthy_sandbox, suite):
+    run = suite(f"{SECRETS}::test_env_file_protected_and_complete", DIGITALME_ENV_FILE="")
+    check = run.check("test_env_file_protected_and_complete")
+    assert check["outcome"] == "skipped" and "DIGITALME_ENV_FILE is empty" in check["message"], check

@@ -1,0 +1,162 @@
+"""What anyone on the network sees of the app: its response headers, what its endpoints disclose, and what its
+logs say about attempts to get in.
+
+Manual: security headers on every response (X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no
+``Server`` header); Morning 2 ``curl -f http://localhost/info``; Troubleshooting, security log patterns
+``Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious``. A secret is never shown:
+a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
+"""
+
+import json
+import re
+
+import pytest
+
+from plugins.severity import ProbeError
+
+REQUIRED_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
+VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
+VERSION_NUMBER = re.compile(r"\d")
+AUTH_FAILURE_PATTERN = re.compile(r"Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious",
+                                  re.IGNORECASE)
+MASK = "…(masked)"
+
+# Values that are secrets whatever they are called; ``shown`` is the part a finding may print.
+SECRET_VALUES = (
+    ("Anthropic API key", re.compile(r"(?P<shown>sk-ant-)[A-Za-z0-9_\-]{8,}")),
+    ("API key", re.compile(r"\b(?P<shown>sk-)(?!ant-)[A-Za-z0-9_\-]{20,}")),
+    ("JSON web token", re.compile(r"\b(?P<shown>eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
+    ("bearer token", re.compile(r"(?i)\b(?P<shown>bearer\s+)[A-Za-z0-9._~+/\-]{16,}=*")),
+    ("connection-string password", re.compile(r"(?i)(?P<shown>\b(?:password|pwd)\s*=\s*)[^;\"'\s]+")),
+    ("credentials in a URL", re.compile(r"(?i)\b(?P<shown>[a-z][a-z0-9+.\-]*://)[^/\s:@\"']+:[^/\s@\"']+@")),
+    ("private key", re.compile(r"(?P<shown>-----BEGIN [A-Z ]*PRIVATE KEY-----)")),
+)
+# JSON keys whose (string) value is a secret whatever it looks like.
+SECRET_KEY_NAME = re.compile(
+    r"(?i)(api[_\-]?key|secret|passw(or)?d|\bpwd\b|token|connection[_\-]?string|jwt|private[_\-]?key|credential)")
+# Values that say a secret is configured without showing it.
+PLACEHOLDER = re.compile(r"(?i)^\s*(\*+|x+|•+|<?\[?(redacted|hidden|masked|set|configured|true|false|none|null)\]?>?)?\s*$")
+
+
+def masked(value):
+    """A secret's recognisable prefix and the mask: ``sk-ant-…(masked)``; nothing of an unknown format."""
+    for _kind, pattern in SECRET_VALUES:
+        match = pattern.match(value)
+        if match:
+            return match.group("shown") + MASK
+    return MASK
+
+
+def redact(text):
+    """``text`` with every recognisable secret value masked (for log lines kept as evidence)."""
+    for _kind, pattern in SECRET_VALUES:
+        text = pattern.sub(lambda m: m.group("shown") + MASK, text)
+    return text
+
+
+def _leaves(document, path=""):
+    if isinstance(document, dict):
+        for key, value in document.items():
+            yield from _leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(document, list):
+        for index, value in enumerate(document):
+            yield from _leaves(value, f"{path}[{index}]")
+    else:
+        yield path, document
+
+
+def find_secrets(text):
+    """Secrets in a body: JSON values under secret-sounding keys, and secret-looking values anywhere.
+
+    Returns ``["configuration.anthropicApiKey: sk-ant-…(masked)", ...]``: locations and masked prefixes only.
+    """
+    findings = {}
+    try:
+        document = json.loads(text)
+    except ValueError:
+        document = None
+    if isinstance(document, (dict, list)):
+        for path, value in _leaves(document):
+            if not isinstance(value, str) or PLACEHOLDER.match(value):
+                continue
+            leaf = re.split(r"[.\[]", path)[-1]
+            if SECRET_KEY_NAME.search(leaf):
+                findings[path] = f"{path}: {masked(value)}"
+                continue
+            for kind, pattern in SECRET_VALUES:
+                match = pattern.search(value)
+                if match:
+                    findings[path] = f"{path}: {kind} {match.group('shown')}{MASK}"
+                    break
+    else:
+        for kind, pattern in SECRET_VALUES:
+            for match in pattern.finditer(text):
+                findings.setdefault(kind, f"{kind} at character {match.start()}: {match.group('shown')}{MASK}")
+    return list(findings.values())
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_security_headers_present(endpoints, check):
+    """Every answer carries X-Content-Type-Options, X-Frame-Options, Content-Security-Policy and Referrer-Policy,
+    and no header reveals the server's version.
+
+    Manual: deployment guide, security headers middleware (X-Frame-Options DENY, nosniff, CSP, Referrer-Policy;
+    Kestrel `AddServerHeader = false`).
+    """
+    answered = {url: answer for url, answer in endpoints.answers.items() if answer.answered}
+    if not answered:
+        raise ProbeError("no endpoint answered: " + "; ".join(a.describe() for a in endpoints.answers.values()))
+    problems, seen = [], {}
+    for url, answer in answered.items():
+        missing = [name for name in REQUIRED_HEADERS if not answer.headers.get(name.lower(), "").strip()]
+        revealing = [f"{name}: {answer.headers[name.lower()]!r}" for name in ("Server", *VERSION_HEADERS)
+                     if name.lower() in answer.headers
+                     and (name != "Server" or VERSION_NUMBER.search(answer.headers[name.lower()]))]
+        seen[url] = {"missing": missing, "revealing": revealing}
+        if missing:
+            problems.append(f"{url} lacks {', '.join(missing)}")
+        if revealing:
+            problems.append(f"{url} sends {'; '.join(revealing)} (reveals the version)")
+    check.record(seen, {"required": list(REQUIRED_HEADERS), "version-revealing": "none"})
+    assert not problems, "; ".join(problems)
+
+
+@pytest.mark.critical
+@pytest.mark.daily
+def test_endpoints_expose_no_secrets(endpoints, check):
+    """/info and the health endpoints expose no secrets (API keys such as sk-ant-..., passwords, connection
+    strings, tokens) in their bodies or headers.
+
+    Manual: Morning 2 `curl -f http://localhost/info`; .env keys `ANTHROPIC_API_KEY`, `JWT_KEY`: never shown.
+    """
+    found = {}
+    for url, answer in endpoints.answers.items():
+        findings = find_secrets(answer.body)
+        for name, value in answer.headers.items():
+            if name == "set-cookie":
+                continue  # a cookie set for this very client is its own, not a disclosure
+            findings += [f"header {name}: {kind} {match.group('shown')}{MASK}"
+                         for kind, pattern in SECRET_VALUES for match in pattern.finditer(value)]
+        found[url] = findings
+    check.record({url: len(findings) for url, findings in found.items()}, 0)
+    leaks = [f"{url} exposes {finding}" for url, findings in found.items() for finding in findings]
+    check.attach("findings (values masked)", "\n".join(leaks))
+    assert not leaks, f"{len(leaks)} secret(s) exposed (expected 0): " + "; ".join(leaks)
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_auth_failures_in_last_day_within_limit(app_logs, settings, check):
+    """Authentication-failure lines (Unauthorized, Forbidden, invalid token, brute force, repeated failed,
+    suspicious) in the last 24 h of logs are at most DIGITALME_LOG_AUTH_FAILURES_MAX.
+
+    Manual: Troubleshooting, security patterns `grep -i "Unauthorized\\|Forbidden\\|Invalid.*token\\|brute.*force"`;
+    Escalation Level 3 on a suspected breach.
+    """
+    found = [redact(line) for line in app_logs(since_h=24) if AUTH_FAILURE_PATTERN.search(line)]
+    check.record(len(found), settings.log_auth_failures_max)
+    check.attach("matching lines (secrets masked)", "\n".join(found[-20:]))
+    assert len(found) <= settings.log_auth_failures_max, (
+        f"{len(found)} authentication-failure line(s) in the last 24 h > {settings.log_auth_failures_max}; "
+        f"latest: {found[-1].strip()[:160]!r}")

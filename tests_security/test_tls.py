@@ -1,0 +1,124 @@
+"""What a client sees of HTTPS: the certificate's validity and names, the protocol versions, HTTPS enforced.
+
+Manual: Monthly Maintenance "check SSL certificate expiry"; deployment guide "certificates valid for 30+ days";
+Morning 3 `curl -k https://localhost/health` (if applicable). Every check here skips where DIGITALME_HTTPS_URL
+is empty. Handshakes only: nothing is sent beyond what a browser sends.
+"""
+
+import math
+import ssl
+
+import pytest
+
+
+def _validity(certificate):
+    return (f"valid until {certificate.not_valid_after:%Y-%m-%d %H:%M} UTC "
+            f"(subject {certificate.subject}, names {', '.join(certificate.names()) or 'none'})")
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+@pytest.mark.monthly
+def test_certificate_valid_for_warning_days(tls, settings, check):
+    """The TLS certificate of the HTTPS URL has at least DIGITALME_CERT_WARN_DAYS days left.
+
+    Manual: Monthly Maintenance, SSL certificate expiry; deployment guide, "certificates valid for 30+ days".
+    """
+    certificate = tls.certificate()
+    days = math.trunc(certificate.days_left * 10) / 10  # shown never rounded up past the threshold
+    check.record(days, settings.cert_warn_days)
+    check.attach("certificate", _validity(certificate))
+    assert certificate.days_left >= settings.cert_warn_days, (
+        f"certificate of {tls.address} has {days:g} days left < {settings.cert_warn_days} "
+        f"({'expired' if certificate.days_left < 0 else 'renew it'}; {_validity(certificate)})")
+
+
+@pytest.mark.critical
+@pytest.mark.daily
+@pytest.mark.monthly
+def test_certificate_valid_for_critical_days(tls, settings, check):
+    """The TLS certificate of the HTTPS URL has at least DIGITALME_CERT_CRIT_DAYS days left and is not expired.
+
+    Manual: Monthly Maintenance, SSL certificate expiry; Critical Alerts (HTTPS down once it expires).
+    """
+    certificate = tls.certificate()
+    days = math.trunc(certificate.days_left * 10) / 10  # shown never rounded up past the threshold
+    check.record(days, settings.cert_crit_days)
+    check.attach("certificate", _validity(certificate))
+    assert certificate.days_left >= 0, (
+        f"certificate of {tls.address} expired {-days:g} days ago (< 0 days left; threshold "
+        f"{settings.cert_crit_days} days; {_validity(certificate)})")
+    assert certificate.days_left >= settings.cert_crit_days, (
+        f"certificate of {tls.address} has {days:g} days left < {settings.cert_crit_days} ({_validity(certificate)})")
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_certificate_matches_host_name(tls, users_host_name, check):
+    """The certificate is valid for the host name users reach (the HTTPS URL's host, or the .env's DOMAIN).
+
+    Manual: deployment guide, `DOMAIN`, `SSL_CERT_PATH` in .env (the certificate must be the domain's).
+    """
+    name, source, cannot_judge = users_host_name
+    if cannot_judge:
+        check.record(name, "a name users reach")
+        pytest.skip(cannot_judge)
+    certificate = tls.certificate(server_name=name)
+    check.record({"name": name, "certificate names": list(certificate.names())}, f"{name} among them")
+    check.attach("certificate", _validity(certificate))
+    assert certificate.matches(name), (
+        f"certificate presented for {name} (from {source}) is valid for {', '.join(certificate.names()) or 'no name'}, "
+        f"not {name}")
+
+
+@pytest.mark.warning
+@pytest.mark.weekly
+def test_old_tls_versions_refused(tls, check):
+    """TLS 1.0 and TLS 1.1 handshakes are refused.
+
+    Manual: deployment guide, Kestrel/nginx TLS settings (TLS 1.2 or later only).
+    """
+    attempts = {name: tls.accepts(version) for name, version in
+                (("TLS 1.0", ssl.TLSVersion.TLSv1), ("TLS 1.1", ssl.TLSVersion.TLSv1_1))}
+    accepted = [name for name, (ok, _) in attempts.items() if ok]
+    check.record({name: "accepted" if ok else "refused" for name, (ok, _) in attempts.items()}, "both refused")
+    check.attach("handshakes", "\n".join(detail for _, detail in attempts.values()))
+    assert not accepted, (
+        f"{tls.address} accepts {' and '.join(accepted)} (expected both TLS 1.0 and 1.1 refused): "
+        + "; ".join(detail for ok, detail in attempts.values() if ok))
+
+
+@pytest.mark.warning
+@pytest.mark.weekly
+def test_https_enforced(endpoints, settings, check):
+    """Plain HTTP redirects to HTTPS, or HTTPS answers with Strict-Transport-Security (where HTTPS applies).
+
+    Manual: deployment guide, HTTPS redirection (nginx 301 HTTP->HTTPS, or the app's 307) and HSTS.
+    """
+    if not settings.https_url:
+        pytest.skip("HTTPS not applicable: DIGITALME_HTTPS_URL is empty")
+    plain, secure = endpoints["/health"], endpoints.https("/health")
+    redirected = plain.final_url.startswith("https://")
+    hsts = secure.headers.get("strict-transport-security", "") if secure.answered else ""
+    max_age = _max_age(hsts)
+    check.record({"http redirects to https": redirected, "strict-transport-security": hsts or None},
+                 "redirect to HTTPS, or HSTS with max-age > 0")
+    if redirected or max_age > 0:
+        return
+    assert secure.answered, f"HTTPS gave no answer and HTTP does not redirect: {secure.describe(settings.https_url + '/health')}"
+    assert False, (
+        f"{settings.base_url}/health is served over plain HTTP (final URL {plain.final_url or plain.url}, no redirect to "
+        f"HTTPS) and {settings.https_url}/health sends "
+        + (f"Strict-Transport-Security {hsts!r} with max-age 0" if hsts else "no Strict-Transport-Security")
+        + " (expected a redirect or HSTS max-age > 0)")
+
+
+def _max_age(hsts):
+    for part in hsts.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name.lower() == "max-age":
+            try:
+                return int(value.strip().strip('"'))
+            except ValueError:
+                return 0
+    return 0
