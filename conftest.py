@@ -1,10 +1,14 @@
 """Wires the suite together: the plugins, and the probes every check reads, each fetched once per run.
 
-Probes are session fixtures: the first check that needs one fetches it, every later check reuses it. A probe
-that cannot reach the target raises ProbeError, so each check depending on it ends as "could not be checked"
-at its own severity, and the run goes on.
+Probes are session fixtures: each is fetched once, and every check that needs it reuses it. The slow ones
+(the endpoints, the one ``stat`` exec, ``docker stats``) are started in background threads as soon as
+collection knows which checks run, so their waits on the network and the Docker daemon overlap each other and
+the first checks; a check needing one waits for it. A probe that cannot reach the target raises ProbeError, so
+each check depending on it ends as "could not be checked" at its own severity, and the run goes on.
 """
 
+import gc
+import threading
 import urllib.parse
 
 import pytest
@@ -17,6 +21,80 @@ pytest_plugins = [
     "plugins.history",
     "plugins.alerts",
 ]
+
+
+class Background:
+    """One probe running in a daemon thread; :meth:`result` waits for it and returns its value or raises its error.
+
+    A daemon thread: a probe hung past every timeout never keeps the run from ending.
+    """
+
+    def __init__(self, name, function):
+        self._done = threading.Event()
+        self._value = self._error = None
+        threading.Thread(target=self._run, args=(function,), name=f"probe {name}", daemon=True).start()
+
+    def _run(self, function):
+        try:
+            self._value = function()
+        except BaseException as e:  # re-raised in the check that needs it
+            self._error = e
+        finally:
+            self._done.set()
+
+    def result(self):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+_DOCKER = pytest.StashKey["DockerProbe"]()
+_STARTED = pytest.StashKey[dict]()
+
+
+def settings_of(config):
+    from plugins.settings import SETTINGS  # not at the top: pytest must import (and rewrite) the plugin first
+    return config.stash.get(SETTINGS, None)
+
+
+def docker_probe(config):
+    """The run's one DockerProbe (its client is made on first use, by whichever thread comes first)."""
+    if _DOCKER not in config.stash:
+        from plugins.probes.docker import DockerProbe
+        config.stash[_DOCKER] = DockerProbe(settings_of(config).docker_timeout_s)
+    return config.stash[_DOCKER]
+
+
+def probes(config):
+    """The slow probes that can start before any check: fixture name -> what fetches its value."""
+    settings = settings_of(config)
+    return {
+        "endpoints": lambda: Endpoints(settings),
+        "container_files": lambda: docker_probe(config).container_files(
+            settings.container, settings.db_path, settings.backup_dir),
+        "container_memory": lambda: docker_probe(config).memory_usage(settings.container),
+    }
+
+
+def fetched(config, name):
+    """A probe's value: from its background thread when one was started, else fetched now."""
+    job = config.stash.get(_STARTED, {}).get(name)
+    return job.result() if job is not None else probes(config)[name]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Start the slow probes the selected checks use; freeze what start-up made out of the garbage collector's way."""
+    # Everything imported and collected so far lives until the end: without this, every collection (and
+    # pytest's own gc.collect() calls at exit) walks those objects again, about 0.1 s of CPU per run.
+    gc.freeze()
+    config = session.config
+    if settings_of(config) is None or config.option.collectonly or not session.items:
+        return
+    used = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
+    config.stash[_STARTED] = {name: Background(name, function)
+                              for name, function in probes(config).items() if name in used}
 
 
 class Endpoints:
@@ -40,16 +118,15 @@ class Endpoints:
 
 
 @pytest.fixture(scope="session")
-def endpoints(settings):
+def endpoints(pytestconfig):
     """Every endpoint's answer (status, body, headers, curl-style timings), all fetched concurrently."""
-    return Endpoints(settings)
+    return fetched(pytestconfig, "endpoints")
 
 
 @pytest.fixture(scope="session")
-def docker(settings):
+def docker(pytestconfig):
     """The run's one Docker client, behind a probe that turns failures into ProbeError."""
-    from plugins.probes.docker import DockerProbe
-    return DockerProbe(settings.docker_timeout_s)
+    return docker_probe(pytestconfig)
 
 
 @pytest.fixture(scope="session")
@@ -59,9 +136,15 @@ def app_container(docker, settings):
 
 
 @pytest.fixture(scope="session")
-def container_files(docker, settings):
+def container_files(pytestconfig):
     """``stat`` of the database (with -wal/-shm) and of every file in the backup folder, in one exec."""
-    return docker.container_files(settings.container, settings.db_path, settings.backup_dir)
+    return fetched(pytestconfig, "container_files")
+
+
+@pytest.fixture(scope="session")
+def container_memory(pytestconfig):
+    """(memory in use, limit) of the app container, as ``docker stats --no-stream`` shows it."""
+    return fetched(pytestconfig, "container_memory")
 
 
 @pytest.fixture(scope="session")

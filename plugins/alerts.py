@@ -37,8 +37,6 @@ import os
 import time
 import urllib.parse
 
-import requests
-
 from plugins.results import paths_of, scrub, write_atomically
 from plugins.settings import SETTINGS
 from plugins.severity import RUN, SEVERITIES
@@ -162,6 +160,7 @@ def flood_guard(records, limit, context):
 
 def describe_error(error):
     """What went wrong, without the URL that requests' own messages carry."""
+    import requests
     if isinstance(error, requests.Timeout):
         return "receiver timed out", f"receiver timed out ({type(error).__name__})"
     return "receiver unreachable", f"receiver unreachable ({type(error).__name__})"
@@ -187,6 +186,7 @@ class Sender:
     """One HTTP session for the run's alerts, its deadline, and the receivers found down so far."""
 
     def __init__(self, secret, deadline):
+        import requests  # imported where first needed: most runs send nothing, and start-up time counts
         self.session = requests.Session()
         self.session.headers["User-Agent"] = "digitalme-health-suite"
         self.secret = secret.encode() if secret else b""
@@ -198,6 +198,7 @@ class Sender:
 
     def post(self, url, payload):
         """Deliver one alert: ``{"state", "reason", "delivered", "attempts", "last_error"}``."""
+        import requests
         if url in self.down:
             return delivery("queued", self.down[url], 0, "not tried: the receiver failed earlier in this run")
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
@@ -235,6 +236,7 @@ class Sender:
 
     def ping(self, url):
         """GET the heartbeat URL, twice at most: ``{"pinged", "attempts", "last_error"}``."""
+        import requests
         deadline = max(self.deadline, time.monotonic() + HEARTBEAT_MIN_S)
         error = None
         for attempt in (1, 2):

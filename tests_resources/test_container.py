@@ -23,12 +23,12 @@ def mib(size):
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
-def test_container_memory_below_limit(docker, settings, check):
+def test_container_memory_below_limit(container_memory, settings, check):
     """The app container's memory is below DIGITALME_CONTAINER_MEMORY_MAX.
 
     Manual: Resource Monitoring, `docker stats --no-stream digitalme-digitalme-1`; "Container Memory: >2GB".
     """
-    used, _limit = docker.memory_usage(settings.container)
+    used, _limit = container_memory
     check.record(used, settings.container_memory_max)
     assert used < settings.container_memory_max, (
         f"{settings.container} uses {mib(used)} >= {mib(settings.container_memory_max)}")

@@ -11,6 +11,7 @@ import os
 import re
 import shlex
 import tarfile
+import threading
 import time
 
 from plugins.severity import ProbeError
@@ -72,19 +73,21 @@ class DockerProbe:
     def __init__(self, timeout_s):
         self.timeout_s = timeout_s
         self._client = None
+        self._client_lock = threading.Lock()  # probes start in background threads (conftest.py): one client
         self._inspected = {}
 
     @property
     def client(self):
-        if self._client is None:
-            import docker
-            try:
-                self._client = docker.from_env(timeout=int(max(1, self.timeout_s)))
-                self._client.ping()
-            except _docker_errors() as e:
-                self._client = None
-                raise ProbeError(f"the Docker daemon did not answer ({_short(e)})") from None
-        return self._client
+        with self._client_lock:
+            if self._client is None:
+                import docker
+                try:
+                    client = docker.from_env(timeout=int(max(1, self.timeout_s)))
+                    client.ping()
+                except _docker_errors() as e:
+                    raise ProbeError(f"the Docker daemon did not answer ({_short(e)})") from None
+                self._client = client
+            return self._client
 
     def call(self, what, function, *args, **kwargs):
         """Run one Docker API call; a failure becomes a ProbeError naming ``what`` was being looked at."""

