@@ -86,7 +86,9 @@ def status_line(config):
     run = config.stash[RUN]
     failed = [c for c in run.checks if c.outcome in ("failed", "error")]
     by_severity = [f"{n} {s}" for s in ("critical", "warning") if (n := sum(c.severity == s for c in failed))]
-    detail = (", ".join(by_severity) + f" failed of {len(run.checks)} checks") if failed else f"{len(run.checks)} checks passed"
+    skipped = run.counts["skipped"]
+    detail = (", ".join(by_severity) + f" failed of {len(run.checks)} checks") if failed else \
+        f"{run.counts['passed']} checks passed" + (f", {skipped} skipped" if skipped else "")
     return f"DigitalMe: {run.status.upper()} - {detail} - report {paths_of(config)['html']}"
 
 
