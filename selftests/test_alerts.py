@@ -198,6 +198,14 @@ def test_a_receiver_answering_500_twice_gets_the_alert_exactly_once(alerting, re
     assert outbox_of(result) == []
 
 
+def test_a_receiver_answering_429_is_retried_after_backing_off(alerting, receiver):
+    receiver.script = [429, 200]
+    result = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
+    assert len(receiver.posts()) == 2
+    [record] = result.doc["alerts"]
+    assert (record["state"], record["delivered"], record["attempts"]) == ("sent", True, 2)
+
+
 def test_a_receiver_that_is_down_gets_the_queued_alert_first_next_run(alerting, receiver, down_url):
     first = alerting(DIGITALME_WEBHOOK_URL=down_url, DIGITALME_ALERT_BUDGET_S="2", FAIL_DISK="1")
     [record] = first.doc["alerts"]
