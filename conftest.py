@@ -74,7 +74,32 @@ def probes(config):
         "container_files": lambda: docker_probe(config).container_files(
             settings.container, settings.db_path, settings.backup_dir),
         "container_memory": lambda: docker_probe(config).memory_usage(settings.container),
+        "host_facts_by_host": lambda: host_facts_of(checked_hosts(config)),
     }
+
+
+def checked_hosts(config):
+    """testinfra's hosts for this run (``--hosts``, else the local machine): its cache hands the checks the same."""
+    import testinfra
+    option = config.option
+    specs = option.hosts.split(",") if option.hosts is not None else [None]
+    return testinfra.get_hosts(specs, connection=option.connection, ssh_config=option.ssh_config,
+                               ssh_identity_file=option.ssh_identity_file, sudo=option.sudo,
+                               sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
+                               force_ansible=option.force_ansible)
+
+
+def host_facts_of(hosts):
+    """pytest id of each host -> its HostFacts, or the ProbeError that stopped reading it."""
+    from plugins.probes.host import HostFacts
+    from plugins.severity import ProbeError
+    facts = {}
+    for host in hosts:
+        try:
+            facts[host.backend.get_pytest_id()] = HostFacts(host)
+        except ProbeError as e:
+            facts[host.backend.get_pytest_id()] = e
+    return facts
 
 
 def fetched(config, name):
@@ -154,6 +179,12 @@ def databases(docker, settings):
     copies = CopiedDatabases(docker, settings.container)
     yield copies
     copies.close()
+
+
+@pytest.fixture(scope="session")
+def host_facts_by_host(pytestconfig):
+    """Memory, disks, load and a CPU sample of every checked host (one command each), started in the background."""
+    return fetched(pytestconfig, "host_facts_by_host")
 
 
 @pytest.fixture(scope="session")

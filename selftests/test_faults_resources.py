@@ -29,8 +29,10 @@ def test_disk_over_threshold_is_a_warning(healthy_sandbox, suite):
 
 def test_sustained_cpu_over_threshold_is_a_warning(healthy_sandbox, suite):
     run = suite("-k", "test_cpu_below_threshold_sustained", HOST, DIGITALME_CPU_MAX_PCT="0")
-    assert_caught(run, "test_cpu_below_threshold_sustained", "warning",
-                  r"^CPU at \d+ % sustained \(5-minute load [\d.]+ on \d+ cores\) >= 0 %$")
+    check = assert_caught(run, "test_cpu_below_threshold_sustained", "warning",
+                          r"^CPU at \d+ % busy now and \d+ % 5-minute load per core \(load [\d.]+ on \d+ cores\), "
+                          r"both >= 0 %$")
+    assert set(check["value"]) == {"load5_per_core_pct", "busy_pct_now"}
 
 
 def test_container_memory_over_limit_is_a_warning(healthy_sandbox, suite):

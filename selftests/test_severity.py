@@ -138,3 +138,15 @@ def test_dead_docker_daemon_fails_the_real_checks_cleanly(tmp_path):
     health = run.check("test_health_answers_healthy")
     assert health["outcome"] == "failed" and "/health gave no answer" in health["message"]
     assert json.loads((tmp_path / "reports" / "latest.json").read_text())["status"] == "critical"
+
+
+def test_unreachable_host_fails_the_host_checks_cleanly(tmp_path):
+    """--hosts naming a host that does not answer: each host check errors at its severity, in ssh's words."""
+    run = run_pytest(REPO, ["-m", "resources", "--hosts=ssh://nobody@127.0.0.1:9"],
+                     {"DIGITALME_ALERTS": "off", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}, tmp_path / "reports")
+    assert run.returncode == 1 and "Traceback" not in run.stdout, run
+    for name, severity in (("test_host_memory_below_threshold", "warning"), ("test_ports_listening", "critical")):
+        check = run.check(name)
+        assert (check["outcome"], check["severity"]) == ("error", severity), check
+        assert check["message"] == ("could not be checked: host ssh://127.0.0.1 did not answer: "
+                                    "ssh: connect to host 127.0.0.1 port 9: Connection refused"), check

@@ -1,10 +1,12 @@
 """Resource Monitoring (every 4 hours): ``free -h``, ``df -h``, ``top -bn1 | grep Cpu``, ``netstat -tlnp``.
 
 Alert thresholds: memory >85 %, disk >80 % on any partition, CPU >90 % for more than 5 minutes;
-ports 80 and 443 listening.
+ports 80 and 443 listening. The figures come from one command per host (plugins/probes/host.py).
 """
 
 import pytest
+
+from plugins.probes.host import listening_sockets
 
 
 @pytest.mark.warning
@@ -42,15 +44,17 @@ def test_filesystems_below_disk_threshold(host_facts, settings, check):
 @pytest.mark.resources
 @pytest.mark.daily
 def test_cpu_below_threshold_sustained(host_facts, settings, check):
-    """CPU use sustained over 5 minutes (5-minute load average per core) is below DIGITALME_CPU_MAX_PCT.
+    """CPU use is not above DIGITALME_CPU_MAX_PCT sustained (5-minute load per core and CPU busy now, both).
 
     Manual: Resource Monitoring, `top -bn1 | grep "Cpu"`; Warning Alerts "CPU usage >90% (sustained)".
     """
-    cpu = host_facts.cpu_sustained_pct
-    check.record(cpu, settings.cpu_max_pct)
-    assert cpu < settings.cpu_max_pct, (
-        f"CPU at {cpu:.0f} % sustained (5-minute load {host_facts.load[1]:.2f} on {host_facts.cores} cores) "
-        f">= {settings.cpu_max_pct:g} %")
+    load, busy = host_facts.load5_per_core_pct, host_facts.cpu_busy_pct
+    check.record({"load5_per_core_pct": load, "busy_pct_now": busy}, settings.cpu_max_pct)
+    # The load average says demand has been high for about 5 minutes, the sample that it still is, and that it
+    # is CPU: the load also counts tasks waiting on disk, and a burst that ended minutes ago still lifts it.
+    assert not (load >= settings.cpu_max_pct and busy >= settings.cpu_max_pct), (
+        f"CPU at {busy:.0f} % busy now and {load:.0f} % 5-minute load per core (load {host_facts.load[1]:.2f} on "
+        f"{host_facts.cores} cores), both >= {settings.cpu_max_pct:g} %")
 
 
 @pytest.mark.critical
@@ -61,7 +65,7 @@ def test_ports_listening(host, target_ports, check):
 
     Manual: Resource Monitoring, `netstat -tlnp | grep :80` and `grep :443`.
     """
-    listening = host.socket.get_listening_sockets()
+    listening = listening_sockets(host)
     by_port = {port: [s for s in listening if s.startswith("tcp://") and s.rsplit(":", 1)[-1] == str(port)]
                for port in target_ports}
     check.record(by_port, target_ports)
