@@ -52,7 +52,7 @@ class Sandbox:
         self.certs_dir = self.folder / "certs"
         self.env_file = self.folder / "deployment.env"
         self.control_dir.mkdir()
-        self.logs_dirty = False  # lines injected into the log stream stay until the container is recreated
+        self.recreate_on_restore = False  # injected log lines and overrides stay until the container is recreated
         self.make_certificate(days=365)
         self.env_file.write_text(
             "ANTHROPIC_API_KEY=sk-ant-selftest-0123456789abcdef0123456789abcdef\n"
@@ -86,10 +86,9 @@ class Sandbox:
 
     # --- life cycle ---------------------------------------------------------------------------------
 
-    def compose(self, *args, check=True, timeout=180, extra_file=False):
-        """docker-compose on this stack; with extra_file, args start with "-f", <override file>."""
-        files = ["-f", str(COMPOSE_FILE)] + (list(args[:2]) if extra_file else [])
-        args = args[2:] if extra_file else args
+    def compose(self, *args, check=True, timeout=180, override=None):
+        """docker-compose on this stack (with an override file on top of the real one, if given)."""
+        files = ["-f", str(COMPOSE_FILE)] + (["-f", str(override)] if override else [])
         return subprocess.run([*compose_binary(), "-p", PROJECT, *files, *args],
                               env=self.compose_env, capture_output=True, text=True, timeout=timeout, check=check)
 
@@ -143,9 +142,9 @@ class Sandbox:
             path.unlink()
         self.make_certificate(days=365)
         self.env_file.chmod(0o600)
-        if self.logs_dirty or self.inspect("{{.State.Running}}") != "true" or self.inspect("{{.RestartCount}}") != "0":
+        if self.recreate_on_restore or self.inspect("{{.State.Running}}") != "true" or self.inspect("{{.RestartCount}}") != "0":
             self.compose("up", "--detach", "--wait", "--wait-timeout", "90", "--force-recreate")
-            self.logs_dirty = False
+            self.recreate_on_restore = False
         self.wait_healthy()
 
     # --- faults -------------------------------------------------------------------------------------
@@ -159,6 +158,13 @@ class Sandbox:
     def make_certificate(self, days, not_before_days=1):
         subprocess.run([sys.executable, str(REPO / "scripts" / "make_cert.py"), str(self.certs_dir),
                         "--days", str(days), "--not-before-days", str(not_before_days), "--force"], check=True)
+
+    def recreate_with(self, override_text):
+        """Recreate the container with a compose override (privileged, no log options...); restore() undoes it."""
+        override = self.folder / "override.yml"
+        override.write_text(override_text)
+        self.recreate_on_restore = True
+        self.compose("up", "--detach", "--wait", "--force-recreate", override=override)
 
     @contextlib.contextmanager
     def moved_aside(self, path):
@@ -186,6 +192,7 @@ class Sandbox:
     def log_line(self, text):
         """Write a line into the container's log stream, as the app itself would (PID 1's stdout)."""
         self.exec(f"printf '%s\\n' {shell_quote(text)} > /proc/1/fd/1", user="digitalme")
+        self.recreate_on_restore = True
 
 
 def shell_quote(text):

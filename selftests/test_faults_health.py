@@ -110,7 +110,6 @@ def test_https_check_skips_where_https_does_not_apply(healthy_sandbox, suite):
 
 def test_critical_log_pattern_is_critical(healthy_sandbox, suite):
     healthy_sandbox.log_line("crit: DigitalMe.Program[0] FATAL: System.OutOfMemoryException: injected by the selftest")
-    healthy_sandbox.logs_dirty = True
     run = suite(f"{LOGS}::test_no_critical_pattern_in_recent_logs")
     check = assert_caught(run, "test_no_critical_pattern_in_recent_logs", "critical",
                           r"^1 critical line\(s\) in the last 100 log lines, e\.g\. .*OutOfMemoryException")
@@ -120,7 +119,6 @@ def test_critical_log_pattern_is_critical(healthy_sandbox, suite):
 def test_errors_in_the_last_day_beyond_the_limit_are_a_warning(healthy_sandbox, suite):
     for n in range(3):
         healthy_sandbox.log_line(f"fail: DigitalMe.Api[0] request {n} failed with System.InvalidOperationException")
-    healthy_sandbox.logs_dirty = True
     run = suite(f"{LOGS}::test_errors_in_last_day_within_limit", DIGITALME_LOG_ERRORS_MAX="2")
     assert_caught(run, "test_errors_in_last_day_within_limit", "warning", r"^3 error line\(s\) in the last 24 h > 2")
 
@@ -128,7 +126,6 @@ def test_errors_in_the_last_day_beyond_the_limit_are_a_warning(healthy_sandbox, 
 def test_slow_lines_in_the_last_month_beyond_the_limit_are_a_warning(healthy_sandbox, suite):
     for n in range(3):
         healthy_sandbox.log_line(f"warn: DigitalMe.Data[0] Slow query {n}: 2300 ms")
-    healthy_sandbox.logs_dirty = True
     run = suite(f"{LOGS}::test_performance_lines_in_last_month_within_limit", DIGITALME_LOG_SLOW_MAX="2")
     assert_caught(run, "test_performance_lines_in_last_month_within_limit", "warning",
                   r"^3 slow/timeout/performance line\(s\) in the last 720 h > 2")

@@ -53,11 +53,8 @@ def test_closed_ports_are_critical(healthy_sandbox, suite):
     assert_caught(run, "test_ports_listening", "critical", rf"^nothing listens on TCP port {closed} \(of \[{expected}\]\)$")
 
 
-def test_log_rotation_off_is_a_warning(healthy_sandbox, suite, tmp_path):
-    override = tmp_path / "no-log-rotation.yml"
-    override.write_text("services:\n  digitalme:\n    logging: !reset {}\n")
-    healthy_sandbox.compose("-f", str(override), "up", "--detach", "--wait", "--force-recreate", extra_file=True)
-    healthy_sandbox.logs_dirty = True  # restore recreates it with the real compose file
+def test_log_rotation_off_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.recreate_with("services:\n  digitalme:\n    logging: !reset {}\n")
     run = suite(f"{CONTAINER_CHECKS}::test_log_rotation_configured")
     assert_caught(run, "test_log_rotation_configured", "warning",
                   rf"^{CONTAINER} logs with 'json-file' and no max-size")

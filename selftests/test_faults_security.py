@@ -47,14 +47,6 @@ def everything_written(run):
     return "\n".join(texts)
 
 
-def recreate(sandbox, tmp_path, override_text):
-    """Recreate the sandbox's container with a compose override; restore() recreates it from the real file."""
-    override = tmp_path / "override.yml"
-    override.write_text(override_text)
-    sandbox.logs_dirty = True
-    sandbox.compose("-f", str(override), "up", "--detach", "--wait", "--force-recreate", extra_file=True)
-
-
 # --- the certificate ------------------------------------------------------------------------------
 
 def test_certificate_with_20_days_left_is_a_warning_only(healthy_sandbox, suite):
@@ -175,7 +167,6 @@ def test_auth_failures_beyond_the_limit_are_a_warning_with_tokens_masked(healthy
     healthy_sandbox.log_line("warn: DigitalMe.Auth[0] Unauthorized request to /api/chat from 203.0.113.7")
     healthy_sandbox.log_line("warn: DigitalMe.Auth[0] Forbidden: user 3 may not read conversation 1")
     healthy_sandbox.log_line(f"warn: DigitalMe.Auth[0] Invalid JWT token {token} from 203.0.113.7")
-    healthy_sandbox.logs_dirty = True
     run = suite(f"{EXPOSURE}::test_auth_failures_in_last_day_within_limit", DIGITALME_LOG_AUTH_FAILURES_MAX="2")
     check = assert_caught(run, "test_auth_failures_in_last_day_within_limit", "warning",
                           r"^3 authentication-failure line\(s\) in the last 24 h > 2; latest: .*Invalid JWT token "
@@ -198,24 +189,24 @@ def test_world_readable_database_is_a_warning(healthy_sandbox, suite):
     assert check["value"] in (1, 2)
 
 
-def test_privileged_container_is_critical(healthy_sandbox, suite, tmp_path):
-    recreate(healthy_sandbox, tmp_path, "services:\n  digitalme:\n    privileged: true\n")
+def test_privileged_container_is_critical(healthy_sandbox, suite):
+    healthy_sandbox.recreate_with("services:\n  digitalme:\n    privileged: true\n")
     run = suite(f"{HARDENING}::test_container_not_privileged_and_no_docker_socket")
     assert_caught(run, "test_container_not_privileged_and_no_docker_socket", "critical",
                   rf"^{CONTAINER} runs privileged \(HostConfig.Privileged true, expected false\)$")
 
 
-def test_docker_socket_mount_is_critical(healthy_sandbox, suite, tmp_path):
-    recreate(healthy_sandbox, tmp_path,
-             "services:\n  digitalme:\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n")
+def test_docker_socket_mount_is_critical(healthy_sandbox, suite):
+    healthy_sandbox.recreate_with(
+        "services:\n  digitalme:\n    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock:ro\n")
     run = suite(f"{HARDENING}::test_container_not_privileged_and_no_docker_socket")
     assert_caught(run, "test_container_not_privileged_and_no_docker_socket", "critical",
                   rf"^{CONTAINER} mounts the Docker socket \(/(var/)?run/docker.sock -> /var/run/docker.sock; "
                   r"expected no such mount\)$")
 
 
-def test_app_running_as_root_is_a_warning(healthy_sandbox, suite, tmp_path):
-    recreate(healthy_sandbox, tmp_path, "services:\n  digitalme:\n    user: root\n")
+def test_app_running_as_root_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.recreate_with("services:\n  digitalme:\n    user: root\n")
     run = suite(f"{HARDENING}::test_app_runs_as_non_root")
     check = assert_caught(run, "test_app_runs_as_non_root", "warning",
                           rf"^PID 1 of {CONTAINER} runs as uid 0 \(root; Config.User 'root'\), expected a non-root user$")
