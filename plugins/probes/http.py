@@ -127,3 +127,22 @@ class HttpProbe:
                 answer.error = "no answer within the probe's deadline"
         multi.close()
         return results
+
+
+class Endpoints:
+    """The app's endpoints, fetched all at once: ``endpoints["/health"]``, ``endpoints.https("/health")``."""
+
+    PATHS = ("/health", "/health/ready", "/info")
+
+    def __init__(self, settings):
+        self.base_url, self.https_url = settings.base_url, settings.https_url
+        urls = [self.base_url + path for path in self.PATHS]
+        if self.https_url:
+            urls.append(self.https_url + "/health")
+        self.answers = HttpProbe(settings.connect_timeout_s, settings.read_timeout_s).fetch(urls)
+
+    def __getitem__(self, path):
+        return self.answers[self.base_url + path]
+
+    def https(self, path):
+        return self.answers[self.https_url + path]

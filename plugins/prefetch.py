@@ -1,0 +1,115 @@
+"""Prefetch: the slow probes start in background threads as soon as collection knows which checks run.
+
+Their waits on the network, the Docker daemon and the host overlap each other and the first checks; a check
+needing one waits for it (its pytest-timeout still applies) and gets the probe's value or its ProbeError, exactly
+as if it had fetched it itself. Which probes exist is the table in :func:`probes`, by fixture name.
+"""
+
+import gc
+import threading
+
+import pytest
+
+from plugins.settings import SETTINGS
+
+class Background:
+    """One probe running in a daemon thread; :meth:`result` waits for it and returns its value or raises its error.
+
+    A daemon thread: a probe hung past every timeout never keeps the run from ending.
+    """
+
+    def __init__(self, name, function):
+        self._done = threading.Event()
+        self._value = self._error = None
+        threading.Thread(target=self._run, args=(function,), name=f"probe {name}", daemon=True).start()
+
+    def _run(self, function):
+        try:
+            self._value = function()
+        except BaseException as e:  # re-raised in the check that needs it
+            self._error = e
+        finally:
+            self._done.set()
+
+    def result(self):
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+_DOCKER = pytest.StashKey["DockerProbe"]()
+_STARTED = pytest.StashKey[dict]()
+
+
+def settings_of(config):
+    return config.stash.get(SETTINGS, None)
+
+
+def docker_probe(config):
+    """The run's one DockerProbe (its client is made on first use, by whichever thread comes first)."""
+    if _DOCKER not in config.stash:
+        from plugins.probes.docker import DockerProbe
+        config.stash[_DOCKER] = DockerProbe(settings_of(config).docker_timeout_s)
+    return config.stash[_DOCKER]
+
+
+def probes(config):
+    """The slow probes that can start before any check: fixture name -> what fetches its value."""
+    settings = settings_of(config)
+    return {
+        "endpoints": lambda: endpoints_of(settings),
+        "container_files": lambda: docker_probe(config).container_files(
+            settings.container, settings.db_path, settings.backup_dir),
+        "container_memory": lambda: docker_probe(config).memory_usage(settings.container),
+        "host_facts_by_host": lambda: host_facts_of(checked_hosts(config)),
+    }
+
+
+def checked_hosts(config):
+    """testinfra's hosts for this run (``--hosts``, else the local machine): its cache hands the checks the same."""
+    import testinfra
+    option = config.option
+    specs = option.hosts.split(",") if option.hosts is not None else [None]
+    return testinfra.get_hosts(specs, connection=option.connection, ssh_config=option.ssh_config,
+                               ssh_identity_file=option.ssh_identity_file, sudo=option.sudo,
+                               sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
+                               force_ansible=option.force_ansible)
+
+
+def host_facts_of(hosts):
+    """pytest id of each host -> its HostFacts, or the ProbeError that stopped reading it."""
+    from plugins.probes.host import HostFacts
+    from plugins.severity import ProbeError
+    facts = {}
+    for host in hosts:
+        try:
+            facts[host.backend.get_pytest_id()] = HostFacts(host)
+        except ProbeError as e:
+            facts[host.backend.get_pytest_id()] = e
+    return facts
+
+
+def fetched(config, name):
+    """A probe's value: from its background thread when one was started, else fetched now."""
+    job = config.stash.get(_STARTED, {}).get(name)
+    return job.result() if job is not None else probes(config)[name]()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Start the slow probes the selected checks use; freeze what start-up made out of the garbage collector's way."""
+    # Everything imported and collected so far lives until the end: without this, every collection (and
+    # pytest's own gc.collect() calls at exit) walks those objects again, about 0.1 s of CPU per run.
+    gc.freeze()
+    config = session.config
+    if settings_of(config) is None or config.option.collectonly or not session.items:
+        return
+    used = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
+    config.stash[_STARTED] = {name: Background(name, function)
+                              for name, function in probes(config).items() if name in used}
+
+
+def endpoints_of(settings):
+    from plugins.probes.http import Endpoints
+    return Endpoints(settings)
