@@ -4,8 +4,13 @@ VENV := .venv
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup demo demo-down test benchmark
+.PHONY: install setup demo demo-down test benchmark
 
+## make install: the suite alone (venv, Compose), e.g. on the production host
+install:
+	@scripts/setup.sh suite
+
+## make setup: the suite, a Docker engine, the sandbox image and Chromium (what demo and test need)
 setup:
 	@scripts/setup.sh
 

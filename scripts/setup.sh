@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Everything the suite and its sandbox need, idempotent and quick on a second run:
-# a virtual environment with pinned dependencies, a Docker engine that answers, Compose v2,
-# the sandbox image, its certificate and .env. Used by `make demo`, `make test` and .ci/run.
+# setup.sh [suite]: everything the suite and its sandbox need, idempotent and quick on a second run:
+# a virtual environment with pinned dependencies, Compose v2, a Docker engine that answers, the sandbox
+# image, its certificate and .env, and Chromium for the record's tests. Used by `make demo`, `make test`
+# and .ci/run. With "suite" (`make install`, for a production host): the host tools, the virtual
+# environment and Compose only; the host's own Docker engine is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -41,6 +43,7 @@ ln -sf "$compose_bin" "$VENV/bin/docker-compose"
 mkdir -p "$HOME/.docker/cli-plugins"
 [ -e "$HOME/.docker/cli-plugins/docker-compose" ] || ln -sf "$compose_bin" "$HOME/.docker/cli-plugins/docker-compose"
 export PATH=$VENV/bin:$PATH
+[ "${1:-}" = suite ] && exit 0
 
 # --- Docker engine -------------------------------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then
