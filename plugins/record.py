@@ -24,7 +24,7 @@ from pytest_metadata.plugin import metadata_key
 from plugins.results import paths_of, scrub, write_atomically
 from plugins.settings import SECRET_MASK, SETTINGS
 from plugins.severity import COULD_NOT_CHECK, EVIDENCE_MAX_CHARS, MEASUREMENT, RUN, SEVERITIES, Measurement
-from plugins.severity import describe, severity_of
+from plugins.severity import applied_severity, describe, severity_of
 
 RECORD = pytest.StashKey[str]()  # the HTML file this run writes (ours, or the user's --html)
 TITLE = "DigitalMe health record - {date} - {selection}"
@@ -60,8 +60,8 @@ def row_of(item, report):
     """The extra cells' values for one report of a check, from its Measurement (as severity.py applies it)."""
     measurement = item.stash.get(MEASUREMENT, Measurement())
     message = getattr(report, "_digitalme_message", "")
-    lowered = report.failed and measurement.severity and not message.startswith(COULD_NOT_CHECK)
-    return {"severity": measurement.severity if lowered else severity_of(item), "manual": describe(item)[1],
+    failed = report.failed and not message.startswith(COULD_NOT_CHECK)
+    return {"severity": applied_severity(severity_of(item), measurement, failed), "manual": describe(item)[1],
             "value": shown(measurement.value), "threshold": shown(measurement.threshold)}
 
 

@@ -115,6 +115,12 @@ def describe(item):
     return title, manual
 
 
+def applied_severity(declared, measurement, failed):
+    """The severity a check alerts at: its marker's, or warning where it lowered a partial finding (a failure
+    of the check itself, not a "could not be checked", which keeps the marker's)."""
+    return measurement.severity if failed and measurement.severity else declared
+
+
 def one_line(report):
     """The operator's message for a failed or errored report."""
     excinfo = getattr(report, "_digitalme_excinfo", None)
@@ -206,7 +212,7 @@ def outcome_of(item, reports):
         outcome, message = "passed", ""
     if outcome == "failed" and message.startswith(COULD_NOT_CHECK):
         outcome = "error"  # a check that could not run is an error, whatever phase it broke in
-    severity = measurement.severity if (outcome == "failed" and measurement.severity) else declared
+    severity = applied_severity(declared, measurement, outcome == "failed")
     return CheckOutcome(
         id=item.nodeid, title=title, manual=manual, severity=severity, declared_severity=declared,
         schedules=sorted({m.name for m in item.iter_markers() if m.name in SCHEDULES}),
