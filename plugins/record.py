@@ -11,7 +11,6 @@ A user's own ``--html PATH`` wins: that file gets the same content (and scrubbin
 
 import getpass
 import html
-import json
 import os
 import re
 import socket
@@ -21,7 +20,7 @@ import pytest
 from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
-from plugins.results import paths_of, scrub, write_atomically
+from plugins.results import paths_of, scrub, secret_forms, write_atomically
 from plugins.settings import SECRET_MASK, SETTINGS
 from plugins.severity import COULD_NOT_CHECK, EVIDENCE_MAX_CHARS, MEASUREMENT, RUN, SEVERITIES, Measurement
 from plugins.severity import applied_severity, describe, severity_of
@@ -154,15 +153,6 @@ def summary_of(run, secrets):
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
         + (f'<h3 style="margin:8px 0 2px">Failing checks</h3><ol id="digitalme-failing">{items}</ol>' if items else "")
         + "</div>"]
-
-
-def secret_forms(secrets):
-    """Each secret as written plainly, HTML-escaped and JSON-escaped (pytest-html embeds its data as both)."""
-    forms = set()
-    for secret in secrets:
-        as_json = json.dumps(secret)[1:-1]
-        forms.update({secret, html.escape(secret), as_json, html.escape(as_json)})
-    return sorted(forms, key=len, reverse=True)
 
 
 def publish(config):

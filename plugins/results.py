@@ -16,6 +16,7 @@ The terminal's last line is one status line in the manual's words, as Nagios plu
 
 import dataclasses
 import datetime as dt
+import html
 import json
 import os
 import tempfile
@@ -64,6 +65,15 @@ def scrub(text, secrets):
     return text
 
 
+def secret_forms(secrets):
+    """Each secret as written plainly, HTML-escaped and JSON-escaped (a JSON or HTML file may hold any of them)."""
+    forms = set()
+    for secret in secrets:
+        as_json = json.dumps(secret)[1:-1]
+        forms.update({secret, html.escape(secret), as_json, html.escape(as_json)})
+    return sorted(forms, key=len, reverse=True)
+
+
 def as_document(config):
     run = config.stash[RUN]
     settings = config.stash[SETTINGS]
@@ -86,9 +96,9 @@ def status_line(config):
     run = config.stash[RUN]
     failed = [c for c in run.checks if c.outcome in ("failed", "error")]
     by_severity = [f"{n} {s}" for s in ("critical", "warning") if (n := sum(c.severity == s for c in failed))]
-    skipped = run.counts["skipped"]
+    counts = run.counts
     detail = (", ".join(by_severity) + f" failed of {len(run.checks)} checks") if failed else \
-        f"{run.counts['passed']} checks passed" + (f", {skipped} skipped" if skipped else "")
+        f"{counts['passed']} checks passed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
     return f"DigitalMe: {run.status.upper()} - {detail} - report {paths_of(config)['html']}"
 
 
@@ -102,7 +112,7 @@ def pytest_sessionfinish(session):
         return  # settings were invalid (nothing ran), or an xdist worker: the controller writes
     run = config.stash[RUN]
     run.finished_at = dt.datetime.now(dt.timezone.utc)
-    text = scrub(json.dumps(as_document(config), indent=1, default=str), config.stash[SETTINGS].secrets())
+    text = scrub(json.dumps(as_document(config), indent=1, default=str), secret_forms(config.stash[SETTINGS].secrets()))
     target = paths_of(config)["json"]
     write_atomically(target, text)
     write_atomically(os.path.join(os.path.dirname(target), "latest.json"), text)

@@ -73,7 +73,7 @@ class DockerProbe:
     def __init__(self, timeout_s):
         self.timeout_s = timeout_s
         self._client = None
-        self._client_lock = threading.Lock()  # probes start in background threads (conftest.py): one client
+        self._client_lock = threading.Lock()  # probes start in background threads (plugins/prefetch.py): one client
         self._inspected = {}
 
     @property
