@@ -3,6 +3,11 @@ SHELL := /bin/bash
 VENV := .venv
 PYTEST := $(VENV)/bin/pytest
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# The sandbox's compose project (never a real deployment's: scripts/sandbox.sh acts only on what carries its
+# label). Another name runs a second sandbox beside a developer's demo, as the selftests do.
+export SANDBOX_PROJECT ?= digitalme-sandbox
+# Measured runs of each command in `make benchmark`.
+BENCHMARK_RUNS ?= 7
 
 .PHONY: install setup demo demo-down test benchmark
 
@@ -19,7 +24,7 @@ demo: setup
 	@scripts/sandbox.sh up
 	@scripts/demo.sh
 
-## make demo-down: stop the sandbox and remove its containers (its volumes too)
+## make demo-down: stop the sandbox and remove its containers, volumes and network (only what carries its label)
 demo-down:
 	@scripts/sandbox.sh down
 
@@ -30,4 +35,4 @@ test: setup
 ## make benchmark: the suite against the manual's own bash, side by side
 benchmark: setup
 	@scripts/sandbox.sh up
-	@$(VENV)/bin/python scripts/benchmark.py
+	@$(VENV)/bin/python scripts/benchmark.py --no-sandbox --runs $(BENCHMARK_RUNS)

