@@ -11,6 +11,8 @@ report directory (``latest.*``, ``index.html``, alert state) are left alone.
 
 Summaries of the results files are cached in ``.history-cache.json`` (by size and mtime), so a year of
 5-minute monitor runs is not re-read after every run.
+
+A report folder that cannot be written (plugins/results.py) is left alone: no index that run, no traceback.
 """
 
 import dataclasses
@@ -23,7 +25,7 @@ import re
 
 import pytest
 
-from plugins.results import write_atomically
+from plugins.results import REPORT_ERROR, finish, report_failed, write_atomically
 from plugins.settings import SETTINGS
 
 
@@ -272,6 +274,10 @@ def pytest_sessionfinish(session):
         return (yield)
     finally:
         config = session.config
-        if SETTINGS in config.stash and not hasattr(config, "workerinput"):
+        if SETTINGS in config.stash and not hasattr(config, "workerinput") and REPORT_ERROR not in config.stash:
             settings = config.stash[SETTINGS]
-            update(settings.report_dir, settings.report_retention_days)
+            try:
+                update(settings.report_dir, settings.report_retention_days)
+            except OSError as e:  # the folder failed during the run (full): one line at the end, never a traceback
+                report_failed(config, e)
+                finish(session)

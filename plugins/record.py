@@ -6,9 +6,14 @@ the failing checks, critical first. Extra columns: severity (as applied), the ma
 the measured value and its threshold; a check's evidence is shown inline under its row. The environment table
 names the target, host, suite version, thresholds, who ran it and when, with every secret removed.
 
+Below the failing checks, the run's alerts: each with its state (sent, queued, held in the maintenance window,
+withdrawn, ...), route, check and reason, so an audit sees what was told to whom and what waits.
+
 A user's own ``--html PATH`` wins: that file gets the same content (and scrubbing) but no ``latest.html``.
+A report folder that cannot be written (plugins/results.py) means no record this run, never a stopped run.
 """
 
+import contextlib
 import getpass
 import html
 import os
@@ -20,7 +25,8 @@ import pytest
 from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
-from plugins.results import paths_of, scrub, secret_forms, write_atomically
+from plugins.results import REPORT_ERROR, finish, paths_of, report_failed, scrub, secret_forms, write_atomically
+from plugins.results import write_results
 from plugins.settings import SECRET_MASK, SETTINGS
 from plugins.severity import COULD_NOT_CHECK, EVIDENCE_MAX_CHARS, MEASUREMENT, RUN, SEVERITIES, Measurement
 from plugins.severity import applied_severity, describe, severity_of
@@ -152,7 +158,25 @@ def summary_of(run, secrets):
         f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
         + (f'<h3 style="margin:8px 0 2px">Failing checks</h3><ol id="digitalme-failing">{items}</ol>' if items else "")
-        + "</div>"]
+        + alerts_of(run.alerts, secrets) + "</div>"]
+
+
+def alerts_of(alerts, secrets):
+    """The run's alerts as a table: state (and why), route, status and check; nothing when there were none."""
+    if not alerts:
+        return ""
+    rows = []
+    for entry in alerts:
+        payload = entry.get("payload") or {}
+        state = entry["state"] + (" (from the outbox)" if entry.get("from_outbox") else "") + (
+            f" (held since {entry['held_at']})" if entry.get("from_held") else "")
+        cells = (state, entry.get("reason", ""), entry.get("route") or "", payload.get("status", ""),
+                 payload.get("severity", ""), payload.get("title", ""))
+        rows.append(f'<tr class="alert-{html.escape(entry["state"])}">'
+                    + "".join(f"<td>{html.escape(scrub(str(c), secrets))}</td>" for c in cells) + "</tr>")
+    head = "".join(f"<th>{name}</th>" for name in ("State", "Reason", "Route", "Alert", "Severity", "Check"))
+    return (f'<h3 style="margin:8px 0 2px">Alerts</h3><table id="digitalme-alerts" style="border-collapse:collapse">'
+            f"<tr>{head}</tr>{''.join(rows)}</table>")
 
 
 def publish(config):
@@ -163,10 +187,16 @@ def publish(config):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     cleaned = scrub(text, secret_forms(config.stash[SETTINGS].secrets()))
-    if cleaned != text:
-        write_atomically(path, cleaned)
-    if path == os.path.abspath(paths_of(config)["html"]):
-        write_atomically(os.path.join(os.path.dirname(path), "latest.html"), cleaned)
+    try:
+        if cleaned != text:
+            write_atomically(path, cleaned)
+        if path == os.path.abspath(paths_of(config)["html"]):
+            write_atomically(os.path.join(os.path.dirname(path), "latest.html"), cleaned)
+    except OSError as e:
+        if cleaned != text:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # never leave an unscrubbed record behind
+        report_failed(config, e)
 
 
 # --- hooks ----------------------------------------------------------------------------------------
@@ -176,8 +206,8 @@ def pytest_configure(config):
     """Configure pytest-html for this run's dated file, once severity.py has named the run."""
     # trylast, not tryfirst: the run's stem is made in severity.py's plain pytest_configure, so pytest-html's
     # own configure has run by now (and did nothing without --html); we call it again with our path.
-    if SETTINGS not in config.stash or hasattr(config, "workerinput"):
-        return  # invalid settings stop the run; on xdist workers the controller writes the report
+    if SETTINGS not in config.stash or hasattr(config, "workerinput") or REPORT_ERROR in config.stash:
+        return  # invalid settings stop the run; xdist workers: the controller writes; no folder to write into
     html_plugin = config.pluginmanager.getplugin("html")
     if html_plugin is None:
         return  # pytest-html disabled (-p no:html): no record
@@ -245,9 +275,17 @@ def pytest_html_results_table_row(report, cells):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session):
-    """After pytest-html has written the report (its sessionfinish is trylast): scrub it, refresh latest.html."""
+    """After pytest-html has written the report (its sessionfinish is trylast): scrub it, refresh latest.html.
+    A folder that fails while pytest-html writes (filled during the run) is noted, not raised: the results file
+    is then attempted still, and the run ends with results.py's one-line error."""
     try:
         return (yield)
+    except OSError as e:
+        if RECORD not in session.config.stash:
+            raise
+        report_failed(session.config, e)
+        write_results(session.config)
+        finish(session)
     finally:
-        if RECORD in session.config.stash:
+        if RECORD in session.config.stash and REPORT_ERROR not in session.config.stash:
             publish(session.config)

@@ -8,12 +8,22 @@ Schema 1 (stable; extended only by adding fields)::
                  "message", "duration_s", "value", "threshold", "evidence"}],
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
                              "fingerprint", "report", "value", "threshold"},
-                 "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox"}],
-     "heartbeat": {"variant", "pinged", "attempts", "last_error"} or null, "files": {"json", "html"}}
+                 "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
+                 "from_spool", "held_at"}],   (states and their meaning: plugins/alerts.py)
+     "heartbeat": {"variant", "why", "pinged", "attempts", "last_error"} or null,
+     "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
+     "files": {"json", "html"}}
 
 The terminal's last line is one status line in the manual's words, as Nagios plugins print it.
+
+A report folder that cannot be written (missing and not creatable, read-only, full) never stops the run: it is
+probed once at start-up (a folder made if missing, a small file written), the record is then not
+attempted, the checks, alerts and heartbeat run as usual, and the run ends with one line naming the folder,
+``DigitalMe: ERROR - report folder <path> cannot be written (<reason>): ...``, and a non-zero exit (pytest's own
+when it is not 0, else 1). A folder that fails later (filled during the run) ends the same way.
 """
 
+import contextlib
 import dataclasses
 import datetime as dt
 import html
@@ -30,6 +40,10 @@ SCHEMA = 1
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 RESULTS_FILES = pytest.StashKey[dict]()
+REPORT_ERROR = pytest.StashKey[str]()  # why the report folder cannot be written; set at start-up or when it fails
+WRITTEN = pytest.StashKey[bool]()  # attempted
+RESULTS_OK = pytest.StashKey[bool]()  # and written
+PROBE_BYTES = 64 * 1024  # a nearly full disk fails the probe rather than the results file at the end
 
 
 def paths_of(config):
@@ -55,6 +69,42 @@ def write_atomically(path, text):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def unwritable(folder):
+    """Why ``folder`` cannot take this run's files, in a few words, or None: made if missing, then a small file
+    written and removed (a full disk fails at the write, not at create; ext4, xfs and tmpfs reserve the space
+    there, so no fsync is needed, and a run pays microseconds)."""
+    tmp = None
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-probe-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"\0" * PROBE_BYTES)
+            f.flush()
+    except OSError as e:
+        return e.strerror or type(e).__name__
+    finally:
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+    return None
+
+
+def report_failed(config, error):
+    """Note (once) that the report folder cannot be written: the run ends with one line and a non-zero exit."""
+    if REPORT_ERROR not in config.stash:
+        config.stash[REPORT_ERROR] = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    if RUN in config.stash:
+        config.stash[RUN].report_error = config.stash[REPORT_ERROR]
+
+
+def report_error_line(config):
+    folder = os.path.abspath(config.stash[SETTINGS].report_dir)
+    lost = ("the record or history of this run is incomplete" if config.stash.get(RESULTS_OK, False)
+            else "no results file or record from this run")
+    return (f"DigitalMe: ERROR - report folder {folder} cannot be written ({config.stash[REPORT_ERROR]}): "
+            f"{lost}; checks, alerts and heartbeat ran")
 
 
 def scrub(text, secrets):
@@ -88,6 +138,7 @@ def as_document(config):
         "checks": [dataclasses.asdict(check) for check in run.checks],
         "alerts": run.alerts,
         "heartbeat": run.heartbeat,
+        "alert_state": run.alert_state_note,
         "files": paths_of(config),
     }
 
@@ -99,10 +150,36 @@ def status_line(config):
     counts = run.counts
     detail = (", ".join(by_severity) + f" failed of {len(run.checks)} checks") if failed else \
         f"{counts['passed']} checks passed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
-    return f"DigitalMe: {run.status.upper()} - {detail} - report {paths_of(config)['html']}"
+    report = "not written" if REPORT_ERROR in config.stash else paths_of(config)["html"]
+    return f"DigitalMe: {run.status.upper()} - {detail} - report {report}"
+
+
+def write_results(config):
+    """The results file and ``latest.json``, once; a folder that cannot take them is noted, never raised."""
+    if config.stash.get(WRITTEN, False):
+        return
+    config.stash[WRITTEN] = True
+    run = config.stash[RUN]
+    run.finished_at = dt.datetime.now(dt.timezone.utc)
+    text = scrub(json.dumps(as_document(config), indent=1, default=str), secret_forms(config.stash[SETTINGS].secrets()))
+    target = paths_of(config)["json"]
+    try:
+        write_atomically(target, text)
+        write_atomically(os.path.join(os.path.dirname(target), "latest.json"), text)
+        config.stash[RESULTS_OK] = True
+    except OSError as e:
+        report_failed(config, e)
 
 
 # --- hooks --------------------------------------------------------------------------------------
+
+def pytest_configure(config):
+    """Probe the report folder before anything writes there (pytest-html makes its folder at configure)."""
+    if SETTINGS in config.stash and not hasattr(config, "workerinput"):
+        error = unwritable(config.stash[SETTINGS].report_dir)
+        if error:
+            report_failed(config, error)
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
@@ -110,17 +187,28 @@ def pytest_sessionfinish(session):
     config = session.config
     if SETTINGS not in config.stash or hasattr(config, "workerinput"):
         return  # settings were invalid (nothing ran), or an xdist worker: the controller writes
-    run = config.stash[RUN]
-    run.finished_at = dt.datetime.now(dt.timezone.utc)
-    text = scrub(json.dumps(as_document(config), indent=1, default=str), secret_forms(config.stash[SETTINGS].secrets()))
-    target = paths_of(config)["json"]
-    write_atomically(target, text)
-    write_atomically(os.path.join(os.path.dirname(target), "latest.json"), text)
+    if REPORT_ERROR not in config.stash:
+        write_results(config)
+    finish(session)
+
+
+def finish(session):
+    """A report folder that failed makes the run fail: pytest's own exit when it is not 0, else 1."""
+    config = session.config
+    if REPORT_ERROR in config.stash:
+        report_failed(config, config.stash[REPORT_ERROR])
+        if session.exitstatus == 0:
+            session.exitstatus = 1
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    if SETTINGS in config.stash and config.stash[RUN].checks:
-        run = config.stash[RUN]
+    if SETTINGS not in config.stash or hasattr(config, "workerinput"):
+        return
+    run = config.stash[RUN]
+    if run.checks:
         colour = {"ok": {"green": True}, "warning": {"yellow": True}, "critical": {"red": True}}[run.status]
         terminalreporter.write_line(status_line(config), bold=True, **colour)
-        terminalreporter.write_line(f"DigitalMe: results {paths_of(config)['json']}")
+        if REPORT_ERROR not in config.stash:
+            terminalreporter.write_line(f"DigitalMe: results {paths_of(config)['json']}")
+    if REPORT_ERROR in config.stash:
+        terminalreporter.write_line(report_error_line(config), bold=True, red=True)

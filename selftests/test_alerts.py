@@ -1,12 +1,15 @@
 """The alerts plugin from the outside: mini projects run in a subprocess, webhooks land on a real HTTP receiver
-on 127.0.0.1 that can answer 200, 500, 400, slowly, or be down."""
+on 127.0.0.1 that can answer 200, 500, 400, slowly, drip a byte at a time, or be down."""
 
 import datetime as dt
+import fcntl
 import hashlib
 import hmac
 import http.server
 import json
+import select
 import concurrent.futures
+import contextlib
 import socket
 import threading
 import time
@@ -41,6 +44,23 @@ CHECKS = '''
     def test_log(n):
         """Log errors within limits"""
         assert not os.environ.get("FAIL_LOGS"), f"log {n}: 12 errors (threshold 10)"
+
+
+    @pytest.mark.critical
+    @pytest.mark.monitor
+    def test_health(check):
+        """/health answers Healthy"""
+        answer = os.environ.get("HEALTH", "Healthy")
+        if answer == "Degraded":
+            check.lower_to_warning()
+        assert answer == "Healthy", f"/health answered {answer}"
+
+
+    @pytest.mark.critical
+    @pytest.mark.weekly
+    def test_integrity():
+        """The database passes its integrity check"""
+        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (expected ok)"
 
 
     @pytest.mark.critical
@@ -232,17 +252,81 @@ def test_a_400_is_not_retried_and_recorded_as_failed(alerting, receiver):
     assert outbox_of(result) == []
 
 
-def test_inside_the_maintenance_window_nothing_is_sent(alerting, receiver):
+def window_around_now():
+    """A weekly maintenance window (UTC) that contains the next few minutes."""
     now = dt.datetime.now(dt.timezone.utc)
-    if now.time() >= dt.time(23, 58):
+    if now.time() >= dt.time(23, 56):
         pytest.skip("a weekly window cannot cover the last minutes of a day; run again after midnight UTC")
+    start = max(now - dt.timedelta(minutes=1), now.replace(hour=0, minute=0))
+    end = min(now + dt.timedelta(minutes=15), now.replace(hour=23, minute=59))
     day = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")[now.weekday()]
-    window = f"{day} {now.hour:02d}:00-{min(now.hour + 1, 23):02d}:{'00' if now.hour < 23 else '59'}"
-    result = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), DIGITALME_MAINTENANCE_WINDOW=window, FAIL_DISK="1")
-    assert receiver.requests == []
-    [record] = result.doc["alerts"]
-    assert (record["state"], record["reason"]) == ("suppressed", "maintenance window")
-    assert not (result.report_dir / "alerts" / "state.json").exists()
+    return f"{day} {start:%H:%M}-{end:%H:%M}"
+
+
+def test_a_weekly_failure_in_the_window_is_held_and_sent_by_the_next_monitor_run(alerting, receiver):
+    """A weekly-only critical check failing inside the maintenance window is held, then delivered by the first run
+    after the window, although that run (monitor) does not select the check.
+
+    Manual: Weekly Maintenance (Sunday 02:00) inside the maintenance window (Sun 02:00-04:00)
+    """
+    held = alerting("-m", "weekly", DIGITALME_WEBHOOK_URL=receiver.url(),
+                    DIGITALME_MAINTENANCE_WINDOW=window_around_now(), FAIL_INTEGRITY="1")
+    assert held.returncode == 1, held
+    assert receiver.requests == [], f"sent inside the window: {receiver.payloads()}"
+    [record] = held.doc["alerts"]
+    assert record["state"] == "held" and record["reason"].startswith("maintenance window ("), record
+    assert record["held_at"] and record["payload"]["check"].endswith("::test_integrity"), record
+    assert "DigitalMe alerts: 1 held (maintenance window (" in held.stdout, held
+    assert 'class="alert-held"' in (held.report_dir / "latest.html").read_text(), "the record shows no held alert"
+
+    after = alerting("-m", "monitor", DIGITALME_WEBHOOK_URL=receiver.url())  # the window is over ("off")
+    assert after.returncode == 0, after
+    assert receiver.payloads() == [record["payload"]], f"expected the held alert, got {receiver.payloads()}"
+    [sent] = alerts_of(after, from_held=True)
+    assert sent["state"] == "sent" and sent["held_at"] == record["held_at"], sent
+    alerting("-m", "monitor", DIGITALME_WEBHOOK_URL=receiver.url())
+    assert len(receiver.posts()) == 1, f"the held alert went out again: {receiver.payloads()}"
+
+
+def test_a_held_alert_whose_check_passes_first_is_withdrawn_and_never_sent(alerting, receiver):
+    """A check that passes before its held alert was delivered withdraws it: after the window nothing is sent, not
+    even a resolved (no receiver heard of it), and a later failure alerts afresh."""
+    window = window_around_now()
+    alerting("-m", "weekly", DIGITALME_WEBHOOK_URL=receiver.url(), DIGITALME_MAINTENANCE_WINDOW=window,
+             FAIL_INTEGRITY="1")
+    passed = alerting("-m", "weekly", DIGITALME_WEBHOOK_URL=receiver.url(), DIGITALME_MAINTENANCE_WINDOW=window)
+    [record] = passed.doc["alerts"]
+    assert record["state"] == "withdrawn" and "passed before" in record["reason"], record
+    assert 'class="alert-withdrawn"' in (passed.report_dir / "latest.html").read_text()
+    after = alerting("-m", "monitor", DIGITALME_WEBHOOK_URL=receiver.url())
+    assert receiver.requests == [] and after.doc["alerts"] == [], f"sent after all: {receiver.payloads()}"
+    again = alerting("-m", "weekly", DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_INTEGRITY="1")
+    assert [p["status"] for p in receiver.payloads()] == ["firing"], again
+
+
+def test_a_resolved_held_in_the_window_is_sent_after_it(alerting, receiver):
+    """A recovery inside the window is held like a failure, and its resolved goes out after the window."""
+    alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
+    held = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), DIGITALME_MAINTENANCE_WINDOW=window_around_now())
+    [record] = held.doc["alerts"]
+    assert (record["state"], record["payload"]["status"]) == ("held", "resolved"), record
+    assert [p["status"] for p in receiver.payloads()] == ["firing"]
+    alerting("-m", "weekly", DIGITALME_WEBHOOK_URL=receiver.url())
+    assert [p["status"] for p in receiver.payloads()] == ["firing", "resolved"]
+
+
+def test_a_held_resolved_is_withdrawn_when_the_check_fails_again_in_the_window(alerting, receiver):
+    """Fail (sent), pass and fail again inside the window: the receiver still knows it as firing, so neither the
+    held resolved nor a second firing goes out; its eventual recovery is resolved as usual."""
+    window = window_around_now()
+    alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
+    alerting(DIGITALME_WEBHOOK_URL=receiver.url(), DIGITALME_MAINTENANCE_WINDOW=window)
+    again = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), DIGITALME_MAINTENANCE_WINDOW=window, FAIL_DISK="1")
+    assert sorted(a["state"] for a in again.doc["alerts"]) == ["suppressed", "withdrawn"], again.doc["alerts"]
+    alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
+    assert [p["status"] for p in receiver.payloads()] == ["firing"], receiver.payloads()
+    alerting(DIGITALME_WEBHOOK_URL=receiver.url())
+    assert [p["status"] for p in receiver.payloads()] == ["firing", "resolved"], receiver.payloads()
 
 
 def test_each_severity_goes_to_its_own_webhook(alerting, receiver):
@@ -277,7 +361,7 @@ def test_check_results_are_the_same_whether_the_receiver_is_up_slow_or_down(aler
     slow = alerting(DIGITALME_WEBHOOK_URL=receiver.url("/slow"), **budget)
     down = alerting(DIGITALME_WEBHOOK_URL=down_url, **budget)
     assert outcomes(up) == outcomes(slow) == outcomes(down)
-    assert outcomes(up)[0] == 1 and len(outcomes(up)[1]) == 7
+    assert outcomes(up)[0] == 1 and len(outcomes(up)[1]) == 9
     assert {a["state"] for a in up.doc["alerts"]} == {"sent"}
     assert {a["state"] for a in slow.doc["alerts"]} == {"queued"}
     assert {a["state"] for a in down.doc["alerts"]} == {"queued"}
@@ -333,7 +417,7 @@ def test_the_heartbeat_is_pinged_and_hits_fail_when_a_check_failed(alerting, rec
     alerting(DIGITALME_HEARTBEAT_URL=url)
     result = alerting(DIGITALME_HEARTBEAT_URL=url, FAIL_MEMORY="1")
     assert [(r["method"], r["path"]) for r in receiver.requests] == [("GET", "/ping/abc"), ("GET", "/ping/abc/fail")]
-    assert "heartbeat (fail) pinged" in result.stdout
+    assert "heartbeat (fail, a check failed) pinged" in result.stdout
 
 
 def test_the_alerts_line_comes_before_the_status_line(alerting, receiver):
@@ -352,11 +436,183 @@ def test_two_overlapping_runs_alert_once(alerting, receiver):
     assert len(receiver.posts()) == 1
 
 
-def test_a_broken_alerting_is_one_line_and_changes_no_result(alerting, receiver, tmp_path):
+def test_an_alerts_folder_that_cannot_be_made_keeps_the_state_in_the_fallback(alerting, receiver, tmp_path):
+    """When <report dir>/alerts cannot be used the run says so, alerts anyway, and keeps its state where it can,
+    so the next run does not send the same alert again."""
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "alerts").write_text("a file where the alert state folder should be")
-    result = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
-    assert result.returncode == 1 and result.doc["status"] == "critical"
-    [record] = result.doc["alerts"]
+    env = {"DIGITALME_WEBHOOK_URL": receiver.url(), "XDG_STATE_HOME": tmp_path / "state", "FAIL_DISK": "1"}
+    first = alerting(**env)
+    assert first.returncode == 1 and [a["state"] for a in first.doc["alerts"]] == ["sent"], first
+    assert f"alert state kept in {tmp_path / 'state' / 'digitalme-ops'}" in first.stdout, first
+    assert list((tmp_path / "state").rglob("state.json")), "no state in the fallback folder"
+    second = alerting(**env)
+    assert len(receiver.posts()) == 1, f"sent again: {receiver.payloads()}"
+    assert [a["state"] for a in second.doc["alerts"]] == ["suppressed"], second
+
+
+BREAK_ALERTING = """
+import plugins.alerts as _alerts
+
+
+def _broken(*args, **kwargs):
+    raise RuntimeError("planning broke")
+
+
+_alerts.flood_guard = _broken
+"""
+
+
+def test_a_broken_alerting_is_one_line_and_changes_no_result(mini_project, receiver):
+    run = mini_project(CHECKS, conftest_extra=BREAK_ALERTING)
+    result = run(env={"DIGITALME_MAINTENANCE_WINDOW": "off", "DIGITALME_WEBHOOK_URL": receiver.url(),
+                      "FAIL_DISK": "1", "NO_PROXY": "127.0.0.1"})
+    doc = result.results
+    assert result.returncode == 1 and doc["status"] == "critical"
+    [record] = doc["alerts"]
     assert record["state"] == "error" and record["last_error"]
-    assert "DigitalMe alerts: 1 error (alerting failed: " in result.stdout and "Traceback" not in result.stdout
+    assert "DigitalMe alerts: 1 error (alerting failed: RuntimeError: planning broke)" in result.stdout, result
+    assert "Traceback" not in result.stdout
+
+
+# --- resolved goes to every route told of the failure ----------------------------------------------
+
+ROUTES = {"DIGITALME_WEBHOOK_URL_CRITICAL": "/critical", "DIGITALME_WEBHOOK_URL_WARNING": "/warning"}
+
+
+def test_resolved_goes_to_every_route_that_received_the_firing_alert(alerting, receiver):
+    """Unhealthy (critical) -> Degraded (warning) -> Healthy: both routes were told, both hear it resolved."""
+    urls = {name: receiver.url(path) for name, path in ROUTES.items()}
+    for health in ("Unhealthy", "Degraded", "Healthy"):
+        alerting("-k", "test_health", HEALTH=health, **urls)
+    critical = [(p["status"], p["severity"]) for p in receiver.payloads("/critical")]
+    warning = [(p["status"], p["severity"]) for p in receiver.payloads("/warning")]
+    assert critical == [("firing", "critical"), ("resolved", "critical")], critical
+    assert warning == [("firing", "warning"), ("resolved", "warning")], warning
+
+
+def test_routes_sharing_one_webhook_hear_resolved_once(alerting, receiver):
+    for health in ("Unhealthy", "Degraded", "Healthy"):
+        alerting("-k", "test_health", HEALTH=health, DIGITALME_WEBHOOK_URL=receiver.url())
+    statuses = [p["status"] for p in receiver.payloads()]
+    assert statuses == ["firing", "firing", "resolved"], statuses
+
+
+# --- the budget is a deadline; a blocked run spools ------------------------------------------------
+
+class DripReceiver:
+    """On 127.0.0.1: reads a request, answers 200 with a 1000-byte body, then sends one byte every 0.25 s (a per-read
+    timeout never fires). Stops by itself after ``drip_s``; notes when each client gave up."""
+
+    def __init__(self, drip_s=30):
+        self.drip_s, self.accepted, self.gave_up, self.running = drip_s, [], [], True
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def url(self):
+        return f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook/{TOKEN}"
+
+    def serve(self):
+        started = time.monotonic()
+        while self.running and time.monotonic() - started < self.drip_s + 5:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted.append(time.monotonic())
+            threading.Thread(target=self.drip, args=(connection,), daemon=True).start()
+
+    def drip(self, connection):
+        with connection:
+            connection.settimeout(2)
+            with contextlib.suppress(OSError):
+                connection.recv(65536)  # the request (headers and the small body)
+            try:
+                connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n\r\n")
+                until = time.monotonic() + self.drip_s
+                while self.running and time.monotonic() < until:
+                    connection.sendall(b".")
+                    # waiting for the next byte's turn, watch for the client closing (readable, then EOF)
+                    if select.select([connection], [], [], 0.25)[0] and not connection.recv(1):
+                        break
+                else:
+                    return
+            except OSError:
+                pass
+            self.gave_up.append(time.monotonic())
+
+    def stop(self):
+        self.running = False
+        self.sock.close()
+
+
+@pytest.fixture
+def drip_receiver():
+    server = DripReceiver()
+    yield server
+    server.stop()
+
+
+def test_a_slow_drip_receiver_cannot_stretch_the_run_past_its_budget(alerting, drip_receiver):
+    """The alert budget is a wall-clock deadline: a receiver sending one byte at a time is cut off at it, and the
+    alert waits in the outbox."""
+    budget = 2.0
+    started = time.monotonic()
+    result = alerting(DIGITALME_WEBHOOK_URL=drip_receiver.url(), DIGITALME_ALERT_BUDGET_S=budget, FAIL_DISK="1")
+    took = time.monotonic() - started
+    assert drip_receiver.accepted, f"the receiver was never reached: {result!r}"
+    for _ in range(20):  # the receiver notices the client's close a moment later
+        if not drip_receiver.gave_up:
+            time.sleep(0.1)
+    assert drip_receiver.gave_up, "the client never gave up on the drip"
+    held_open = drip_receiver.gave_up[-1] - drip_receiver.accepted[0]
+    assert held_open <= budget + 0.75, f"the delivery lasted {held_open:.2f} s, budget {budget} s"
+    assert took < budget + 15, f"the whole run took {took:.1f} s with an alert budget of {budget} s"
+    [record] = result.doc["alerts"]
+    assert record["state"] == "queued" and "timed out" in record["last_error"], record
+    assert [item["payload"] for item in outbox_of(result)] == [record["payload"]]
+
+
+def test_a_run_blocked_at_the_lock_spools_its_alert_for_the_next_run(alerting, receiver, tmp_path):
+    """An overlapping run that cannot get the alert lock within its budget drops nothing: the next run sends it."""
+    folder = tmp_path / "reports" / "alerts"
+    folder.mkdir(parents=True)
+    with open(folder / "lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run is (for ever) delivering
+        blocked = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), DIGITALME_ALERT_BUDGET_S="1", FAIL_DISK="1")
+    assert receiver.requests == []
+    [record] = blocked.doc["alerts"]
+    assert record["state"] == "spooled" and "locked by another run" in record["reason"], record
+    assert len(list((folder / "spool").iterdir())) == 1, "no spool file"
+    assert "DigitalMe alerts: 1 spooled (alert state locked by another run for the whole alert budget)" in blocked.stdout
+
+    following = alerting("-k", "test_memory", DIGITALME_WEBHOOK_URL=receiver.url())  # selects no failing check
+    [payload] = receiver.payloads()
+    assert payload["check"].endswith("::test_disk") and payload["status"] == "firing", payload
+    [sent] = alerts_of(following, from_spool=True)
+    assert sent["state"] == "sent", sent
+    assert list((folder / "spool").iterdir()) == [], "the spool file stayed"
+    again = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
+    assert len(receiver.posts()) == 1 and alerts_of(again, state="suppressed"), f"sent twice: {receiver.payloads()}"
+
+
+# --- the heartbeat tells of undelivered alerts and empty runs ----------------------------------------
+
+def test_the_heartbeat_fails_when_an_alert_could_not_be_delivered(alerting, receiver, down_url):
+    alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
+    result = alerting(DIGITALME_WEBHOOK_URL=down_url, DIGITALME_ALERT_BUDGET_S="1",
+                      DIGITALME_HEARTBEAT_URL=receiver.url("/ping/abc"))
+    assert result.returncode == 0, result  # every check passed: only the resolved could not go out
+    assert [a["state"] for a in result.doc["alerts"]] == ["queued"], result.doc["alerts"]
+    pings = [r["path"] for r in receiver.requests if r["method"] == "GET"]
+    assert pings == ["/ping/abc/fail"], pings
+    assert "heartbeat (fail, an alert was not delivered) pinged" in result.stdout
+
+
+def test_the_heartbeat_fails_when_no_check_was_selected(alerting, receiver):
+    result = alerting("-k", "no_such_check", DIGITALME_HEARTBEAT_URL=receiver.url("/ping/abc"))
+    assert result.returncode == 5 and result.doc["counts"] == dict.fromkeys(("passed", "failed", "skipped", "error"), 0)
+    pings = [r["path"] for r in receiver.requests if r["method"] == "GET"]
+    assert pings == ["/ping/abc/fail"], pings
+    assert "heartbeat (fail, no check ran) pinged" in result.stdout
