@@ -9,6 +9,7 @@ source, and the run stops with pytest's usage error (exit 4) before any check. T
 
 import dataclasses
 import datetime as dt
+import math
 import os
 import re
 import urllib.parse
@@ -29,17 +30,34 @@ def text(value):
     return value.strip()
 
 
-def url(value, optional=False):
+def required_text(value):
+    """A name or path that must be given: empty would point the checks at nothing."""
     value = value.strip()
-    if not value and optional:
+    if not value:
+        raise Invalid("must not be empty")
+    return value
+
+
+_WHITESPACE_OR_CONTROL = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def url(value, optional=False):
+    """An http(s) URL with a host. Messages never quote any part of it: webhook URLs carry tokens."""
+    if not value.strip() and optional:
         return ""
+    expected = "expected an http:// or https:// URL with a host" + (" (or empty)" if optional else "")
+    blank = _WHITESPACE_OR_CONTROL.search(value)
+    if blank:
+        # anywhere, ends included: urlsplit accepts "https://host/a b", and a stray space or line break is a
+        # paste gone wrong that would otherwise be sent (or cut off) silently
+        raise Invalid(f"{expected}, without whitespace (found at character {blank.start() + 1})")
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Invalid("expected an http:// or https:// URL with a host" + (" (or empty)" if optional else ""))
+        raise Invalid(expected)
     try:
         parts.port
-    except ValueError as e:
-        raise Invalid(f"bad port: {e}") from None
+    except ValueError:
+        raise Invalid(f"{expected}: the port is not a number from 0 to 65535") from None  # urllib's text quotes it
     return value.rstrip("/")
 
 
@@ -54,6 +72,8 @@ def number(low, high, integer=False, low_open=False):
             result = int(value) if integer else float(value)
         except ValueError:
             raise Invalid(f"expected {'a whole number' if integer else 'a number'}") from None
+        if not math.isfinite(result):
+            raise Invalid("expected a finite number (not nan or inf)")  # nan compares false with every limit
         if result > high or result < low or (low_open and result == low):
             raise Invalid(f"expected a number {'>' if low_open else '>='} {low} and <= {high}")
         return result
@@ -161,13 +181,13 @@ DECLARED = (
     # The target
     Setting("base_url", "http://localhost", url, "Base URL of the app over plain HTTP (manual: curl http://localhost/health)."),
     Setting("https_url", "https://localhost", optional_url, "HTTPS URL of the app; empty when HTTPS does not apply (HTTPS checks then skip)."),
-    Setting("compose_file", "docker-compose.production.yml", text, "The deployment's compose file, as a path on the checking machine."),
-    Setting("compose_project", "digitalme", text, "Compose project name: its containers carry the label com.docker.compose.project."),
-    Setting("container", "digitalme-digitalme-1", text, "The app container's name."),
-    Setting("db_path", "/app/data/digitalme.db", text, "The SQLite database, as a path inside the container."),
-    Setting("backup_dir", "/app/backups", text, "The backup folder, as a path inside the container."),
+    Setting("compose_file", "docker-compose.production.yml", required_text, "The deployment's compose file, as a path on the checking machine."),
+    Setting("compose_project", "digitalme", required_text, "Compose project name: its containers carry the label com.docker.compose.project."),
+    Setting("container", "digitalme-digitalme-1", required_text, "The app container's name."),
+    Setting("db_path", "/app/data/digitalme.db", required_text, "The SQLite database, as a path inside the container."),
+    Setting("backup_dir", "/app/backups", required_text, "The backup folder, as a path inside the container."),
     Setting("env_file", "", text, "The deployment's .env on the checked host (empty: its checks skip)."),
-    Setting("db_required_tables", "__EFMigrationsHistory,Users", name_list, "Tables a restored backup must hold (comma-separated)."),
+    Setting("db_required_tables", "", name_list, "Tables a restored backup must hold besides the live database's (comma-separated)."),
     # Thresholds: the manual's values
     Setting("response_time_max_s", "1.0", number(0, 60, low_open=True), "Each endpoint answers within this many seconds (manual: <1s)."),
     Setting("memory_max_pct", "85", number(0, 100), "Host memory in use must stay below this percentage."),
@@ -182,9 +202,9 @@ DECLARED = (
     Setting("db_size_max", "1GiB", size, "Database size above which scaling is due (deployment guide: 1 GB)."),
     Setting("db_free_pct_max", "25", number(0, 100), "Free pages above this share of the database mean VACUUM is due."),
     Setting("docker_reclaimable_max", "5GiB", size, "Reclaimable Docker space (dangling images, stopped containers) above this is a warning."),
-    Setting("log_errors_max", "10", number(0, 10**9, integer=True), "Error/exception log lines allowed in the last 24 h."),
-    Setting("log_slow_max", "20", number(0, 10**9, integer=True), "slow|timeout|performance log lines allowed in the last 720 h."),
-    Setting("log_auth_failures_max", "20", number(0, 10**9, integer=True), "Authentication-failure log lines allowed in the last 24 h."),
+    Setting("log_errors_max", "10", number(0, 10**9, integer=True), "Error log entries (level fail or crit) allowed in the last 24 h."),
+    Setting("log_slow_max", "20", number(0, 10**9, integer=True), "slow|timeout|performance log entries allowed in the last 720 h."),
+    Setting("log_auth_failures_max", "20", number(0, 10**9, integer=True), "Authentication-failure log entries allowed in the last 24 h."),
     Setting("cert_warn_days", "30", number(0, 3650, integer=True), "Warn when the certificate has fewer days left."),
     Setting("cert_crit_days", "7", number(0, 3650, integer=True), "Critical when the certificate has fewer days left."),
     Setting("image_max_age_days", "30", number(0, 36500, low_open=True), "The running image must not be older than this many days."),
@@ -192,7 +212,7 @@ DECLARED = (
     Setting("read_timeout_s", "10", number(0, 600, low_open=True), "Read timeout of every HTTP request."),
     Setting("docker_timeout_s", "15", number(0, 600, low_open=True), "Timeout of every Docker API call."),
     # Records
-    Setting("report_dir", "reports", text, "Where results files, HTML reports and alert state are kept."),
+    Setting("report_dir", "reports", required_text, "Where results files, HTML reports and alert state are kept."),
     Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed."),
     # Alerts
     Setting("alerts", "on", choice("on", "off", "dry-run"), "Send alerts (on), not at all (off), or print them (dry-run).", flag="--alerts"),
@@ -200,10 +220,10 @@ DECLARED = (
     Setting("webhook_url_critical", "", optional_url, "Webhook for critical alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
     Setting("webhook_url_warning", "", optional_url, "Webhook for warning alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
     Setting("webhook_secret", "", text, "Signs each webhook body (HMAC-SHA256, header X-DigitalMe-Signature).", secret=True),
-    Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when checks failed.", secret=True),
+    Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when a check failed, no check ran, the report folder failed or an alert was not delivered.", secret=True),
     Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long."),
     Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long."),
-    Setting("maintenance_window", "Sun 02:00-04:00", window, "Alerts inside this weekly UTC window are recorded as suppressed ('off' to disable)."),
+    Setting("maintenance_window", "Sun 02:00-04:00", window, "Alerts inside this weekly UTC window are held and sent by the first run after it ('off' to disable)."),
     Setting("alerts_max_per_run", "10", number(1, 10**6, integer=True), "Beyond this many alerts in one run, one summary alert is sent instead."),
     Setting("alert_budget_s", "30", number(0, 3600, low_open=True), "Total time one run may spend delivering alerts."),
 )
@@ -221,6 +241,10 @@ class Settings:
             return self.__dict__["values"][name]
         except KeyError:
             raise AttributeError(name) from None
+
+    def __repr__(self):
+        # a check's locals (--showlocals), assertion rewriting and junit.xml print this: never the secrets
+        return f"Settings({self.redacted()!r})"
 
     def redacted(self):
         """Every value fit to print: secrets masked, credentials removed from URLs."""
@@ -264,7 +288,7 @@ def resolve(config, environ):
         try:
             values[setting.name] = setting.parse(raw)
         except Invalid as e:
-            shown = SECRET_MASK if setting.secret else repr(raw)
+            shown = SECRET_MASK if setting.secret else repr(re.sub(r"://[^/@]*@", "://" + SECRET_MASK + "@", raw))
             problems.append(f"{setting.env}={shown} (from {source}): {e}")
         sources[setting.name] = source
     if not problems and values["cert_crit_days"] > values["cert_warn_days"]:

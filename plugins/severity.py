@@ -7,13 +7,19 @@
 - Each finished check becomes a :class:`CheckOutcome` in ``config.stash[RUN].checks``: the one in-memory list
   that the results file, the HTML record and the alerts all read.
 - Failures read as one line for the operator (what was measured against what), not a traceback.
+- Secrets the target lets slip (a key in a log line, a token in ``/info``) are masked here, where a message,
+  value or evidence becomes an outcome (plugins/redaction.py), so no writer or sender ever sees them.
 """
 
 import dataclasses
 import datetime as dt
 import re
+import urllib.parse
 
 import pytest
+
+from plugins.redaction import MASK, redact, redacted, secret_parts
+from plugins.settings import SETTINGS
 
 SEVERITIES = ("critical", "warning")  # worst first
 SCHEDULES = {
@@ -43,11 +49,11 @@ class Measurement:
 
     def record(self, value, threshold=None):
         """Keep the measured value (and the threshold it is held to) for the results file and report."""
-        self.value, self.threshold = value, threshold
+        self.value, self.threshold = redacted(value), redacted(threshold)
 
     def attach(self, name, content):
         """Keep a piece of evidence (bounded) for the report: a listing, log lines, a timing breakdown."""
-        content = content if isinstance(content, str) else repr(content)
+        content = redact(content if isinstance(content, str) else repr(content))  # before the cut: whole PEM blocks
         if len(content) > EVIDENCE_MAX_CHARS:
             content = content[:EVIDENCE_MAX_CHARS] + f"\n... ({len(content) - EVIDENCE_MAX_CHARS} more characters)"
         self.evidence[name] = content
@@ -83,6 +89,8 @@ class Run:
     alerts: list = dataclasses.field(default_factory=list)
     heartbeat: dict = None  # the dead-man's switch ping, when one is configured (plugins/alerts.py)
     finished_at: dt.datetime = None
+    report_error: str = None  # why the report folder cannot be written (plugins/results.py); alerts still go out
+    alert_state_note: str = None  # where the alert state was kept when not in the report folder (plugins/alerts.py)
 
     @property
     def counts(self):
@@ -180,9 +188,11 @@ def pytest_runtest_makereport(item, call):
     report = yield
     report._digitalme_excinfo = call.excinfo
     if report.failed:
-        message = one_line(report)
+        message = redact(one_line(report))
         if item.config.option.tbstyle == "auto":
             report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
+        else:
+            report.longrepr = without_secrets(report.longrepr, item.config, call.excinfo)
         report._digitalme_message = message
     item.stash.setdefault(_REPORTS, []).append(report)
     return report
@@ -194,6 +204,28 @@ def pytest_runtest_protocol(item, nextitem):
     result = yield
     item.config.stash[RUN].checks.append(outcome_of(item, item.stash.get(_REPORTS, [])))
     return result
+
+
+def without_secrets(longrepr, config, excinfo=None):
+    """A traceback (--tb=long|short|native, --showlocals, -vv) as text without secrets, where it held any: it is
+    printed, and written to junit.xml and the record. The target's secrets are looked for in the failing frames'
+    locals in full (a printed repr is cut and split across lines), and the settings' secrets are masked too."""
+    text = str(longrepr)
+    cleaned = redact(text)
+    found = set()
+    for entry in (excinfo.traceback if excinfo is not None else []):
+        for value in entry.frame.f_locals.values():
+            try:
+                found.update(secret_parts(value if isinstance(value, str) else repr(value)))
+            except Exception:  # noqa: BLE001 - a repr that fails shows nothing, so it hides nothing either
+                continue
+    for part in sorted(found, key=len, reverse=True):
+        cleaned = cleaned.replace(part, MASK)
+    secrets = config.stash[SETTINGS].secrets() if SETTINGS in config.stash else []
+    for secret in secrets + [urllib.parse.urlsplit(s).path for s in secrets if "://" in s]:
+        if len(secret) >= 4:
+            cleaned = cleaned.replace(secret, "***")
+    return longrepr if cleaned == text else cleaned
 
 
 def outcome_of(item, reports):
@@ -216,6 +248,6 @@ def outcome_of(item, reports):
     return CheckOutcome(
         id=item.nodeid, title=title, manual=manual, severity=severity, declared_severity=declared,
         schedules=sorted({m.name for m in item.iter_markers() if m.name in SCHEDULES}),
-        outcome=outcome, message=message, duration_s=round(sum(r.duration for r in reports), 4),
+        outcome=outcome, message=redact(message), duration_s=round(sum(r.duration for r in reports), 4),
         value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
     )

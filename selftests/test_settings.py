@@ -41,6 +41,58 @@ def test_a_bad_secret_is_named_but_never_shown(mini_project):
     assert "DIGITALME_WEBHOOK_URL=***" in run.stderr and "s3cr3t" not in run.stderr + run.stdout
 
 
+@pytest.mark.parametrize("name, value", [
+    ("DIGITALME_WEBHOOK_URL", "https://hooks.example.com/services/T0 s3cr3t-part"),
+    ("DIGITALME_WEBHOOK_URL_CRITICAL", "https://hooks.example.com/services/s3cr3t-part\n"),
+    ("DIGITALME_HEARTBEAT_URL", "https://hc-ping.example.com/s3cr3t-part\t/x"),
+])
+def test_a_secret_url_with_whitespace_is_refused_masked(mini_project, name, value):
+    run = mini_project(CHECK_RECORDING_DISK_MAX)(env={name: value, "DIGITALME_ALERTS": "off"})
+    assert run.returncode == 4, run
+    assert f"{name}=*** (from environment {name}): " in run.stderr and "without whitespace" in run.stderr, run
+    assert "s3cr3t" not in run.stderr + run.stdout and "hooks.example" not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("value", ["https://hc.example.com:s3cr3t-part/ping", "https://hc.example.com:99999/s3cr3t"])
+def test_a_heartbeat_url_with_a_bad_port_is_refused_without_quoting_it(mini_project, value):
+    run = mini_project(CHECK_RECORDING_DISK_MAX)(env={"DIGITALME_HEARTBEAT_URL": value, "DIGITALME_ALERTS": "off"})
+    assert run.returncode == 4, run
+    assert "DIGITALME_HEARTBEAT_URL=*** (from environment DIGITALME_HEARTBEAT_URL): expected an http" in run.stderr
+    assert "s3cr3t" not in run.stderr + run.stdout, "the refusal quoted part of the secret URL"
+
+
+def _number_settings():
+    from plugins.settings import DECLARED
+    return [s.env for s in DECLARED if s.parse.__qualname__.startswith("number.")]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_nan_and_infinity_are_refused_by_every_number_setting(mini_project, value):
+    """nan passes every comparison with a limit, so each number setting says it needs a finite number."""
+    names = _number_settings()
+    assert len(names) >= 20, names  # the thresholds, timeouts and counts
+    run = mini_project(CHECK_RECORDING_DISK_MAX)(env=dict.fromkeys(names, value))
+    assert run.returncode == 4, run
+    not_refused = [n for n in names if not any(f"{n}={value!r} (from environment {n}): expected a {kind}" in run.stderr
+                                               for kind in ("finite number", "whole number"))]
+    assert not not_refused, f"{value} not refused as not finite by {not_refused}: {run.stderr}"
+
+
+NAMES_THAT_MUST_BE_GIVEN = ("DIGITALME_COMPOSE_FILE", "DIGITALME_COMPOSE_PROJECT", "DIGITALME_CONTAINER",
+                            "DIGITALME_DB_PATH", "DIGITALME_BACKUP_DIR", "DIGITALME_REPORT_DIR")
+
+
+def test_empty_names_are_refused_and_optional_ones_accepted(mini_project, tmp_path):
+    optional = {"DIGITALME_ENV_FILE": "", "DIGITALME_HTTPS_URL": "", "DIGITALME_WEBHOOK_URL": "",
+                "DIGITALME_HEARTBEAT_URL": " ", "DIGITALME_WEBHOOK_SECRET": ""}
+    run = mini_project(CHECK_RECORDING_DISK_MAX)(env={**dict.fromkeys(NAMES_THAT_MUST_BE_GIVEN, " "), **optional},
+                                                report_dir=tmp_path / "unused")
+    assert run.returncode == 4, run
+    refused = [n for n in NAMES_THAT_MUST_BE_GIVEN if f"{n}=' ' (from environment {n}): must not be empty" in run.stderr]
+    assert refused == list(NAMES_THAT_MUST_BE_GIVEN), run.stderr
+    assert not [n for n in optional if n in run.stderr], f"an optional setting was refused empty: {run.stderr}"
+
+
 def test_certificate_critical_days_may_not_exceed_warning_days(mini_project):
     run = mini_project(CHECK_RECORDING_DISK_MAX)(env={"DIGITALME_CERT_CRIT_DAYS": "40"})
     assert run.returncode == 4 and "must not exceed DIGITALME_CERT_WARN_DAYS=30" in run.stderr

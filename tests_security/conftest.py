@@ -14,14 +14,49 @@ import pytest
 
 from plugins.severity import ProbeError
 
-# Prints "key NAME LENGTH" per assignment (export prefixes, quotes and CRs removed), and the DOMAIN's value.
+# Prints "key NAME LENGTH" per assignment, and DOMAIN's value when it looks like a host name: nothing else of
+# any value. Read as Compose reads a .env: CRLF, blank lines and full-line comments skipped, an `export ` prefix
+# dropped, a trailing " # comment" cut from an unquoted value, quotes removed, and a quoted value running over
+# several lines read to its closing quote (a continuation line holding "=" is value, not a key). Whatever does
+# not start with a valid key name is never printed. POSIX awk (mawk, gawk, busybox): hosts differ.
 _ENV_SUMMARY = r"""awk '
-{ sub(/\r$/, ""); sub(/^[ \t]*export[ \t]+/, "") }
-/^[ \t]*#/ || index($0, "=") == 0 { next }
-{ k = substr($0, 1, index($0, "=") - 1); v = substr($0, index($0, "=") + 1)
-  gsub(/^[ \t]+|[ \t]+$/, "", k); gsub(/^[ \t]+|[ \t]+$/, "", v)
-  if (length(v) >= 2 && (v ~ /^".*"$/ || v ~ /^\047.*\047$/)) v = substr(v, 2, length(v) - 2)
-  print "key", k, length(v); if (k == "DOMAIN") print "domain", v }'"""
+function close_at(s, q,   i, ch) {
+  for (i = 1; i <= length(s); i++) {
+    ch = substr(s, i, 1)
+    if (ch == "\\" && q == "\"") { i++; continue }
+    if (ch == q) return i
+  }
+  return 0
+}
+function emit() {
+  if (key == "") return
+  print "key", key, len
+  if (key == "DOMAIN" && val ~ /^[A-Za-z0-9.*-]+$/) print "domain", val
+}
+{ sub(/\r$/, "") }
+quote != "" {
+  p = close_at($0, quote)
+  if (p == 0) { len += length($0) + 1; next }
+  len += p - 1; quote = ""; emit(); next
+}
+/^[ \t]*(#|$)/ { next }
+{
+  line = $0; sub(/^[ \t]*export[ \t]+/, "", line)
+  e = index(line, "="); if (e == 0) next
+  key = substr(line, 1, e - 1); v = substr(line, e + 1); val = ""
+  gsub(/^[ \t]+|[ \t]+$/, "", key); sub(/^[ \t]+/, "", v)
+  if (key !~ /^[A-Za-z_][A-Za-z0-9_.-]*$/) key = ""
+  q = substr(v, 1, 1)
+  if (q == "\"" || q == "\047") {
+    rest = substr(v, 2); p = close_at(rest, q)
+    if (p == 0) { quote = q; len = length(rest) + 1; next }
+    len = p - 1; val = substr(rest, 1, p - 1); emit(); next
+  }
+  c = match(v, /[ \t]#/); if (c > 0) v = substr(v, 1, c - 1)
+  sub(/[ \t]+$/, "", v)
+  len = length(v); val = v; emit()
+}
+END { if (quote != "") emit() }'"""
 
 
 def is_local_name(name):

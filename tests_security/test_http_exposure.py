@@ -12,6 +12,8 @@ import re
 
 import pytest
 
+from plugins.probes.logs import entries
+from plugins.redaction import MASK, SECRET_VALUES, masked, redact
 from plugins.severity import ProbeError
 
 REQUIRED_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
@@ -19,39 +21,11 @@ VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
 VERSION_NUMBER = re.compile(r"\d")
 AUTH_FAILURE_PATTERN = re.compile(r"Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious",
                                   re.IGNORECASE)
-MASK = "…(masked)"
-
-# Values that are secrets whatever they are called; ``shown`` is the part a finding may print.
-SECRET_VALUES = (
-    ("Anthropic API key", re.compile(r"(?P<shown>sk-ant-)[A-Za-z0-9_\-]{8,}")),
-    ("API key", re.compile(r"\b(?P<shown>sk-)(?!ant-)[A-Za-z0-9_\-]{20,}")),
-    ("JSON web token", re.compile(r"\b(?P<shown>eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
-    ("bearer token", re.compile(r"(?i)\b(?P<shown>bearer\s+)[A-Za-z0-9._~+/\-]{16,}=*")),
-    ("connection-string password", re.compile(r"(?i)(?P<shown>\b(?:password|pwd)\s*=\s*)[^;\"'\s]+")),
-    ("credentials in a URL", re.compile(r"(?i)\b(?P<shown>[a-z][a-z0-9+.\-]*://)[^/\s:@\"']+:[^/\s@\"']+@")),
-    ("private key", re.compile(r"(?P<shown>-----BEGIN [A-Z ]*PRIVATE KEY-----)")),
-)
 # JSON keys whose (string) value is a secret whatever it looks like.
 SECRET_KEY_NAME = re.compile(
     r"(?i)(api[_\-]?key|secret|passw(or)?d|\bpwd\b|token|connection[_\-]?string|jwt|private[_\-]?key|credential)")
 # Values that say a secret is configured without showing it.
 PLACEHOLDER = re.compile(r"(?i)^\s*(\*+|x+|•+|<?\[?(redacted|hidden|masked|set|configured|true|false|none|null)\]?>?)?\s*$")
-
-
-def masked(value):
-    """A secret's recognisable prefix and the mask: ``sk-ant-…(masked)``; nothing of an unknown format."""
-    for _kind, pattern in SECRET_VALUES:
-        match = pattern.match(value)
-        if match:
-            return match.group("shown") + MASK
-    return MASK
-
-
-def redact(text):
-    """``text`` with every recognisable secret value masked (for log lines kept as evidence)."""
-    for _kind, pattern in SECRET_VALUES:
-        text = pattern.sub(lambda m: m.group("shown") + MASK, text)
-    return text
 
 
 def _leaves(document, path=""):
@@ -154,7 +128,7 @@ def test_auth_failures_in_last_day_within_limit(app_logs, settings, check):
     Manual: Troubleshooting, security patterns `grep -i "Unauthorized\\|Forbidden\\|Invalid.*token\\|brute.*force"`;
     Escalation Level 3 on a suspected breach.
     """
-    found = [redact(line) for line in app_logs(since_h=24) if AUTH_FAILURE_PATTERN.search(line)]
+    found = [redact(e.one_line) for e in entries(app_logs(since_h=24)) if e.matches(AUTH_FAILURE_PATTERN)]
     check.record(len(found), settings.log_auth_failures_max)
     check.attach("matching lines (secrets masked)", "\n".join(found[-20:]))
     assert len(found) <= settings.log_auth_failures_max, (

@@ -1,0 +1,68 @@
+"""Secrets in what the target says (log lines, ``/info`` bodies), masked before they reach a message, a measured
+value, evidence, an alert, the results file or the record.
+
+One list of patterns, used twice: :func:`redact` masks every match where text is kept (plugins/severity.py
+applies it to every check's message, value, threshold and evidence), and the exposure check
+(tests_security/test_http_exposure.py) uses the same patterns to *find* leaks, reporting each by a recognisable
+prefix and the mask (``sk-ant-…(masked)``): enough to know what leaked, nothing usable.
+"""
+
+import re
+
+MASK = "…(masked)"
+
+# Values that are secrets whatever they are called; ``shown`` is the part a finding may print, and a value masked
+# already is left alone (text passes here more than once). PEM blocks come first: the whole block goes, its
+# header and base64 lines included; an unterminated one (cut off by a line limit) as far as base64 and PEM header
+# characters run.
+_UNMASKED = "(?!" + re.escape(MASK) + ")"
+SECRET_VALUES = (
+    ("private key", re.compile(
+        r"(?P<shown>-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY)-----)" + _UNMASKED +
+        r"(?:.*?-----END (?P=label)-----|[A-Za-z0-9+/=\s:,.\-]*)", re.DOTALL)),
+    ("Anthropic API key", re.compile(r"(?P<shown>sk-ant-)[A-Za-z0-9_\-]{8,}")),
+    ("API key", re.compile(r"\b(?P<shown>sk-)(?!ant-)[A-Za-z0-9_\-]{20,}")),
+    ("JSON web token", re.compile(r"\b(?P<shown>eyJ)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*")),
+    ("bearer token", re.compile(r"(?i)\b(?P<shown>bearer\s+)[A-Za-z0-9._~+/\-]{16,}=*")),
+    ("connection-string password", re.compile(
+        r"(?i)(?P<shown>\b(?:password|passwd|pwd)\s*=\s*)" + _UNMASKED + r"(?:\"[^\"]*\"|'[^']*'|[^;\"'\s]+)")),
+    ("credentials in a URL", re.compile(r"(?i)\b(?P<shown>[a-z][a-z0-9+.\-]*://)[^/\s:@\"']+:[^/\s@\"']+@")),
+)
+
+
+def masked(value):
+    """A secret's recognisable prefix and the mask: ``sk-ant-…(masked)``; nothing of an unknown format."""
+    for _kind, pattern in SECRET_VALUES:
+        match = pattern.match(value)
+        if match:
+            return match.group("shown") + MASK
+    return MASK
+
+
+def redact(text):
+    """``text`` with every recognisable secret value masked, its prefix kept: ``Bearer …(masked)``."""
+    for _kind, pattern in SECRET_VALUES:
+        text = pattern.sub(lambda m: m.group("shown") + MASK, text)
+    return text
+
+
+def secret_parts(text):
+    """The secret values in ``text``, each cut at whitespace and escaped line breaks into the pieces a printed
+    traceback may show apart (a pretty-printed repr splits long strings; a PEM block spans lines)."""
+    parts = set()
+    for _kind, pattern in SECRET_VALUES:
+        for match in pattern.finditer(text):
+            hidden = re.sub(r"-----END [A-Z0-9 ]*-----", "", match.group(0)[match.end("shown") - match.start():])
+            parts.update(piece for piece in re.split(r"(?:\s|\\[nrt]|['\"])+", hidden) if len(piece) >= 4)
+    return parts
+
+
+def redacted(value):
+    """``value`` with :func:`redact` applied to every string inside it (dicts, lists and tuples too)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {redacted(k): redacted(v) for k, v in value.items()}
+    if type(value) in (list, tuple):  # not subclasses: a named tuple is built differently
+        return type(value)(redacted(v) for v in value)
+    return value
