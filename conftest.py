@@ -7,8 +7,6 @@ ProbeError, so each check depending on it ends as "could not be checked" at its 
 Plugins are imported inside the fixtures: pytest must import (and assert-rewrite) them as plugins first.
 """
 
-import urllib.parse
-
 import pytest
 
 pytest_plugins = [
@@ -82,14 +80,3 @@ def app_logs(docker, settings):
             windows[since_h, tail] = docker.logs(settings.container, since_s=since_h and since_h * 3600, tail=tail)
         return windows[since_h, tail]
     return logs
-
-
-@pytest.fixture(scope="session")
-def target_ports(settings):
-    """The ports of the configured URLs (80 and 443 by default)."""
-    ports = []
-    for url in (settings.base_url, settings.https_url):
-        if url:
-            parts = urllib.parse.urlsplit(url)
-            ports.append(parts.port or {"http": 80, "https": 443}[parts.scheme])
-    return sorted(set(ports))

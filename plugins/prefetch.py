@@ -62,6 +62,7 @@ def probes(config):
         "container_files": lambda: docker_probe(config).container_files(
             settings.container, settings.db_path, settings.backup_dir),
         "container_memory": lambda: docker_probe(config).memory_usage(settings.container),
+        "compose_services": lambda: compose_services_of(settings, docker_probe(config)),
         "host_facts_by_host": lambda: host_facts_of(checked_hosts(config)),
     }
 
@@ -108,6 +109,12 @@ def pytest_collection_finish(session):
     used = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
     config.stash[_STARTED] = {name: Background(name, function)
                               for name, function in probes(config).items() if name in used}
+
+
+def compose_services_of(settings, docker):
+    """The services the compose file declares, found from the configured file or the containers' label."""
+    from plugins.probes.docker import declared_services
+    return declared_services(settings.compose_file, docker.project_containers(settings.compose_project))
 
 
 def endpoints_of(settings):

@@ -11,7 +11,7 @@ request, so the suite's own tests break and restore it in milliseconds without a
 ``health``          ``Healthy``, ``Degraded`` or ``Unhealthy``: overrides ``/health``
 ``ready``           the same for ``/health/ready``
 ``delay``           seconds to sleep before answering any request
-``info``            ``broken``: ``/info`` answers 500 with a text body
+``info``            ``broken``: ``/info`` answers 500 with a text body; ``array``: 200 with a JSON array
 ``crash``           present at start-up: exit 3 at once (with ``restart: unless-stopped``, a loop)
 ``memory_mb``       hold this many MiB of memory
 ``writer_paused``   present: the app stops writing to its database
@@ -35,6 +35,7 @@ import ssl
 import sys
 import threading
 import time
+import uuid
 
 DB_PATH = os.environ.get("DIGITALME_DB", "/app/data/digitalme.db")
 BACKUP_DIR = os.environ.get("BACKUP_DIR", "/app/backups")
@@ -62,9 +63,11 @@ OLD_TLS = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1}
 _held_memory = []
 
 
-def log(level, category, message):
-    """Write one entry the way ASP.NET's console logger does, to stdout and the log volume."""
-    entry = f"{level}: {category}\n      {message}"
+def log(level, category, event_id, message, stack=()):
+    """Write one entry the way ASP.NET's console logger does: ``<level>: <Category>[<EventId>]``, then the
+    message indented by six spaces, then an exception's lines (its stack trace) indented the same way."""
+    lines = [line for text in (message, *stack) for line in text.splitlines()]
+    entry = f"{level}: {category}[{event_id}]\n" + "\n".join("      " + line for line in lines)
     print(entry, flush=True)
     try:
         day = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d")
@@ -72,6 +75,14 @@ def log(level, category, message):
             f.write(f"{dt.datetime.now(dt.timezone.utc).isoformat()} {entry}\n")
     except OSError:
         pass
+
+
+def exception_lines(error):
+    """An error as .NET prints the exception the app logs with it: type and message, then a stack frame."""
+    if isinstance(error, sqlite3.Error):
+        return (f"Microsoft.Data.Sqlite.SqliteException (0x80004005): SQLite Error: '{error}'.\n"
+                "   at Microsoft.Data.Sqlite.SqliteException.ThrowExceptionForRC(Int32 rc, sqlite3 db)")
+    return f"System.IO.IOException: {error}\n   at System.IO.FileSystem.CopyFile(String sourceFullPath, String destFullPath)"
 
 
 def control(name):
@@ -85,19 +96,101 @@ def control(name):
 
 # --- database -----------------------------------------------------------------------------------
 
+# The real DigitalMeDbContext extends IdentityDbContext and is migrated by EF Core: the Identity tables and the
+# app's own sets, in the SQL EF Core's SQLite provider generates (no "Users" table: users are AspNetUsers).
+MIGRATION = ("20250901000000_InitialCreate", "8.0.8")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS "__EFMigrationsHistory" (
-    "MigrationId" TEXT PRIMARY KEY, "ProductVersion" TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS "Users" (
-    "Id" INTEGER PRIMARY KEY, "Email" TEXT NOT NULL UNIQUE, "CreatedAt" TEXT NOT NULL);
+    "MigrationId" TEXT NOT NULL CONSTRAINT "PK___EFMigrationsHistory" PRIMARY KEY,
+    "ProductVersion" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "AspNetRoles" (
+    "Id" TEXT NOT NULL CONSTRAINT "PK_AspNetRoles" PRIMARY KEY, "Name" TEXT NULL, "NormalizedName" TEXT NULL,
+    "ConcurrencyStamp" TEXT NULL);
+CREATE TABLE IF NOT EXISTS "AspNetUsers" (
+    "Id" TEXT NOT NULL CONSTRAINT "PK_AspNetUsers" PRIMARY KEY, "UserName" TEXT NULL,
+    "NormalizedUserName" TEXT NULL, "Email" TEXT NULL, "NormalizedEmail" TEXT NULL,
+    "EmailConfirmed" INTEGER NOT NULL, "PasswordHash" TEXT NULL, "SecurityStamp" TEXT NULL,
+    "ConcurrencyStamp" TEXT NULL, "PhoneNumber" TEXT NULL, "PhoneNumberConfirmed" INTEGER NOT NULL,
+    "TwoFactorEnabled" INTEGER NOT NULL, "LockoutEnd" TEXT NULL, "LockoutEnabled" INTEGER NOT NULL,
+    "AccessFailedCount" INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS "AspNetRoleClaims" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_AspNetRoleClaims" PRIMARY KEY AUTOINCREMENT, "RoleId" TEXT NOT NULL,
+    "ClaimType" TEXT NULL, "ClaimValue" TEXT NULL,
+    CONSTRAINT "FK_AspNetRoleClaims_AspNetRoles_RoleId" FOREIGN KEY ("RoleId") REFERENCES "AspNetRoles" ("Id") ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS "AspNetUserClaims" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_AspNetUserClaims" PRIMARY KEY AUTOINCREMENT, "UserId" TEXT NOT NULL,
+    "ClaimType" TEXT NULL, "ClaimValue" TEXT NULL,
+    CONSTRAINT "FK_AspNetUserClaims_AspNetUsers_UserId" FOREIGN KEY ("UserId") REFERENCES "AspNetUsers" ("Id") ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS "AspNetUserLogins" (
+    "LoginProvider" TEXT NOT NULL, "ProviderKey" TEXT NOT NULL, "ProviderDisplayName" TEXT NULL, "UserId" TEXT NOT NULL,
+    CONSTRAINT "PK_AspNetUserLogins" PRIMARY KEY ("LoginProvider", "ProviderKey"),
+    CONSTRAINT "FK_AspNetUserLogins_AspNetUsers_UserId" FOREIGN KEY ("UserId") REFERENCES "AspNetUsers" ("Id") ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS "AspNetUserRoles" (
+    "UserId" TEXT NOT NULL, "RoleId" TEXT NOT NULL,
+    CONSTRAINT "PK_AspNetUserRoles" PRIMARY KEY ("UserId", "RoleId"),
+    CONSTRAINT "FK_AspNetUserRoles_AspNetRoles_RoleId" FOREIGN KEY ("RoleId") REFERENCES "AspNetRoles" ("Id") ON DELETE CASCADE,
+    CONSTRAINT "FK_AspNetUserRoles_AspNetUsers_UserId" FOREIGN KEY ("UserId") REFERENCES "AspNetUsers" ("Id") ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS "AspNetUserTokens" (
+    "UserId" TEXT NOT NULL, "LoginProvider" TEXT NOT NULL, "Name" TEXT NOT NULL, "Value" TEXT NULL,
+    CONSTRAINT "PK_AspNetUserTokens" PRIMARY KEY ("UserId", "LoginProvider", "Name"),
+    CONSTRAINT "FK_AspNetUserTokens_AspNetUsers_UserId" FOREIGN KEY ("UserId") REFERENCES "AspNetUsers" ("Id") ON DELETE CASCADE);
+CREATE UNIQUE INDEX IF NOT EXISTS "RoleNameIndex" ON "AspNetRoles" ("NormalizedName");
+CREATE INDEX IF NOT EXISTS "EmailIndex" ON "AspNetUsers" ("NormalizedEmail");
+CREATE UNIQUE INDEX IF NOT EXISTS "UserNameIndex" ON "AspNetUsers" ("NormalizedUserName");
+CREATE TABLE IF NOT EXISTS "PersonalityProfiles" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_PersonalityProfiles" PRIMARY KEY AUTOINCREMENT, "UserId" TEXT NOT NULL,
+    "Name" TEXT NOT NULL, "Description" TEXT NULL, "CreatedAt" TEXT NOT NULL, "UpdatedAt" TEXT NOT NULL,
+    CONSTRAINT "FK_PersonalityProfiles_AspNetUsers_UserId" FOREIGN KEY ("UserId") REFERENCES "AspNetUsers" ("Id") ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS "PersonalityTraits" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_PersonalityTraits" PRIMARY KEY AUTOINCREMENT,
+    "PersonalityProfileId" INTEGER NOT NULL, "Category" TEXT NOT NULL, "Name" TEXT NOT NULL, "Value" TEXT NOT NULL,
+    "Weight" REAL NOT NULL, "CreatedAt" TEXT NOT NULL,
+    CONSTRAINT "FK_PersonalityTraits_PersonalityProfiles_PersonalityProfileId" FOREIGN KEY ("PersonalityProfileId") REFERENCES "PersonalityProfiles" ("Id") ON DELETE CASCADE);
+CREATE TABLE IF NOT EXISTS "TemporalBehaviorPatterns" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_TemporalBehaviorPatterns" PRIMARY KEY AUTOINCREMENT,
+    "PersonalityProfileId" INTEGER NOT NULL, "TimeOfDay" TEXT NOT NULL, "DayOfWeek" TEXT NULL,
+    "Pattern" TEXT NOT NULL, "CreatedAt" TEXT NOT NULL,
+    CONSTRAINT "FK_TemporalBehaviorPatterns_PersonalityProfiles_PersonalityProfileId" FOREIGN KEY ("PersonalityProfileId") REFERENCES "PersonalityProfiles" ("Id") ON DELETE CASCADE);
 CREATE TABLE IF NOT EXISTS "Conversations" (
-    "Id" INTEGER PRIMARY KEY, "UserId" INTEGER NOT NULL REFERENCES "Users"("Id"),
-    "Title" TEXT, "CreatedAt" TEXT NOT NULL);
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_Conversations" PRIMARY KEY AUTOINCREMENT, "UserId" TEXT NOT NULL,
+    "Title" TEXT NULL, "Platform" TEXT NOT NULL DEFAULT 'Web', "CreatedAt" TEXT NOT NULL, "UpdatedAt" TEXT NULL,
+    CONSTRAINT "FK_Conversations_AspNetUsers_UserId" FOREIGN KEY ("UserId") REFERENCES "AspNetUsers" ("Id") ON DELETE CASCADE);
 CREATE TABLE IF NOT EXISTS "Messages" (
-    "Id" INTEGER PRIMARY KEY, "ConversationId" INTEGER NOT NULL REFERENCES "Conversations"("Id"),
-    "Role" TEXT NOT NULL, "Content" TEXT NOT NULL, "CreatedAt" TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS "IX_Messages_ConversationId" ON "Messages"("ConversationId");
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_Messages" PRIMARY KEY AUTOINCREMENT, "ConversationId" INTEGER NOT NULL,
+    "Role" TEXT NOT NULL, "Content" TEXT NOT NULL, "Metadata" TEXT NULL, "CreatedAt" TEXT NOT NULL,
+    CONSTRAINT "FK_Messages_Conversations_ConversationId" FOREIGN KEY ("ConversationId") REFERENCES "Conversations" ("Id") ON DELETE CASCADE);
+CREATE INDEX IF NOT EXISTS "IX_Messages_ConversationId" ON "Messages" ("ConversationId");
+CREATE TABLE IF NOT EXISTS "TelegramMessages" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_TelegramMessages" PRIMARY KEY AUTOINCREMENT, "ChatId" INTEGER NOT NULL,
+    "MessageId" INTEGER NOT NULL, "FromUsername" TEXT NULL, "Text" TEXT NULL, "IsFromBot" INTEGER NOT NULL,
+    "CreatedAt" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "CalendarEvents" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_CalendarEvents" PRIMARY KEY AUTOINCREMENT, "UserId" TEXT NOT NULL,
+    "ExternalId" TEXT NULL, "Title" TEXT NOT NULL, "StartTime" TEXT NOT NULL, "EndTime" TEXT NOT NULL,
+    "Location" TEXT NULL, "CreatedAt" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "ErrorPatterns" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_ErrorPatterns" PRIMARY KEY AUTOINCREMENT, "PatternHash" TEXT NOT NULL,
+    "Category" TEXT NOT NULL, "Description" TEXT NOT NULL, "OccurrenceCount" INTEGER NOT NULL,
+    "FirstSeen" TEXT NOT NULL, "LastSeen" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "LearningHistoryEntries" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_LearningHistoryEntries" PRIMARY KEY AUTOINCREMENT,
+    "ErrorPatternId" INTEGER NULL, "Source" TEXT NOT NULL, "Outcome" TEXT NOT NULL, "Details" TEXT NULL,
+    "CreatedAt" TEXT NOT NULL,
+    CONSTRAINT "FK_LearningHistoryEntries_ErrorPatterns_ErrorPatternId" FOREIGN KEY ("ErrorPatternId") REFERENCES "ErrorPatterns" ("Id"));
+CREATE TABLE IF NOT EXISTS "OptimizationSuggestions" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_OptimizationSuggestions" PRIMARY KEY AUTOINCREMENT,
+    "ErrorPatternId" INTEGER NULL, "Title" TEXT NOT NULL, "Description" TEXT NOT NULL, "Priority" INTEGER NOT NULL,
+    "Status" TEXT NOT NULL, "CreatedAt" TEXT NOT NULL,
+    CONSTRAINT "FK_OptimizationSuggestions_ErrorPatterns_ErrorPatternId" FOREIGN KEY ("ErrorPatternId") REFERENCES "ErrorPatterns" ("Id"));
+CREATE TABLE IF NOT EXISTS "ApiConfigurations" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_ApiConfigurations" PRIMARY KEY AUTOINCREMENT, "UserId" TEXT NOT NULL,
+    "Provider" TEXT NOT NULL, "EncryptedApiKey" TEXT NULL, "IsActive" INTEGER NOT NULL, "CreatedAt" TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS "ApiUsageRecords" (
+    "Id" INTEGER NOT NULL CONSTRAINT "PK_ApiUsageRecords" PRIMARY KEY AUTOINCREMENT, "UserId" TEXT NOT NULL,
+    "Provider" TEXT NOT NULL, "RequestType" TEXT NOT NULL, "TokensUsed" INTEGER NOT NULL, "CostUsd" TEXT NOT NULL,
+    "Success" INTEGER NOT NULL, "CreatedAt" TEXT NOT NULL);
 """
+OWNER_ID = "7d0f3c52-4b1e-4e8a-9c57-0e5f2a1b9d10"
 
 
 def connect_existing():
@@ -106,21 +199,25 @@ def connect_existing():
 
 
 def create_database():
-    """First start: create the schema in WAL mode, as EF Core's migrations would."""
+    """First start: create the schema in WAL mode, as EF Core's migrations would, with the owner's account."""
     os.makedirs(os.path.dirname(DB_PATH), exist_ok=True)
+    log("info", "Microsoft.EntityFrameworkCore.Migrations", 20402, f"Applying migration '{MIGRATION[0]}'.")
     with sqlite3.connect(DB_PATH) as db:
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(SCHEMA)
         now = dt.datetime.now(dt.timezone.utc).isoformat()
-        db.execute('INSERT OR IGNORE INTO "__EFMigrationsHistory" VALUES (?, ?)',
-                   ("20250901000000_Initial", "8.0.8"))
-        db.execute('INSERT OR IGNORE INTO "Users" ("Id", "Email", "CreatedAt") VALUES (1, ?, ?)',
-                   ("owner@digitalme.local", now))
+        db.execute('INSERT OR IGNORE INTO "__EFMigrationsHistory" VALUES (?, ?)', MIGRATION)
+        db.execute('INSERT OR IGNORE INTO "AspNetUsers" ("Id", "UserName", "NormalizedUserName", "Email", '
+                   '"NormalizedEmail", "EmailConfirmed", "SecurityStamp", "ConcurrencyStamp", "PhoneNumberConfirmed", '
+                   '"TwoFactorEnabled", "LockoutEnabled", "AccessFailedCount") VALUES (?, ?, ?, ?, ?, 1, ?, ?, 0, 0, 1, 0)',
+                   (OWNER_ID, "owner@digitalme.local", "OWNER@DIGITALME.LOCAL", "owner@digitalme.local",
+                    "OWNER@DIGITALME.LOCAL", "SANDBOXSECURITYSTAMP", "c6a4b1f0-sandbox"))
+        db.execute('INSERT OR IGNORE INTO "PersonalityProfiles" ("Id", "UserId", "Name", "CreatedAt", "UpdatedAt") '
+                   "VALUES (1, ?, 'Owner', ?, ?)", (OWNER_ID, now, now))
         db.execute('INSERT OR IGNORE INTO "Conversations" ("Id", "UserId", "Title", "CreatedAt") '
-                   "VALUES (1, 1, 'Sandbox', ?)", (now,))
+                   "VALUES (1, ?, 'Sandbox', ?)", (OWNER_ID, now))
         db.execute('INSERT INTO "Messages" ("ConversationId", "Role", "Content", "CreatedAt") '
                    "VALUES (1, 'assistant', 'Welcome to DigitalMe.', ?)", (now,))
-    log("info", "Microsoft.EntityFrameworkCore.Migrations[20405]", "Database ready at " + DB_PATH)
 
 
 def database_can_connect():
@@ -144,7 +241,7 @@ def writer_loop():
                            "VALUES (1, 'system', 'heartbeat', ?)",
                            (dt.datetime.now(dt.timezone.utc).isoformat(),))
         except sqlite3.Error as e:
-            log("fail", "DigitalMe.Data.DbWriter[0]", f"Database write failed: {e}")
+            log("fail", "DigitalMe.Data.DbWriter", 0, "Database write failed.", stack=(exception_lines(e),))
 
 
 # --- backups ------------------------------------------------------------------------------------
@@ -162,7 +259,7 @@ def make_backup(at):
     when = at.timestamp()
     for path in (target, os.path.join(BACKUP_DIR, f"backup_report_{stamp}.txt")):
         os.utime(path, (when, when))
-    log("info", "DigitalMe.Services.BackupService[0]", f"Backup created: {target} ({size} bytes)")
+    log("info", "DigitalMe.Services.BackupService", 0, f"Backup created: {target} ({size} bytes)")
 
 
 def prune_backups():
@@ -184,14 +281,14 @@ def backup_loop():
                 make_backup(now - dt.timedelta(days=days_ago))
         make_backup(now)
     except (OSError, sqlite3.Error) as e:
-        log("fail", "DigitalMe.Services.BackupService[0]", f"Backup failed: {e}")
+        log("fail", "DigitalMe.Services.BackupService", 0, "Backup failed.", stack=(exception_lines(e),))
     while True:
         time.sleep(BACKUP_INTERVAL_S)
         try:
             make_backup(dt.datetime.now(dt.timezone.utc).replace(microsecond=0))
             prune_backups()
         except (OSError, sqlite3.Error) as e:
-            log("fail", "DigitalMe.Services.BackupService[0]", f"Backup failed: {e}")
+            log("fail", "DigitalMe.Services.BackupService", 0, "Backup failed.", stack=(exception_lines(e),))
 
 
 def memory_loop():
@@ -293,6 +390,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif path == "/info":
             if control("info") == "broken":
                 self.answer(500, "An unhandled exception occurred.")
+            elif control("info") == "array":
+                self.answer(200, json.dumps([info_document(self.secure)]), "application/json; charset=utf-8")
             else:
                 self.answer(200, json.dumps(info_document(self.secure)), "application/json; charset=utf-8")
         elif path == "/":
@@ -329,7 +428,7 @@ class TLSServer(http.server.ThreadingHTTPServer):
             try:
                 context.load_cert_chain(CERT_FILE, KEY_FILE)
             except (OSError, ssl.SSLError) as e:
-                log("fail", "Microsoft.AspNetCore.Server.Kestrel[0]", f"Certificate load failed: {e}")
+                log("fail", "Microsoft.AspNetCore.Server.Kestrel", 0, f"Certificate load failed: {e}")
                 return None
             self._context, self._loaded = context, stamp
         return self._context
@@ -346,26 +445,42 @@ class TLSServer(http.server.ThreadingHTTPServer):
         pass  # a client that gives up mid-handshake is not the app's error
 
 
+def startup_warnings():
+    """What every start of the real container logs: DataProtection keys in the container's home folder, where
+    they do not outlive the container, unencrypted (no key persistence or encryptor is configured)."""
+    keys = os.path.join(os.path.expanduser("~"), ".aspnet", "DataProtection-Keys")
+    log("warn", "Microsoft.AspNetCore.DataProtection.Repositories.FileSystemXmlRepository", 60,
+        f"Storing keys in a directory '{keys}' that may not be persisted outside of the container. Protected data "
+        "will be unavailable when container is destroyed. For more information go to "
+        "https://aka.ms/aspnet/dataprotectionwarning")
+    log("warn", "Microsoft.AspNetCore.DataProtection.KeyManagement.XmlKeyManager", 35,
+        f"No XML encryptor configured. Key {{{uuid.uuid4()}}} may be persisted to storage in unencrypted form.")
+
+
 def serve(server):
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
 
 def main():
     if control("crash") is not None:
-        log("crit", "DigitalMe.Program[0]", "FATAL: start-up failed (injected fault)")
+        log("crit", "DigitalMe.Program", 0, "FATAL: start-up failed (injected fault)")
         sys.exit(3)
-    os.umask(0o027)  # database, backups and logs are not world-readable
+    # No umask of its own: the aspnet image runs with Docker's 0022, so SQLite creates 0644 files inside the
+    # volume (private on the host: named volumes live under /var/lib/docker, which others cannot traverse).
     for folder in (BACKUP_DIR, LOG_DIR):
         os.makedirs(folder, exist_ok=True)
+    startup_warnings()
     if not os.path.exists(DB_PATH):
         create_database()
     http.server.ThreadingHTTPServer.daemon_threads = True
     serve(http.server.ThreadingHTTPServer(("", HTTP_PORT), Handler))
     serve(TLSServer(("", HTTPS_PORT), SecureHandler))
-    log("info", "Microsoft.Hosting.Lifetime[14]", f"Now listening on: http://[::]:{HTTP_PORT}")
-    log("info", "Microsoft.Hosting.Lifetime[14]", f"Now listening on: https://[::]:{HTTPS_PORT}")
-    log("info", "Microsoft.Hosting.Lifetime[0]", "Application started. Hosting environment: "
-        + os.environ.get("ASPNETCORE_ENVIRONMENT", "Production"))
+    log("info", "Microsoft.Hosting.Lifetime", 14, f"Now listening on: http://[::]:{HTTP_PORT}")
+    log("info", "Microsoft.Hosting.Lifetime", 14, f"Now listening on: https://[::]:{HTTPS_PORT}")
+    log("info", "Microsoft.Hosting.Lifetime", 0, "Application started. Press Ctrl+C to shut down.")
+    log("info", "Microsoft.Hosting.Lifetime", 0,
+        "Hosting environment: " + os.environ.get("ASPNETCORE_ENVIRONMENT", "Production"))
+    log("info", "Microsoft.Hosting.Lifetime", 0, "Content root path: /app")
     for loop in (writer_loop, backup_loop, memory_loop):
         threading.Thread(target=loop, daemon=True).start()
     # As PID 1, SIGTERM is ignored unless handled: Kestrel stops on it, so must the stand-in.

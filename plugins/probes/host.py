@@ -74,14 +74,6 @@ class HostFacts:
         return round(100.0 * self.load[1] / self.cores, 1)
 
 
-def listening_sockets(host):
-    """``host.socket.get_listening_sockets()`` (``ss -tln``), with an unreachable host as a ProbeError."""
-    try:
-        return host.socket.get_listening_sockets()
-    except Exception as e:
-        raise unreachable(host, e) from None
-
-
 def unreachable(host, error):
     """Why the host could not be read, in ssh's own words where it gave them."""
     text = str(error)

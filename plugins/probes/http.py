@@ -4,12 +4,15 @@ libcurl (through pycurl) gives exactly the manual's ``curl-format.txt`` breakdow
 appconnect, starttransfer, total, redirect) and runs every request concurrently in one multi handle, which
 also keeps their connections for reuse. Redirects are followed and the final answer judged (the real app may
 answer 307 to HTTPS); certificates are not verified (``curl -k``: the certificate has checks of its own);
-connect and total timeouts are always set.
+connect and total timeouts are always set. A port counts as served when it answered (an HTTP answer, else a
+TCP connection accepted): whatever serves it, a process or Docker's NAT with ``userland-proxy: false``.
 """
 
 import dataclasses
 import io
+import socket
 import time
+import urllib.parse
 
 import pycurl
 
@@ -136,6 +139,7 @@ class Endpoints:
 
     def __init__(self, settings):
         self.base_url, self.https_url = settings.base_url, settings.https_url
+        self.connect_timeout_s = settings.connect_timeout_s
         urls = [self.base_url + path for path in self.PATHS]
         if self.https_url:
             urls.append(self.https_url + "/health")
@@ -146,3 +150,32 @@ class Endpoints:
 
     def https(self, path):
         return self.answers[self.https_url + path]
+
+    def ports(self):
+        """``host:port`` of each configured URL -> how it was found served, or why it was not (``served``, ``how``).
+
+        An endpoint that answered on the port proves it served; only a port with no answer is connected to again
+        (TCP alone), so that a TLS or HTTP failure is told apart from nothing answering at all.
+        """
+        found = {}
+        for base in filter(None, (self.base_url, self.https_url)):
+            parts = urllib.parse.urlsplit(base)
+            host, port = parts.hostname, parts.port or {"http": 80, "https": 443}[parts.scheme]
+            answered = [a for a in self.answers.values() if a.url.startswith(base + "/") and a.answered]
+            if answered:
+                found[f"{host}:{port}"] = (True, f"{answered[0].url} answered {answered[0].status}")
+            else:
+                refused = tcp_refusal(host, port, self.connect_timeout_s)
+                found[f"{host}:{port}"] = (not refused, refused or "TCP connection accepted (no HTTP answer)")
+        return found
+
+
+def tcp_refusal(host, port, timeout_s):
+    """Why a TCP connection to host:port was not accepted within the timeout, or "" when it was."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return ""
+    except socket.timeout:
+        return f"no answer within {timeout_s:g} s"
+    except OSError as e:
+        return (e.strerror or str(e)).lower()

@@ -20,10 +20,21 @@ class DatabaseFacts:
     freelist_count: int = 0
     page_size: int = 0
     tables: tuple = ()
+    migrations: tuple = ()  # EF Core's applied migrations (__EFMigrationsHistory), oldest first
 
     @property
     def ok(self):
         return self.integrity == "ok"
+
+    @property
+    def app_tables(self):
+        """The tables of whoever uses the database: all but SQLite's own bookkeeping (``sqlite_sequence``...)."""
+        return tuple(t for t in self.tables if not t.startswith("sqlite_"))
+
+    @property
+    def readable(self):
+        """Its tables could be read (even where integrity_check found damage)."""
+        return self.page_count > 0
 
     @property
     def free_pct(self):
@@ -40,8 +51,11 @@ def read_facts(path):
         rows = [r[0] for r in db.execute("PRAGMA integrity_check(20)")]
         pragma = lambda name: db.execute(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
         tables = tuple(sorted(r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")))
+        migrations = tuple(r[0] for r in db.execute(
+            'SELECT "MigrationId" FROM "__EFMigrationsHistory" ORDER BY "MigrationId"')) \
+            if "__EFMigrationsHistory" in tables else ()
         return DatabaseFacts("; ".join(rows), pragma("page_count"), pragma("freelist_count"),
-                             pragma("page_size"), tables)
+                             pragma("page_size"), tables, migrations)
     except sqlite3.Error as e:
         return DatabaseFacts(integrity=f"unreadable: {e}")
     finally:
