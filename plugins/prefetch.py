@@ -81,7 +81,7 @@ def checked_hosts(config):
 def host_facts_of(hosts):
     """pytest id of each host -> its HostFacts, or the ProbeError that stopped reading it."""
     from plugins.probes.host import HostFacts
-    from plugins.severity import ProbeError
+    from plugins.probes import ProbeError
     facts = {}
     for host in hosts:
         try:

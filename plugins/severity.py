@@ -18,6 +18,7 @@ import urllib.parse
 
 import pytest
 
+from plugins.probes import ProbeError  # noqa: F401 - judged here: a probe that could not look
 from plugins.redaction import MASK, redact, redacted, secret_parts
 from plugins.settings import SETTINGS
 
@@ -35,8 +36,6 @@ COULD_NOT_CHECK = "could not be checked: "
 EVIDENCE_MAX_CHARS = 4000
 
 
-class ProbeError(Exception):
-    """The target could not be looked at (Docker down, host unreachable, command hung): not a finding."""
 
 
 @dataclasses.dataclass

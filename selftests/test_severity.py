@@ -7,7 +7,7 @@ from conftest import run_pytest, REPO
 CHECKS = """
     import os, time
     import pytest
-    from plugins.severity import ProbeError
+    from plugins.probes import ProbeError
 
     @pytest.fixture
     def unreachable():

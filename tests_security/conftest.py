@@ -12,7 +12,7 @@ import urllib.parse
 
 import pytest
 
-from plugins.severity import ProbeError
+from plugins.probes import ProbeError
 
 # Prints "key NAME LENGTH" per assignment, and DOMAIN's value when it looks like a host name: nothing else of
 # any value. Read as Compose reads a .env: CRLF, blank lines and full-line comments skipped, an `export ` prefix

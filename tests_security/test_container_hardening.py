@@ -13,7 +13,7 @@ import shlex
 import pytest
 
 from plugins.probes.docker import parse_docker_time
-from plugins.severity import ProbeError
+from plugins.probes import ProbeError
 
 DOCKER_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock")
 APT_LISTS_MAX_AGE_DAYS = 7  # older package lists cannot tell which security updates are pending

@@ -14,7 +14,7 @@ import pytest
 
 from plugins.probes.logs import entries
 from plugins.redaction import MASK, SECRET_VALUES, masked, redact
-from plugins.severity import ProbeError
+from plugins.probes import ProbeError
 
 REQUIRED_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
 VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")

@@ -14,7 +14,7 @@ import tarfile
 import threading
 import time
 
-from plugins.severity import ProbeError
+from plugins.probes import ProbeError
 
 _STAT_FORMAT = "%n|%s|%Y|%a|%U|%F"
 

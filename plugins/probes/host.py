@@ -8,7 +8,7 @@ show a load of 1 while idle).
 
 import re
 
-from plugins.severity import ProbeError
+from plugins.probes import ProbeError
 
 CPU_SAMPLE_S = 0.25
 PSEUDO_FILESYSTEMS = {

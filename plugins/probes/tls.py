@@ -14,7 +14,7 @@ import socket
 import ssl
 import warnings
 
-from plugins.severity import ProbeError
+from plugins.probes import ProbeError
 
 # Reasons OpenSSL gives when this side, not the server, cannot speak the version asked for.
 _CLIENT_CANNOT_OFFER = {"NO_PROTOCOLS_AVAILABLE", "NO_SUITABLE_SIGNATURE_ALGORITHM", "NO_CIPHERS_AVAILABLE"}
