@@ -113,7 +113,7 @@ def pytest_collection_finish(session):
 
 def compose_services_of(settings, docker):
     """The services the compose file declares, found from the configured file or the containers' label."""
-    from plugins.probes.docker import declared_services
+    from plugins.probes.compose import declared_services
     return declared_services(settings.compose_file, docker.project_containers(settings.compose_project))
 
 

@@ -1,10 +1,11 @@
 """Secrets in what the target says (log lines, ``/info`` bodies), masked before they reach a message, a measured
 value, evidence, an alert, the results file or the record.
 
-One list of patterns, used twice: :func:`redact` masks every match where text is kept (plugins/severity.py
-applies it to every check's message, value, threshold and evidence), and the exposure check
-(tests_security/test_http_exposure.py) uses the same patterns to *find* leaks, reporting each by a recognisable
-prefix and the mask (``sk-ant-…(masked)``): enough to know what leaked, nothing usable.
+One list of patterns, used twice: :func:`redact` masks every match where text is kept (plugins/outcomes.py
+applies it to every check's message, value, threshold and evidence), and the exposure probe
+(plugins/probes/exposure.py) uses the same patterns to *find* leaks, reporting each by a recognisable prefix and
+the mask (``sk-ant-…(masked)``): enough to know what leaked, nothing usable. A URL's user information is masked
+by :func:`without_url_credentials` wherever the suite shows a URL it was given.
 """
 
 import re
@@ -28,6 +29,17 @@ SECRET_VALUES = (
         r"(?i)(?P<shown>\b(?:password|passwd|pwd)\s*=\s*)" + _UNMASKED + r"(?:\"[^\"]*\"|'[^']*'|[^;\"'\s]+)")),
     ("credentials in a URL", re.compile(r"(?i)\b(?P<shown>[a-z][a-z0-9+.\-]*://)[^/\s:@\"']+:[^/\s@\"']+@")),
 )
+
+
+# A URL's user information, whatever it holds (``https://user:password@host``, ``https://token@host``): masked
+# wherever the suite shows a URL it was given (settings, their errors). Over-masking is harmless; a half-masked
+# password is not, so a stray space does not end it.
+URL_USERINFO = re.compile(r"://[^/@]*@")
+
+
+def without_url_credentials(text, mask):
+    """``text`` with every URL's user information replaced by ``mask``: ``https://***@host``."""
+    return URL_USERINFO.sub("://" + mask + "@", text)
 
 
 def masked(value):

@@ -16,6 +16,8 @@ import urllib.parse
 
 import pytest
 
+from plugins.redaction import without_url_credentials
+
 SETTINGS = pytest.StashKey["Settings"]()
 SECRET_MASK = "***"
 
@@ -254,7 +256,7 @@ class Settings:
             if setting.secret and value:
                 value = SECRET_MASK
             elif isinstance(value, str) and "@" in value and "://" in value:
-                value = re.sub(r"://[^/@]*@", "://" + SECRET_MASK + "@", value)
+                value = without_url_credentials(value, SECRET_MASK)
             elif isinstance(value, (tuple, Window)):
                 value = ",".join(value) if isinstance(value, tuple) else str(value)
             shown[setting.name] = value
@@ -288,7 +290,7 @@ def resolve(config, environ):
         try:
             values[setting.name] = setting.parse(raw)
         except Invalid as e:
-            shown = SECRET_MASK if setting.secret else repr(re.sub(r"://[^/@]*@", "://" + SECRET_MASK + "@", raw))
+            shown = SECRET_MASK if setting.secret else repr(without_url_credentials(raw, SECRET_MASK))
             problems.append(f"{setting.env}={shown} (from {source}): {e}")
         sources[setting.name] = source
     if not problems and values["cert_crit_days"] > values["cert_warn_days"]:

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from plugins.probes.compose import compose_command as compose_binary  # the suite's own lookup (pythonpath ..)
+
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "sandbox" / "docker-compose.production.yml"
 PROJECT_PREFIX = "dmselftest"
@@ -68,12 +70,6 @@ def remove_stale_stacks():
             continue
         subprocess.run([*compose_binary(), "-p", project, "-f", str(COMPOSE_FILE), "down", "--volumes",
                         "--remove-orphans", "--timeout", "1"], capture_output=True, timeout=120)
-
-
-def compose_binary():
-    found = shutil.which("docker-compose", path=os.pathsep.join([os.path.dirname(sys.executable),
-                                                                 os.environ.get("PATH", "")]))
-    return [found] if found else ["docker", "compose"]
 
 
 class Sandbox:

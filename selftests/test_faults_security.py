@@ -7,7 +7,6 @@ lists dated back in the container (pointed at with --hosts). One exception: pend
 proven by their parsing (their failing path depends on what the machine running the tests has installed).
 """
 
-import importlib.util
 import json
 import os
 import re
@@ -16,7 +15,7 @@ import shutil
 import pytest
 
 from sandbox import CONTAINER, HTTP_PORT, HTTPS_PORT
-from conftest import REPO, assert_caught, assert_passed
+from conftest import assert_caught, assert_passed
 
 pytestmark = pytest.mark.sandbox
 TLS = "tests_security/test_tls.py"
@@ -25,22 +24,6 @@ HARDENING = "tests_security/test_container_hardening.py"
 SECRETS = "tests_security/test_deployment_secrets.py"
 HTTPS = rf"127\.0\.0\.1:{HTTPS_PORT}"
 DB = "/app/data/digitalme.db"
-
-
-@pytest.fixture
-def load(request):
-    """``load(path)``: a check module, imported by path for its pure functions (parsing, masking)."""
-    # Its checks carry the suite's markers, which --strict-markers here would refuse: register them for this test.
-    for name in ("critical", "warning", "monitor", "daily", "resources", "weekly", "monthly"):
-        request.config.addinivalue_line("markers", f"{name}: the suite's marker")
-    return _load
-
-
-def _load(module_path):
-    spec = importlib.util.spec_from_file_location(module_path.replace("/", "_")[:-3], REPO / module_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def everything_written(run):
@@ -294,10 +277,10 @@ def test_apt_lists_10_days_old_are_a_warning(healthy_sandbox, suite):
     assert check["value"] == "apt lists are 10 days old (> 7 days)"
 
 
-def test_security_updates_are_read_from_apt_simulation(load):
+def test_security_updates_are_read_from_apt_simulation():
     """The failing path's parsing, on `apt-get -s dist-upgrade` output as Debian and Ubuntu print it, kernel
     updates that `upgrade` keeps back (a new package) included."""
-    hardening = load(HARDENING)
+    from plugins.probes import apt
     simulation = (
         "NOTE: This is only a simulation!\n"
         "      apt-get needs root privileges for real execution.\n"
@@ -313,20 +296,20 @@ def test_security_updates_are_read_from_apt_simulation(load):
         "Inst libc6 [2.35-0ubuntu3.8] (2.35-0ubuntu3.9 Ubuntu:22.04/jammy-updates, Ubuntu:22.04/jammy-security [amd64])\n"
         "Conf libssl3 (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])\n"
         "Conf linux-image-6.1.0-28-amd64 (6.1.119-1 Debian-Security:12/oldstable-security [amd64])\n")
-    assert [p for p, _ in hardening.security_updates(simulation)] == [
+    assert [p for p, _ in apt.security_updates(simulation)] == [
         "libssl3", "linux-image-6.1.0-28-amd64", "linux-image-amd64", "libc6"]
     # What `apt-get -s upgrade` says of the same kernel update: kept back, no Inst line, no origin to judge.
     kept_back = ("The following packages have been kept back:\n  linux-image-amd64\n"
                  "0 upgraded, 0 newly installed, 0 to remove and 1 not upgraded.\n")
-    assert hardening.security_updates(kept_back) == []
-    assert hardening.security_updates("Reading package lists...\n0 upgraded, 0 newly installed\n") == []
-    assert hardening.apt_lists_too_old("", 1_000_000) == "apt lists were never updated (/var/lib/apt/lists is empty)"
-    assert hardening.apt_lists_too_old(str(1_000_000 - 9 * 86400), 1_000_000) == "apt lists are 9 days old (> 7 days)"
-    assert hardening.apt_lists_too_old(str(1_000_000 - 86400), 1_000_000) == ""
+    assert apt.security_updates(kept_back) == []
+    assert apt.security_updates("Reading package lists...\n0 upgraded, 0 newly installed\n") == []
+    assert apt.apt_lists_too_old("", 1_000_000) == "apt lists were never updated (/var/lib/apt/lists is empty)"
+    assert apt.apt_lists_too_old(str(1_000_000 - 9 * 86400), 1_000_000) == "apt lists are 9 days old (> 7 days)"
+    assert apt.apt_lists_too_old(str(1_000_000 - 86400), 1_000_000) == ""
 
 
-def test_secrets_are_found_and_masked(load):
-    exposure = load(EXPOSURE)
+def test_secrets_are_found_and_masked():
+    from plugins.probes import exposure
     body = json.dumps({"version": "1.0", "configuration": {"anthropicApiKey": "sk-ant-api03-abcdefghijklmnop",
                                                            "jwtKey": "some-long-signing-key-value-xyz",
                                                            "passwordHash": "***", "db": "Data Source=x;Password=hunter2;"},
@@ -337,6 +320,15 @@ def test_secrets_are_found_and_masked(load):
     assert not any(s in " ".join(findings) for s in ("abcdefghijklmnop", "some-long", "hunter2"))
     assert exposure.find_secrets("Healthy") == []
     assert exposure.find_secrets('{"anthropicApiKey": ""}') == []
+
+
+def test_secrets_in_headers_are_found_and_masked_except_the_clients_own_cookie():
+    from plugins.probes.exposure import find_secrets_in_headers
+    headers = {"content-type": "application/json", "x-debug-auth": "Bearer abcdefghijklmnopqrstuvwx",
+               "set-cookie": "token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl; HttpOnly"}
+    findings = find_secrets_in_headers(headers)
+    assert findings == ["header x-debug-auth: bearer token Bearer …(masked)"], findings
+    assert "abcdefghijklmnop" not in " ".join(findings)
 
 
 # --- the deployment's .env --------------------------------------------------------------------------

@@ -2,12 +2,10 @@
 (keys, tokens, passwords, private keys in its logs and answers) in any message, value, evidence, alert, results
 file or record, and the .env's values never leave the host."""
 
-import importlib.util
 import json
 
 import pytest
 
-from conftest import REPO
 from test_alerts import Receiver
 
 WEBHOOK_TOKEN = "T0KEN-wh-7c1d9e"
@@ -177,11 +175,9 @@ def test_env_summary_returns_key_names_lengths_and_domain_only(tmp_path):
     env_file = tmp_path / "nasty.env"
     env_file.write_bytes(NASTY_ENV.encode())
     env_file.chmod(0o600)
-    spec = importlib.util.spec_from_file_location("security_conftest", REPO / "tests_security" / "conftest.py")
-    security = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(security)
+    from plugins.probes.env import read_env_facts
     host = RecordingHost()
-    facts = security.read_env_facts(host, str(env_file))
+    facts = read_env_facts(host, str(env_file))
     assert facts.key_lengths == ENV_KEYS
     assert facts.domain == "digitalme.example.com" and facts.mode == 0o600 and facts.readable
     output = "".join(host.outputs)

@@ -6,9 +6,7 @@
 
 import pytest
 
-
-def mib(size):
-    return f"{size / 1024**2:.1f} MiB"
+from plugins.units import mib
 
 
 @pytest.mark.critical
@@ -84,4 +82,5 @@ def test_database_size_below_limit(container_files, settings, check):
         pytest.fail(f"{settings.db_path} is missing in {settings.container}")
     size = sum(f.size for f in files if f)
     check.record(size, settings.db_size_max)
-    assert size < settings.db_size_max, f"{settings.db_path} is {mib(size)} >= {mib(settings.db_size_max)}"
+    assert size < settings.db_size_max, (
+        f"{settings.db_path} is {mib(size, decimals=1)} >= {mib(settings.db_size_max, decimals=1)}")

@@ -9,14 +9,11 @@ import os
 
 import pytest
 
-from plugins.probes.docker import run_compose
+from plugins.probes import compose
+from plugins.units import mib
 
 # Drivers that rotate by themselves or keep nothing on the host's disk.
 SELF_ROTATING_LOG_DRIVERS = {"local", "journald", "syslog", "fluentd", "gelf", "awslogs", "splunk", "gcplogs", "none"}
-
-
-def mib(size):
-    return f"{size / 1024**2:.0f} MiB"
 
 
 @pytest.mark.warning
@@ -56,15 +53,11 @@ def test_reclaimable_docker_space_below_limit(docker, settings, check):
 
     Manual: Weekly 1, `docker image prune -f` and `docker container prune -f`.
     """
-    usage = docker.call("reading Docker disk usage", docker.client.api.df)
-    dangling = [i for i in usage.get("Images") or [] if not i.get("RepoTags") or i["RepoTags"] == ["<none>:<none>"]]
-    stopped = [c for c in usage.get("Containers") or [] if c.get("State") != "running"]
-    reclaimable = sum(i.get("Size", 0) for i in dangling if not i.get("Containers")) + \
-        sum(c.get("SizeRw", 0) or 0 for c in stopped)
-    check.record(reclaimable, settings.docker_reclaimable_max)
-    assert reclaimable < settings.docker_reclaimable_max, (
-        f"{mib(reclaimable)} reclaimable ({len(dangling)} dangling image(s), {len(stopped)} stopped container(s)) "
-        f">= {mib(settings.docker_reclaimable_max)}: prune them")
+    space = docker.reclaimable_space()
+    check.record(space.size, settings.docker_reclaimable_max)
+    assert space.size < settings.docker_reclaimable_max, (
+        f"{mib(space.size)} reclaimable ({space.dangling_images} dangling image(s), "
+        f"{space.stopped_containers} stopped container(s)) >= {mib(settings.docker_reclaimable_max)}: prune them")
 
 
 @pytest.mark.critical
@@ -75,11 +68,10 @@ def test_compose_config_valid(settings, check):
     Manual: Configuration Change Procedure 3, `docker-compose -f docker-compose.production.yml config`.
     """
     path = settings.compose_file
-    if not os.path.isfile(path):
+    validation = compose.validate(path)
+    if not validation.exists:
         check.record("absent", "a valid compose file")
         pytest.fail(f"compose file {os.path.abspath(path)} does not exist (DIGITALME_COMPOSE_FILE={path!r}): "
                     f"the deployment cannot be validated, nor started again from it")
-    result = run_compose(path, "config", "--quiet")
-    check.record(result.returncode, 0)
-    problem = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""]
-    assert result.returncode == 0, f"{path} does not validate: {problem[0][:200]}"
+    check.record(validation.returncode, 0)
+    assert validation.returncode == 0, f"{path} does not validate: {validation.problem}"

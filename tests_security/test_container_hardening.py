@@ -6,19 +6,12 @@ Manual: the image runs as the non-root user ``digitalme``; Morning 4 ``docker ex
 Update Procedure (``docker-compose pull``, rebuild) and the host's own updates (``apt-get upgrade``).
 """
 
-import datetime as dt
-import re
-import shlex
-
 import pytest
 
-from plugins.probes.docker import parse_docker_time
-from plugins.probes import ProbeError
+from plugins.probes.apt import APT_LISTS_MAX_AGE_DAYS, pending_updates
+from plugins.probes.host_paths import reachable_on_host
 
 DOCKER_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock")
-APT_LISTS_MAX_AGE_DAYS = 7  # older package lists cannot tell which security updates are pending
-# "Inst openssl [3.0.17-1~deb12u2] (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])"
-APT_INST_LINE = re.compile(r"^Inst (?P<package>\S+)(?: \[(?P<installed>[^\]]*)\])? \((?P<candidate>[^)]*)\)")
 
 
 @pytest.mark.warning
@@ -56,54 +49,6 @@ def test_data_files_not_exposed(container_files, app_container, host, settings, 
     assert not problems, "; ".join(problems)
 
 
-def host_path(container, path):
-    """(host path of a file in the container, what holds it), or (None, why) where it has none on a disk."""
-    mounts = sorted(container.get("Mounts") or [], key=lambda m: len(m.get("Destination", "")), reverse=True)
-    for mount in mounts:
-        destination = mount.get("Destination", "").rstrip("/")
-        if path == destination or path.startswith(destination + "/"):
-            if not mount.get("Source"):
-                return None, f"{mount.get('Type', '?')} mount"
-            return mount["Source"].rstrip("/") + path[len(destination):], f"{mount.get('Type', '?')} mount"
-    upper = ((container.get("GraphDriver") or {}).get("Data") or {}).get("UpperDir")
-    return (upper.rstrip("/") + path, "container layer") if upper else (None, "container layer")
-
-
-def reachable_on_host(host, container, readable):
-    """(file, host path) of each world-readable file that other host users can reach: every folder above it o+x.
-
-    One command on the host (testinfra's ``host``, which must be the Docker host) stats every folder above them.
-    """
-    located = [(f, *host_path(container, f.path)) for f in readable]
-    located = [(f, at, kind) for f, at, kind in located if at]
-    folders = sorted({folder for _, at, _ in located for folder in ancestors(at)})
-    if not folders:
-        return []
-    result = host.run("stat -L -c '%a|%n' -- " + " ".join(shlex.quote(f) for f in folders))
-    modes = {}
-    for line in result.stdout.splitlines():
-        mode, _, name = line.partition("|")
-        modes[name] = int(mode, 8)
-    found = []
-    for f, at, kind in located:
-        for folder in ancestors(at):
-            if folder not in modes:  # every folder above was open, yet this one cannot be seen: not this host's
-                raise ProbeError(f"{folder} (above {at}, the {kind} holding {f.path}) cannot be looked at on host "
-                                 f"{host.backend.get_pytest_id()}: {result.stderr.strip()[:200] or 'not found'} "
-                                 f"(--hosts must name the Docker host)")
-            if not modes[folder] & 0o001:
-                break  # others cannot pass this folder
-        else:
-            found.append((f, f"{at} ({kind})"))
-    return found
-
-
-def ancestors(path):
-    """Every folder above a file, from the root down: ``/a/b/c.db`` -> ``/``, ``/a``, ``/a/b``."""
-    parts = path.strip("/").split("/")[:-1]
-    return ["/"] + ["/" + "/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-
-
 @pytest.mark.critical
 @pytest.mark.weekly
 def test_container_not_privileged_and_no_docker_socket(app_container, settings, check):
@@ -130,9 +75,7 @@ def test_app_runs_as_non_root(app_container, docker, settings, check):
     Manual: the image runs as the non-root user `digitalme` (aspnet:8.0 `USER`).
     """
     configured = app_container["Config"].get("User") or ""
-    code, status, _ = docker.exec(settings.container, ["cat", "/proc/1/status"], f"reading PID 1 of {settings.container}")
-    uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status, re.MULTILINE) if code == 0 else None
-    effective = int(uids.group(2)) if uids else None
+    effective = docker.pid1_uid(settings.container)  # None where /proc/1/status could not be read
     check.record({"Config.User": configured or "(image default: root)", "PID 1 uid": effective}, "not root (uid != 0)")
     if effective is not None:
         assert effective != 0, (
@@ -152,14 +95,12 @@ def test_image_not_older_than_max_age(app_container, docker, settings, check):
     Manual: Update Procedure (`docker-compose pull`, `build --no-cache`): an old image carries old fixes.
     """
     image_id = app_container["Image"]
-    image = docker.call(f"inspecting image {image_id[:19]}", docker.client.api.inspect_image, image_id)
-    created = parse_docker_time(image["Created"])
-    age_days = (dt.datetime.now(dt.timezone.utc) - created).total_seconds() / 86400
+    age = docker.image_age(image_id)
     name = app_container["Config"].get("Image") or image_id[:19]
-    check.record(round(age_days, 6), settings.image_max_age_days)
-    assert age_days <= settings.image_max_age_days, (
-        f"image {name} ({image_id[7:19]}) was built {_days(age_days)} days ago "
-        f"({created:%Y-%m-%d %H:%M} UTC) > {settings.image_max_age_days:g} days: rebuild or pull it")
+    check.record(round(age.days, 6), settings.image_max_age_days)
+    assert age.days <= settings.image_max_age_days, (
+        f"image {name} ({image_id[7:19]}) was built {_days(age.days)} days ago "
+        f"({age.created:%Y-%m-%d %H:%M} UTC) > {settings.image_max_age_days:g} days: rebuild or pull it")
 
 
 @pytest.mark.warning
@@ -170,51 +111,21 @@ def test_no_pending_security_updates(host, check):
     Manual: Weekly Maintenance, system updates (`apt-get update && apt-get upgrade`, security updates first).
     Simulated with `apt-get -s dist-upgrade`: `upgrade` keeps back what needs a new package (a kernel update).
     """
-    result = host.run("command -v apt-get >/dev/null || { echo no-apt; exit 0; }; date +%s; "
-                      "find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -printf '%T@\\n' 2>/dev/null "
-                      "| sort -n | tail -n 1 | grep . || echo never; "
-                      "LC_ALL=C apt-get -s -o Debug::NoLocking=1 dist-upgrade 2>&1")
-    if result.stdout.startswith("no-apt"):
+    updates = pending_updates(host)
+    if not updates.has_apt:
         check.record("no apt-get", "Debian/Ubuntu")
         pytest.skip("the host has no apt-get (not Debian/Ubuntu): pending security updates cannot be judged here")
-    now, newest, simulation = (result.stdout.split("\n", 2) + ["", ""])[:3]
-    stale = apt_lists_too_old("" if newest == "never" else newest, float(now))
-    if stale:
+    if updates.lists_too_old:
         # Old lists cannot show this week's security updates: that is the finding (the weekly update is not run).
-        check.record(stale, f"apt lists at most {APT_LISTS_MAX_AGE_DAYS} days old")
-        pytest.fail(f"{stale}: the weekly apt-get update is not running; pending security updates cannot be known")
-    if result.rc != 0:
-        raise ProbeError(f"apt-get -s dist-upgrade on the host exited {result.rc}: {simulation.strip()[-200:]}")
-    pending = security_updates(simulation)
+        check.record(updates.lists_too_old, f"apt lists at most {APT_LISTS_MAX_AGE_DAYS} days old")
+        pytest.fail(f"{updates.lists_too_old}: the weekly apt-get update is not running; pending security updates "
+                    f"cannot be known")
+    pending = updates.security
     check.attach("pending security updates", "\n".join(f"{p} ({origin})" for p, origin in pending[:100]))
     check.record(len(pending), 0)
     assert not pending, (
         f"{len(pending)} pending security update(s) on the host > 0 (apt-get -s dist-upgrade): "
         + ", ".join(p for p, _ in pending[:10]) + (", ..." if len(pending) > 10 else ""))
-
-
-def security_updates(simulation):
-    """(package, candidate origin) of each ``Inst`` line of ``apt-get -s dist-upgrade`` from a -security suite.
-
-    dist-upgrade also installs what ``upgrade`` keeps back (a kernel update needing a new package): those
-    lines are counted too, new packages (no installed version in brackets) included.
-    """
-    found = []
-    for line in simulation.splitlines():
-        match = APT_INST_LINE.match(line)
-        if match and re.search(r"-security\b|Security:", match.group("candidate"), re.IGNORECASE):
-            found.append((match.group("package"), match.group("candidate")))
-    return found
-
-
-def apt_lists_too_old(newest, now):
-    """Why the package lists cannot be trusted (never updated, or older than the limit), or "" when fresh."""
-    if not newest:
-        return "apt lists were never updated (/var/lib/apt/lists is empty)"
-    age_days = (now - float(newest)) / 86400
-    if age_days > APT_LISTS_MAX_AGE_DAYS:
-        return f"apt lists are {age_days:.0f} days old (> {APT_LISTS_MAX_AGE_DAYS} days)"
-    return ""
 
 
 def _days(days):

