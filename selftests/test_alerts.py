@@ -452,14 +452,14 @@ def test_an_alerts_folder_that_cannot_be_made_keeps_the_state_in_the_fallback(al
 
 
 BREAK_ALERTING = """
-import plugins.alerts as _alerts
+import plugins.alerting.plan as _plan
 
 
 def _broken(*args, **kwargs):
     raise RuntimeError("planning broke")
 
 
-_alerts.flood_guard = _broken
+_plan.flood_guard = _broken
 """
 
 
@@ -473,6 +473,69 @@ def test_a_broken_alerting_is_one_line_and_changes_no_result(mini_project, recei
     assert record["state"] == "error" and record["last_error"]
     assert "DigitalMe alerts: 1 error (alerting failed: RuntimeError: planning broke)" in result.stdout, result
     assert "Traceback" not in result.stdout
+
+
+# --- delivery goes through the pytest_digitalme_deliver_alert hook --------------------------------------
+
+CHAT_CHANNEL = """
+import json as _json
+import os as _os
+
+import pytest as _pytest
+
+
+@_pytest.hookimpl
+def pytest_digitalme_deliver_alert(config, alert, route):
+    with open(_os.environ["CHAT_LOG"], "a") as log:
+        log.write(_json.dumps({"route": route, "check": alert["check"], "status": alert["status"]}) + "\\n")
+    if _os.environ["CHAT_MODE"] == "raise":
+        raise RuntimeError("chat service down")
+    if _os.environ["CHAT_MODE"] == "replace":
+        return {"state": "sent", "reason": "", "delivered": True, "attempts": 1, "last_error": None}
+    return None  # "add": the webhook goes too
+"""
+
+
+@pytest.fixture
+def chat_alerting(mini_project, receiver, tmp_path):
+    """``chat_alerting(mode, **env) -> (result, chat lines)``: a run with a plugin channel in its conftest."""
+    run = mini_project(CHECKS, conftest_extra=CHAT_CHANNEL)
+    log = tmp_path / "chat.log"
+
+    def go(mode, **env):
+        environment = {"DIGITALME_MAINTENANCE_WINDOW": "off", "DIGITALME_ALERT_BUDGET_S": "4", "CHAT_MODE": mode,
+                       "CHAT_LOG": str(log), "DIGITALME_WEBHOOK_URL": receiver.url(), "NO_PROXY": "127.0.0.1"}
+        result = run(env={**environment, **env})
+        result.doc = result.results
+        return result, [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    return go
+
+
+def test_a_plugin_channel_can_replace_the_webhook(chat_alerting, receiver):
+    result, chat = chat_alerting("replace", FAIL_DISK="1")
+    assert receiver.requests == [], f"the webhook was called although the plugin delivered: {receiver.payloads()}"
+    assert [(c["route"], c["status"]) for c in chat] == [("critical", "firing")], chat
+    [record] = result.doc["alerts"]
+    assert (record["state"], record["delivered"], record["attempts"]) == ("sent", True, 1), record
+    assert "DigitalMe alerts: 1 sent" in result.stdout, result
+
+
+def test_a_plugin_channel_can_be_added_beside_the_webhook(chat_alerting, receiver):
+    result, chat = chat_alerting("add", FAIL_DISK="1")
+    assert [p["check"] for p in receiver.payloads()] == [chat[0]["check"]], (receiver.payloads(), chat)
+    assert len(chat) == 1 and [a["state"] for a in result.doc["alerts"]] == ["sent"], result.doc["alerts"]
+
+
+def test_a_plugin_channel_that_raises_leaves_the_alert_queued_for_the_next_run(chat_alerting, receiver):
+    """A broken channel costs neither the run's results nor the alert: it is queued, and goes out next run."""
+    broken, _ = chat_alerting("raise", FAIL_DISK="1")
+    assert broken.returncode == 1 and broken.doc["status"] == "critical", broken
+    [record] = broken.doc["alerts"]
+    assert record["state"] == "queued" and "RuntimeError: chat service down" in record["last_error"], record
+    assert [item["payload"] for item in outbox_of(broken)] == [record["payload"]]
+    fixed, _ = chat_alerting("add", FAIL_DISK="1")
+    assert receiver.payloads() == [record["payload"]], receiver.payloads()
+    assert [(a["state"], a["from_outbox"]) for a in fixed.doc["alerts"]] == [("sent", True), ("suppressed", False)]
 
 
 # --- resolved goes to every route told of the failure ----------------------------------------------

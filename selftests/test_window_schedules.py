@@ -1,5 +1,5 @@
 """No shipped schedule can make a check's findings undeliverable: alerts held inside the default maintenance window
-go out with the first run after it (plugins/alerts.py), so some shipped run must come soon after the window ends,
+go out with the first run after it (plugins/alerting/), so some shipped run must come soon after the window ends,
 in the crontab and in the systemd timers alike. The held-then-delivered path itself is proven in test_alerts.py."""
 
 import datetime as dt

@@ -1,0 +1,43 @@
+"""Hold (step 2 of plugins/alerting): inside the maintenance window nothing is sent; after it, the held alerts go
+first.
+
+Every alert that would go inside the window is ``held``: kept in the alert state and delivered by the first run after
+the window, of any schedule (it need not select the check), unless its check passes first: then the held firing
+alert is ``withdrawn`` and no ``resolved`` follows it (receivers never heard of it; a firing + resolved pair both
+held collapses to nothing, and both show as withdrawn). A held ``resolved`` is withdrawn likewise if the check fails
+again (both withdrawals are planned in plan.py). One held alert per check, status and route: a later one replaces
+the payload, keeping when it was first held.
+"""
+
+from plugins.alerting.plan import record, take
+
+
+def hold_in_window(records, held, now, window):
+    """Inside the maintenance window: every pending alert is held (kept for the first run after it)."""
+    for entry in records:
+        if entry["state"] != "pending":
+            continue
+        payload = entry["payload"]
+        same = take(held, payload["fingerprint"], payload["status"])
+        held.extend(item for item in same if item["route"] != entry["route"])  # other routes' stay as they are
+        first = next((item.get("held_at") for item in same if item["route"] == entry["route"]), None)
+        held_at = first or now.isoformat(timespec="seconds")
+        held.append({"payload": payload, "route": entry["route"], "held_at": held_at, "seen": entry.get("_seen")})
+        entry.update(state="held", held_at=held_at, reason=f"maintenance window ({window}); sent by the first run "
+                     "after it, unless the check passes first")
+    return records
+
+
+def released(held, records):
+    """After the window: the held alerts as pending records, to go before this run's; one that this run alerts
+    again itself (its repeat interval passed) is withdrawn, and this run's goes instead."""
+    entries = [record(item["payload"], "pending", route=item["route"], from_held=True, held_at=item.get("held_at"))
+               for item in held]
+    def key(entry):
+        return entry["payload"]["fingerprint"], entry["payload"]["status"], entry["route"]
+
+    newer = {key(r) for r in records if r["state"] == "pending"}
+    for entry in entries:
+        if key(entry) in newer:
+            entry.update(state="withdrawn", reason="superseded by this run's alert for the same check")
+    return entries

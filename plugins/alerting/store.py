@@ -1,0 +1,223 @@
+"""Keep (steps 4 and 5 of plugins/alerting): the alert state, the outbox and the spool of blocked runs, under one
+lock, in ``<report dir>/alerts`` or else a private fallback folder.
+
+``state.json`` holds the dedup state (fingerprint -> when and at which severity it last alerted, the routes told of
+it) and the alerts held over the maintenance window; ``outbox.jsonl`` the alerts not yet delivered, oldest first;
+``spool/<run>.json`` the checks of runs that could not get the lock. Everything is written atomically before the
+lock is released. No URL is ever written: items name their route (the severity).
+"""
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import stat
+import tempfile
+import time
+
+from plugins.output import write_atomically
+
+OUTBOX_MAX = 1000  # a receiver down for weeks must not grow the outbox without end
+
+
+class AlertingError(Exception):
+    """Alerting could not proceed; the run's results stand."""
+
+
+class StateLocked(AlertingError):
+    """Another run held the alert state for this run's whole alert budget."""
+
+
+def fallback_folder(report_dir, environ=os.environ):
+    """Where the alert state goes when ``<report dir>/alerts`` cannot take it: private to this user, one per
+    report folder (its absolute path, hashed)."""
+    key = hashlib.sha256(os.path.abspath(report_dir).encode()).hexdigest()[:12]
+    if environ.get("XDG_STATE_HOME"):
+        return os.path.join(environ["XDG_STATE_HOME"], "digitalme-ops", key, "alerts")
+    return os.path.join(tempfile.gettempdir(), f"digitalme-ops-{os.getuid()}", key, "alerts")
+
+
+def private_folder(folder):
+    """Make the fallback ``.../digitalme-ops*/<key>/alerts`` private (0700), refusing any of its three levels that
+    another user made or that is a symlink (it may live in a shared /tmp)."""
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    for path in (os.path.dirname(os.path.dirname(folder)), os.path.dirname(folder), folder):
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode) or info.st_uid != os.getuid():
+            raise PermissionError(f"{path} is not this user's own folder")
+        if stat.S_IMODE(info.st_mode) != 0o700:
+            os.chmod(path, 0o700)
+
+
+def reason_of(error):
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+class Store:
+    """The alerts folder: ``state.json`` (dedup, routes told, held alerts), ``outbox.jsonl`` (undelivered),
+    ``spool/`` (runs blocked at the lock) and the ``lock``; in ``<report dir>/alerts``, else the fallback."""
+
+    STATE, OUTBOX, SPOOL, LOCK = "state.json", "outbox.jsonl", "spool", "lock"
+
+    def __init__(self, report_dir):
+        self.primary = os.path.join(report_dir, "alerts")
+        self.fallback = fallback_folder(report_dir)
+        self.problem = None  # why the primary could not be used (one line), when it could not
+        self.kept_in = None  # the folder the state was written to
+        self.spooled = []  # spool files read by this lock holder, removed once the state is written
+
+    def note(self, error):
+        if self.problem is None:
+            self.problem = reason_of(error)
+
+    def open_lock(self):
+        """The lock file, in the report folder or else the fallback; None when neither can have one."""
+        try:
+            os.makedirs(self.primary, exist_ok=True)
+            return open(os.path.join(self.primary, self.LOCK), "a")
+        except OSError as e:
+            self.note(e)
+        try:
+            private_folder(self.fallback)
+            return open(os.path.join(self.fallback, self.LOCK), "a")
+        except OSError:
+            return None
+
+    @contextlib.contextmanager
+    def locked(self, deadline):
+        """Exclusive for the read-deliver-write cycle, so two overlapping runs cannot both alert; raises
+        StateLocked when another run holds it until ``deadline``."""
+        lock = self.open_lock()
+        if lock is None:  # nowhere to keep anything: still alert (at least once), and say so
+            yield self
+            return
+        with lock:
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StateLocked("the alert state stayed locked by another run for the whole alert "
+                                          "budget") from None
+                    time.sleep(0.05)
+            try:
+                yield self
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    # reading: the newer of the two folders
+
+    def read_document(self, folder):
+        try:
+            with open(os.path.join(folder, self.STATE), encoding="utf-8") as f:
+                document = json.load(f)
+            return document if isinstance(document, dict) else {}
+        except (OSError, ValueError):
+            return {}  # worst case a repeat alert, never a lost one
+
+    def newest(self):
+        """The folder whose state was saved last (the fallback only holds what the report folder could not)."""
+        saved = [(str(self.read_document(folder).get("saved_at", "")), i, folder)
+                 for i, folder in enumerate((self.primary, self.fallback))]
+        return max(saved)[2] if any(s[0] for s in saved) else self.primary
+
+    def read_state(self):
+        """(fingerprint -> ``{"check", "severity", "last_alerted", "first_alerted", "routes"}``, held alerts)."""
+        document = self.read_document(self.newest())
+        alerts = document.get("alerts") if isinstance(document.get("alerts"), dict) else {}
+        held = document.get("held") if isinstance(document.get("held"), list) else []
+        return ({key: entry for key, entry in alerts.items() if isinstance(entry, dict)},
+                [item for item in held if isinstance(item, dict) and isinstance(item.get("payload"), dict)
+                 and "route" in item])
+
+    def read_outbox(self):
+        """The undelivered alerts, oldest first: ``{"payload", "route", "queued_at", "attempts", "last_error"}``."""
+        try:
+            with open(os.path.join(self.newest(), self.OUTBOX), encoding="utf-8") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return []
+        items = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                items.append(json.loads(line))
+        return [item for item in items if isinstance(item, dict) and "payload" in item and "route" in item]
+
+    def read_spool(self):
+        """The blocked runs' spool documents, oldest first (both folders)."""
+        found = []
+        for folder in (self.primary, self.fallback):
+            spool = os.path.join(folder, self.SPOOL)
+            with contextlib.suppress(OSError):
+                for name in sorted(os.listdir(spool)):
+                    if name.startswith(".") or not name.endswith(".json"):
+                        continue  # a spool file still being written (write_atomically's temporary name)
+                    path = os.path.join(spool, name)
+                    try:
+                        with open(path, encoding="utf-8") as f:
+                            document = json.load(f)
+                    except (OSError, ValueError):
+                        continue  # unreadable: left for a later holder
+                    if isinstance(document, dict) and isinstance(document.get("checks"), list):
+                        found.append((str(document.get("now", "")), path, document))
+        found.sort(key=lambda f: f[:2])
+        self.spooled = [path for _, path, _ in found]
+        return [document for _, _, document in found]
+
+    # writing: the report folder, else the fallback
+
+    def write(self, state, held, outbox, now):
+        """State and outbox, atomically, where they can be kept; then the consumed spool files go."""
+        state_text = json.dumps({"schema": 1, "saved_at": now.isoformat(), "alerts": state, "held": held},
+                                indent=1, sort_keys=True)
+        outbox_text = "".join(json.dumps(item, sort_keys=True) + "\n" for item in outbox)
+        for folder in (self.primary, self.fallback):
+            try:
+                if folder == self.fallback:
+                    private_folder(folder)
+                write_atomically(os.path.join(folder, self.OUTBOX), outbox_text)
+                write_atomically(os.path.join(folder, self.STATE), state_text)
+            except OSError as e:
+                self.note(e)
+                continue
+            self.kept_in = folder
+            break
+        else:
+            return  # nowhere: the alerts went out all the same; the run says the next one may repeat them
+        if self.kept_in == self.primary:  # the report folder works again: the fallback's copy is stale now
+            for name in (self.STATE, self.OUTBOX):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.fallback, name))
+        for path in self.spooled:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def write_spool(self, name, document):
+        """A blocked run's spool file (its own name: no lock needed); the folder it went to."""
+        text = json.dumps(document, sort_keys=True)
+        for folder in (self.primary, self.fallback):
+            try:
+                if folder == self.fallback:
+                    private_folder(folder)
+                spool = os.path.join(folder, self.SPOOL)
+                os.makedirs(spool, exist_ok=True)
+                write_atomically(os.path.join(spool, name), text)
+                self.kept_in = folder
+                return spool
+            except OSError as e:
+                self.note(e)
+        raise AlertingError(f"a run blocked at the alert lock could not spool its alerts in {self.primary} "
+                            f"({self.problem}) nor in {self.fallback}")
+
+
+def outbox_item(entry, now):
+    """The outbox item for a record that could not be delivered: no URL, only its route."""
+    return {"payload": entry["payload"], "route": entry["route"], "queued_at": now.isoformat(timespec="seconds"),
+            "attempts": entry["attempts"], "last_error": entry["last_error"]}
+
+
+def bounded(outbox):
+    """(the outbox cut to its newest ``OUTBOX_MAX`` items, the older items dropped)."""
+    return outbox[-OUTBOX_MAX:], outbox[:-OUTBOX_MAX]
