@@ -9,14 +9,17 @@ Plugins are imported inside the fixtures: pytest must import (and assert-rewrite
 
 import pytest
 
-pytest_plugins = [
+pytest_plugins = [  # the flow: settings -> probes (prefetch, fixtures below) -> checks -> outcome -> outputs
+    "plugins.hookspecs",
     "plugins.settings",
-    "plugins.severity",
+    "plugins.markers",
+    "plugins.outcomes",
     "plugins.results",
     "plugins.prefetch",
     "plugins.record",
     "plugins.history",
-    "plugins.alerts",
+    "plugins.alerting",
+    "plugins.pipeline",
 ]
 
 

@@ -13,6 +13,7 @@ Summaries of the results files are cached in ``.history-cache.json`` (by size an
 5-minute monitor runs is not re-read after every run.
 
 A report folder that cannot be written (plugins/results.py) is left alone: no index that run, no traceback.
+Written by plugins/pipeline.py after the record (:func:`write_history`), from the results files alone.
 """
 
 import dataclasses
@@ -23,9 +24,8 @@ import math
 import os
 import re
 
-import pytest
-
-from plugins.results import REPORT_ERROR, finish, report_failed, write_atomically
+from plugins.output import COLOURS, write_atomically
+from plugins.results import REPORT_ERROR, report_failed
 from plugins.settings import SETTINGS
 
 
@@ -50,7 +50,6 @@ RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-.+\.(json|html)$")
 INDEX, CACHE = "index.html", ".history-cache.json"
 TREND_DAYS = 30
 LINE_GAP = dt.timedelta(hours=36)  # points further apart are not joined: a missed day shows as a gap
-COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
 
 
 # --- the data: one summary per results file --------------------------------------------------------
@@ -191,16 +190,7 @@ def chart(trend, points, since, now):
         parts.append(f'<line x1="{left}" y1="{y(threshold):.1f}" x2="{width - right}" y2="{y(threshold):.1f}" '
                      f'stroke="#cf222e" stroke-dasharray="6 4"/><text x="{width - right}" y="{y(threshold) - 3:.1f}" '
                      f'text-anchor="end" fill="#cf222e">threshold {shown(threshold, trend.unit)}</text>')
-    line = []
-    for i, (when, value, _) in enumerate(points):
-        if line and when - points[i - 1][0] > LINE_GAP:
-            parts.append(f'<polyline fill="none" stroke="#0969da" stroke-width="2" points="{" ".join(line)}"/>')
-            line = []
-        line.append(f"{x(when):.1f},{y(value):.1f}")
-        parts.append(f'<circle cx="{x(when):.1f}" cy="{y(value):.1f}" r="2.5" fill="#0969da">'
-                     f"<title>{when:%Y-%m-%d %H:%M} UTC: {shown(value, trend.unit)}</title></circle>")
-    if line:
-        parts.append(f'<polyline fill="none" stroke="#0969da" stroke-width="2" points="{" ".join(line)}"/>')
+    parts += plotted(points, trend.unit, x, y)
     if not points:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no values in the last '
                      f"{TREND_DAYS} days</text>")
@@ -210,6 +200,21 @@ def chart(trend, points, since, now):
             f'</figcaption><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'font-size="11" font-family="sans-serif" role="img" aria-label="{html.escape(trend.title)}">'
             + "".join(parts) + "</svg></figure>")
+
+
+def plotted(points, unit, x, y):
+    """The points as circles, joined by lines unless further apart than :data:`LINE_GAP` (a missed day)."""
+    parts, line = [], []
+    for i, (when, value, _) in enumerate(points):
+        if line and when - points[i - 1][0] > LINE_GAP:
+            parts.append(f'<polyline fill="none" stroke="#0969da" stroke-width="2" points="{" ".join(line)}"/>')
+            line = []
+        line.append(f"{x(when):.1f},{y(value):.1f}")
+        parts.append(f'<circle cx="{x(when):.1f}" cy="{y(value):.1f}" r="2.5" fill="#0969da">'
+                     f"<title>{when:%Y-%m-%d %H:%M} UTC: {shown(value, unit)}</title></circle>")
+    if line:
+        parts.append(f'<polyline fill="none" stroke="#0969da" stroke-width="2" points="{" ".join(line)}"/>')
+    return parts
 
 
 def badge(status):
@@ -265,19 +270,13 @@ def update(folder, retention_days, now=None):
     write_atomically(os.path.join(folder, CACHE), json.dumps({"files": cache}))
 
 
-# --- hooks ---------------------------------------------------------------------------------------------
-
-@pytest.hookimpl(wrapper=True)
-def pytest_sessionfinish(session):
-    """After the results file is written (results.py's sessionfinish is trylast): retention, then the index."""
+def write_history(config):
+    """Retention, then the index, unless the report folder cannot be written; a folder that fails now (full) is
+    noted for the run's one-line error, never raised."""
+    if REPORT_ERROR in config.stash:
+        return
+    settings = config.stash[SETTINGS]
     try:
-        return (yield)
-    finally:
-        config = session.config
-        if SETTINGS in config.stash and not hasattr(config, "workerinput") and REPORT_ERROR not in config.stash:
-            settings = config.stash[SETTINGS]
-            try:
-                update(settings.report_dir, settings.report_retention_days)
-            except OSError as e:  # the folder failed during the run (full): one line at the end, never a traceback
-                report_failed(config, e)
-                finish(session)
+        update(settings.report_dir, settings.report_retention_days)
+    except OSError as e:
+        report_failed(config, e)

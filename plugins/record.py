@@ -11,6 +11,12 @@ withdrawn, ...), route, check and reason, so an audit sees what was told to whom
 
 A user's own ``--html PATH`` wins: that file gets the same content (and scrubbing) but no ``latest.html``.
 A report folder that cannot be written (plugins/results.py) means no record this run, never a stopped run.
+
+Every row is made from its check's one outcome, carried by the check's last report (``user_properties``, see
+plugins/outcomes.py), on the process that owns the run: under xdist, pytest-html runs on the controller and gets
+the workers' reports. pytest-html writes the file in its own ``pytest_sessionfinish``, which runs inside the
+end-of-run pipeline (plugins/pipeline.py) at the record's turn; :func:`publish` then scrubs it and points
+``latest.html`` at it.
 """
 
 import contextlib
@@ -25,15 +31,14 @@ import pytest
 from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
-from plugins.results import REPORT_ERROR, finish, paths_of, report_failed, scrub, secret_forms, write_atomically
-from plugins.results import write_results
+from plugins.markers import SEVERITIES
+from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, RUN, outcome_in, owns_run
+from plugins.output import COLOURS, scrub, secret_forms, write_atomically
+from plugins.results import REPORT_ERROR, paths_of, report_failed
 from plugins.settings import SECRET_MASK, SETTINGS
-from plugins.severity import COULD_NOT_CHECK, EVIDENCE_MAX_CHARS, MEASUREMENT, RUN, SEVERITIES, Measurement
-from plugins.severity import applied_severity, describe, severity_of
 
 RECORD = pytest.StashKey[str]()  # the HTML file this run writes (ours, or the user's --html)
 TITLE = "DigitalMe health record - {date} - {selection}"
-COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}
 COLUMNS = ("Severity", "Manual", "Measured", "Threshold")  # after pytest-html's "Test" column
 CELL_MAX_CHARS = 300
 TARGET = ("base_url", "https_url", "compose_file", "compose_project", "container")
@@ -61,18 +66,16 @@ def shown(value):
     return text if len(text) <= CELL_MAX_CHARS else text[:CELL_MAX_CHARS] + "..."
 
 
-def row_of(item, report):
-    """The extra cells' values for one report of a check, from its Measurement (as severity.py applies it)."""
-    measurement = item.stash.get(MEASUREMENT, Measurement())
-    message = getattr(report, "_digitalme_message", "")
-    failed = report.failed and not message.startswith(COULD_NOT_CHECK)
-    return {"severity": applied_severity(severity_of(item), measurement, failed), "manual": describe(item)[1],
-            "value": shown(measurement.value), "threshold": shown(measurement.threshold)}
+def row_of(outcome):
+    """The extra cells' values for a check's rows, from its outcome (empty for a collection error's row)."""
+    if outcome is None:
+        return dict.fromkeys(("severity", "manual", "value", "threshold"), "")
+    return {"severity": outcome["severity"], "manual": outcome["manual"],
+            "value": shown(outcome["value"]), "threshold": shown(outcome["threshold"])}
 
 
-def evidence_of(item, secrets):
+def evidence_of(evidence, secrets):
     """The check's evidence as inline extras (a ``<pre>`` each): readable without leaving the page."""
-    evidence = item.stash.get(MEASUREMENT, Measurement()).evidence
     return [extras.html(f"<details open><summary>{html.escape(name)}</summary><pre>"
                         f"{html.escape(scrub(text[:EVIDENCE_MAX_CHARS], secrets))}</pre></details>")
             for name, text in evidence.items()]
@@ -138,7 +141,7 @@ def escaped(value):
 def summary_of(run, secrets):
     """The top of the record: the status in colour, counts by severity, failing checks critical first."""
     colour = COLOURS[run.status]
-    failing = sorted((c for c in run.checks if c.outcome in ("failed", "error")),
+    failing = sorted((c for c in run.checks if c.outcome in FAILING),
                      key=lambda c: SEVERITIES.index(c.severity) if c.severity in SEVERITIES else len(SEVERITIES))
     outcomes = ("passed", "failed", "error", "skipped")
     counts = "".join(
@@ -181,6 +184,8 @@ def alerts_of(alerts, secrets):
 
 def publish(config):
     """Scrub the written report, and point ``latest.html`` at it when it is this run's dated report."""
+    if RECORD not in config.stash or REPORT_ERROR in config.stash:
+        return
     path = config.stash[RECORD]
     if not os.path.exists(path):
         return  # pytest-html wrote nothing (the session broke before it finished)
@@ -199,14 +204,49 @@ def publish(config):
         report_failed(config, e)
 
 
+def failed_writing(config, error):
+    """pytest-html could not write the record (a folder filled during the run): noted for the run's one-line
+    error; an OSError of a run without a record is not ours, and is raised again."""
+    if RECORD not in config.stash:
+        raise error
+    report_failed(config, error)
+
+
+class Rows:
+    """The record's cells and evidence of each check, from the outcome its last report carries; registered where
+    the record is written, as pytest-html's hooks give the report but not the run."""
+
+    def __init__(self, config):
+        self.config, self.outcomes = config, {}
+
+    def pytest_runtest_logreport(self, report):
+        """Keep the check's outcome for its rows, and put its evidence where pytest-html reads it (before
+        pytest-html's own logreport, which is trylast, makes the rows)."""
+        outcome = outcome_in(report)
+        if outcome is not None:
+            self.outcomes[report.nodeid] = outcome
+            secrets = self.config.stash[SETTINGS].secrets()
+            report.extras = list(getattr(report, "extras", [])) + evidence_of(outcome["evidence"], secrets)
+
+    @html_hook
+    def pytest_html_results_table_row(self, report, cells):
+        """Called after building a row: the cells of the header's extra columns."""
+        row = row_of(self.outcomes.get(report.nodeid))
+        colour = COLOURS.get(row["severity"], "inherit")
+        cells[2:2] = [f'<td class="col-severity" style="color:{colour};font-weight:bold">{row["severity"]}</td>',
+                      f'<td class="col-manual">{html.escape(row["manual"])}</td>',
+                      f'<td class="col-measured">{html.escape(row["value"])}</td>',
+                      f'<td class="col-threshold">{html.escape(row["threshold"])}</td>']
+
+
 # --- hooks ----------------------------------------------------------------------------------------
 
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config):
-    """Configure pytest-html for this run's dated file, once severity.py has named the run."""
-    # trylast, not tryfirst: the run's stem is made in severity.py's plain pytest_configure, so pytest-html's
-    # own configure has run by now (and did nothing without --html); we call it again with our path.
-    if SETTINGS not in config.stash or hasattr(config, "workerinput") or REPORT_ERROR in config.stash:
+    """Configure pytest-html for this run's dated file, once the run is named and the folder probed."""
+    # trylast: pytest-html's own configure has run by now (and did nothing without --html); we call it again
+    # with our path.
+    if not owns_run(config) or REPORT_ERROR in config.stash:
         return  # invalid settings stop the run; xdist workers: the controller writes; no folder to write into
     html_plugin = config.pluginmanager.getplugin("html")
     if html_plugin is None:
@@ -216,6 +256,7 @@ def pytest_configure(config):
         config.option.self_contained_html = True
         html_plugin.pytest_configure(config)
     config.stash[RECORD] = os.path.abspath(config.option.htmlpath)
+    config.pluginmanager.register(Rows(config), "digitalme-record-rows")
 
 
 def pytest_sessionstart(session):
@@ -228,18 +269,6 @@ def pytest_sessionstart(session):
         cleaned = {**without_secrets(metadata, secrets), **escaped(own)}
         metadata.clear()
         metadata.update(cleaned)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    """Keep the row's cells and the check's evidence on the report, where pytest-html reads them."""
-    report = yield
-    if RECORD in item.config.stash:
-        report.digitalme_row = row_of(item, report)
-        if report.when == "call":
-            secrets = item.config.stash[SETTINGS].secrets()
-            report.extras = list(getattr(report, "extras", [])) + evidence_of(item, secrets)
-    return report
 
 
 @html_hook
@@ -260,32 +289,3 @@ def pytest_html_results_table_header(cells):
     """Called after building the header: severity, manual, measured, threshold after the test's name."""
     cells[2:2] = ['<th class="sortable" data-column-type="severity">Severity</th>'] + [
         f"<th>{name}</th>" for name in COLUMNS[1:]]
-
-
-@html_hook
-def pytest_html_results_table_row(report, cells):
-    """Called after building a row: the cells of the header's extra columns."""
-    row = getattr(report, "digitalme_row", None) or dict.fromkeys(("severity", "manual", "value", "threshold"), "")
-    colour = COLOURS.get(row["severity"], "inherit")
-    cells[2:2] = [f'<td class="col-severity" style="color:{colour};font-weight:bold">{row["severity"]}</td>',
-                  f'<td class="col-manual">{html.escape(row["manual"])}</td>',
-                  f'<td class="col-measured">{html.escape(row["value"])}</td>',
-                  f'<td class="col-threshold">{html.escape(row["threshold"])}</td>']
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_sessionfinish(session):
-    """After pytest-html has written the report (its sessionfinish is trylast): scrub it, refresh latest.html.
-    A folder that fails while pytest-html writes (filled during the run) is noted, not raised: the results file
-    is then attempted still, and the run ends with results.py's one-line error."""
-    try:
-        return (yield)
-    except OSError as e:
-        if RECORD not in session.config.stash:
-            raise
-        report_failed(session.config, e)
-        write_results(session.config)
-        finish(session)
-    finally:
-        if RECORD in session.config.stash and REPORT_ERROR not in session.config.stash:
-            publish(session.config)

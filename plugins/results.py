@@ -9,7 +9,7 @@ Schema 1 (stable; extended only by adding fields)::
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
                              "fingerprint", "report", "value", "threshold"},
                  "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
-                 "from_spool", "held_at"}],   (states and their meaning: plugins/alerts.py)
+                 "from_spool", "held_at"}],   (states and their meaning: plugins/alerting)
      "heartbeat": {"variant", "why", "pinged", "attempts", "last_error"} or null,
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
      "files": {"json", "html"}}
@@ -21,28 +21,28 @@ probed once at start-up (a folder made if missing, a small file written), the re
 attempted, the checks, alerts and heartbeat run as usual, and the run ends with one line naming the folder,
 ``DigitalMe: ERROR - report folder <path> cannot be written (<reason>): ...``, and a non-zero exit (pytest's own
 when it is not 0, else 1). A folder that fails later (filled during the run) ends the same way.
+
+The file is written by plugins/pipeline.py (after the alerts, so it carries their delivery outcomes); this module
+names the run's files, makes the document and prints the run's last lines.
 """
 
 import contextlib
 import dataclasses
 import datetime as dt
-import html
 import json
 import os
 import tempfile
 
 import pytest
 
+from plugins.outcomes import FAILING, RUN, owns_run
+from plugins.output import scrub, secret_forms, write_atomically
 from plugins.settings import SETTINGS
-from plugins.severity import RUN
 
 SCHEMA = 1
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 RESULTS_FILES = pytest.StashKey[dict]()
 REPORT_ERROR = pytest.StashKey[str]()  # why the report folder cannot be written; set at start-up or when it fails
-WRITTEN = pytest.StashKey[bool]()  # attempted
-RESULTS_OK = pytest.StashKey[bool]()  # and written
+RESULTS_OK = pytest.StashKey[bool]()  # the results file was written
 PROBE_BYTES = 64 * 1024  # a nearly full disk fails the probe rather than the results file at the end
 
 
@@ -54,21 +54,6 @@ def paths_of(config):
         config.stash[RESULTS_FILES] = {"json": os.path.join(folder, stem + ".json"),
                                        "html": os.path.join(folder, stem + ".html")}
     return config.stash[RESULTS_FILES]
-
-
-def write_atomically(path, text):
-    """Write beside the target, then rename over it: a crash never leaves half a file."""
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; the record is for readers (a web server, auditors)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def unwritable(folder):
@@ -107,23 +92,6 @@ def report_error_line(config):
             f"{lost}; checks, alerts and heartbeat ran")
 
 
-def scrub(text, secrets):
-    """Remove secret values from anything about to be written or sent."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
-def secret_forms(secrets):
-    """Each secret as written plainly, HTML-escaped and JSON-escaped (a JSON or HTML file may hold any of them)."""
-    forms = set()
-    for secret in secrets:
-        as_json = json.dumps(secret)[1:-1]
-        forms.update({secret, html.escape(secret), as_json, html.escape(as_json)})
-    return sorted(forms, key=len, reverse=True)
-
-
 def as_document(config):
     run = config.stash[RUN]
     settings = config.stash[SETTINGS]
@@ -145,7 +113,7 @@ def as_document(config):
 
 def status_line(config):
     run = config.stash[RUN]
-    failed = [c for c in run.checks if c.outcome in ("failed", "error")]
+    failed = [c for c in run.checks if c.outcome in FAILING]
     by_severity = [f"{n} {s}" for s in ("critical", "warning") if (n := sum(c.severity == s for c in failed))]
     counts = run.counts
     detail = (", ".join(by_severity) + f" failed of {len(run.checks)} checks") if failed else \
@@ -155,10 +123,9 @@ def status_line(config):
 
 
 def write_results(config):
-    """The results file and ``latest.json``, once; a folder that cannot take them is noted, never raised."""
-    if config.stash.get(WRITTEN, False):
+    """The results file and ``latest.json``; a folder that cannot take them is noted, never raised."""
+    if REPORT_ERROR in config.stash:
         return
-    config.stash[WRITTEN] = True
     run = config.stash[RUN]
     run.finished_at = dt.datetime.now(dt.timezone.utc)
     text = scrub(json.dumps(as_document(config), indent=1, default=str), secret_forms(config.stash[SETTINGS].secrets()))
@@ -171,44 +138,18 @@ def write_results(config):
         report_failed(config, e)
 
 
+def fail_on_report_error(session):
+    """A report folder that failed makes the run fail: pytest's own exit when it is not 0, else 1."""
+    if REPORT_ERROR in session.config.stash and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
 # --- hooks --------------------------------------------------------------------------------------
 
 def pytest_configure(config):
     """Probe the report folder before anything writes there (pytest-html makes its folder at configure)."""
-    if SETTINGS in config.stash and not hasattr(config, "workerinput"):
+    if owns_run(config):
         error = unwritable(config.stash[SETTINGS].report_dir)
         if error:
             report_failed(config, error)
 
-
-@pytest.hookimpl(trylast=True)
-def pytest_sessionfinish(session):
-    """Written last, so it carries the alerts' delivery outcomes."""
-    config = session.config
-    if SETTINGS not in config.stash or hasattr(config, "workerinput"):
-        return  # settings were invalid (nothing ran), or an xdist worker: the controller writes
-    if REPORT_ERROR not in config.stash:
-        write_results(config)
-    finish(session)
-
-
-def finish(session):
-    """A report folder that failed makes the run fail: pytest's own exit when it is not 0, else 1."""
-    config = session.config
-    if REPORT_ERROR in config.stash:
-        report_failed(config, config.stash[REPORT_ERROR])
-        if session.exitstatus == 0:
-            session.exitstatus = 1
-
-
-def pytest_terminal_summary(terminalreporter, config):
-    if SETTINGS not in config.stash or hasattr(config, "workerinput"):
-        return
-    run = config.stash[RUN]
-    if run.checks:
-        colour = {"ok": {"green": True}, "warning": {"yellow": True}, "critical": {"red": True}}[run.status]
-        terminalreporter.write_line(status_line(config), bold=True, **colour)
-        if REPORT_ERROR not in config.stash:
-            terminalreporter.write_line(f"DigitalMe: results {paths_of(config)['json']}")
-    if REPORT_ERROR in config.stash:
-        terminalreporter.write_line(report_error_line(config), bold=True, red=True)

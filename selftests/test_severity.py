@@ -1,4 +1,4 @@
-"""plugins/severity.py and plugins/results.py: classification, one-line messages, the results file."""
+"""plugins/markers.py, plugins/outcomes.py and plugins/results.py: classification, one-line messages, the results file."""
 
 import json
 

@@ -1,0 +1,71 @@
+"""Markers: every check is ``critical`` or ``warning`` and runs on at least one schedule.
+
+The markers are registered here, and a check without exactly one severity marker and at least one schedule
+marker is a usage error at collection, before ``-m`` deselects it: nobody can add an unclassified check, and
+none is silently never run. The rest of the suite asks this module what a check declares
+(:func:`severity_of`, :func:`schedules_of`, :func:`describe`) and which schedule runs (:func:`selection_of`).
+"""
+
+import pytest
+
+SEVERITIES = ("critical", "warning")  # worst first
+SCHEDULES = {
+    "monitor": "the manual's 5-minute monitor.sh",
+    "daily": "the Morning Health Check (daily 09:00)",
+    "resources": "Resource Monitoring (every 4 hours)",
+    "weekly": "Weekly Maintenance (Sunday 02:00)",
+    "monthly": "Monthly Maintenance (first Sunday 01:00)",
+}
+RESPONSE = {"critical": "immediate response", "warning": "response within 1 hour"}
+
+
+def selection_of(config):
+    """The run's ``-m`` expression (the schedule it runs), or ``all``."""
+    return config.option.markexpr or "all"
+
+
+def severity_of(item):
+    """The check's declared severity: its severity marker's name."""
+    return next((m.name for m in item.iter_markers() if m.name in SEVERITIES), "")
+
+
+def schedules_of(item):
+    """The schedules the check runs on, sorted."""
+    return sorted({m.name for m in item.iter_markers() if m.name in SCHEDULES})
+
+
+def describe(item):
+    """(title, manual line) from the check's docstring: first line, and the line starting 'Manual:'."""
+    doc = (getattr(item, "obj", None).__doc__ or "").strip()
+    lines = [line.strip() for line in doc.splitlines()]
+    title = lines[0] if lines and lines[0] else item.name
+    manual = " ".join(line[len("Manual:"):].strip() for line in lines if line.startswith("Manual:"))
+    return title, manual
+
+
+def unclassified(item):
+    """Why ``item`` is not classified (a line naming its markers), or None when it is."""
+    names = [m.name for m in item.iter_markers()]
+    severities = sorted(set(n for n in names if n in SEVERITIES))
+    schedules = sorted(set(n for n in names if n in SCHEDULES))
+    if len(severities) == 1 and schedules:
+        return None
+    return f"{item.nodeid} (severity markers: {severities or 'none'}, schedule markers: {schedules or 'none'})"
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+def pytest_configure(config):
+    for severity, meaning in RESPONSE.items():
+        config.addinivalue_line("markers", f"{severity}: a failure needs {meaning}")
+    for schedule, meaning in SCHEDULES.items():
+        config.addinivalue_line("markers", f"{schedule}: runs with {meaning}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Refuse unclassified checks before -m deselects them, so none is silently never run."""
+    wrong = [line for line in map(unclassified, items) if line]
+    if wrong:
+        raise pytest.UsageError("every check needs exactly one severity marker (critical or warning) and at "
+                                "least one schedule marker (" + ", ".join(SCHEDULES) + "):\n  " + "\n  ".join(wrong))

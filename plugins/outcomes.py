@@ -1,0 +1,265 @@
+"""Outcomes: each finished check becomes one :class:`CheckOutcome`, built once, where the check ran.
+
+- The ``check`` fixture lets a check record what it measured (``check.record(value, threshold)``), attach
+  evidence, and lower one failure to warning where the finding is partial.
+- Failures read as one line for the operator (what was measured against what), not a traceback.
+- Secrets the target lets slip (a key in a log line, a token in ``/info``) are masked where a message, value or
+  evidence becomes an outcome (plugins/redaction.py), and the suite's own secrets (webhook URLs) are removed, so
+  no writer or sender ever sees them.
+- The outcome travels with the check's last report (teardown) as ``report.user_properties`` entry
+  ``("digitalme_outcome", <dict>)``: from an xdist worker to the controller as from pytest to itself. The process
+  that owns the run (the controller, or the one process) collects them in ``config.stash[RUN].checks``, the one
+  list the alerts, the results file, the record and the history read. Nothing recomputes a severity.
+"""
+
+import dataclasses
+import datetime as dt
+import json
+import re
+import urllib.parse
+
+import pytest
+
+from plugins.markers import SEVERITIES, describe, schedules_of, selection_of, severity_of
+from plugins.output import scrubbed
+from plugins.probes import ProbeError
+from plugins.redaction import MASK, redact, redacted, secret_parts
+from plugins.settings import SETTINGS
+
+RUN = pytest.StashKey["Run"]()
+MEASUREMENT = pytest.StashKey["Measurement"]()
+PHASES = pytest.StashKey[list]()  # (report, one-line message or None) of each phase run so far, on the item
+ORDER = pytest.StashKey[dict]()  # check id -> its place in the collection, where the run is owned
+PROPERTY = "digitalme_outcome"  # the name of the outcome in report.user_properties
+COULD_NOT_CHECK = "could not be checked: "
+EVIDENCE_MAX_CHARS = 4000
+FAILING = ("failed", "error")  # outcomes that alert and make the run's status
+
+
+@dataclasses.dataclass
+class Measurement:
+    """What one check measured, filled by the check through the ``check`` fixture."""
+    value: object = None
+    threshold: object = None
+    severity: str = ""  # set when a check lowers its severity for a partial finding
+    evidence: dict = dataclasses.field(default_factory=dict)
+
+    def record(self, value, threshold=None):
+        """Keep the measured value (and the threshold it is held to) for the results file and report."""
+        self.value, self.threshold = redacted(value), redacted(threshold)
+
+    def attach(self, name, content):
+        """Keep a piece of evidence (bounded) for the report: a listing, log lines, a timing breakdown."""
+        content = redact(content if isinstance(content, str) else repr(content))  # before the cut: whole PEM blocks
+        if len(content) > EVIDENCE_MAX_CHARS:
+            content = content[:EVIDENCE_MAX_CHARS] + f"\n... ({len(content) - EVIDENCE_MAX_CHARS} more characters)"
+        self.evidence[name] = content
+
+    def lower_to_warning(self):
+        """This failure is partial (e.g. /health answers Degraded): alert as warning, not the marker's level."""
+        self.severity = "warning"
+
+
+@dataclasses.dataclass
+class CheckOutcome:
+    id: str
+    title: str
+    manual: str
+    severity: str  # as applied: the marker's, or warning where the check lowered a partial failure
+    declared_severity: str
+    schedules: list
+    outcome: str  # passed | failed | skipped | error
+    message: str
+    duration_s: float
+    value: object = None
+    threshold: object = None
+    evidence: dict = dataclasses.field(default_factory=dict)
+
+    def to_dict(self, secrets=()):
+        """The outcome as plain JSON values (what travels in the report), without the suite's secrets."""
+        return json.loads(json.dumps(scrubbed(dataclasses.asdict(self), secrets), default=str))
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls) if field.name in data})
+
+
+@dataclasses.dataclass
+class Run:
+    """One run of the suite: what the results file, the HTML record and the alerts are made from."""
+    started_at: dt.datetime
+    selection: str
+    stem: str  # "<UTC stamp>-<selection>", the name of this run's files
+    checks: list = dataclasses.field(default_factory=list)
+    alerts: list = dataclasses.field(default_factory=list)
+    heartbeat: dict = None  # the dead-man's switch ping, when one is configured (plugins/alerting)
+    finished_at: dt.datetime = None
+    report_error: str = None  # why the report folder cannot be written (plugins/results.py); alerts still go out
+    alert_state_note: str = None  # where the alert state was kept when not in the report folder (plugins/alerting)
+
+    @property
+    def counts(self):
+        counts = dict.fromkeys(("passed", "failed", "skipped", "error"), 0)
+        for check in self.checks:
+            counts[check.outcome] += 1
+        return counts
+
+    @property
+    def status(self):
+        """The worst severity among failed or errored checks, or ``ok``."""
+        bad = {c.severity for c in self.checks if c.outcome in FAILING}
+        return next((severity for severity in SEVERITIES if severity in bad), "ok")
+
+
+def new_run(config):
+    started = dt.datetime.now(dt.timezone.utc)
+    selection = selection_of(config)
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", selection).strip("-") or "all"
+    return Run(started_at=started, selection=selection, stem=f"{started:%Y%m%dT%H%M%SZ}-{slug}")
+
+
+def owns_run(config):
+    """True where the run's outputs are made: not in an xdist worker, and only with valid settings."""
+    return SETTINGS in config.stash and not hasattr(config, "workerinput")
+
+
+def applied_severity(declared, measurement, failed):
+    """The severity a check alerts at: its marker's, or warning where it lowered a partial finding (a failure
+    of the check itself, not a "could not be checked", which keeps the marker's)."""
+    return measurement.severity if failed and measurement.severity else declared
+
+
+def one_line(report, excinfo=None):
+    """The operator's message for a failed or errored report (``excinfo``: the exception of its phase)."""
+    if excinfo is not None and excinfo.errisinstance(ProbeError):
+        return COULD_NOT_CHECK + str(excinfo.value)
+    crash = getattr(report.longrepr, "reprcrash", None)
+    text = crash.message if crash is not None else str(report.longrepr)
+    timeout = re.match(r"Failed: Timeout \(?>?([\d.]+)s", text)
+    if timeout:
+        return COULD_NOT_CHECK + f"timed out after {float(timeout.group(1)):g} s"
+    if text.startswith("AssertionError: "):
+        return text[len("AssertionError: "):].split("\nassert ")[0].strip()
+    if text.startswith("Failed: "):
+        return text[len("Failed: "):].strip()
+    return COULD_NOT_CHECK + text.strip().splitlines()[0]
+
+
+def without_secrets(longrepr, config, excinfo=None):
+    """A traceback (--tb=long|short|native, --showlocals, -vv) as text without secrets, where it held any: it is
+    printed, and written to junit.xml and the record. The target's secrets are looked for in the failing frames'
+    locals in full (a printed repr is cut and split across lines), and the settings' secrets are masked too."""
+    text = str(longrepr)
+    cleaned = redact(text)
+    found = set()
+    for entry in (excinfo.traceback if excinfo is not None else []):
+        for value in entry.frame.f_locals.values():
+            try:
+                found.update(secret_parts(value if isinstance(value, str) else repr(value)))
+            except Exception:  # noqa: BLE001 - a repr that fails shows nothing, so it hides nothing either
+                continue
+    for part in sorted(found, key=len, reverse=True):
+        cleaned = cleaned.replace(part, MASK)
+    secrets = config.stash[SETTINGS].secrets() if SETTINGS in config.stash else []
+    for secret in secrets + [urllib.parse.urlsplit(s).path for s in secrets if "://" in s]:
+        if len(secret) >= 4:
+            cleaned = cleaned.replace(secret, "***")
+    return longrepr if cleaned == text else cleaned
+
+
+def result_of(phases):
+    """(outcome, message) of a check from its phases' (report, message)."""
+    failed = next(((r, m) for r, m in phases if r.failed), None)
+    skipped = next((r for r, _ in phases if r.skipped), None)
+    if failed is not None:
+        report, message = failed
+        outcome = "failed" if report.when == "call" else "error"
+    elif skipped is not None:
+        outcome = "skipped"
+        longrepr = skipped.longrepr
+        message = longrepr[2].removeprefix("Skipped: ") if isinstance(longrepr, tuple) else str(longrepr)
+    else:
+        outcome, message = "passed", ""
+    if outcome == "failed" and message.startswith(COULD_NOT_CHECK):
+        outcome = "error"  # a check that could not run is an error, whatever phase it broke in
+    return outcome, message
+
+
+def outcome_of(item, phases):
+    """The check's one outcome, from its phases so far (all three, when called at teardown)."""
+    declared = severity_of(item)
+    measurement = item.stash.get(MEASUREMENT, Measurement())
+    title, manual = describe(item)
+    outcome, message = result_of(phases)
+    return CheckOutcome(
+        id=item.nodeid, title=title, manual=manual, declared_severity=declared,
+        severity=applied_severity(declared, measurement, outcome == "failed"), schedules=schedules_of(item),
+        outcome=outcome, message=redact(message), duration_s=round(sum(r.duration for r, _ in phases), 4),
+        value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
+    )
+
+
+def outcome_in(report):
+    """The outcome dict a check's last report carries, or None (its other reports, a collection report)."""
+    return next((value for name, value in getattr(report, "user_properties", ()) if name == PROPERTY), None)
+
+
+class RunCollector:
+    """Where the run is owned: each check's outcome, from its last report, into ``Run.checks``."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def pytest_runtest_logreport(self, report):
+        found = outcome_in(report)
+        if found is not None:
+            self.config.stash[RUN].checks.append(CheckOutcome.from_dict(found))
+
+    def pytest_collection_finish(self, session):
+        self.config.stash[ORDER] = {item.nodeid: n for n, item in enumerate(session.items)}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids):
+        """The controller collects nothing itself: the order is the workers' (each collects the same)."""
+        self.config.stash.setdefault(ORDER, {check_id: n for n, check_id in enumerate(ids)})
+
+
+def in_collection_order(config):
+    """Sort the run's checks as they were collected (xdist workers report them in any order)."""
+    order = config.stash.get(ORDER, {})
+    config.stash[RUN].checks.sort(key=lambda c: order.get(c.id, len(order)))
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    """Name the run before the other plugins configure (results.py probes the folder for it)."""
+    config.stash[RUN] = new_run(config)
+    if not hasattr(config, "workerinput"):
+        config.pluginmanager.register(RunCollector(config), "digitalme-run-collector")
+
+
+@pytest.fixture
+def check(request):
+    """What this check measured: ``check.record(value, threshold)``, ``check.attach(name, text)``."""
+    return request.node.stash.setdefault(MEASUREMENT, Measurement())
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's one-line message; at the last phase (teardown), the check's outcome, onto its report."""
+    report = yield
+    message = None
+    if report.failed:
+        message = redact(one_line(report, call.excinfo))
+        if item.config.option.tbstyle == "auto":
+            report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
+        else:
+            report.longrepr = without_secrets(report.longrepr, item.config, call.excinfo)
+    phases = item.stash.setdefault(PHASES, [])
+    phases.append((report, message))
+    if report.when == "teardown":
+        secrets = item.config.stash[SETTINGS].secrets() if SETTINGS in item.config.stash else []
+        report.user_properties.append((PROPERTY, outcome_of(item, phases).to_dict(secrets)))
+    return report

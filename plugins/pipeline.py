@@ -1,0 +1,61 @@
+"""The end of a run, in one place (:func:`finish_run`): alerts, then the results file, then the record, then the
+history, then any plugin's output (``pytest_digitalme_run_finished``), and the run's last terminal lines.
+
+It runs only on the process that owns the run: the single pytest process, or the xdist controller, which has every
+check's outcome from the workers' reports (plugins/outcomes.py). Workers alert and write nothing.
+
+Why a hook wrapper: pytest-html writes the record in its own ``pytest_sessionfinish`` (trylast). Wrapping
+``pytest_sessionfinish`` puts that write at the record's turn, after the alerts (which the record shows) and the
+results file, and before the history (whose index links to the record). The wrapper is a plain one, registered
+before pytest's terminal reporter, so the terminal's summary (the status line) comes after all of it.
+"""
+
+import pytest
+
+from plugins import alerting, history, record, results
+from plugins.outcomes import RUN, in_collection_order, owns_run
+
+
+def finish_run(session, exitstatus):
+    """The end-of-run pipeline, as a generator for the hook wrapper below: its ``yield`` is where pytest-html (and
+    every other plugin's ``pytest_sessionfinish``) runs. A report folder that fails at any step is noted and the steps
+    after it go on: alerts are never lost to a broken folder, and the run ends with results.py's one line."""
+    config = session.config
+    run = config.stash[RUN]
+    in_collection_order(config)  # xdist workers report in any order; the outputs list checks as collected
+    alerting.send(config, run, exitstatus)  # 1. alerts: their delivery outcomes go into the results file and record
+    results.write_results(config)  # 2. the results file
+    try:  # 3. the record: pytest-html renders and writes it in its own pytest_sessionfinish, here
+        outcome = yield
+    except OSError as e:
+        record.failed_writing(config, e)
+        outcome = None
+    record.publish(config)  # scrubbed, and latest.html
+    history.write_history(config)  # 4. the history: retention and the index
+    config.hook.pytest_digitalme_run_finished(config=config, run=run)  # 5. any plugin's own output
+    results.fail_on_report_error(session)
+    return outcome
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session, exitstatus):
+    """The end of the run (:func:`finish_run`) where the run is owned; elsewhere nothing of ours."""
+    if not owns_run(session.config):
+        return (yield)
+    return (yield from finish_run(session, exitstatus))
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The run's last lines: what alerting did, the status line, where the results are (or why not)."""
+    if not owns_run(config):
+        return
+    run = config.stash[RUN]
+    for line in alerting.terminal_lines(config, run):
+        terminalreporter.write_line(line, yellow=line.startswith("DigitalMe alerts: alert state "))
+    if run.checks:
+        colour = {"ok": {"green": True}, "warning": {"yellow": True}, "critical": {"red": True}}[run.status]
+        terminalreporter.write_line(results.status_line(config), bold=True, **colour)
+        if results.REPORT_ERROR not in config.stash:
+            terminalreporter.write_line(f"DigitalMe: results {results.paths_of(config)['json']}")
+    if results.REPORT_ERROR in config.stash:
+        terminalreporter.write_line(results.report_error_line(config), bold=True, red=True)
