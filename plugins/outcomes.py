@@ -119,8 +119,9 @@ def new_run(config):
 
 
 def owns_run(config):
-    """True where the run's outputs are made: not in an xdist worker, and only with valid settings."""
-    return SETTINGS in config.stash and not hasattr(config, "workerinput")
+    """True where the run's outputs are made: not in an xdist worker, only with valid settings, and not for
+    ``--collect-only`` (nothing was checked: an empty record would stand in the audit trail as latest)."""
+    return SETTINGS in config.stash and not hasattr(config, "workerinput") and not config.option.collectonly
 
 
 def applied_severity(declared, measurement, failed):

@@ -298,3 +298,12 @@ def test_a_relative_report_dir_gets_latest_html_too(suite, tmp_path):
     dated = list(folder.glob("*-daily.html"))
     assert len(dated) == 1, run
     assert (folder / "latest.html").read_bytes() == dated[0].read_bytes()
+
+
+def test_collect_only_writes_no_record(suite, tmp_path):
+    """`pytest --collect-only` checks nothing: no results file, record or history entry, latest.* untouched."""
+    first = suite("-m", "daily")
+    before = sorted(p.name for p in first.report_dir.iterdir())
+    listed = suite("--collect-only", "-q")
+    assert listed.returncode == 0, listed
+    assert sorted(p.name for p in first.report_dir.iterdir()) == before, listed
