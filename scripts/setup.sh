@@ -56,6 +56,8 @@ if [ "$(cat "$VENV/.requirements-dev" 2>/dev/null)" != "$dev_stamp" ]; then
 fi
 # systemd-analyze verifies the shipped timers (selftests/test_schedules.py); no systemd needs to run.
 command -v systemd-analyze >/dev/null || { say "installing systemd (for systemd-analyze)"; apt_install systemd; }
+# A real sshd on 127.0.0.1 proves the remote path (selftests/test_remote.py); the tests start their own, privately.
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || { say "installing openssh-server (for the SSH selftest)"; apt_install openssh-server; }
 
 # --- Docker engine -------------------------------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then

@@ -7,11 +7,14 @@ SQLite to read. Each failure to reach Docker becomes a :class:`ProbeError` whose
 looked at.
 """
 
+import contextlib
 import dataclasses
 import datetime as dt
 import io
+import logging
 import os
 import re
+import sys
 import tarfile
 import threading
 import time
@@ -35,10 +38,33 @@ class ImageAge:
     days: float
 
 
+def _remote():
+    return os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+
+
+def _docker():
+    """The Docker SDK, imported where first needed (start-up time matters every five minutes). It imports its SSH
+    transport, and with it paramiko (~150 ms), whenever paramiko is installed; only DOCKER_HOST=ssh://... uses it,
+    so elsewhere the SDK is imported as if paramiko were absent (its own fallback)."""
+    if "docker" in sys.modules or _remote() or "paramiko" in sys.modules:
+        import docker
+        return docker
+    sys.modules["paramiko"] = None  # `import paramiko` raises ImportError while this stands
+    try:
+        import docker
+    finally:
+        del sys.modules["paramiko"]
+    return docker
+
+
 def _docker_errors():
-    import docker.errors  # imported where first needed: start-up time matters every five minutes
+    errors = _docker().errors
     import requests.exceptions
-    return (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+    found = (errors.DockerException, requests.exceptions.RequestException, OSError)
+    if _remote():  # DOCKER_HOST=ssh://: a channel that cannot be opened is paramiko's SSHException
+        import paramiko
+        found += (paramiko.SSHException,)
+    return found
 
 
 class DockerProbe:
@@ -47,28 +73,69 @@ class DockerProbe:
     def __init__(self, timeout_s):
         self.timeout_s = timeout_s
         self._client = None
+        self._connect_error = None
         self._client_lock = threading.Lock()  # probes start in background threads (plugins/prefetch.py): one client
+        # Over ssh:// one API call at a time: concurrent calls open channels the SDK never closes, and sshd refuses
+        # an 11th session on a connection (MaxSessions). A local socket needs no such turn-taking.
+        remote = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
+        self._turn = threading.Lock() if remote else contextlib.nullcontext()
         self._inspected = {}
 
     @property
     def client(self):
         with self._client_lock:
             if self._client is None:
-                import docker
-                try:
-                    client = docker.from_env(timeout=int(max(1, self.timeout_s)))
-                    client.ping()
-                except _docker_errors() as e:
-                    raise ProbeError(f"the Docker daemon did not answer ({_short(e)})") from None
-                self._client = client
+                # A daemon that did not answer is not asked again in this run: each Docker check would otherwise
+                # wait the whole timeout for it, one after the other.
+                if self._connect_error is None:
+                    try:
+                        self._client = self._connect()
+                    except ProbeError as e:
+                        self._connect_error = e
+                if self._connect_error is not None:
+                    raise ProbeError(str(self._connect_error)) from None
             return self._client
+
+    def _connect(self):
+        """A client that answered a ping, within the Docker timeout, or a ProbeError.
+
+        ``DOCKER_HOST=ssh://user@host[:port]`` goes through paramiko: one SSH connection for the run, each API
+        connection a channel on it running ``docker system dial-stdio`` on the remote. The SDK's other mode (the
+        system ``ssh``) breaks pipes when threads share it. paramiko reads ~/.ssh/config (HostName, Port, User,
+        IdentityFile) and the agent, and knows hosts from ~/.ssh/known_hosts only (an unknown host key is
+        refused). Neither bounds the connection itself (a host that drops packets holds it for minutes), so it
+        is made in a thread waited for no longer than the timeout.
+        """
+        docker = _docker()
+        outcome = {}
+
+        def connect():
+            try:
+                client = docker.from_env(timeout=int(max(1, self.timeout_s)))
+                client.ping()
+                outcome["client"] = client
+            except Exception as e:  # noqa: BLE001 -- paramiko's SSHException, socket errors...: all mean "no answer"
+                outcome["error"] = e
+
+        worker = threading.Thread(target=connect, name="docker-connect", daemon=True)
+        worker.start()
+        worker.join(self.timeout_s)
+        if worker.is_alive():
+            # paramiko gives up on its own later (no banner in 15 s) and logs that with a traceback, into the
+            # record of whichever check runs then: the ProbeError already says it.
+            logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
+            raise ProbeError(f"the Docker daemon did not answer within {self.timeout_s:g} s") from None
+        if "error" in outcome:
+            raise ProbeError(f"the Docker daemon did not answer ({_short(outcome['error'])})") from None
+        return outcome["client"]
 
     def call(self, what, function, *args, **kwargs):
         """Run one Docker API call; a failure becomes a ProbeError naming ``what`` was being looked at."""
-        import docker.errors
+        errors = _docker().errors
         try:
-            return function(*args, **kwargs)
-        except docker.errors.NotFound:
+            with self._turn:
+                return function(*args, **kwargs)
+        except errors.NotFound:
             raise ProbeError(f"{what}: not found") from None
         except _docker_errors() as e:
             raise ProbeError(f"{what}: {_short(e)}") from None
@@ -158,13 +225,18 @@ class DockerProbe:
 
     def copy_out(self, container, paths, folder):
         """Copy files out of the container (running or not) into ``folder``; returns the local paths copied."""
+        self.client  # connected (or a ProbeError) before taking a turn: the copy streams on one channel
+        with self._turn:
+            return self._copy_out(container, paths, folder)
+
+    def _copy_out(self, container, paths, folder):
         import shutil
         copied = []
+        errors = _docker().errors
         for path in paths:
-            import docker.errors
             try:
                 stream, _ = self.client.api.get_archive(container, path)
-            except docker.errors.NotFound:
+            except errors.NotFound:
                 continue  # an absent -wal or -shm is normal
             except _docker_errors() as e:
                 raise ProbeError(f"copying {path} out of {container}: {_short(e)}") from None

@@ -1,0 +1,235 @@
+"""The remote path: the suite run from another machine, Docker over DOCKER_HOST=ssh://, host checks over
+testinfra's --hosts=ssh://, against a real sshd (Debian's openssh-server) on 127.0.0.1 with a key made for it."""
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, assert_caught
+from sandbox import CONTAINER
+from test_baseline import BUSY_TEST_MACHINE
+
+pytestmark = pytest.mark.sandbox
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+DB = "/app/data/digitalme.db"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Sshd:
+    """A private sshd on 127.0.0.1, and the client side that reaches it: a key, an ssh config, a HOME."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.port = free_port()
+        self.key = folder / "client_key"
+        self.client_config = folder / "ssh_config"
+        self.log = folder / "sshd.log"
+        self.home = folder / "home"
+        for name in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"digitalme-selftest-{name}",
+                            "-f", str(folder / name)], check=True, timeout=30)
+        (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
+        # sshd's defaults otherwise (MaxSessions 10, MaxStartups 10:30:100), as on a production host. DEBUG1 logs
+        # each client's software: paramiko is the Docker SDK, OpenSSH is testinfra.
+        (folder / "sshd_config").write_text(
+            f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {folder / 'host_key'}\n"
+            f"AuthorizedKeysFile {folder / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nLogLevel DEBUG1\n"
+            # The temp folder is not root-owned 0755 all the way up, as StrictModes wants; the key is the test's.
+            f"StrictModes no\nPidFile {folder / 'sshd.pid'}\n")
+        # testinfra runs the system ssh, given this config with --ssh-config (OpenSSH ignores $HOME).
+        self.client_config.write_text(
+            f"Host 127.0.0.1\n  IdentityFile {self.key}\n  IdentitiesOnly yes\n  BatchMode yes\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  ConnectTimeout 5\n")
+        # The Docker SDK (paramiko) reads ~/.ssh/config and ~/.ssh/known_hosts of $HOME, as on an operator's
+        # machine: the key, and this sshd's host key (an unknown one is refused), without touching root's own.
+        (self.home / ".ssh").mkdir(parents=True)
+        (self.home / ".ssh" / "config").write_text(f"Host 127.0.0.1\n  IdentityFile {self.key}\n")
+        host_key = (folder / "host_key.pub").read_text().split()
+        (self.home / ".ssh" / "known_hosts").write_text(f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n")
+        self.process = None
+
+    def start(self):
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege-separation folder
+        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                        stdout=subprocess.DEVNULL, stderr=open(self.log, "wb"))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sshd exited ({self.process.returncode}): {self.log.read_text()[-1000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"sshd did not listen on 127.0.0.1:{self.port} within 20 s")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def target(self, port=None):
+        """The options and environment that point the suite's Docker and host checks at ``port`` over SSH."""
+        url = f"ssh://root@127.0.0.1:{port or self.port}"
+        options = [f"--hosts={url}", f"--ssh-identity-file={self.key}", f"--ssh-config={self.client_config}"]
+        return options, {"DOCKER_HOST": url, "HOME": str(self.home)}
+
+    def clients(self):
+        """The software of each client that connected so far: ``paramiko_5.1.0``, ``OpenSSH_9.2p1 ...``."""
+        return re.findall(r"remote software version (\S+)", self.log.read_text(errors="replace"))
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    if not os.path.exists(SSHD):
+        pytest.fail("sshd is missing: `make setup` installs openssh-server", pytrace=False)
+    server = Sshd(tmp_path_factory.mktemp("sshd"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+def outcomes(run):
+    """Check name -> (outcome, severity), without the host parameter testinfra adds (local vs ssh://...)."""
+    return {re.sub(r"\[(local|ssh://[^\]]*)\]$", "", c["id"]): (c["outcome"], c["severity"])
+            for c in run.results["checks"]}
+
+
+# daily: containers, logs, the files' stat exec, host facts; weekly adds the database copy (get_archive).
+@pytest.mark.parametrize("selection", ["daily", "weekly"])
+def test_schedule_over_ssh_gives_the_same_outcomes_as_locally(healthy_sandbox, suite, sshd, selection):
+    """The Morning Health Check (and the weekly one) over SSH, Docker and host, finds what it finds on the host.
+
+    Manual: Morning Health Check, Weekly Maintenance, run from another machine (README: Point it at the real
+    production host).
+    """
+    local = suite("-m", selection, **BUSY_TEST_MACHINE)
+    options, env = sshd.target()
+    remote = suite("-m", selection, *options, **env, **BUSY_TEST_MACHINE)
+    assert "Traceback" not in remote.stdout, remote
+    assert outcomes(remote) == outcomes(local), (
+        f"over SSH vs locally: { {k: (outcomes(remote).get(k), v) for k, v in outcomes(local).items() if outcomes(remote).get(k) != v} }"
+        f"\n{remote!r}")
+    errors = [c["id"] for c in remote.results["checks"] if c["outcome"] == "error"]
+    assert not errors, f"checks that could not be checked over SSH: {errors}\n{remote!r}"
+    clients = sshd.clients()
+    assert any(c.startswith("paramiko") for c in clients), f"the Docker SDK never connected to sshd: {clients}"
+    assert any(c.startswith("OpenSSH") for c in clients), f"testinfra never connected to sshd: {clients}"
+    host_ids = [c["id"] for c in remote.results["checks"] if "ssh://" in c["id"]]
+    assert host_ids, f"no host check ran against the ssh:// host: {[c['id'] for c in remote.results['checks']]}"
+
+
+def test_faults_are_caught_over_ssh(healthy_sandbox, suite, sshd):
+    """An unhealthy app and a missing database (seen through Docker over SSH) are critical over SSH too.
+
+    Manual: Morning Health Check 2 (health) and 3 (database file).
+    """
+    options, env = sshd.target()
+    healthy_sandbox.control("health", "Unhealthy")
+    with healthy_sandbox.moved_aside(DB):
+        run = suite("tests_health/test_endpoints.py::test_health_answers_healthy",
+                    "tests_backup/test_database.py::test_database_file_exists", *options, **env)
+    assert_caught(run, "test_health_answers_healthy", "critical", r"'Unhealthy'")
+    assert_caught(run, "test_database_file_exists", "critical", rf"^{re.escape(DB)} is missing in {CONTAINER}$")
+    assert any(c.startswith("paramiko") for c in sshd.clients()), f"the Docker SDK never connected: {sshd.clients()}"
+
+
+@contextlib.contextmanager
+def dead_ssh_port(kind):
+    """A port on 127.0.0.1 where SSH gets no answer: nothing listens (refused), or a listener that accepts the
+    connection and never speaks (a host whose sshd hangs: ssh waits for its banner)."""
+    if kind == "refused":
+        yield free_port()
+        return
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)  # connections complete in the kernel's backlog, and are never accepted nor answered
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+def test_ssh_target_that_does_not_answer_is_could_not_be_checked(healthy_sandbox, suite, sshd, kind):
+    """DOCKER_HOST and --hosts naming an SSH port that does not answer: every Docker and host check is
+    "could not be checked" at its severity, the Docker ones within one Docker timeout, without a traceback.
+
+    Manual: Troubleshooting (the production host unreachable is itself a finding).
+    """
+    with dead_ssh_port(kind) as port:
+        options, env = sshd.target(port=port)
+        started = time.monotonic()
+        run = suite("-m", "daily", *options, **env, DIGITALME_DOCKER_TIMEOUT_S="3", **BUSY_TEST_MACHINE)
+        elapsed = time.monotonic() - started
+    assert run.returncode == 1 and "Traceback" not in run.stdout, run
+    docker_checks = ("test_compose_containers_running", "test_database_file_exists")
+    for name in docker_checks:
+        check = run.check(name)
+        assert (check["outcome"], check["severity"]) == ("error", check["declared_severity"]), check
+        assert check["message"].startswith("could not be checked: "), check
+        assert "the Docker daemon did not answer" in check["message"], check
+        if kind == "silent":
+            assert check["message"] == "could not be checked: the Docker daemon did not answer within 3 s", check
+    for name in ("test_host_memory_below_threshold", "test_filesystems_below_disk_threshold"):
+        check = run.check(name)
+        assert (check["outcome"], check["severity"]) == ("error", "warning"), check
+        assert check["message"].startswith("could not be checked: host ssh://127.0.0.1 did not answer"), check
+    # One attempt per run, not one per check (14 Docker checks in daily): the run stays within a few timeouts.
+    assert elapsed < 45, f"the run against a dead SSH target took {elapsed:.0f} s (> 45 s)\n{run!r}"
+
+
+def test_concurrent_docker_calls_over_ssh_all_answer(healthy_sandbox, sshd):
+    """The checks' probes call Docker from several threads at once; over SSH every call answers, though sshd
+    allows 10 sessions per connection (MaxSessions), and a failure there is a ProbeError, never a traceback.
+
+    Manual: Morning Health Check, run from another machine.
+    """
+    _, env = sshd.target()
+    script = textwrap.dedent(f"""
+        from concurrent.futures import ThreadPoolExecutor
+        from plugins.probes.docker import DockerProbe
+        probe = DockerProbe(15)
+        def look(i):
+            code, _, _ = probe.exec({CONTAINER!r}, ["true"], "a look")
+            return code, len(probe.logs({CONTAINER!r}, tail=5)), probe.memory_usage({CONTAINER!r})[0] > 0
+        with ThreadPoolExecutor(6) as pool:
+            print(sorted(set(pool.map(look, range(24)))))
+        """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=240,
+                          env={**os.environ, **env, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0 and "Traceback" not in done.stderr, \
+        f"concurrent Docker calls over SSH failed: {done.stdout[-1000:]}\n{done.stderr[-2000:]}"
+    looks = done.stdout.strip()
+    assert re.fullmatch(r"\[\(0, 5, True\)\]", looks), f"24 looks from 6 threads gave {looks} (want all (0, 5, True))"
+
+
+def test_a_local_docker_engine_is_reached_without_loading_the_ssh_transport(sandbox):
+    """paramiko (~150 ms of every run's start-up, every five minutes) is loaded only for DOCKER_HOST=ssh://."""
+    code = ("import sys; from plugins.probes.docker import DockerProbe; DockerProbe(10).client.ping(); "
+            "print(sys.modules.get('paramiko') is not None)")
+    environment = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False", "a local Docker engine loaded paramiko, the SSH transport"
