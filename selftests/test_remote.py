@@ -195,6 +195,9 @@ def test_ssh_target_that_does_not_answer_is_could_not_be_checked(healthy_sandbox
         check = run.check(name)
         assert (check["outcome"], check["severity"]) == ("error", "warning"), check
         assert check["message"].startswith("could not be checked: host ssh://127.0.0.1 did not answer"), check
+    # Every check that reads the host through testinfra says so in ssh's words, never as testinfra's raw object.
+    dumped = [c["id"] for c in run.results["checks"] if "CommandResult" in c["message"]]
+    assert not dumped, f"checks reporting testinfra's CommandResult instead of why: {dumped}"
     # One attempt per run, not one per check (14 Docker checks in daily): the run stays within a few timeouts.
     assert elapsed < 45, f"the run against a dead SSH target took {elapsed:.0f} s (> 45 s)\n{run!r}"
 

@@ -9,6 +9,7 @@ import dataclasses
 import re
 
 from plugins.probes import ProbeError
+from plugins.probes.host import run_on
 
 APT_LISTS_MAX_AGE_DAYS = 7  # older package lists cannot tell which security updates are pending
 # "Inst openssl [3.0.17-1~deb12u2] (3.0.17-1~deb12u3 Debian-Security:12/oldstable-security [amd64])"
@@ -35,7 +36,7 @@ def pending_updates(host):
     Lists too old are a finding of their own (the weekly ``apt-get update`` is not running), reported before
     the simulation is judged: old lists cannot show this week's security updates anyway.
     """
-    result = host.run(_COMMAND)
+    result = run_on(host, _COMMAND)
     if result.stdout.startswith("no-apt"):
         return PendingUpdates(has_apt=False)
     now, newest, simulation = (result.stdout.split("\n", 2) + ["", ""])[:3]

@@ -10,6 +10,7 @@ import dataclasses
 import shlex
 
 from plugins.probes import ProbeError
+from plugins.probes.host import run_on
 
 # Prints "key NAME LENGTH" per assignment, and DOMAIN's value when it looks like a host name: nothing else of
 # any value. Read as Compose reads a .env: CRLF, blank lines and full-line comments skipped, an `export ` prefix
@@ -75,7 +76,7 @@ class EnvFacts:
 def read_env_facts(host, path):
     """One command on the host: stat the file, then summarise it with awk (names and lengths only)."""
     quoted = shlex.quote(path)
-    result = host.run(f"if [ ! -e {quoted} ]; then echo absent; exit 0; fi; stat -L -c 'mode %a %U' {quoted}; "
+    result = run_on(host, f"if [ ! -e {quoted} ]; then echo absent; exit 0; fi; stat -L -c 'mode %a %U' {quoted}; "
                       f"if [ -r {quoted} ]; then echo readable; {_ENV_SUMMARY} {quoted}; fi")
     if result.rc != 0:
         raise ProbeError(f"reading {path} on the host: exit {result.rc}: {result.stderr.strip()[:200]}")

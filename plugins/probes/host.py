@@ -74,6 +74,15 @@ class HostFacts:
         return round(100.0 * self.load[1] / self.cores, 1)
 
 
+def run_on(host, command):
+    """``host.run(command)``, where a host that cannot be reached (testinfra's ssh backend raises on ssh's own exit
+    255) is a ProbeError in ssh's words, not a dump of testinfra's CommandResult."""
+    try:
+        return host.run(command)
+    except Exception as e:
+        raise unreachable(host, e) from None
+
+
 def unreachable(host, error):
     """Why the host could not be read, in ssh's own words where it gave them."""
     text = str(error)

@@ -8,6 +8,7 @@ looks at every folder above all the files.
 import shlex
 
 from plugins.probes import ProbeError
+from plugins.probes.host import run_on
 
 
 def host_path(container, path):
@@ -33,7 +34,7 @@ def reachable_on_host(host, container, readable):
     folders = sorted({folder for _, at, _ in located for folder in ancestors(at)})
     if not folders:
         return []
-    result = host.run("stat -L -c '%a|%n' -- " + " ".join(shlex.quote(f) for f in folders))
+    result = run_on(host, "stat -L -c '%a|%n' -- " + " ".join(shlex.quote(f) for f in folders))
     modes = {}
     for line in result.stdout.splitlines():
         mode, _, name = line.partition("|")
