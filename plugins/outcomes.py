@@ -16,12 +16,11 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import urllib.parse
 
 import pytest
 
 from plugins.markers import SEVERITIES, describe, schedules_of, selection_of, severity_of
-from plugins.output import scrubbed
+from plugins.output import scrub, scrubbed
 from plugins.probes import ProbeError
 from plugins.redaction import MASK, redact, redacted, secret_parts
 from plugins.settings import SETTINGS
@@ -161,10 +160,8 @@ def without_secrets(longrepr, config, excinfo=None):
                 continue
     for part in sorted(found, key=len, reverse=True):
         cleaned = cleaned.replace(part, MASK)
-    secrets = config.stash[SETTINGS].secrets() if SETTINGS in config.stash else []
-    for secret in secrets + [urllib.parse.urlsplit(s).path for s in secrets if "://" in s]:
-        if len(secret) >= 4:
-            cleaned = cleaned.replace(secret, "***")
+    if SETTINGS in config.stash:
+        cleaned = scrub(cleaned, config.stash[SETTINGS].secrets_with_url_paths())
     return longrepr if cleaned == text else cleaned
 
 

@@ -266,6 +266,12 @@ class Settings:
         """The secret values in force, so writers of reports and alerts can scrub them."""
         return [self.values[s.name] for s in DECLARED if s.secret and self.values[s.name]]
 
+    def secrets_with_url_paths(self):
+        """The secrets, and the paths of the secret URLs on their own: a library's error message or a traceback
+        may quote a webhook's token-bearing path without its scheme and host."""
+        secrets = self.secrets()
+        return secrets + [urllib.parse.urlsplit(value).path for value in secrets if "://" in value]
+
 
 def addoptions(parser):
     group = parser.getgroup("digitalme", "DigitalMe operational checks")

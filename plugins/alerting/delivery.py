@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.parse
 
 import pytest
 
@@ -179,9 +178,7 @@ def routes_of(settings):
 
 def failure_text(error, settings):
     """An unexpected error as one line, without secrets or the token-bearing paths of the secret URLs."""
-    secrets = settings.secrets()
-    secrets += [urllib.parse.urlsplit(value).path for value in secrets if "://" in value]
-    return scrub(f"{type(error).__name__}: {error}".splitlines()[0], secrets)
+    return scrub(f"{type(error).__name__}: {error}".splitlines()[0], settings.secrets_with_url_paths())
 
 
 class Channel:
