@@ -13,7 +13,6 @@ Critical entries are judged in the manual's last 100 lines, which a 5-minute sch
 finding once per schedule, not on every run while it stays among the last 100 lines.
 """
 
-import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
@@ -21,7 +20,8 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+
+from plugins.output import write_atomically
 
 HEADER = re.compile(r"^(?P<level>trce|dbug|info|warn|fail|crit): (?P<category>[^\s\[\]]+)\[(?P<event_id>-?\d+)\]")
 # Docker's own timestamp before each line (logs(timestamps=True)): RFC 3339 with nanoseconds.
@@ -182,12 +182,4 @@ class ReportedEntries:
 
     def _write(self, reported):
         newest = dict(sorted(reported.items(), key=lambda item: item[1])[-self.KEEP:])
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".log-entries-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"schema": 1, "reported": newest}, f, indent=0, sort_keys=True)
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
-            raise
+        write_atomically(self.path, json.dumps({"schema": 1, "reported": newest}, indent=0, sort_keys=True))
