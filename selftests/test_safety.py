@@ -16,6 +16,7 @@ import subprocess
 
 import pytest
 
+from test_alerts import Receiver
 from test_baseline import is_host_finding
 from sandbox import (COMPOSE_FILE, PROJECT_PREFIX, REPO, SANDBOX_LABEL, compose_binary, free_ports,
                      remove_stale_stacks)
@@ -127,31 +128,6 @@ def make(*args, report_dir, production_env=None, timeout=900):
                           capture_output=True, text=True, timeout=timeout)
 
 
-class Receiver:
-    """Production's webhook and heartbeat stand-in on 127.0.0.1: counts every request it gets."""
-
-    def __init__(self):
-        import http.server
-        import threading
-        received = self.requests = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                received.append(f"{self.command} {self.path}")
-                self.send_response(200)
-                self.end_headers()
-            do_POST = do_GET
-
-            def log_message(self, *args):
-                pass
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
 
 @pytest.fixture(scope="module")
 def production(tmp_path_factory):
@@ -191,12 +167,12 @@ def test_make_targets_leave_a_foreign_digitalme_project_alone(production):
     production_reports = production.reports.parent / "production-reports"
     exported = {  # what an operator exports for the real deployment (README), then runs the demo in that shell
         "DIGITALME_CONTAINER": "digitalme-digitalme-1", "DIGITALME_COMPOSE_PROJECT": PRODUCTION,
-        "DIGITALME_ALERTS": "on", "DIGITALME_WEBHOOK_URL": receiver.url + "/hook",
-        "DIGITALME_HEARTBEAT_URL": receiver.url + "/ping", "DIGITALME_REPORT_DIR": str(production_reports)}
+        "DIGITALME_ALERTS": "on", "DIGITALME_WEBHOOK_URL": receiver.url("/hook"),
+        "DIGITALME_HEARTBEAT_URL": receiver.url("/ping"), "DIGITALME_REPORT_DIR": str(production_reports)}
     try:
         demo = make("demo", report_dir=production.reports, production_env=exported)
     finally:
-        receiver.close()
+        receiver.stop()
     production.assert_intact("make demo")
     assert not receiver.requests, f"the demo reached production's webhook or heartbeat: {receiver.requests}"
     assert not production_reports.exists(), f"the demo wrote into production's report folder {production_reports}"

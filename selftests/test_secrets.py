@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from test_alerts import Receiver
+from test_alerts import receiver  # noqa: F401 (receiver is a fixture)
 
 WEBHOOK_TOKEN = "T0KEN-wh-7c1d9e"
 HEARTBEAT_TOKEN = "HB-T0KEN-3a8f2b"
@@ -24,13 +24,6 @@ CHECK_USING_SETTINGS = '''
         check.record(used, settings.disk_max_pct)
         assert used < settings.disk_max_pct, f"/ is {used}% used (threshold {settings.disk_max_pct}%)"
 '''
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
 
 
 def files_written(root):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from test_alerts import Receiver
+from test_alerts import receiver  # noqa: F401 (receiver is a fixture)
 
 # Checks whose values are measured at the moment (timings, ages, memory, disk, CPU, the database's size with its
 # -wal, which the app writes to): two runs never agree on them,
@@ -19,13 +19,6 @@ MEASURED_NOW = ("test_endpoint_answers_within_time", "test_newest_backup_fresh",
 # pass in one run and fail in the next whatever the runner, so it is left out of the comparison.
 NOT_COMPARED = "tests_resources/test_host.py::test_cpu_below_threshold_sustained[local]"
 SAME = ("id", "title", "manual", "severity", "declared_severity", "schedules", "outcome")
-
-
-@pytest.fixture
-def receiver():
-    server = Receiver()
-    yield server
-    server.stop()
 
 
 def shape(value):
