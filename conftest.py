@@ -12,6 +12,7 @@ import pytest
 pytest_plugins = [  # the flow: settings -> probes (prefetch, fixtures below) -> checks -> outcome -> outputs
     "plugins.hookspecs",
     "plugins.settings",
+    "plugins.targets",
     "plugins.markers",
     "plugins.outcomes",
     "plugins.results",
@@ -24,17 +25,17 @@ pytest_plugins = [  # the flow: settings -> probes (prefetch, fixtures below) ->
 
 
 @pytest.fixture(scope="session")
-def endpoints(pytestconfig):
+def endpoints(pytestconfig, target):
     """Every endpoint's answer (status, body, headers, curl-style timings), all fetched concurrently."""
     from plugins.prefetch import fetched
-    return fetched(pytestconfig, "endpoints")
+    return fetched(pytestconfig, target, "endpoints")
 
 
 @pytest.fixture(scope="session")
-def docker(pytestconfig):
-    """The run's one Docker client, behind a probe that turns failures into ProbeError."""
+def docker(pytestconfig, target):
+    """The target's one Docker client, behind a probe that turns failures into ProbeError."""
     from plugins.prefetch import docker_probe
-    return docker_probe(pytestconfig)
+    return docker_probe(pytestconfig, target)
 
 
 @pytest.fixture(scope="session")
@@ -44,17 +45,17 @@ def app_container(docker, settings):
 
 
 @pytest.fixture(scope="session")
-def container_files(pytestconfig):
+def container_files(pytestconfig, target):
     """``stat`` of the database (with -wal/-shm) and of every file in the backup folder, in one exec."""
     from plugins.prefetch import fetched
-    return fetched(pytestconfig, "container_files")
+    return fetched(pytestconfig, target, "container_files")
 
 
 @pytest.fixture(scope="session")
-def container_memory(pytestconfig):
+def container_memory(pytestconfig, target):
     """(memory in use, limit) of the app container, as ``docker stats --no-stream`` shows it."""
     from plugins.prefetch import fetched
-    return fetched(pytestconfig, "container_memory")
+    return fetched(pytestconfig, target, "container_memory")
 
 
 @pytest.fixture(scope="session")
@@ -67,10 +68,10 @@ def databases(docker, settings):
 
 
 @pytest.fixture(scope="session")
-def host_facts_by_host(pytestconfig):
+def host_facts_by_host(pytestconfig, target):
     """Memory, disks, load and a CPU sample of every checked host (one command each), started in the background."""
     from plugins.prefetch import fetched
-    return fetched(pytestconfig, "host_facts_by_host")
+    return fetched(pytestconfig, target, "host_facts_by_host")
 
 
 @pytest.fixture(scope="session")

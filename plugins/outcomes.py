@@ -24,6 +24,7 @@ from plugins.output import scrub, scrubbed
 from plugins.probes import ProbeError
 from plugins.redaction import MASK, redact, redacted, secret_parts
 from plugins.settings import SETTINGS
+from plugins.targets import target_of
 
 RUN = pytest.StashKey["Run"]()
 MEASUREMENT = pytest.StashKey["Measurement"]()
@@ -33,6 +34,7 @@ PROPERTY = "digitalme_outcome"  # the name of the outcome in report.user_propert
 COULD_NOT_CHECK = "could not be checked: "
 EVIDENCE_MAX_CHARS = 4000
 FAILING = ("failed", "error")  # outcomes that alert and make the run's status
+XDIST_GROUP_SUFFIX = re.compile(r"@[^@\[\]/]+$")
 
 
 @dataclasses.dataclass
@@ -73,6 +75,7 @@ class CheckOutcome:
     value: object = None
     threshold: object = None
     evidence: dict = dataclasses.field(default_factory=dict)
+    target: str = None  # the target's name in a fleet run (plugins/targets.py), else None
 
     def to_dict(self, secrets=()):
         """The outcome as plain JSON values (what travels in the report), without the suite's secrets."""
@@ -106,8 +109,19 @@ class Run:
     @property
     def status(self):
         """The worst severity among failed or errored checks, or ``ok``."""
-        bad = {c.severity for c in self.checks if c.outcome in FAILING}
-        return next((severity for severity in SEVERITIES if severity in bad), "ok")
+        return status_of(self.checks)
+
+    @property
+    def targets(self):
+        """In a fleet run, each target's status, in the targets file's order; else empty."""
+        names = list(dict.fromkeys(c.target for c in self.checks if c.target is not None))
+        return {name: status_of([c for c in self.checks if c.target == name]) for name in names}
+
+
+def status_of(checks):
+    """The worst severity among the failed or errored of ``checks``, or ``ok``."""
+    bad = {c.severity for c in checks if c.outcome in FAILING}
+    return next((severity for severity in SEVERITIES if severity in bad), "ok")
 
 
 def new_run(config):
@@ -190,11 +204,16 @@ def outcome_of(item, phases):
     title, manual = describe(item)
     outcome, message = result_of(phases)
     return CheckOutcome(
-        id=item.nodeid, title=title, manual=manual, declared_severity=declared,
+        id=check_id(item.nodeid), target=target_of(item), title=title, manual=manual, declared_severity=declared,
         severity=applied_severity(declared, measurement, outcome == "failed"), schedules=schedules_of(item),
         outcome=outcome, message=redact(message), duration_s=round(sum(r.duration for r, _ in phases), 4),
         value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
     )
+
+
+def check_id(nodeid):
+    """The check's id: its node id, without the ``@<group>`` pytest-xdist's loadgroup appends on workers."""
+    return XDIST_GROUP_SUFFIX.sub("", nodeid)
 
 
 def outcome_in(report):
@@ -219,7 +238,7 @@ class RunCollector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids):
         """The controller collects nothing itself: the order is the workers' (each collects the same)."""
-        self.config.stash.setdefault(ORDER, {check_id: n for n, check_id in enumerate(ids)})
+        self.config.stash.setdefault(ORDER, {check_id(nodeid): n for n, nodeid in enumerate(ids)})
 
 
 def in_collection_order(config):

@@ -38,37 +38,46 @@ class Background:
         return self._value
 
 
-_DOCKER = pytest.StashKey["DockerProbe"]()
-_STARTED = pytest.StashKey[dict]()
+_DOCKER = pytest.StashKey[dict]()  # target name -> its DockerProbe
+_STARTED = pytest.StashKey[dict]()  # target name -> {probe name: Background}
+_USED = pytest.StashKey[set]()  # the probes the selected checks use
+_LOCK = threading.Lock()  # probes of several targets start from the main thread and their own threads
+LOOKAHEAD = 4  # in a serial fleet run, the targets whose probes are fetched at once (the current one and next)
 
 
 def settings_of(config):
     return config.stash.get(SETTINGS, None)
 
 
-def docker_probe(config):
-    """The run's one DockerProbe (its client is made on first use, by whichever thread comes first)."""
-    if _DOCKER not in config.stash:
-        from plugins.probes.docker import DockerProbe
-        config.stash[_DOCKER] = DockerProbe(settings_of(config).docker_timeout_s)
-    return config.stash[_DOCKER]
+def docker_probe(config, target):
+    """The target's one DockerProbe (its client is made on first use, by whichever thread comes first)."""
+    with _LOCK:
+        found = config.stash.setdefault(_DOCKER, {})
+        if target.name not in found:
+            from plugins.probes.docker import DockerProbe
+            found[target.name] = DockerProbe(target.settings.docker_timeout_s, target.settings.docker_host)
+        return found[target.name]
 
 
-def probes(config):
+def probes(config, target):
     """The slow probes that can start before any check: fixture name -> what fetches its value."""
-    settings = settings_of(config)
+    settings = target.settings
     return {
         "endpoints": lambda: endpoints_of(settings),
-        "container_files": lambda: docker_probe(config).container_files(
+        "container_files": lambda: docker_probe(config, target).container_files(
             settings.container, settings.db_path, settings.backup_dir),
-        "container_memory": lambda: docker_probe(config).memory_usage(settings.container),
-        "compose_services": lambda: compose_services_of(settings, docker_probe(config)),
-        "host_facts_by_host": lambda: host_facts_of(checked_hosts(config)),
+        "container_memory": lambda: docker_probe(config, target).memory_usage(settings.container),
+        "compose_services": lambda: compose_services_of(settings, docker_probe(config, target)),
+        "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target)),
     }
 
 
-def checked_hosts(config):
-    """testinfra's hosts for this run (``--hosts``, else the local machine): its cache hands the checks the same."""
+def checked_hosts(config, target):
+    """testinfra's hosts of the target: its ``host`` in a fleet, else ``--hosts`` (else this machine). testinfra's
+    cache hands the checks the same Host objects."""
+    from plugins.targets import fleet, testinfra_host
+    if fleet(config):
+        return [testinfra_host(config, target.settings.host)]
     import testinfra
     option = config.option
     specs = option.hosts.split(",") if option.hosts is not None else [None]
@@ -91,10 +100,23 @@ def host_facts_of(hosts):
     return facts
 
 
-def fetched(config, name):
+def start(config, target):
+    """Start the target's probes that the selected checks use, once."""
+    with _LOCK:
+        started = config.stash.setdefault(_STARTED, {})
+        if target.name in started or _USED not in config.stash:
+            return
+        started[target.name] = {}
+    jobs = {name: Background(f"{name} of {target}", function)
+            for name, function in probes(config, target).items() if name in config.stash[_USED]}
+    with _LOCK:
+        started[target.name].update(jobs)
+
+
+def fetched(config, target, name):
     """A probe's value: from its background thread when one was started, else fetched now."""
-    job = config.stash.get(_STARTED, {}).get(name)
-    return job.result() if job is not None else probes(config)[name]()
+    job = config.stash.get(_STARTED, {}).get(target.name, {}).get(name)
+    return job.result() if job is not None else probes(config, target)[name]()
 
 
 @pytest.hookimpl(trylast=True)
@@ -106,9 +128,26 @@ def pytest_collection_finish(session):
     config = session.config
     if settings_of(config) is None or config.option.collectonly or not session.items:
         return
-    used = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
-    config.stash[_STARTED] = {name: Background(name, function)
-                              for name, function in probes(config).items() if name in used}
+    config.stash[_USED] = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker learns its targets as their checks arrive (the fixture below)
+    from plugins.targets import targets_of
+    for target in list(targets_of(config).values())[:LOOKAHEAD]:
+        start(config, target)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _prefetched(target, pytestconfig):
+    """When a target's first check runs: its probes (if not started yet) and, in a serial fleet run, those of
+    the next targets, so their waits overlap this target's checks."""
+    start(pytestconfig, target)
+    if not hasattr(pytestconfig, "workerinput"):
+        from plugins.targets import targets_of
+        names = list(targets_of(pytestconfig))
+        following = names[names.index(target.name) + 1:][:LOOKAHEAD - 1]
+        for name in following:
+            start(pytestconfig, targets_of(pytestconfig)[name])
+    return target
 
 
 def compose_services_of(settings, docker):

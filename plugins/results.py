@@ -3,9 +3,11 @@
 Schema 1 (stable; extended only by adding fields)::
 
     {"schema": 1, "started_at", "finished_at", "selection", "target": {non-secret settings},
-     "status": "ok|warning|critical", "counts": {"passed", "failed", "skipped", "error"},
+     "status": "ok|warning|critical",
+     "targets": {"<name>": "ok|warning|critical"}, "target_settings": {"<name>": {...}},  (fleet runs only)
+     "counts": {"passed", "failed", "skipped", "error"},
      "checks": [{"id", "title", "manual", "severity", "declared_severity", "schedules", "outcome",
-                 "message", "duration_s", "value", "threshold", "evidence"}],
+                 "message", "duration_s", "value", "threshold", "evidence", "target" (null without a fleet)}],
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
                              "fingerprint", "report", "value", "threshold"},
                  "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
@@ -38,6 +40,7 @@ import pytest
 from plugins.outcomes import FAILING, RUN, owns_run
 from plugins.output import scrub, secret_forms, write_atomically
 from plugins.settings import SETTINGS
+from plugins.targets import fleet, targets_of
 
 SCHEMA = 1
 RESULTS_FILES = pytest.StashKey[dict]()
@@ -102,6 +105,7 @@ def as_document(config):
         "selection": run.selection,
         "target": settings.redacted(),
         "status": run.status,
+        **fleet_fields(config, run),
         "counts": run.counts,
         "checks": [dataclasses.asdict(check) for check in run.checks],
         "alerts": run.alerts,
@@ -111,13 +115,32 @@ def as_document(config):
     }
 
 
+def fleet_fields(config, run):
+    """In a fleet run: each target's status (the run's is the worst) and its settings; else nothing."""
+    if not fleet(config):
+        return {}
+    return {"targets": run.targets,
+            "target_settings": {name: t.settings.redacted() for name, t in targets_of(config).items()}}
+
+
+def failed_by_severity(checks):
+    """``2 critical, 1 warning`` of the failed or errored ``checks``."""
+    failed = [c for c in checks if c.outcome in FAILING]
+    return ", ".join(f"{n} {s}" for s in ("critical", "warning") if (n := sum(c.severity == s for c in failed)))
+
+
 def status_line(config):
+    """``DigitalMe: CRITICAL - 2 critical failed of 28 checks [prod CRITICAL: 2 critical] - report ...``; in a
+    fleet, each target that is not OK is named with what failed there."""
     run = config.stash[RUN]
-    failed = [c for c in run.checks if c.outcome in FAILING]
-    by_severity = [f"{n} {s}" for s in ("critical", "warning") if (n := sum(c.severity == s for c in failed))]
     counts = run.counts
-    detail = (", ".join(by_severity) + f" failed of {len(run.checks)} checks") if failed else \
+    failed = failed_by_severity(run.checks)
+    detail = (failed + f" failed of {len(run.checks)} checks") if failed else \
         f"{counts['passed']} checks passed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+    if run.targets:
+        bad = [f"{name} {status.upper()}: {failed_by_severity([c for c in run.checks if c.target == name])}"
+               for name, status in run.targets.items() if status != "ok"]
+        detail += f" on {len(run.targets)} targets" + (f" [{'; '.join(bad)}]" if bad else "")
     report = "not written" if REPORT_ERROR in config.stash else paths_of(config)["html"]
     return f"DigitalMe: {run.status.upper()} - {detail} - report {report}"
 

@@ -67,6 +67,29 @@ def optional_url(value):
     return url(value, optional=True)
 
 
+def docker_url(value):
+    """Where the Docker API is: empty (``DOCKER_HOST``, else the local socket), or unix://, tcp:// or ssh://."""
+    value = value.strip()
+    if value and (urllib.parse.urlsplit(value).scheme not in ("unix", "tcp", "ssh") or _WHITESPACE_OR_CONTROL.search(value)):
+        raise Invalid("expected empty, or a Docker host such as unix:///var/run/docker.sock, tcp://host:2376 "
+                      "or ssh://user@host")
+    return value
+
+
+_TESTINFRA_BACKENDS = ("local", "ssh", "safe-ssh", "paramiko", "docker", "podman", "kubectl", "openshift",
+                       "ansible", "salt", "winrm", "lxc", "chroot")
+
+
+def host_spec(value):
+    """A testinfra host: empty (``--hosts``, else this machine), or ``<backend>://...`` as ``--hosts`` takes it."""
+    value = value.strip()
+    if value and ("," in value or _WHITESPACE_OR_CONTROL.search(value)
+                  or ("://" in value and value.split("://")[0] not in _TESTINFRA_BACKENDS)):
+        raise Invalid("expected empty, or one testinfra host such as local://, ssh://user@host[:port] or "
+                      "docker://container")
+    return value
+
+
 def number(low, high, integer=False, low_open=False):
     """A number in [low, high] (or (low, high] with low_open)."""
     def parse(value):
@@ -183,6 +206,8 @@ DECLARED = (
     # The target
     Setting("base_url", "http://localhost", url, "Base URL of the app over plain HTTP (manual: curl http://localhost/health)."),
     Setting("https_url", "https://localhost", optional_url, "HTTPS URL of the app; empty when HTTPS does not apply (HTTPS checks then skip)."),
+    Setting("docker_host", "", docker_url, "The Docker API of the deployment's host (empty: DOCKER_HOST, else the local socket); ssh://user@host goes over SSH."),
+    Setting("host", "", host_spec, "The deployment's host for host checks, as testinfra names it (empty: --hosts, else this machine), e.g. ssh://ops@prod."),
     Setting("compose_file", "docker-compose.production.yml", required_text, "The deployment's compose file, as a path on the checking machine."),
     Setting("compose_project", "digitalme", required_text, "Compose project name: its containers carry the label com.docker.compose.project."),
     Setting("container", "digitalme-digitalme-1", required_text, "The app container's name."),
@@ -213,6 +238,8 @@ DECLARED = (
     Setting("connect_timeout_s", "3", number(0, 120, low_open=True), "Connect timeout of every HTTP request."),
     Setting("read_timeout_s", "10", number(0, 600, low_open=True), "Read timeout of every HTTP request."),
     Setting("docker_timeout_s", "15", number(0, 600, low_open=True), "Timeout of every Docker API call."),
+    # The fleet
+    Setting("targets", "", text, "A TOML file of targets (deployments) to check in one run, each with its own settings (empty: one target, from these settings).", flag="--digitalme-targets"),
     # Records
     Setting("report_dir", "reports", required_text, "Where results files, HTML reports and alert state are kept."),
     Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed."),
@@ -230,6 +257,10 @@ DECLARED = (
     Setting("alert_budget_s", "30", number(0, 3600, low_open=True), "Total time one run may spend delivering alerts."),
 )
 BY_NAME = {setting.name: setting for setting in DECLARED}
+# Settings of the run, not of one target: where the record goes, how alerts are sent, the fleet itself. Every
+# other setting may differ per target of a targets file (plugins/targets.py).
+RUN_WIDE = ("targets", "report_dir", "report_retention_days", "alerts", "heartbeat_url", "alerts_max_per_run",
+            "alert_budget_s")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -237,6 +268,7 @@ class Settings:
     """The resolved values, read as ``settings.disk_max_pct``; ``sources`` says where each came from."""
     values: dict
     sources: dict
+    also_secret: tuple = ()  # other targets' secrets (plugins/targets.py): every writer scrubs all of them
 
     def __getattr__(self, name):
         try:
@@ -264,7 +296,8 @@ class Settings:
 
     def secrets(self):
         """The secret values in force, so writers of reports and alerts can scrub them."""
-        return [self.values[s.name] for s in DECLARED if s.secret and self.values[s.name]]
+        own = [self.values[s.name] for s in DECLARED if s.secret and self.values[s.name]]
+        return own + [secret for secret in self.also_secret if secret not in own]
 
     def secrets_with_url_paths(self):
         """The secrets, and the paths of the secret URLs on their own: a library's error message or a traceback
@@ -316,11 +349,8 @@ def pytest_addoption(parser):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config):
-    """Resolve once, before any other plugin configures, so a bad value stops the run first."""
+    """Resolve once, before any other plugin configures, so a bad value stops the run first; then the targets
+    (a bad targets file stops it as early)."""
     config.stash[SETTINGS] = resolve(config, os.environ)
-
-
-@pytest.fixture(scope="session")
-def settings(pytestconfig):
-    """The run's resolved settings (``settings.disk_max_pct`` ...)."""
-    return pytestconfig.stash[SETTINGS]
+    from plugins.targets import configure_targets
+    configure_targets(config)

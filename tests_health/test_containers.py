@@ -11,10 +11,10 @@ from plugins.probes.docker import parse_docker_time
 
 
 @pytest.fixture(scope="module")
-def compose_services(pytestconfig):
+def compose_services(pytestconfig, target):
     """The services the deployment's compose file declares (``docker compose config --services``), or why not known."""
     from plugins.prefetch import fetched
-    return fetched(pytestconfig, "compose_services")
+    return fetched(pytestconfig, target, "compose_services")
 
 
 @pytest.mark.critical

@@ -34,7 +34,7 @@ def is_critical(entry):
 @pytest.mark.critical
 @pytest.mark.monitor
 @pytest.mark.daily
-def test_no_critical_pattern_in_recent_logs(app_logs, settings, pytestconfig, check):
+def test_no_critical_pattern_in_recent_logs(app_logs, settings, target, pytestconfig, check):
     """No crit entry, OutOfMemoryException, StackOverflowException, AccessViolationException or FATAL in the last 100 log lines.
 
     Manual: Troubleshooting five-minute checklist, "no critical errors in the last 100 log lines".
@@ -42,7 +42,7 @@ def test_no_critical_pattern_in_recent_logs(app_logs, settings, pytestconfig, ch
     """
     schedule = selection_of(pytestconfig)
     found = [entry for entry in entries(app_logs(tail=100)) if is_critical(entry)]
-    reported = ReportedEntries(settings.report_dir, schedule)
+    reported = ReportedEntries(settings.report_dir, schedule, target.name)
     new, earlier = reported.sort_out(found, CRITICAL_PATTERN)
     check.record({"new": len(new), "reported before": len(earlier)}, {"new": 0})
     if reported.problem:

@@ -38,15 +38,11 @@ class ImageAge:
     days: float
 
 
-def _remote():
-    return os.environ.get("DOCKER_HOST", "").startswith("ssh://")
-
-
-def _docker():
+def _docker(remote=False):
     """The Docker SDK, imported where first needed (start-up time matters every five minutes). It imports its SSH
-    transport, and with it paramiko (~150 ms), whenever paramiko is installed; only DOCKER_HOST=ssh://... uses it,
+    transport, and with it paramiko (~150 ms), whenever paramiko is installed; only an ssh:// Docker host uses it,
     so elsewhere the SDK is imported as if paramiko were absent (its own fallback)."""
-    if "docker" in sys.modules or _remote() or "paramiko" in sys.modules:
+    if "docker" in sys.modules or remote or "paramiko" in sys.modules:
         import docker
         return docker
     sys.modules["paramiko"] = None  # `import paramiko` raises ImportError while this stands
@@ -57,28 +53,30 @@ def _docker():
     return docker
 
 
-def _docker_errors():
-    errors = _docker().errors
+def _docker_errors(remote=False):
+    errors = _docker(remote).errors
     import requests.exceptions
     found = (errors.DockerException, requests.exceptions.RequestException, OSError)
-    if _remote():  # DOCKER_HOST=ssh://: a channel that cannot be opened is paramiko's SSHException
+    if remote:  # an ssh:// Docker host: a channel that cannot be opened is paramiko's SSHException
         import paramiko
         found += (paramiko.SSHException,)
     return found
 
 
 class DockerProbe:
-    """Looks at the deployment through the Docker API (local socket, or DOCKER_HOST=ssh://... for a remote host)."""
+    """Looks at the deployment through the Docker API: ``base_url`` (a target's ``docker_host``), else
+    ``DOCKER_HOST``, else the local socket; ``ssh://user@host`` for a remote host."""
 
-    def __init__(self, timeout_s):
+    def __init__(self, timeout_s, base_url=""):
         self.timeout_s = timeout_s
+        self.base_url = base_url or os.environ.get("DOCKER_HOST", "")
+        self.remote = self.base_url.startswith("ssh://")
         self._client = None
         self._connect_error = None
         self._client_lock = threading.Lock()  # probes start in background threads (plugins/prefetch.py): one client
         # Over ssh:// one API call at a time: concurrent calls open channels the SDK never closes, and sshd refuses
         # an 11th session on a connection (MaxSessions). A local socket needs no such turn-taking.
-        remote = os.environ.get("DOCKER_HOST", "").startswith("ssh://")
-        self._turn = threading.Lock() if remote else contextlib.nullcontext()
+        self._turn = threading.Lock() if self.remote else contextlib.nullcontext()
         self._inspected = {}
 
     @property
@@ -106,12 +104,13 @@ class DockerProbe:
         refused). Neither bounds the connection itself (a host that drops packets holds it for minutes), so it
         is made in a thread waited for no longer than the timeout.
         """
-        docker = _docker()
+        docker = _docker(self.remote)
         outcome = {}
+        environment = dict(os.environ, DOCKER_HOST=self.base_url) if self.base_url else None
 
         def connect():
             try:
-                client = docker.from_env(timeout=int(max(1, self.timeout_s)))
+                client = docker.from_env(timeout=int(max(1, self.timeout_s)), environment=environment)
                 client.ping()
                 outcome["client"] = client
             except Exception as e:  # noqa: BLE001 -- paramiko's SSHException, socket errors...: all mean "no answer"
@@ -131,13 +130,13 @@ class DockerProbe:
 
     def call(self, what, function, *args, **kwargs):
         """Run one Docker API call; a failure becomes a ProbeError naming ``what`` was being looked at."""
-        errors = _docker().errors
+        errors = _docker(self.remote).errors
         try:
             with self._turn:
                 return function(*args, **kwargs)
         except errors.NotFound:
             raise ProbeError(f"{what}: not found") from None
-        except _docker_errors() as e:
+        except _docker_errors(self.remote) as e:
             raise ProbeError(f"{what}: {_short(e)}") from None
 
     def project_containers(self, project):
@@ -232,13 +231,13 @@ class DockerProbe:
     def _copy_out(self, container, paths, folder):
         import shutil
         copied = []
-        errors = _docker().errors
+        errors = _docker(self.remote).errors
         for path in paths:
             try:
                 stream, _ = self.client.api.get_archive(container, path)
             except errors.NotFound:
                 continue  # an absent -wal or -shm is normal
-            except _docker_errors() as e:
+            except _docker_errors(self.remote) as e:
                 raise ProbeError(f"copying {path} out of {container}: {_short(e)}") from None
             # Streamed to disk, chunk by chunk ("r|": tarfile never seeks): the production host never holds a
             # database in memory, however large it grows.
@@ -253,7 +252,7 @@ class DockerProbe:
                     with source, open(target, "wb") as out:
                         shutil.copyfileobj(source, out, _COPY_CHUNK)
                 chunks.drain()  # the archive's end blocks: leave the API connection clean for the next call
-            except (tarfile.TarError, *_docker_errors()) as e:
+            except (tarfile.TarError, *_docker_errors(self.remote)) as e:
                 raise ProbeError(f"copying {path} out of {container}: {_short(e)}") from None
             copied.append(target)
         return copied

@@ -1,0 +1,210 @@
+"""Targets: the deployments one run checks. One, from the settings, or a fleet, from a targets file.
+
+``DIGITALME_TARGETS`` / ``--digitalme-targets FILE`` names a TOML file::
+
+    [defaults]              # optional: settings every target shares
+    response_time_max_s = 1.0
+
+    [targets.prod]
+    base_url = "http://prod.example"
+    docker_host = "ssh://ops@prod.example"   # the Docker API of that host
+    host = "ssh://ops@prod.example"          # testinfra's host, for the host checks
+
+Keys are the settings' names without the ``digitalme_`` prefix, parsed and validated like every setting; a bad
+one names the file, the table and the key, and the run stops before any check (exit 4). The run-wide settings
+(``settings.RUN_WIDE``: report folder, alert mode and budget, heartbeat) cannot differ per target. A target's
+value comes from its own table, else ``[defaults]``, else the usual chain (command line, environment,
+pytest.ini, the manual's default): the most specific place that names it wins.
+
+Every check then runs once per target: the ``target`` fixture is session-scoped and parametrised by target
+name (``test_health_answers_healthy[prod]``), so every probe, being a session fixture that depends on it, is
+fetched once per target, and pytest runs each target's checks together. Under pytest-xdist each target's
+checks are one ``xdist_group`` and ``-n`` distributes with ``--dist loadgroup``: one worker fetches a target's
+probes once. Without a targets file nothing changes: one target, no parameter.
+"""
+
+import dataclasses
+import difflib
+import os
+import re
+import tomllib
+
+import pytest
+
+from plugins.settings import BY_NAME, RUN_WIDE, SECRET_MASK, SETTINGS, Invalid, Settings
+from plugins.redaction import without_url_credentials
+
+TARGETS = pytest.StashKey[dict]()  # name -> Target, in the file's order; {None: Target} without a file
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """One deployment: its name (None for the one target without a targets file) and its settings."""
+    name: object
+    settings: Settings
+
+    def __str__(self):
+        return self.name or "the target"
+
+
+def fleet(config):
+    """True when a targets file names the targets (every check then carries a target parameter)."""
+    return None not in config.stash.get(TARGETS, {None: None})
+
+
+def targets_of(config):
+    return config.stash[TARGETS]
+
+
+def as_text(value):
+    """A TOML value as the text a setting parses: numbers as written, a list of names joined with commas."""
+    if isinstance(value, bool):
+        raise Invalid("expected a string or a number, not true/false")
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise Invalid("expected a string, a number or a list of names")
+
+
+def table_values(table, where, problems):
+    """A table's keys parsed as settings: {name: value}; problems are appended naming ``where`` and the key."""
+    parsed = {}
+    for key, raw in table.items():
+        setting = BY_NAME.get(key)
+        if setting is None:
+            close = difflib.get_close_matches(key, [n for n in BY_NAME if n not in RUN_WIDE], n=1)
+            problems.append(f"{where} {key}: not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
+            continue
+        if key in RUN_WIDE:
+            problems.append(f"{where} {key}: a setting of the whole run, not of a target: set {setting.env} "
+                            f"or {setting.ini} in pytest.ini")
+            continue
+        try:
+            parsed[key] = setting.parse(as_text(raw))
+        except Invalid as e:
+            shown = SECRET_MASK if setting.secret else repr(without_url_credentials(str(raw), SECRET_MASK))
+            problems.append(f"{where} {key} = {shown}: {e}")
+    return parsed
+
+
+def load(path, base):
+    """{name: Target} from the targets file at ``path``; raises pytest.UsageError naming every problem."""
+    def stop(problems):
+        raise pytest.UsageError(f"invalid DigitalMe targets file {path}:\n  " + "\n  ".join(problems))
+    try:
+        with open(path, "rb") as f:
+            document = tomllib.load(f)
+    except OSError as e:
+        stop([f"cannot be read: {e.strerror or e}"])
+    except tomllib.TOMLDecodeError as e:
+        stop([f"not valid TOML: {e}"])
+    problems = [f"[{key}]: not a table of this file (expected [defaults] and [targets.<name>])"
+                for key in document if key not in ("defaults", "targets")]
+    defaults = document.get("defaults", {})
+    tables = document.get("targets", {})
+    if not isinstance(defaults, dict) or not isinstance(tables, dict):
+        stop(problems + ["[defaults] and [targets] must be tables"])
+    shared = table_values(defaults, "[defaults]", problems)
+    if not tables:
+        problems.append("names no target: add a [targets.<name>] table for each deployment")
+    found = {}
+    for name, table in tables.items():
+        if not NAME.fullmatch(name):
+            problems.append(f"[targets.{name}]: a target's name is letters, digits, '.', '_' or '-' "
+                            f"(at most 63), starting with a letter or digit")
+            continue
+        if not isinstance(table, dict):
+            problems.append(f"targets.{name}: expected a table [targets.{name}]")
+            continue
+        own = table_values(table, f"[targets.{name}]", problems)
+        values = {**base.values, **shared, **own}
+        sources = {**base.sources, **{k: f"{path} [defaults]" for k in shared},
+                   **{k: f"{path} [targets.{name}]" for k in own}}
+        if values["cert_crit_days"] > values["cert_warn_days"]:
+            problems.append(f"[targets.{name}] cert_crit_days = {values['cert_crit_days']}: must not exceed "
+                            f"cert_warn_days = {values['cert_warn_days']}")
+        found[name] = Target(name, Settings(values, sources))
+    if problems:
+        stop(problems)
+    # Every target's settings, and the run's, know every secret of the fleet: whichever writes, scrubs them all.
+    secrets = tuple(dict.fromkeys(s for t in found.values() for s in t.settings.secrets()))
+    return {name: Target(name, dataclasses.replace(t.settings, also_secret=secrets)) for name, t in found.items()}
+
+
+def testinfra_host(config, spec):
+    """testinfra's Host for ``spec`` (empty: this machine) with the run's ssh options (--ssh-config ...);
+    testinfra caches hosts, so every caller gets the same one."""
+    import testinfra
+    option = config.option
+    return testinfra.get_host(spec or "local://", connection=option.connection, ssh_config=option.ssh_config,
+                              ssh_identity_file=option.ssh_identity_file, sudo=option.sudo,
+                              sudo_user=option.sudo_user)
+
+
+# --- hooks --------------------------------------------------------------------------------------
+
+def configure_targets(config):
+    """Called by settings.py's pytest_configure, right after the settings: the targets, from the targets file or the settings; fleet mode's host fixture and
+    xdist distribution."""
+    base = config.stash[SETTINGS]
+    if not base.targets:
+        config.stash[TARGETS] = {None: Target(None, base)}
+        if base.host and config.option.hosts is None:
+            config.option.hosts = base.host  # DIGITALME_HOST is --hosts for the one target
+        return
+    if config.option.hosts is not None:
+        raise pytest.UsageError("--hosts does not apply with a targets file: set host = \"ssh://...\" in each "
+                                f"[targets.<name>] of {base.targets}")
+    path = os.path.expanduser(base.targets)
+    targets = load(path, base)
+    config.stash[TARGETS] = targets
+    secrets = next(iter(targets.values())).settings.also_secret
+    config.stash[SETTINGS] = dataclasses.replace(base, also_secret=secrets)
+    config.pluginmanager.import_plugin("plugins.fleet_host")
+    if getattr(config.option, "dist", "no") == "load":  # what -n chooses: one worker per target's checks instead
+        config.option.dist = "loadgroup"
+
+
+def pytest_generate_tests(metafunc):
+    """In fleet mode every check takes each target in turn, as a session-scoped parameter."""
+    config = metafunc.config
+    if "target" in metafunc.fixturenames and fleet(config):
+        names = list(targets_of(config))
+        metafunc.parametrize("target", names, indirect=True, scope="session", ids=names)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Each target's checks are one xdist group: one worker fetches its probes once (--dist loadgroup)."""
+    if fleet(config):
+        for item in items:
+            callspec = getattr(item, "callspec", None)
+            if callspec is not None and "target" in callspec.params:
+                item.add_marker(pytest.mark.xdist_group(callspec.params["target"]))
+
+
+@pytest.fixture(scope="session")
+def target(request):
+    """The deployment this check looks at (in fleet mode, the check's parameter)."""
+    targets = targets_of(request.config)
+    return targets[getattr(request, "param", None)]
+
+
+@pytest.fixture(scope="session")
+def settings(target):
+    """The target's resolved settings (``settings.disk_max_pct`` ...)."""
+    return target.settings
+
+
+@pytest.fixture(autouse=True)
+def _checked_target(target):
+    """Puts ``target`` in every check's fixtures, so each check runs per target (and its probes start)."""
+    return target
+
+
+def target_of(item):
+    """The target name of a check, or None (no targets file)."""
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("target") if callspec is not None else None
