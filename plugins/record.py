@@ -6,6 +6,12 @@ the failing checks, critical first. Extra columns: severity (as applied), the ma
 the measured value and its threshold; a check's evidence is shown inline under its row. The environment table
 names the target, host, suite version, thresholds, who ran it and when, with every secret removed.
 
+In a fleet run (a targets file, plugins/targets.py) the top also has one row per target (its status, counts and
+failing checks by severity), each failing check names its target, the table has a sortable Target column and
+opens grouped by target (in the targets file's order; failures first within each, as pytest-html orders the
+table of a single target), and the environment table lists each target's own settings (redacted) beside the
+settings all targets share. Without a targets file none of that appears: the record is as it always was.
+
 Below the failing checks, the run's alerts: each with its state (sent, queued, held in the maintenance window,
 withdrawn, ...), route, check and reason, so an audit sees what was told to whom and what waits.
 
@@ -32,16 +38,20 @@ from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
 from plugins.markers import SEVERITIES
-from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, RUN, outcome_in, owns_run
+from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, check_id, outcome_in, owns_run
 from plugins.output import COLOURS, scrub, secret_forms, write_atomically
 from plugins.results import REPORT_ERROR, paths_of, report_failed
 from plugins.settings import SECRET_MASK, SETTINGS
+from plugins.targets import fleet, targets_of
 
 RECORD = pytest.StashKey[str]()  # the HTML file this run writes (ours, or the user's --html)
 TITLE = "DigitalMe health record - {date} - {selection}"
 COLUMNS = ("Severity", "Manual", "Measured", "Threshold")  # after pytest-html's "Test" column
 CELL_MAX_CHARS = 300
 TARGET = ("base_url", "https_url", "compose_file", "compose_project", "container")
+FLEET_TARGET = TARGET + ("docker_host", "host")  # what tells a fleet's targets apart: shown for each
+OUTCOMES = ("passed", "failed", "error", "skipped")
+RESULT_RANK = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}  # pytest-html's own order of results
 SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
 QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -103,11 +113,16 @@ def who_ran(environ):
     return user
 
 
-def environment_of(settings, run, environ):
-    """The record's own rows of the environment table (every value fit to print)."""
+def environment_of(settings, run, environ, targets=None):
+    """The record's own rows of the environment table (every value fit to print); in a fleet run (``targets``:
+    {name: Target}), one entry per target under "Targets" instead of "Target"."""
     values = settings.redacted()
+    if targets:
+        where, values = fleet_settings(targets)
+    else:
+        where = {"Target": {name: values[name] or "(none)" for name in TARGET}}
     return {
-        "Target": {name: values[name] or "(none)" for name in TARGET},
+        **where,
         "Host": socket.gethostname(),
         "Suite version": suite_version(),
         "Thresholds and settings": ", ".join(f"{k}={v}" for k, v in values.items() if k not in TARGET),
@@ -115,6 +130,18 @@ def environment_of(settings, run, environ):
         "Started at": run.started_at.isoformat(timespec="seconds"),
         "Selection": run.selection,
     }
+
+
+def fleet_settings(targets):
+    """({"Targets": {name: its own settings}}, the settings every target shares), all redacted: a target's line
+    has what tells it apart (:data:`FLEET_TARGET`) and every value where it differs from another target."""
+    each = {name: target.settings.redacted() for name, target in targets.items()}
+    first = next(iter(each.values()))
+    shared = {k: v for k, v in first.items() if k not in FLEET_TARGET and all(s[k] == v for s in each.values())}
+    own = {name: ", ".join(f"{k}={v if v not in (None, '') else '(none)'}" for k, v in values.items()
+                           if k not in shared)
+           for name, values in each.items()}
+    return {"Targets": own}, shared
 
 
 def without_secrets(metadata, secrets):
@@ -139,29 +166,62 @@ def escaped(value):
 
 
 def summary_of(run, secrets):
-    """The top of the record: the status in colour, counts by severity, failing checks critical first."""
+    """The top of the record: the status in colour, counts by severity, failing checks critical first; in a fleet
+    run also each target's status, counts and failing checks, and each failing check's target."""
     colour = COLOURS[run.status]
-    failing = sorted((c for c in run.checks if c.outcome in FAILING),
-                     key=lambda c: SEVERITIES.index(c.severity) if c.severity in SEVERITIES else len(SEVERITIES))
-    outcomes = ("passed", "failed", "error", "skipped")
+    failing = sorted((c for c in run.checks if c.outcome in FAILING), key=severity_rank)
+    outcomes = OUTCOMES
     counts = "".join(
         f"<tr><th>{severity}</th>" + "".join(
             f"<td>{sum(c.severity == severity and c.outcome == o for c in run.checks)}</td>" for o in outcomes)
         + "</tr>" for severity in SEVERITIES)
+    targets = run.targets
     items = "".join(
         f'<li><b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> '
-        f"{html.escape(c.title)} - {html.escape(scrub(c.message, secrets))} "
+        + (f'<span class="target">[{html.escape(c.target)}]</span> ' if targets else "")
+        + f"{html.escape(c.title)} - {html.escape(scrub(c.message, secrets))} "
         f"<small>({html.escape(c.id)}{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small></li>"
         for c in failing)
     return [
         f'<div id="digitalme-status" style="border-left:8px solid {colour};padding:4px 12px;margin:8px 0">'
         f'<p style="font-size:20px;margin:4px 0">Status: <b style="color:#fff;background:{colour};'
         f'padding:2px 10px;border-radius:4px">{run.status.upper()}</b> '
-        f"{len(failing)} of {len(run.checks)} checks failed</p>"
+        f"{len(failing)} of {len(run.checks)} checks failed"
+        + (f" on {len(targets)} targets" if targets else "") + "</p>"
         f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
+        + (targets_of_run(run, targets) if targets else "")
         + (f'<h3 style="margin:8px 0 2px">Failing checks</h3><ol id="digitalme-failing">{items}</ol>' if items else "")
         + alerts_of(run.alerts, secrets) + "</div>"]
+
+
+def severity_rank(check):
+    return SEVERITIES.index(check.severity) if check.severity in SEVERITIES else len(SEVERITIES)
+
+
+def targets_of_run(run, statuses):
+    """One row per target of a fleet run, in the targets file's order: its status, counts, and its failing checks
+    by severity (critical first)."""
+    rows = []
+    for name, status in statuses.items():
+        checks = [c for c in run.checks if c.target == name]
+        failing = sorted((c for c in checks if c.outcome in FAILING), key=severity_rank)
+        listed = "".join(
+            f'<li><b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> {html.escape(c.title)} '
+            f'<small>({html.escape(c.id.split("::")[-1])}, {c.outcome})</small></li>' for c in failing)
+        rows.append(
+            f'<tr id="target-{html.escape(name)}" class="target-{status}"><th scope="row">{html.escape(name)}</th>'
+            f'<td><b style="color:#fff;background:{COLOURS[status]};padding:1px 8px;border-radius:4px">'
+            f"{status.upper()}</b></td>"
+            + "".join(f'<td class="count-{o}">{sum(c.outcome == o for c in checks)}</td>' for o in OUTCOMES)
+            + (f'<td><ul style="margin:0;padding-left:16px">{listed}</ul></td>' if listed else "<td>none failed</td>")
+            + "</tr>")
+    head = "".join(f'<th scope="col">{name}</th>' for name in ("Target", "Status", *OUTCOMES, "Failing checks"))
+    return ("<style>#digitalme-targets td,#digitalme-targets th{padding:2px 10px;border-bottom:1px solid #ddd;"
+            "vertical-align:top}</style>"
+            f'<h3 style="margin:8px 0 2px">Targets</h3><table id="digitalme-targets" style="border-collapse:'
+            f'collapse;text-align:left"><caption style="text-align:left">Each target\'s status: the worst severity '
+            f"among its failed checks</caption><tr>{head}</tr>{''.join(rows)}</table>")
 
 
 def alerts_of(alerts, secrets):
@@ -218,6 +278,8 @@ class Rows:
 
     def __init__(self, config):
         self.config, self.outcomes = config, {}
+        self.fleet = fleet(config)
+        self.target_order = {name: n for n, name in enumerate(targets_of(config))} if self.fleet else {}
 
     def pytest_runtest_logreport(self, report):
         """Keep the check's outcome for its rows, and put its evidence where pytest-html reads it (before
@@ -229,14 +291,36 @@ class Rows:
             report.extras = list(getattr(report, "extras", [])) + evidence_of(outcome["evidence"], secrets)
 
     @html_hook
+    def pytest_html_results_table_header(self, cells):
+        """Called after building the header: severity, manual, measured, threshold after the test's name; in a
+        fleet run, the target before it."""
+        cells[2:2] = ['<th class="sortable" data-column-type="severity">Severity</th>'] + [
+            f"<th>{name}</th>" for name in COLUMNS[1:]]
+        if self.fleet:
+            cells.insert(1, '<th class="sortable" data-column-type="target">Target</th>')
+
+    @html_hook
     def pytest_html_results_table_row(self, report, cells):
         """Called after building a row: the cells of the header's extra columns."""
-        row = row_of(self.outcomes.get(report.nodeid))
+        outcome = self.outcomes.get(report.nodeid)
+        row = row_of(outcome)
         colour = COLOURS.get(row["severity"], "inherit")
         cells[2:2] = [f'<td class="col-severity" style="color:{colour};font-weight:bold">{row["severity"]}</td>',
                       f'<td class="col-manual">{html.escape(row["manual"])}</td>',
                       f'<td class="col-measured">{html.escape(row["value"])}</td>',
                       f'<td class="col-threshold">{html.escape(row["threshold"])}</td>']
+        if self.fleet:
+            cells.insert(1, self.target_cell(report, outcome))
+
+    def target_cell(self, report, outcome):
+        """The row's target, led by a hidden sort key (pytest-html sorts a column by its cell's markup): the
+        target's place in the targets file, then the result (failures first), then the collection order."""
+        name = (outcome or {}).get("target") or ""
+        order = self.config.stash.get(ORDER, {})
+        key = (f"{self.target_order.get(name, -1) + 1:04d}."
+               f"{RESULT_RANK.get((outcome or {}).get('outcome'), 0)}."
+               f"{order.get(check_id(report.nodeid), len(order)):06d}")
+        return f'<td class="col-target"><span hidden>{key}</span>{html.escape(name)}</td>'
 
 
 # --- hooks ----------------------------------------------------------------------------------------
@@ -264,7 +348,8 @@ def pytest_sessionstart(session):
     config = session.config
     if RECORD in config.stash and metadata_key in config.stash:
         secrets = config.stash[SETTINGS].secrets()
-        own = environment_of(config.stash[SETTINGS], config.stash[RUN], os.environ)
+        own = environment_of(config.stash[SETTINGS], config.stash[RUN], os.environ,
+                             targets_of(config) if fleet(config) else None)
         metadata = config.stash[metadata_key]
         cleaned = {**without_secrets(metadata, secrets), **escaped(own)}
         metadata.clear()
@@ -275,6 +360,8 @@ def pytest_sessionstart(session):
 def pytest_html_report_title(report):
     """Called before adding the title: the record's dated title."""
     report.title = title_of(report.config.stash[RUN])
+    if fleet(report.config) and report.config.getini("initial_sort") == "result":  # pytest-html's default
+        report.set_data("initialSort", "target")  # the table opens grouped by target (Target's sort key)
 
 
 @html_hook
@@ -284,8 +371,3 @@ def pytest_html_results_summary(prefix, summary, postfix, session):
     prefix.extend(summary_of(config.stash[RUN], config.stash[SETTINGS].secrets()))
 
 
-@html_hook
-def pytest_html_results_table_header(cells):
-    """Called after building the header: severity, manual, measured, threshold after the test's name."""
-    cells[2:2] = ['<th class="sortable" data-column-type="severity">Severity</th>'] + [
-        f"<th>{name}</th>" for name in COLUMNS[1:]]

@@ -9,8 +9,8 @@ Schema 1 (stable; extended only by adding fields)::
      "checks": [{"id", "title", "manual", "severity", "declared_severity", "schedules", "outcome",
                  "message", "duration_s", "value", "threshold", "evidence", "target" (null without a fleet)}],
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
-                             "fingerprint", "report", "value", "threshold"},
-                 "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
+                             "fingerprint", "report", "value", "threshold", "target_name" (fleet runs only)},
+                 "target" (the target's name, null without a fleet), "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
                  "from_spool", "held_at"}],   (states and their meaning: plugins/alerting)
      "heartbeat": {"variant", "why", "pinged", "attempts", "last_error"} or null,
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,

@@ -30,10 +30,19 @@ results file is written (so every alert's delivery outcome is in it):
    nothing ran (no check selected), when the report folder could not be written, or when any alert was not
    delivered (queued, failed, spooled, dropped, or alerting broke).
 
-Each alert becomes one record in ``run.alerts`` (the results file's ``"alerts"``): ``{"payload", "state",
+**Fleet** (a targets file, plugins/targets.py): each alert is one target's. Its payload adds ``target_name`` (the
+target's name; ``target`` stays the base URL, that target's own), its fingerprint is the check's and the target
+name's (prod's and staging's failures of one check are two alerts, each with its own repeat and resolve state),
+and its target's settings decide its webhooks (``webhook_url``, ``webhook_url_critical``/``_warning``), signing
+secret, repeat intervals and maintenance window. The run decides the rest: the alerts mode, the budget, the flood
+guard's limit (over it, one summary per target concerned, to that target's route) and the heartbeat. Without a
+targets file payloads and fingerprints are as they always were.
+
+Each alert becomes one record in ``run.alerts`` (the results file's ``"alerts"``): ``{"payload", "target", "state",
 "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held", "from_spool", "held_at"}``,
 where ``state`` is one of sent, queued, failed, suppressed, summarised, unrouted, dropped, held, withdrawn,
-spooled, dry-run (or error, when alerting itself broke). Webhook URLs and the secret are never written anywhere:
+spooled, dry-run (or error, when alerting itself broke), and ``target`` the target's name in a fleet run (else
+null). Webhook URLs and the secret are never written anywhere:
 records, outbox, spool and terminal name the route (the severity), and the URL is looked up in the settings at
 delivery time. Alerting never raises: a failure is one record and one terminal line (:func:`terminal_lines`), and
 the checks' outcomes and pytest's exit code stay as they were.
@@ -53,6 +62,7 @@ from plugins.outcomes import FAILING
 from plugins.output import scrub
 from plugins.results import REPORT_ERROR, paths_of
 from plugins.settings import SETTINGS
+from plugins.targets import fleet, targets_of
 
 UNDELIVERED = ("queued", "failed", "spooled", "dropped", "error")  # the heartbeat says /fail
 
@@ -71,7 +81,7 @@ def send(config, run, exitstatus=0):
         run.alerts.extend(alert(config, run, mode, deadline))
     except Exception as e:
         error = delivery.failure_text(e, settings)
-        run.alerts.append({"payload": None, "state": "error", "reason": f"alerting failed: {error}",
+        run.alerts.append({"payload": None, "target": None, "state": "error", "reason": f"alerting failed: {error}",
                            "delivered": False, "attempts": 0, "last_error": error, "from_outbox": False,
                            "from_held": False, "from_spool": False, "held_at": None})
     if settings.heartbeat_url:
@@ -90,32 +100,44 @@ def alert(config, run, mode, deadline):
     return records
 
 
+def target_policy(name, settings):
+    """How the alerts of one target go, from its settings (``name`` None: the run's own)."""
+    return plan.TargetPolicy(
+        name=name, url=settings.redacted()["base_url"], routes=delivery.routes_of(settings),
+        repeat_s={"critical": settings.alert_repeat_critical, "warning": settings.alert_repeat_warning},
+        window=settings.maintenance_window)
+
+
 def policy_of(config, now):
     settings = config.stash[SETTINGS]
-    context = {"target": settings.redacted()["base_url"], "report": paths_of(config)["html"],
-               "timestamp": now.isoformat(timespec="seconds"), "secrets": settings.secrets()}
-    repeat_s = {"critical": settings.alert_repeat_critical, "warning": settings.alert_repeat_warning}
-    return plan.Policy(now=now, context=context, repeat_s=repeat_s, routes=delivery.routes_of(settings))
+    context = {"report": paths_of(config)["html"], "timestamp": now.isoformat(timespec="seconds"),
+               "secrets": settings.secrets()}
+    targets = {name: target_policy(name, t.settings) for name, t in targets_of(config).items()}
+    return plan.Policy(now=now, context=context, targets=targets, fallback=target_policy(None, settings))
+
+
+def window_of(policy):
+    """``payload -> the maintenance window its target is inside now, or None``."""
+    return lambda payload: policy.of_payload(payload).window_now(policy.now)
 
 
 def alert_records(config, run, mode, deadline):
     settings = config.stash[SETTINGS]
     policy = policy_of(config, dt.datetime.now(dt.timezone.utc))
-    window = settings.maintenance_window
-    in_window = window is not None and policy.now in window
     store = Store(settings.report_dir)
-    if mode == "dry-run" or not any(policy.routes.values()):
+    if mode == "dry-run" or not policy.any_route():
         # nothing to send: decide from the state as it is, and leave state and outbox untouched
         state, held = store.read_state()
         records, _, _ = plan.plan_checks(run.checks, state, held, policy)
-        reason = f"inside the maintenance window ({window}): would be held" if in_window else ""
-        return [unsent(r, "dry-run", reason)
-                for r in plan.flood_guard(records, settings.alerts_max_per_run, policy.context)]
+        records = plan.flood_guard(records, settings.alerts_max_per_run, policy)
+        in_window = window_of(policy)
+        return [unsent(r, "dry-run", f"inside the maintenance window ({in_window(r['payload'])}): would be held"
+                       if in_window(r["payload"]) else "") for r in records]
     try:
         with delivery.delivering(config, deadline):
             try:
                 with store.locked(deadline):
-                    return cycle(config, store, run, policy, window if in_window else None)
+                    return cycle(config, store, run, policy)
             except StateLocked:
                 return spool(store, run, policy)
     finally:
@@ -130,28 +152,36 @@ def note_where_kept(run, store):
         run.alert_state_note = f"alert state {where}; {store.primary} cannot be written ({store.problem})"
 
 
-def cycle(config, store, run, policy, window):
-    """Under the lock: plan the spooled runs and this one, hold (in the window) or deliver, keep the rest."""
+def cycle(config, store, run, policy):
+    """Under the lock: plan the spooled runs and this one, hold (targets in their window) or deliver, keep the
+    rest."""
     state, held = store.read_state()
     # 1. plan: the blocked runs' first, then this run's
     records, state, held = plan_spooled(store.read_spool(), state, held, policy)
     planned, state, held = plan.plan_checks(run.checks, state, held, policy)
-    records = plan.flood_guard(records + planned, config.stash[SETTINGS].alerts_max_per_run, policy.context)
+    records = plan.flood_guard(records + planned, config.stash[SETTINGS].alerts_max_per_run, policy)
     outbox = store.read_outbox()
-    if window is not None:  # 2. hold: nothing is sent inside the window; the outbox too waits for after it
-        records = hold.hold_in_window(records, held, policy.now, window)
-        store.write(state, held, outbox, policy.now)
-        return records
+    # 2. hold: nothing of a target inside its window is sent; its outbox items too wait for after the window
+    in_window = window_of(policy)
+    records = hold.hold_in_window(records, held, policy.now, in_window)
+    still_held, over = split(held, in_window)
+    waiting, outbox = split(outbox, in_window)
     # 3. deliver: the outbox, then what was held over the window, then this run's
-    released = hold.released(held, records)
-    outbox_records, outbox = delivery.drain(config, outbox, policy.routes)
+    released = hold.released(over, records)
+    outbox_records, outbox = delivery.drain(config, outbox, policy)
     outbox += deliver_pending(config, released + records, state, policy)
-    # 4. keep: what is still undelivered, the state; the held ones are all released
-    outbox, dropped = bounded(outbox)
+    # 4. keep: what is still undelivered, the state, what is still held
+    outbox, dropped = bounded(waiting + outbox)
     outbox_records += [plan.record(item["payload"], "dropped", f"outbox over {OUTBOX_MAX} alerts",
                                    item["route"], from_outbox=True) for item in dropped]
-    store.write(state, [], outbox, policy.now)
+    store.write(state, still_held, outbox, policy.now)
     return outbox_records + released + records
+
+
+def split(items, in_window):
+    """(the items whose target is inside its maintenance window, the others), each in order."""
+    inside = [bool(in_window(item["payload"])) for item in items]
+    return ([item for item, i in zip(items, inside) if i], [item for item, i in zip(items, inside) if not i])
 
 
 def plan_spooled(documents, state, held, policy):
@@ -159,9 +189,13 @@ def plan_spooled(documents, state, held, policy):
     records = []
     for document in documents:
         context = dict(policy.context)
-        context.update({k: document.get(k, context[k]) for k in ("target", "report", "timestamp")})
+        context.update({k: document.get(k, context[k]) for k in ("report", "timestamp")})
+        # the URL the blocked run named its target by (a run without a targets file, or an alert of no target)
+        own = dataclasses.replace(policy.fallback, url=document.get("target", policy.fallback.url))
+        targets = {name: own if name is None else p for name, p in policy.targets.items()}
+        spooled = dataclasses.replace(policy, context=context, targets=targets, fallback=own)
         checks = [types.SimpleNamespace(**check) for check in document["checks"]]
-        planned, state, held = plan.plan_checks(checks, state, held, dataclasses.replace(policy, context=context))
+        planned, state, held = plan.plan_checks(checks, state, held, spooled)
         records += [dict(entry, from_spool=True) for entry in planned]
     return records, state, held
 
@@ -172,7 +206,7 @@ def deliver_pending(config, entries, state, policy):
     for entry in entries:
         if entry["state"] != "pending":
             continue
-        if not policy.routes.get(entry["route"]):
+        if not policy.of_payload(entry["payload"]).routes.get(entry["route"]):
             entry.update(state="unrouted", reason="no webhook configured any more")
             continue
         entry.update(delivery.deliver(config, entry["payload"], entry["route"]))
@@ -190,7 +224,7 @@ def spool(store, run, policy):
     if not waiting:
         return records
     context = policy.context
-    document = {"now": policy.now.isoformat(), "target": context["target"], "report": context["report"],
+    document = {"now": policy.now.isoformat(), "target": policy.fallback.url, "report": context["report"],
                 "timestamp": context["timestamp"], "checks": plan.spooled_checks(run.checks, context["secrets"])}
     folder = store.write_spool(f"{run.stem}-{os.getpid()}.json", document)
     for entry in waiting:
@@ -236,13 +270,30 @@ def heartbeat(config, run, mode, deadline, exitstatus):
 
 # --- the terminal -----------------------------------------------------------------------------------
 
-def summary_line(records, beat):
-    """``DigitalMe alerts: 2 sent, 1 suppressed (repeat interval), 1 queued (receiver unreachable)``."""
+def counted(records):
+    """``2 sent, 1 suppressed (repeat interval)``: how many records ended in each state (and why)."""
     counts = {}
     for entry in records:
         label = entry["state"] + (f" ({entry['reason'].split(';')[0]})" if entry["reason"] else "")
         counts[label] = counts.get(label, 0) + 1
-    parts = [f"{n} {label}" for label, n in counts.items()]
+    return [f"{n} {label}" for label, n in counts.items()]
+
+
+def per_target(records):
+    """`` [prod: 1 sent; staging: 2 sent, 1 suppressed (repeat interval)]``: a fleet run's alerts by target
+    (those of no target, from before the targets file or alerting's own error, as "(no target)")."""
+    names = list(dict.fromkeys(entry.get("target") for entry in records))
+    if not names or names == [None]:
+        return ""
+    parts = [f"{name or '(no target)'}: " + ", ".join(counted([e for e in records if e.get("target") == name]))
+             for name in names]
+    return " [" + "; ".join(parts) + "]"
+
+
+def summary_line(records, beat, fleet_run=False):
+    """``DigitalMe alerts: 2 sent, 1 suppressed (repeat interval), 1 queued (receiver unreachable)``; in a fleet
+    run followed by the same by target, `` [prod: 1 sent; staging: ...]``."""
+    parts = counted(records)
     if beat:
         if beat.get("dry_run"):
             parts.append(f"heartbeat ({beat['variant']}) not pinged in dry-run")
@@ -250,7 +301,13 @@ def summary_line(records, beat):
             done = "pinged" if beat["pinged"] else f"failed: {beat['last_error']}"
             why = f", {beat['why']}" if beat.get("why") else ""
             parts.append(f"heartbeat ({beat.get('variant', '?')}{why}) {done}")
-    return "DigitalMe alerts: " + ", ".join(parts) if parts else ""
+    by_target = per_target(records) if fleet_run else ""
+    return "DigitalMe alerts: " + ", ".join(parts) + by_target if parts else ""
+
+
+def route_name(entry):
+    """``critical`` or, in a fleet run, ``prod's critical``: which webhook an alert is for (never its URL)."""
+    return f"{entry['target']}'s {entry['route']}" if entry.get("target") else entry["route"]
 
 
 def terminal_lines(config, run):
@@ -258,9 +315,9 @@ def terminal_lines(config, run):
     then where the alert state was kept when the report folder could not take it. Secrets masked."""
     if SETTINGS not in config.stash:
         return []
-    lines = [f"DigitalMe alert (dry-run, {entry['route']} webhook): {json.dumps(entry['payload'], sort_keys=True)}"
-             for entry in run.alerts if entry["state"] == "dry-run"]
-    lines.append(summary_line(run.alerts, run.heartbeat))
+    lines = [f"DigitalMe alert (dry-run, {route_name(entry)} webhook): "
+             f"{json.dumps(entry['payload'], sort_keys=True)}" for entry in run.alerts if entry["state"] == "dry-run"]
+    lines.append(summary_line(run.alerts, run.heartbeat, fleet(config)))
     if run.alert_state_note:
         lines.append(f"DigitalMe alerts: {run.alert_state_note}")
     secrets = config.stash[SETTINGS].secrets()

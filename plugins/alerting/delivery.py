@@ -10,6 +10,10 @@ is ``queued``. A receiver found down gets this run's later alerts queued untried
 A plugin may replace the webhook (return a delivery dict first) or add a channel (do its own sending and return
 None, so the webhook still goes). What a channel returns becomes the alert's record: ``{"state": "sent" | "queued"
 | "failed", "reason", "delivered", "attempts", "last_error"}``; a channel that raises leaves the alert ``queued``.
+
+In a fleet run the route (the severity) is looked up in the settings of the alert's target (its payload's
+``target_name``): each target's own webhooks and signing secret; a target the targets file no longer names, or an
+alert from before the file, goes by the run's own settings.
 """
 
 import contextlib
@@ -24,6 +28,7 @@ from plugins.alerting.plan import record
 from plugins.markers import SEVERITIES
 from plugins.output import scrub
 from plugins.settings import SETTINGS
+from plugins.targets import TARGETS
 
 SIGNATURE_HEADER = "X-DigitalMe-Signature"
 USER_AGENT = "digitalme-health-suite"
@@ -73,11 +78,10 @@ def ca_bundle():
 class Sender:
     """One libcurl handle for the run's alerts, its deadline, and the receivers found down so far."""
 
-    def __init__(self, secret, deadline):
+    def __init__(self, deadline):
         import pycurl  # imported where first needed: most runs send nothing, and start-up time counts
         self.pycurl = pycurl
         self.curl = pycurl.Curl()
-        self.secret = secret.encode() if secret else b""
         self.deadline = deadline
         self.down = {}  # url -> reason: later alerts to it are queued untried, so order is kept and time saved
 
@@ -117,14 +121,15 @@ class Sender:
         curl.perform()
         return curl.getinfo(pycurl.RESPONSE_CODE), answer
 
-    def post(self, url, payload):
-        """Deliver one alert: ``{"state", "reason", "delivered", "attempts", "last_error"}``."""
+    def post(self, url, payload, secret=""):
+        """Deliver one alert, signed with ``secret`` if any: ``{"state", "reason", "delivered", "attempts",
+        "last_error"}``."""
         if url in self.down:
             return delivery("queued", self.down[url], 0, "not tried: the receiver failed earlier in this run")
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"}
-        if self.secret:
-            headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(self.secret, body, hashlib.sha256).hexdigest()
+        if secret:
+            headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
         attempts, reason, error = 0, "alert budget exhausted", "alert budget exhausted before the first attempt"
         while self.left() > 0.1:
             attempts += 1
@@ -176,6 +181,13 @@ def routes_of(settings):
     return {s: getattr(settings, f"webhook_url_{s}") or settings.webhook_url for s in SEVERITIES}
 
 
+def settings_of(config, name):
+    """The settings an alert of target ``name`` is sent by: that target's, else (a target no longer in the targets
+    file, an alert from a run without one) the run's own."""
+    found = config.stash.get(TARGETS, {}).get(name)
+    return found.settings if found is not None else config.stash[SETTINGS]
+
+
 def failure_text(error, settings):
     """An unexpected error as one line, without secrets or the token-bearing paths of the secret URLs."""
     return scrub(f"{type(error).__name__}: {error}".splitlines()[0], settings.secrets_with_url_paths())
@@ -184,16 +196,17 @@ def failure_text(error, settings):
 class Channel:
     """The webhook channel of one run: its deadline, and one libcurl sender, made when first needed."""
 
-    def __init__(self, settings, deadline):
-        self.settings, self.deadline, self.sender = settings, deadline, None
+    def __init__(self, config, deadline):
+        self.config, self.deadline, self.sender = config, deadline, None
 
     def post(self, route, payload):
-        url = routes_of(self.settings).get(route)
+        settings = settings_of(self.config, payload.get("target_name"))
+        url = routes_of(settings).get(route)
         if not url:
             return None  # no webhook for this route: another channel's, or nobody's
         if self.sender is None:
-            self.sender = Sender(self.settings.webhook_secret, self.deadline)
-        return self.sender.post(url, payload)
+            self.sender = Sender(self.deadline)
+        return self.sender.post(url, payload, settings.webhook_secret)
 
     def close(self):
         if self.sender is not None:
@@ -203,7 +216,7 @@ class Channel:
 @contextlib.contextmanager
 def delivering(config, deadline):
     """The webhook channel open for this run's deliveries, until ``deadline``."""
-    channel = config.stash[CHANNEL] = Channel(config.stash[SETTINGS], deadline)
+    channel = config.stash[CHANNEL] = Channel(config, deadline)
     try:
         yield channel
     finally:
@@ -233,13 +246,13 @@ def deliver(config, payload, route):
     return dict(delivery(answer.get("state", "failed"), "", 0, None), **given)
 
 
-def drain(config, outbox, routes):
+def drain(config, outbox, policy):
     """Deliver the outbox, oldest first: (records, the items still undelivered)."""
     records, kept = [], []
     for item in outbox:
         entry = record(item["payload"], "pending", route=item["route"], from_outbox=True,
                        queued_at=item.get("queued_at"))
-        if not routes.get(item["route"]):
+        if not policy.of_payload(item["payload"]).routes.get(item["route"]):
             entry.update(state="unrouted", reason="no webhook configured any more; dropped from the outbox")
         else:
             entry.update(deliver(config, item["payload"], item["route"]))
@@ -252,5 +265,5 @@ def drain(config, outbox, routes):
 
 def ping_heartbeat(url, deadline):
     """GET the heartbeat URL (at least ``HEARTBEAT_MIN_S`` given): ``{"pinged", "attempts", "last_error"}``."""
-    with contextlib.closing(Sender("", deadline)) as sender:
+    with contextlib.closing(Sender(deadline)) as sender:
         return sender.ping(url)

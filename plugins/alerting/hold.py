@@ -7,15 +7,20 @@ alert is ``withdrawn`` and no ``resolved`` follows it (receivers never heard of 
 held collapses to nothing, and both show as withdrawn). A held ``resolved`` is withdrawn likewise if the check fails
 again (both withdrawals are planned in plan.py). One held alert per check, status and route: a later one replaces
 the payload, keeping when it was first held.
+
+In a fleet run each target has its own window (its ``maintenance_window`` setting): only the alerts of targets
+inside theirs are held, and only their outbox items wait; the other targets' alerts go as usual.
 """
 
 from plugins.alerting.plan import record, take
 
 
-def hold_in_window(records, held, now, window):
-    """Inside the maintenance window: every pending alert is held (kept for the first run after it)."""
+def hold_in_window(records, held, now, window_of):
+    """Every pending alert whose target is inside its maintenance window (``window_of(payload)``, None when not)
+    is held: kept for the first run after the window."""
     for entry in records:
-        if entry["state"] != "pending":
+        window = window_of(entry["payload"]) if entry["state"] == "pending" else None
+        if window is None:
             continue
         payload = entry["payload"]
         same = take(held, payload["fingerprint"], payload["status"])

@@ -6,6 +6,12 @@ repeat interval of its severity is ``suppressed (repeat interval)``; an alert wh
 (or has queued) one of its firing alerts, whatever its severity did in between (routes that share one URL get
 one). Beyond ``alerts_max_per_run`` firing alerts, one summary alert goes instead and the others are ``summarised``.
 Planning only decides: every alert to send leaves here ``pending``.
+
+In a fleet run (a targets file) each alert is its target's: the payload adds ``target_name`` (``target`` stays the
+base URL, now that target's own), the fingerprint is made from the check and the target's name, and the target's
+own settings give the routes, repeat intervals and maintenance window (:class:`TargetPolicy`). The flood guard
+counts the whole run's alerts and sends one summary per target concerned, to that target's route. Without a
+targets file payloads and fingerprints are exactly what they always were.
 """
 
 import dataclasses
@@ -21,18 +27,50 @@ SERVICE = "DigitalMe"
 FLOOD_TITLES = 5
 
 
+@dataclasses.dataclass(frozen=True)
+class TargetPolicy:
+    """How one target's alerts go, from its settings."""
+    name: object  # the target's name in a fleet run, else None
+    url: str  # the payloads' "target": its base URL
+    repeat_s: dict  # severity -> repeat interval in seconds
+    routes: dict  # severity -> webhook URL (never recorded), or "" when the severity has none
+    window: object = None  # its maintenance window (settings.Window), or None
+
+    def window_now(self, now):
+        """The maintenance window when ``now`` is inside it, else None."""
+        return self.window if self.window is not None and now in self.window else None
+
+
 @dataclasses.dataclass
 class Policy:
     """What planning needs besides the checks and the state."""
     now: dt.datetime
-    context: dict  # "target", "report", "timestamp" of the payloads, and the "secrets" to mask in them
-    repeat_s: dict  # severity -> repeat interval in seconds
-    routes: dict  # severity -> webhook URL (never recorded), or "" when the severity has none
+    context: dict  # "report", "timestamp" of the payloads, and the "secrets" to mask in them
+    targets: dict  # target name (None without a targets file) -> TargetPolicy
+    fallback: TargetPolicy  # the run's own settings: for alerts of a target the targets file no longer names
+
+    def of(self, name):
+        return self.targets.get(name, self.fallback)
+
+    def of_payload(self, payload):
+        """The policy of the target an alert (a payload) is about."""
+        return self.of(payload.get("target_name"))
+
+    def any_route(self):
+        return any(url for p in (*self.targets.values(), self.fallback) for url in p.routes.values())
 
 
-def fingerprint(check_id, target):
-    """Stable across runs: the same check on the same target is the same alert."""
-    return hashlib.sha256(f"{check_id}\n{target}".encode()).hexdigest()[:32]
+def target_of(check):
+    """A check's target name (None without a targets file; spooled checks of older runs have none)."""
+    return getattr(check, "target", None)
+
+
+def fingerprint(check_id, url, name=None):
+    """Stable across runs: the same check on the same target is the same alert. Without a targets file the
+    target is its URL, as it always was; in a fleet its name, so prod's and staging's alerts never merge, even
+    on one URL, and a target that moves to a new URL keeps its open alerts."""
+    key = f"{check_id}\n{url}" if name is None else f"{check_id}\ntarget={name}"
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def as_json(value):
@@ -40,24 +78,30 @@ def as_json(value):
     return json.loads(json.dumps(value, default=str))
 
 
-def payload_of(check, status, severity, context):
-    """The manual's ``{"severity", "service", "message", "timestamp"}`` plus what receivers need."""
+def payload_of(check, status, severity, policy):
+    """The manual's ``{"severity", "service", "message", "timestamp"}`` plus what receivers need (in a fleet,
+    ``target_name``)."""
+    context, name = policy.context, target_of(check)
+    url = policy.of(name).url
     if status == "firing":
         message = f"{check.title}: {check.message}" if check.message else check.title
     else:
         message = f"resolved: {check.title}"
     payload = {
         "severity": severity, "service": SERVICE, "message": message, "timestamp": context["timestamp"],
-        "status": status, "check": check.id, "title": check.title, "target": context["target"],
-        "fingerprint": fingerprint(check.id, context["target"]), "report": context["report"],
+        "status": status, "check": check.id, "title": check.title, "target": url,
+        "fingerprint": fingerprint(check.id, url, name), "report": context["report"],
         "value": as_json(check.value), "threshold": as_json(check.threshold),
     }
+    if name is not None:
+        payload["target_name"] = name
     return scrubbed(payload, context["secrets"])
 
 
 def record(payload, state, reason="", route=None, **delivery):
-    """One entry of ``run.alerts``."""
-    entry = {"payload": payload, "state": state, "reason": reason, "route": route or payload["severity"],
+    """One entry of ``run.alerts`` (``target``: the target's name in a fleet run, else None)."""
+    entry = {"payload": payload, "target": payload.get("target_name"), "state": state, "reason": reason,
+             "route": route or payload["severity"],
              "delivered": False, "attempts": 0, "last_error": None, "from_outbox": False, "from_held": False,
              "from_spool": False, "held_at": None}
     entry.update(delivery)
@@ -103,7 +147,7 @@ def plan_checks(checks, state, held, policy):
     state, held = dict(state), list(held)
     records = []
     for check in checks:
-        key = fingerprint(check.id, policy.context["target"])
+        key = fingerprint(check.id, policy.of(target_of(check)).url, target_of(check))
         if check.outcome in FAILING:
             records += plan_failing(check, key, state, held, policy)
         elif check.outcome == "passed":  # skipped or deselected checks resolve nothing
@@ -118,11 +162,11 @@ def plan_failing(check, key, state, held, policy):
         records.append(withdrawn(item, "the check failed again before this held resolved was delivered"))
         before = seen or item.get("seen") or {"check": check.id, "severity": item["route"]}
         seen = state[key] = dict(before, routes=told({"routes": told(before) + [item["route"]]}))
-    entry = record(payload_of(check, "firing", check.severity, policy.context), "pending")
-    now = policy.now
-    if not policy.routes.get(check.severity):
+    entry = record(payload_of(check, "firing", check.severity, policy), "pending")
+    now, own = policy.now, policy.of(target_of(check))
+    if not own.routes.get(check.severity):
         entry.update(state="unrouted", reason="no webhook configured")
-    elif seen and seen.get("severity") == check.severity and age_s(seen, now) < policy.repeat_s[check.severity]:
+    elif seen and seen.get("severity") == check.severity and age_s(seen, now) < own.repeat_s[check.severity]:
         entry.update(state="suppressed", reason="repeat interval")
     else:
         state[key] = {"check": check.id, "severity": check.severity, "last_alerted": now.isoformat(),
@@ -138,11 +182,11 @@ def plan_passed(check, key, state, held, policy):
     seen = state.get(key)
     if not seen:
         return records
-    left = []
-    for route in distinct(told(seen), policy.routes):
-        entry = record(payload_of(check, "resolved", route, policy.context), "pending", route=route)
+    left, routes = [], policy.of(target_of(check)).routes
+    for route in distinct(told(seen), routes):
+        entry = record(payload_of(check, "resolved", route, policy), "pending", route=route)
         entry["_seen"] = seen  # what to restore if this resolved is held and the check fails again
-        if not policy.routes.get(route):
+        if not routes.get(route):
             entry.update(state="unrouted", reason="no webhook configured")
             left.append(route)
         records.append(entry)
@@ -165,28 +209,43 @@ def distinct(names, routes):
     return kept
 
 
-def flood_guard(records, limit, context):
-    """Beyond ``limit`` firing alerts, one summary alert instead: ``records`` plus the summary, if any."""
+def flood_guard(records, limit, policy):
+    """Beyond ``limit`` firing alerts in the run, a summary alert instead: ``records`` plus the summaries, one per
+    target concerned (to that target's route: each receiver hears only of the targets routed to it), one in all
+    without a targets file."""
     firing = [r for r in records if r["state"] == "pending" and r["payload"]["status"] == "firing"]
     if len(firing) <= limit:
         return records
+    by_target = {}
     for entry in firing:
         entry.update(state="summarised", reason=f"more than {limit} alerts in this run")
+        by_target.setdefault(entry["payload"].get("target_name"), []).append(entry)
+    return records + [record(summary_of(group, name, limit, policy), "pending") for name, group in by_target.items()]
+
+
+def summary_of(firing, name, limit, policy):
+    """The summary payload of one target's ``firing`` alerts (``name`` None: the one target of a run without a
+    targets file)."""
     worst = next(s for s in SEVERITIES if any(r["payload"]["severity"] == s for r in firing))
     titles = [r["payload"]["title"] for r in firing]
     more = f" and {len(titles) - FLOOD_TITLES} more" if len(titles) > FLOOD_TITLES else ""
+    on = f" on {name}" if name is not None else ""
+    url, context = policy.of(name).url, policy.context
     summary = {
         "severity": worst, "service": SERVICE, "timestamp": context["timestamp"], "status": "firing",
-        "message": f"{len(titles)} checks failed: " + "; ".join(titles[:FLOOD_TITLES]) + more,
-        "check": "summary", "title": f"{len(titles)} checks failed", "target": context["target"],
-        "fingerprint": fingerprint("summary", context["target"]), "report": context["report"],
+        "message": f"{len(titles)} checks failed{on}: " + "; ".join(titles[:FLOOD_TITLES]) + more,
+        "check": "summary", "title": f"{len(titles)} checks failed{on}", "target": url,
+        "fingerprint": fingerprint("summary", url, name), "report": context["report"],
         "value": len(titles), "threshold": limit,
     }
-    return records + [record(summary, "pending")]
+    if name is not None:
+        summary["target_name"] = name
+    return summary
 
 
 def spooled_checks(checks, secrets):
     """What the next lock holder needs to plan a blocked run's alerts (secrets masked: it is written to disk)."""
-    return [scrubbed({"id": c.id, "title": c.title, "severity": c.severity, "outcome": c.outcome,
-                      "message": c.message, "value": as_json(c.value), "threshold": as_json(c.threshold)}, secrets)
+    return [scrubbed({"id": c.id, "target": target_of(c), "title": c.title, "severity": c.severity,
+                      "outcome": c.outcome, "message": c.message, "value": as_json(c.value),
+                      "threshold": as_json(c.threshold)}, secrets)
             for c in checks if c.outcome in FAILING or c.outcome == "passed"]
