@@ -229,15 +229,17 @@ def alerts_of(alerts, secrets):
     if not alerts:
         return ""
     rows = []
+    fleet_run = any(entry.get("target") for entry in alerts)  # a Target column only where alerts name one
     for entry in alerts:
         payload = entry.get("payload") or {}
         state = entry["state"] + (" (from the outbox)" if entry.get("from_outbox") else "") + (
             f" (held since {entry['held_at']})" if entry.get("from_held") else "")
         cells = (state, entry.get("reason", ""), entry.get("route") or "", payload.get("status", ""),
-                 payload.get("severity", ""), payload.get("title", ""))
+                 payload.get("severity", ""), payload.get("title", "")) + ((entry.get("target") or "",) if fleet_run else ())
         rows.append(f'<tr class="alert-{html.escape(entry["state"])}">'
                     + "".join(f"<td>{html.escape(scrub(str(c), secrets))}</td>" for c in cells) + "</tr>")
-    head = "".join(f"<th>{name}</th>" for name in ("State", "Reason", "Route", "Alert", "Severity", "Check"))
+    names = ("State", "Reason", "Route", "Alert", "Severity", "Check") + (("Target",) if fleet_run else ())
+    head = "".join(f"<th>{name}</th>" for name in names)
     return (f'<h3 style="margin:8px 0 2px">Alerts</h3><table id="digitalme-alerts" style="border-collapse:collapse">'
             f"<tr>{head}</tr>{''.join(rows)}</table>")
 

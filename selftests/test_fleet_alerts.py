@@ -89,6 +89,9 @@ def test_each_targets_alert_names_it_and_goes_to_its_own_webhook(fleet_alerts, r
     records = {(a["target"], a["state"], a["route"]) for a in result.doc["alerts"]}
     assert records == {("prod", "sent", "warning"), ("staging", "sent", "warning")}, result.doc["alerts"]
     assert "DigitalMe alerts: 2 sent [prod: 1 sent; staging: 1 sent]" in result.stdout, result
+    record = (result.report_dir / "latest.html").read_text()
+    alerts_table = record[record.index("digitalme-alerts"):].split("/table")[0]
+    assert "Target" in alerts_table and "staging" in alerts_table, "the record's Alerts table names no target"
 
 
 @pytest.mark.sandbox
