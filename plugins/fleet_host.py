@@ -11,4 +11,4 @@ import pytest
 def host(target, pytestconfig):
     """The target's host (its ``host`` setting, else this machine), as testinfra's ``host``."""
     from plugins.targets import testinfra_host
-    return testinfra_host(pytestconfig, target.settings.host)
+    return testinfra_host(pytestconfig, target.settings)

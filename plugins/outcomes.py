@@ -34,7 +34,6 @@ PROPERTY = "digitalme_outcome"  # the name of the outcome in report.user_propert
 COULD_NOT_CHECK = "could not be checked: "
 EVIDENCE_MAX_CHARS = 4000
 FAILING = ("failed", "error")  # outcomes that alert and make the run's status
-XDIST_GROUP_SUFFIX = re.compile(r"@[^@\[\]/]+$")
 
 
 @dataclasses.dataclass
@@ -204,16 +203,11 @@ def outcome_of(item, phases):
     title, manual = describe(item)
     outcome, message = result_of(phases)
     return CheckOutcome(
-        id=check_id(item.nodeid), target=target_of(item), title=title, manual=manual, declared_severity=declared,
+        id=item.nodeid, target=target_of(item), title=title, manual=manual, declared_severity=declared,
         severity=applied_severity(declared, measurement, outcome == "failed"), schedules=schedules_of(item),
         outcome=outcome, message=redact(message), duration_s=round(sum(r.duration for r, _ in phases), 4),
         value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
     )
-
-
-def check_id(nodeid):
-    """The check's id: its node id, without the ``@<group>`` pytest-xdist's loadgroup appends on workers."""
-    return XDIST_GROUP_SUFFIX.sub("", nodeid)
 
 
 def outcome_in(report):
@@ -238,7 +232,7 @@ class RunCollector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node, ids):
         """The controller collects nothing itself: the order is the workers' (each collects the same)."""
-        self.config.stash.setdefault(ORDER, {check_id(nodeid): n for n, nodeid in enumerate(ids)})
+        self.config.stash.setdefault(ORDER, {check_id: n for n, check_id in enumerate(ids)})
 
 
 def in_collection_order(config):

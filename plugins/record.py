@@ -38,7 +38,7 @@ from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
 from plugins.markers import SEVERITIES
-from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, check_id, outcome_in, owns_run
+from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, outcome_in, owns_run
 from plugins.output import COLOURS, scrub, secret_forms, write_atomically
 from plugins.results import REPORT_ERROR, paths_of, report_failed
 from plugins.settings import SECRET_MASK, SETTINGS
@@ -321,7 +321,7 @@ class Rows:
         order = self.config.stash.get(ORDER, {})
         key = (f"{self.target_order.get(name, -1) + 1:04d}."
                f"{RESULT_RANK.get((outcome or {}).get('outcome'), 0)}."
-               f"{order.get(check_id(report.nodeid), len(order)):06d}")
+               f"{order.get(report.nodeid, len(order)):06d}")
         return f'<td class="col-target"><span hidden>{key}</span>{html.escape(name)}</td>'
 
 

@@ -18,8 +18,8 @@ pytest.ini, the manual's default): the most specific place that names it wins.
 
 Every check then runs once per target: the ``target`` fixture is session-scoped and parametrised by target
 name (``test_health_answers_healthy[prod]``), so every probe, being a session fixture that depends on it, is
-fetched once per target, and pytest runs each target's checks together. Under pytest-xdist each target's
-checks are one ``xdist_group`` and ``-n`` distributes with ``--dist loadgroup``: one worker fetches a target's
+fetched once per target, and pytest runs each target's checks together. Under pytest-xdist (``-n``) the
+controller hands each worker whole targets (:func:`pytest_xdist_make_scheduler`): one worker fetches a target's
 probes once. Without a targets file nothing changes: one target, no parameter.
 """
 
@@ -133,21 +133,25 @@ def load(path, base):
     return {name: Target(name, dataclasses.replace(t.settings, also_secret=secrets)) for name, t in found.items()}
 
 
-def testinfra_host(config, spec):
-    """testinfra's Host for ``spec`` (empty: this machine) with the run's ssh options (--ssh-config ...);
-    testinfra caches hosts, so every caller gets the same one."""
+def testinfra_host(config, settings):
+    """testinfra's Host for the target's ``host`` (empty: this machine) with the run's ssh options (--ssh-config
+    ...); testinfra caches hosts, so every caller gets the same one. ssh's ConnectTimeout (which also bounds the
+    wait for the server's banner) is the target's connect timeout, rounded up, not testinfra's 10 s: a host that
+    does not answer costs each run that long (``host = "ssh://...?timeout=20"`` sets it for one target)."""
+    import math
     import testinfra
     option = config.option
-    return testinfra.get_host(spec or "local://", connection=option.connection, ssh_config=option.ssh_config,
-                              ssh_identity_file=option.ssh_identity_file, sudo=option.sudo,
-                              sudo_user=option.sudo_user)
+    return testinfra.get_host(settings.host or "local://", connection=option.connection,
+                              ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
+                              sudo=option.sudo, sudo_user=option.sudo_user,
+                              timeout=max(1, math.ceil(settings.connect_timeout_s)))
 
 
 # --- hooks --------------------------------------------------------------------------------------
 
 def configure_targets(config):
-    """Called by settings.py's pytest_configure, right after the settings: the targets, from the targets file or the settings; fleet mode's host fixture and
-    xdist distribution."""
+    """Called by settings.py's pytest_configure, right after the settings: the targets, from the targets file or
+    the settings, and in fleet mode the targets' own host fixture."""
     base = config.stash[SETTINGS]
     if not base.targets:
         config.stash[TARGETS] = {None: Target(None, base)}
@@ -163,8 +167,6 @@ def configure_targets(config):
     secrets = next(iter(targets.values())).settings.also_secret
     config.stash[SETTINGS] = dataclasses.replace(base, also_secret=secrets)
     config.pluginmanager.import_plugin("plugins.fleet_host")
-    if getattr(config.option, "dist", "no") == "load":  # what -n chooses: one worker per target's checks instead
-        config.option.dist = "loadgroup"
 
 
 def pytest_generate_tests(metafunc):
@@ -175,14 +177,24 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("target", names, indirect=True, scope="session", ids=names)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Each target's checks are one xdist group: one worker fetches its probes once (--dist loadgroup)."""
-    if fleet(config):
-        for item in items:
-            callspec = getattr(item, "callspec", None)
-            if callspec is not None and "target" in callspec.params:
-                item.add_marker(pytest.mark.xdist_group(callspec.params["target"]))
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """In fleet mode (``-n``, ``--dist load`` or ``loadgroup``) the controller hands each worker whole targets.
+
+    xdist's own loadgroup cannot with pytest 9: its workers tag a check's id with its group by setting
+    ``item._nodeid``, which pytest 9 no longer reads, so no ``@<group>`` arrives and the checks are spread one by
+    one. Here the group is read from the id the controller already has: the target's parameter.
+    """
+    if not fleet(config) or config.getvalue("dist") not in ("load", "loadgroup"):
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+    names = sorted(targets_of(config), key=len, reverse=True)  # "prod-eu" before "prod": ids join with "-"
+
+    class ByTarget(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            params = nodeid.rsplit("@", 1)[0].rpartition("[")[2].rstrip("]")
+            return next((n for n in names if params == n or params.startswith(n + "-")), nodeid)
+    return ByTarget(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -58,8 +58,14 @@ def test_endpoints_expose_no_secrets(endpoints, check):
 
     Manual: Morning 2 `curl -f http://localhost/info`; .env keys `ANTHROPIC_API_KEY`, `JWT_KEY`: never shown.
     """
+    answered = {url: answer for url, answer in endpoints.answers.items() if answer.answered}
+    if not answered:  # nothing looked at is no finding of "no secrets"
+        raise ProbeError("no endpoint answered: " + "; ".join(a.describe() for a in endpoints.answers.values()))
+    unanswered = [answer.describe() for answer in endpoints.answers.values() if not answer.answered]
+    if unanswered:
+        check.attach("not looked at (no answer)", "\n".join(unanswered))
     found = {url: find_secrets(answer.body) + find_secrets_in_headers(answer.headers)
-             for url, answer in endpoints.answers.items()}
+             for url, answer in answered.items()}
     check.record({url: len(findings) for url, findings in found.items()}, 0)
     leaks = [f"{url} exposes {finding}" for url, findings in found.items() for finding in findings]
     check.attach("findings (values masked)", "\n".join(leaks))

@@ -7,6 +7,7 @@ show a load of 1 while idle).
 """
 
 import re
+import threading
 
 from plugins.probes import ProbeError
 
@@ -38,10 +39,7 @@ class HostFacts:
     """The host's figures for Resource Monitoring, read in one command."""
 
     def __init__(self, host):
-        try:
-            result = host.run(_COMMAND)
-        except Exception as e:  # an unreachable host (ssh) is a probe failure, not a finding
-            raise unreachable(host, e) from None
+        result = run_on(host, _COMMAND)  # an unreachable host (ssh) is a probe failure, not a finding
         parts = result.stdout.split(_SEPARATOR + "\n")
         if result.rc == 255 and len(parts) != 6:  # ssh's own exit code: it never reached the host
             raise unreachable(host, result.stderr)
@@ -74,13 +72,28 @@ class HostFacts:
         return round(100.0 * self.load[1] / self.cores, 1)
 
 
+_UNREACHABLE = {}  # testinfra Host -> the ProbeError of its first failed connection in this run
+_UNREACHABLE_LOCK = threading.Lock()
+
+
 def run_on(host, command):
     """``host.run(command)``, where a host that cannot be reached (testinfra's ssh backend raises on ssh's own exit
-    255) is a ProbeError in ssh's words, not a dump of testinfra's CommandResult."""
+    255) is a ProbeError in ssh's words, not a dump of testinfra's CommandResult.
+
+    A host that could not be reached is not tried again in this run: each host check would otherwise wait ssh's
+    whole connect timeout for it, one after the other (a fleet's dead host would hold the live ones that long).
+    """
+    with _UNREACHABLE_LOCK:
+        known = _UNREACHABLE.get(host)
+    if known is not None:
+        raise ProbeError(str(known))
     try:
         return host.run(command)
     except Exception as e:
-        raise unreachable(host, e) from None
+        error = unreachable(host, e)
+        with _UNREACHABLE_LOCK:
+            _UNREACHABLE.setdefault(host, error)
+        raise error from None
 
 
 def unreachable(host, error):

@@ -30,6 +30,7 @@ class CertificateFacts:
     not_valid_before: dt.datetime
     not_valid_after: dt.datetime
     protocol: str  # the version negotiated by a default client
+    sha256: str = ""  # the certificate's SHA-256 fingerprint (hex): the same certificate, wherever it is read
 
     @property
     def days_left(self):
@@ -61,8 +62,13 @@ class CertificateFacts:
 
 def parse_certificate(der, protocol=""):
     from cryptography import x509
+    return _facts(x509.load_der_x509_certificate(der), protocol)
+
+
+def _facts(certificate, protocol=""):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
     from cryptography.x509.oid import ExtensionOID, NameOID
-    certificate = x509.load_der_x509_certificate(der)
     try:
         alt = certificate.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
         dns_names = tuple(alt.get_values_for_type(x509.DNSName))
@@ -77,7 +83,82 @@ def parse_certificate(der, protocol=""):
         not_valid_before=certificate.not_valid_before_utc,
         not_valid_after=certificate.not_valid_after_utc,
         protocol=protocol,
+        sha256=certificate.fingerprint(hashes.SHA256()).hex(),
     )
+
+
+PFX_PASSWORD_ENV = "ASPNETCORE_Kestrel__Certificates__Default__Password"  # Kestrel's, in the container's env
+
+
+def newest_certificate_in(files, passwords=(None,)):
+    """(path, CertificateFacts) of the newest server certificate (issued last) among ``files`` ({path:
+    bytes} read from the container): PEM files holding a certificate (the first of a chain), and PFX/PKCS#12
+    files opened with one of ``passwords``. CA certificates (chain.pem's intermediate) are not the server's
+    where another file holds one that is not a CA. None where no file holds one. A PFX that opens with none of
+    the passwords is a ProbeError: its certificate cannot be read, so no comparison can be made. Private keys
+    beside them are never parsed."""
+    from cryptography import x509
+    found, locked = [], []
+    for path, data in sorted(files.items()):
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            try:
+                certificates = x509.load_pem_x509_certificates(data)
+            except ValueError:
+                continue
+        elif path.lower().endswith((".pfx", ".p12")):
+            certificates = _pfx_certificates(data, passwords)
+            if certificates is None:
+                locked.append(path)
+                continue
+        else:
+            continue
+        # the server's is the first that is not a CA; a file of CA certificates only may still be the server's own
+        # (`openssl req -x509` marks a self-signed one CA:TRUE), but a server certificate elsewhere wins over it
+        leaves = [c for c in certificates if not _is_ca(c)]
+        if certificates:
+            found.append((not leaves, path, _facts((leaves or certificates)[0])))
+    if locked and not found:
+        raise ProbeError(f"{', '.join(locked)}: a PFX that opens with no password, an empty one or the container's "
+                         f"{PFX_PASSWORD_ENV}; set DIGITALME_CERT_FILE to the certificate in PEM form")
+    if any(not ca for ca, _, _ in found):
+        found = [item for item in found if not item[0]]
+    newest = max(found, key=lambda item: (item[2].not_valid_before, item[2].not_valid_after), default=None)
+    return newest and newest[1:]
+
+
+class _Passwords(tuple):
+    """Passwords to try, shown masked (--showlocals, a traceback's locals)."""
+
+    def __repr__(self):
+        return f"<{len(self)} passwords, masked>"
+
+
+def pfx_passwords(inspected):
+    """The passwords a PFX is tried with: none, empty, and Kestrel's from the container's ``docker inspect``."""
+    prefix = PFX_PASSWORD_ENV + "="
+    own = [e[len(prefix):].encode() for e in inspected.get("Config", {}).get("Env") or [] if e.startswith(prefix)]
+    return _Passwords([None, b""] + own[:1])
+
+
+def _pfx_certificates(data, passwords):
+    """The certificates of a PKCS#12 file (its own first), or None where no password opens it."""
+    from cryptography.hazmat.primitives.serialization import pkcs12
+    for password in passwords:
+        try:
+            bundle = pkcs12.load_pkcs12(data, password)
+        except (ValueError, TypeError):
+            continue
+        own = [bundle.cert.certificate] if bundle.cert else []
+        return own + [c.certificate for c in bundle.additional_certs]
+    return None
+
+
+def _is_ca(certificate):
+    from cryptography import x509
+    try:
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _unverified_context():
@@ -93,19 +174,29 @@ class TlsProbe:
     def __init__(self, host, port, timeout_s):
         self.host, self.port, self.timeout_s = host, port, timeout_s
         self._certificates = {}
+        self._no_answer = None  # the ProbeError of a port that refused or timed out: not tried again this run
 
     @property
     def address(self):
         return f"{self.host}:{self.port}"
 
     def _handshake(self, context, server_name):
+        """A completed handshake; a port that refuses, or does not answer within the timeout, is a ProbeError, and
+        every later handshake of the run gets the same at once (each TLS check would otherwise wait again)."""
+        if self._no_answer is not None:
+            raise ProbeError(str(self._no_answer))
         sni = server_name if server_name and not _is_ip(server_name) else None
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout_s)
         except OSError as e:
-            raise ProbeError(f"connecting to {self.address}: {e.strerror or e}") from None
+            self._no_answer = ProbeError(f"connecting to {self.address}: {e.strerror or e}")
+            raise self._no_answer from None
         try:
             tls = context.wrap_socket(sock, server_hostname=sni)
+        except TimeoutError:
+            sock.close()
+            self._no_answer = ProbeError(f"TLS handshake with {self.address}: no answer within {self.timeout_s:g} s")
+            raise self._no_answer from None
         except BaseException:
             sock.close()
             raise
