@@ -21,6 +21,7 @@ pytest_plugins = [  # the flow: settings -> probes (prefetch, fixtures below) ->
     "plugins.history",
     "plugins.alerting",
     "plugins.pipeline",
+    "plugins.prometheus",
 ]
 
 
@@ -56,6 +57,13 @@ def container_memory(pytestconfig, target):
     """(memory in use, limit) of the app container, as ``docker stats --no-stream`` shows it."""
     from plugins.prefetch import fetched
     return fetched(pytestconfig, target, "container_memory")
+
+
+@pytest.fixture(scope="session")
+def inside_container(pytestconfig, target):
+    """MemAvailable, the load average, its CPUs and a 0.25 s sample of its CPU use, as the app container sees them."""
+    from plugins.prefetch import fetched
+    return fetched(pytestconfig, target, "inside_container")
 
 
 @pytest.fixture(scope="session")

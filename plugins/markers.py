@@ -15,6 +15,7 @@ SCHEDULES = {
     "resources": "Resource Monitoring (every 4 hours)",
     "weekly": "Weekly Maintenance (Sunday 02:00)",
     "monthly": "Monthly Maintenance (first Sunday 01:00)",
+    "change": "the post-change gate (after a restart, update or configuration change)",
 }
 RESPONSE = {"critical": "immediate response", "warning": "response within 1 hour"}
 

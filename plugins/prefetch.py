@@ -67,6 +67,7 @@ def probes(config, target):
         "container_files": lambda: docker_probe(config, target).container_files(
             settings.container, settings.db_path, settings.backup_dir),
         "container_memory": lambda: docker_probe(config, target).memory_usage(settings.container),
+        "inside_container": lambda: inside_container_of(settings, docker_probe(config, target)),
         "compose_services": lambda: compose_services_of(settings, docker_probe(config, target)),
         "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target)),
     }
@@ -77,7 +78,7 @@ def checked_hosts(config, target):
     cache hands the checks the same Host objects."""
     from plugins.targets import fleet, testinfra_host
     if fleet(config):
-        return [testinfra_host(config, target.settings.host)]
+        return [testinfra_host(config, target.settings)]
     import testinfra
     option = config.option
     specs = option.hosts.split(",") if option.hosts is not None else [None]
@@ -154,6 +155,12 @@ def compose_services_of(settings, docker):
     """The services the compose file declares, found from the configured file or the containers' label."""
     from plugins.probes.compose import declared_services
     return declared_services(settings.compose_file, docker.project_containers(settings.compose_project))
+
+
+def inside_container_of(settings, docker):
+    """/proc/meminfo, /proc/loadavg, the CPUs and a CPU sample, as the app container sees them (one exec)."""
+    from plugins.probes.inside import read_inside
+    return read_inside(docker, settings.container)
 
 
 def endpoints_of(settings):

@@ -214,6 +214,7 @@ DECLARED = (
     Setting("db_path", "/app/data/digitalme.db", required_text, "The SQLite database, as a path inside the container."),
     Setting("backup_dir", "/app/backups", required_text, "The backup folder, as a path inside the container."),
     Setting("env_file", "", text, "The deployment's .env on the checked host (empty: its checks skip)."),
+    Setting("cert_file", "", text, "The certificate file the app serves, as a path inside the container (empty: the .env's SSL_CERT_PATH, else the PEM or PFX under /https)."),
     Setting("db_required_tables", "", name_list, "Tables a restored backup must hold besides the live database's (comma-separated)."),
     # Thresholds: the manual's values
     Setting("response_time_max_s", "1.0", number(0, 60, low_open=True), "Each endpoint answers within this many seconds (manual: <1s)."),
@@ -238,11 +239,13 @@ DECLARED = (
     Setting("connect_timeout_s", "3", number(0, 120, low_open=True), "Connect timeout of every HTTP request."),
     Setting("read_timeout_s", "10", number(0, 600, low_open=True), "Read timeout of every HTTP request."),
     Setting("docker_timeout_s", "15", number(0, 600, low_open=True), "Timeout of every Docker API call."),
+    Setting("change_wait_s", "60", number(0, 3600), "How long `pytest -m change` waits for the app to be healthy after a change (Docker health and /health Healthy)."),
     # The fleet
     Setting("targets", "", text, "A TOML file of targets (deployments) to check in one run, each with its own settings (empty: one target, from these settings).", flag="--digitalme-targets"),
     # Records
     Setting("report_dir", "reports", required_text, "Where results files, HTML reports and alert state are kept."),
     Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed."),
+    Setting("prometheus_dir", "", text, "Where digitalme_<selection>.prom is written after each run, for node_exporter's textfile collector (empty: not written)."),
     # Alerts
     Setting("alerts", "on", choice("on", "off", "dry-run"), "Send alerts (on), not at all (off), or print them (dry-run).", flag="--alerts"),
     Setting("webhook_url", "", optional_url, "Webhook for every alert (unset: no webhooks).", secret=True),
@@ -260,7 +263,7 @@ BY_NAME = {setting.name: setting for setting in DECLARED}
 # Settings of the run, not of one target: where the record goes, how alerts are sent, the fleet itself. Every
 # other setting may differ per target of a targets file (plugins/targets.py).
 RUN_WIDE = ("targets", "report_dir", "report_retention_days", "alerts", "heartbeat_url", "alerts_max_per_run",
-            "alert_budget_s")
+            "alert_budget_s", "prometheus_dir")
 
 
 @dataclasses.dataclass(frozen=True)

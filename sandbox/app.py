@@ -20,6 +20,7 @@ request, so the suite's own tests break and restore it in milliseconds without a
 ``leak``            present: ``/info`` exposes the API key (what an auditor must catch)
 ``no_hsts``         present: no ``Strict-Transport-Security`` on HTTPS
 ``tls_min``         ``1.0`` or ``1.1``: accept that old TLS version again (an outdated server configuration)
+``cert_pinned``     present: keep serving the certificate loaded first, as Kestrel does, until a restart
 ==================  ===========================================================================
 """
 
@@ -419,6 +420,8 @@ class TLSServer(http.server.ThreadingHTTPServer):
             stamp = (os.stat(CERT_FILE).st_mtime_ns, os.stat(KEY_FILE).st_mtime_ns, oldest)
         except OSError:
             return None  # no certificate: every handshake fails, as Kestrel's would
+        if self._loaded is not None and control("cert_pinned") is not None:
+            stamp = (*self._loaded[:2], oldest)  # a renewed file is not read until the app restarts
         if stamp != self._loaded:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.minimum_version = ssl.TLSVersion.TLSv1_2

@@ -41,6 +41,8 @@ def free_ports(count):
 # One private stack per test session: its own compose project, container name and ports.
 PROJECT = f"{PROJECT_PREFIX}{os.getpid()}"
 CONTAINER = f"{PROJECT}-digitalme-1"
+# Carried by the images this session builds (Sandbox.rebuild_image): only those are ever removed by it.
+OWN_IMAGE_LABEL = f"io.digitalme-ops.selftest-image={PROJECT}"
 HTTP_PORT, HTTPS_PORT = free_ports(2)
 
 
@@ -240,6 +242,45 @@ class Sandbox:
         override.write_text(override_text)
         self.recreate_on_restore = True
         self.compose("up", "--detach", "--force-recreate", override=override)
+
+
+    # --- images: a tag of the session's own, so that the shared digitalme-sandbox:latest is never moved -----------
+
+    @contextlib.contextmanager
+    def own_image(self):
+        """The container recreated from a tag of this session's own (``digitalme-sandbox:<project>``, the same image
+        as the stack's), so that a scenario may move that tag while other stacks keep theirs. Afterwards the
+        container runs the stack's image again, and the own tag and every image built under it (labelled with the
+        session's project) are removed: nothing else is touched."""
+        before = self.compose_env.get("SANDBOX_IMAGE")
+        tag = f"digitalme-sandbox:{PROJECT}"
+        self.docker("tag", before or "digitalme-sandbox:latest", tag)
+        self.compose_env["SANDBOX_IMAGE"] = tag
+        self.recreate_on_restore = True
+        try:
+            self.compose("up", "--detach", "--wait", "--wait-timeout", "90", "--force-recreate")
+            yield tag
+        finally:
+            if before is None:
+                del self.compose_env["SANDBOX_IMAGE"]
+            else:
+                self.compose_env["SANDBOX_IMAGE"] = before
+            self.compose("up", "--detach", "--wait", "--wait-timeout", "90", "--force-recreate")
+            self.recreate_on_restore = False
+            self.docker("image", "rm", tag, check=False)
+            built = self.docker("images", "-q", "--filter", f"label={OWN_IMAGE_LABEL}", check=False).stdout.split()
+            for image in dict.fromkeys(built):
+                self.docker("image", "rm", image, check=False)
+
+    def rebuild_image(self, tag):
+        """``docker build`` a tiny layer on top of ``tag`` under the same tag (labelled as this session's): what a
+        pull or a rebuild leaves while the container still runs the old image. Returns the new image's id."""
+        context = self.folder / "rebuild"
+        context.mkdir(exist_ok=True)
+        (context / "Dockerfile").write_text(f"FROM {tag}\nCOPY rebuilt.txt /app/rebuilt.txt\n")
+        (context / "rebuilt.txt").write_text(f"rebuilt by the selftests at {time.time()}\n")
+        self.docker("build", "-q", "--label", OWN_IMAGE_LABEL, "-t", tag, str(context), timeout=300)
+        return self.docker("image", "inspect", "-f", "{{.Id}}", tag).stdout.strip()
 
 
 def shell_quote(text):

@@ -14,7 +14,8 @@ from test_alerts import receiver  # noqa: F401 (receiver is a fixture)
 MEASURED_NOW = ("test_endpoint_answers_within_time", "test_newest_backup_fresh", "test_database_recently_written",
                 "test_database_size_below_limit", "test_certificate_valid_for_warning_days",
                 "test_certificate_valid_for_critical_days", "test_container_memory_below_limit",
-                "test_host_memory_below_threshold", "test_filesystems_below_disk_threshold")
+                "test_host_memory_below_threshold", "test_filesystems_below_disk_threshold",
+                "test_memory_available_in_container", "test_load_in_container_below_threshold")
 # The machine-wide CPU check judges the machine these tests share with other sessions (test_baseline.py): it may
 # pass in one run and fail in the next whatever the runner, so it is left out of the comparison.
 NOT_COMPARED = "tests_resources/test_host.py::test_cpu_below_threshold_sustained[local]"

@@ -1,7 +1,8 @@
-"""Container resource monitoring, Weekly Maintenance 1 (log rotation and cleanup), and the Configuration Change
-Procedure's validation step.
+"""Container resource monitoring, Performance Monitoring inside the container, Weekly Maintenance 1 (log rotation
+and cleanup), and the Configuration Change Procedure's validation step.
 
-``docker stats --no-stream digitalme-digitalme-1``; ``docker image prune -f``, ``docker container prune -f``;
+``docker stats --no-stream digitalme-digitalme-1``; ``docker exec digitalme-digitalme-1 cat /proc/meminfo | grep
+MemAvailable``, ``cat /proc/loadavg``; ``docker image prune -f``, ``docker container prune -f``;
 ``docker-compose -f docker-compose.production.yml config``.
 """
 
@@ -9,7 +10,7 @@ import os
 
 import pytest
 
-from plugins.probes import compose
+from plugins.probes import ProbeError, compose
 from plugins.units import mib
 
 # Drivers that rotate by themselves or keep nothing on the host's disk.
@@ -28,6 +29,57 @@ def test_container_memory_below_limit(container_memory, settings, check):
     check.record(used, settings.container_memory_max)
     assert used < settings.container_memory_max, (
         f"{settings.container} uses {mib(used)} >= {mib(settings.container_memory_max)}")
+
+
+@pytest.mark.warning
+@pytest.mark.resources
+@pytest.mark.daily
+def test_memory_available_in_container(inside_container, container_memory, settings, check):
+    """Memory in use as the app container sees it (MemAvailable, within its limit) is below DIGITALME_MEMORY_MAX_PCT.
+
+    Manual: Performance Monitoring, `docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`.
+    /proc/meminfo shows the host's memory; a memory limit (``docker stats``) caps what the app may still take, so
+    what it has left is the smaller of MemAvailable and the limit less its use, out of the smaller of the two totals.
+    """
+    figures = inside_container
+    used, limit = container_memory
+    limited = 0 < limit < figures.mem_total
+    usable = limit if limited else figures.mem_total
+    available = min(figures.mem_available, max(0, limit - used)) if limited else figures.mem_available
+    used_pct = round(100 * (1 - available / usable), 1)
+    check.record({"mem_available": figures.mem_available, "mem_total": figures.mem_total,
+                  "limit": limit if limited else None, "available": available, "used_pct": used_pct},
+                 settings.memory_max_pct)  # the threshold of used_pct
+    assert used_pct < settings.memory_max_pct, (
+        f"{settings.container} has {mib(available)} of {mib(usable)} left: {used_pct:g} % in use >= "
+        f"{settings.memory_max_pct:g} % (MemAvailable {mib(figures.mem_available)}"
+        + (f", limit {mib(limit)} of which it uses {mib(used)})" if limited else ", no memory limit)"))
+
+
+@pytest.mark.warning
+@pytest.mark.resources
+@pytest.mark.daily
+def test_load_in_container_below_threshold(inside_container, settings, check):
+    """The load the app container sees is not sustained CPU starvation: the 5-minute load per CPU it sees and its own
+    CPU use now (a share of the CPUs it may use) are not both at DIGITALME_CPU_MAX_PCT.
+
+    Manual: Performance Monitoring, `docker exec digitalme-digitalme-1 cat /proc/loadavg`; "CPU >90 %".
+    The load counts every task of the host (and tasks waiting on disk): alone it is not the app's CPU use, so it
+    is judged with a 0.25 s sample of the container's own CPU use, as the host's CPU check is.
+    """
+    figures = inside_container
+    load_pct = round(figures.load5_per_cpu_pct, 1)
+    check.record({"load1": figures.load[0], "load5": figures.load[1], "load15": figures.load[2],
+                  "cpus_seen": figures.cpus_seen, "cpus_allowed": figures.cpus_allowed,
+                  "load5_per_cpu_pct": load_pct, "busy_pct_now": figures.busy_pct},
+                 settings.cpu_max_pct)  # of both percentages, as the host's CPU check
+    if figures.busy_pct is None:
+        raise ProbeError(f"the CPU use of {settings.container} could not be read from its cgroup (load "
+                         f"{figures.load[1]:g} on {figures.cpus_seen} CPUs)")
+    assert not (load_pct >= settings.cpu_max_pct and figures.busy_pct >= settings.cpu_max_pct), (
+        f"{settings.container} busy at {figures.busy_pct:g} % of its {figures.cpus_allowed:g} CPU(s) now and "
+        f"{load_pct:g} % 5-minute load per CPU it sees (load {figures.load[1]:g} on {figures.cpus_seen}), "
+        f"both >= {settings.cpu_max_pct:g} %")
 
 
 @pytest.mark.warning
@@ -62,6 +114,7 @@ def test_reclaimable_docker_space_below_limit(docker, settings, check):
 
 @pytest.mark.critical
 @pytest.mark.weekly
+@pytest.mark.change
 def test_compose_config_valid(settings, check):
     """`docker compose -f <file> config` validates the deployment's compose file (which must exist).
 

@@ -65,3 +65,25 @@ def deployment_env(host, settings):
     if not settings.env_file:
         pytest.skip("the deployment's .env cannot be inspected: DIGITALME_ENV_FILE is empty")
     return read_env_facts(host, settings.env_file)
+
+
+@pytest.fixture(scope="module")
+def certificate_on_disk(docker, app_container, host, settings):
+    """(path in the container, where the path came from, CertificateFacts) of the certificate file the app is
+    configured with: DIGITALME_CERT_FILE, else the .env's SSL_CERT_PATH, else the newest PEM or PFX under /https
+    (the real app mounts ./certs:/https:ro). Read through Docker's archive API; a PFX is opened with no password,
+    an empty one, or Kestrel's from the container's environment (used here only, never shown)."""
+    from plugins.probes import ProbeError
+    from plugins.probes.tls import newest_certificate_in, pfx_passwords
+    path, source = settings.cert_file, "DIGITALME_CERT_FILE"
+    if not path and settings.env_file:
+        path, source = read_env_facts(host, settings.env_file).cert_path, f"SSL_CERT_PATH in {settings.env_file}"
+        if not path.startswith("/"):  # absent, or relative: a path on the host (./certs), not in the container
+            path = ""
+    if not path:
+        path, source = "/https", "the default folder /https"
+    found = newest_certificate_in(docker.read_files(settings.container, path), pfx_passwords(app_container))
+    if found is None:
+        raise ProbeError(f"{path} (from {source}) in {settings.container} holds no certificate (PEM or PFX): set "
+                         f"DIGITALME_CERT_FILE to the certificate file the app serves, as a path in the container")
+    return found[0], source, found[1]

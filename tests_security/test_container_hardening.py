@@ -8,6 +8,7 @@ Update Procedure (``docker-compose pull``, rebuild) and the host's own updates (
 
 import pytest
 
+from plugins.probes import ProbeError
 from plugins.probes.apt import APT_LISTS_MAX_AGE_DAYS, pending_updates
 from plugins.probes.host_paths import reachable_on_host
 
@@ -101,6 +102,27 @@ def test_image_not_older_than_max_age(app_container, docker, settings, check):
     assert age.days <= settings.image_max_age_days, (
         f"image {name} ({image_id[7:19]}) was built {_days(age.days)} days ago "
         f"({age.created:%Y-%m-%d %H:%M} UTC) > {settings.image_max_age_days:g} days: rebuild or pull it")
+
+
+@pytest.mark.warning
+@pytest.mark.weekly
+def test_running_image_is_the_pulled_one(app_container, docker, check):
+    """The app container runs the image its image reference (Config.Image) names now: no `up -d` is pending.
+
+    Manual: Weekly 3, `docker-compose pull` then `docker-compose up -d` (pulled without `up -d`, a newer image
+    sits under the tag while the container runs the old one).
+    """
+    running = app_container["Image"]
+    reference = app_container["Config"].get("Image") or running
+    named = docker.image_id(reference)
+    if named is None:
+        # Nothing to compare with: the tag was removed (`docker image rm`, a prune of an untagged pull).
+        raise ProbeError(f"image reference {reference} of {app_container['Name'].lstrip('/')} names no image on "
+                         f"the Docker host now (removed or untagged): `docker-compose pull` fetches it again")
+    check.record({"running": running[7:19], reference: named[7:19]}, "the same image")
+    assert running == named, (
+        f"{app_container['Name'].lstrip('/')} runs image {running[7:19]} but {reference} names {named[7:19]} now "
+        f"(pulled or rebuilt since the container was created): `docker-compose up -d` is pending")
 
 
 @pytest.mark.warning

@@ -1,8 +1,10 @@
-"""What a client sees of HTTPS: the certificate's validity and names, the protocol versions, HTTPS enforced.
+"""What a client sees of HTTPS: the certificate's validity and names, whether it is the newest on disk, the protocol
+versions, HTTPS enforced.
 
 Manual: Monthly Maintenance "check SSL certificate expiry"; deployment guide "certificates valid for 30+ days";
 Morning 3 `curl -k https://localhost/health` (if applicable). Every check here skips where DIGITALME_HTTPS_URL
-is empty. Handshakes only: nothing is sent beyond what a browser sends.
+is empty. Handshakes only: nothing is sent beyond what a browser sends. The certificate file the app is configured
+with is read out of the container through Docker's archive API (no exec), to compare with the one served.
 """
 
 import math
@@ -69,6 +71,41 @@ def test_certificate_matches_host_name(tls, users_host_name, check):
     assert certificate.matches(name), (
         f"certificate presented for {name} (from {source}) is valid for {', '.join(certificate.names()) or 'no name'}, "
         f"not {name}")
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+@pytest.mark.monthly
+def test_served_certificate_is_newest_on_disk(tls, certificate_on_disk, check):
+    """The certificate served on HTTPS is the one in the app's certificate file: a renewal was picked up.
+
+    Manual: Monthly Maintenance 1, `certbot renew --quiet`, then `docker-compose restart` "to pick up new
+    certificates" (renewed without the restart, the file is new and the served certificate still expires).
+    """
+    path, source, on_disk = certificate_on_disk
+    served = tls.certificate()
+    check.record({"served": _summary(served), "on disk": _summary(on_disk), "file": path},
+                 "the served certificate is the file's")
+    check.attach("certificates", f"served by {tls.address}: {_validity(served)}\n"
+                                 f"in {path} (from {source}): {_validity(on_disk)}")
+    if served.sha256 == on_disk.sha256:
+        return
+    # newer = issued later (a renewal), whatever its lifetime: a 90-day Let's Encrypt one may replace a 1-year one
+    newer = (on_disk.not_valid_before, on_disk.not_valid_after) > (served.not_valid_before, served.not_valid_after)
+    assert not newer, (
+        f"{path} holds a newer certificate (issued {on_disk.not_valid_before:%Y-%m-%d %H:%M}, valid until "
+        f"{on_disk.not_valid_after:%Y-%m-%d %H:%M} UTC) than {tls.address} serves (issued "
+        f"{served.not_valid_before:%Y-%m-%d %H:%M}, valid until {served.not_valid_after:%Y-%m-%d %H:%M} UTC): the "
+        f"renewal was not picked up; restart the app (docker-compose restart)")
+    assert False, (
+        f"{tls.address} serves a certificate (valid until {served.not_valid_after:%Y-%m-%d %H:%M} UTC, sha256 "
+        f"{served.sha256[:16]}) that is not the one in {path} (from {source}; valid until "
+        f"{on_disk.not_valid_after:%Y-%m-%d %H:%M} UTC, sha256 {on_disk.sha256[:16]}, not newer): the file the app "
+        f"is configured with is not the one it serves (expected the same certificate)")
+
+
+def _summary(certificate):
+    return {"valid until": f"{certificate.not_valid_after:%Y-%m-%d %H:%M} UTC", "sha256": certificate.sha256[:16]}
 
 
 @pytest.mark.warning

@@ -2,9 +2,11 @@
 themselves.
 
     http             the endpoints, as the manual's curl sees them (status, body, headers, timings)
-    tls              the HTTPS endpoint: its certificate, the protocol versions it accepts
-    docker           containers, stats, logs, reclaimable space, image age, PID 1's user
+    tls              the HTTPS endpoint: its certificate, the protocol versions it accepts; certificate files (PEM, PFX)
+    docker           containers, stats, logs, reclaimable space, image age and the id a tag names, PID 1's user,
+                     files read out of the container (archive API)
     container_files  the database and backup files inside the container, by one stat exec
+    inside           MemAvailable, the load average, the CPUs and their use, as the container sees them (one exec)
     sqlite           databases copied out of the container, read-only
     compose          the deployment's compose file: whether it validates, which services it declares
     logs             the app's log lines read as entries

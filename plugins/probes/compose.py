@@ -1,10 +1,12 @@
 """Compose probe: what ``docker compose`` says of the deployment's compose file, on the checking machine.
 
 ``config --quiet`` validates the file (Configuration Change Procedure 3); ``config --services`` lists what it
-declares (Morning 1 compares that with the containers). A compose binary that does not run is a ProbeError.
+declares (Morning 1 compares that with the containers); ``config --format json`` gives the image each service
+names (the change gate compares that with what runs). A compose binary that does not run is a ProbeError.
 """
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -65,12 +67,8 @@ def declared_services(compose_file, containers):
     The configured file first; where it is not on this machine, the file the project's containers were started
     from (label ``com.docker.compose.project.config_files``) if that one is; else unknown, with the reason.
     """
-    candidates = [compose_file] + sorted({c["config_files"] for c in containers if c.get("config_files")})
-    for files in candidates:
-        paths = [path for path in files.split(",") if path]
-        if paths and all(os.path.isfile(path) for path in paths):
-            break
-    else:
+    files, paths = files_on_this_machine(compose_file, containers)
+    if not paths:
         return DeclaredServices(compose_file, why_unknown=f"compose file {compose_file} is not on this machine "
                                                           f"(DIGITALME_COMPOSE_FILE), nor the one the containers name")
     args = [arg for path in paths[1:] for arg in ("-f", path)]
@@ -81,3 +79,42 @@ def declared_services(compose_file, containers):
     if result.returncode != 0:
         return DeclaredServices(files, why_unknown=f"{files} does not validate: {_problem(result)}")
     return DeclaredServices(files, tuple(sorted(result.stdout.split())))
+
+
+def files_on_this_machine(compose_file, containers):
+    """(files as named, [paths]) of the configured compose file, else of the file(s) the project's containers were
+    started from (label ``com.docker.compose.project.config_files``), whichever is on this machine; ("", []) if none."""
+    candidates = [compose_file] + sorted({c["config_files"] for c in containers if c.get("config_files")})
+    for files in candidates:
+        paths = [path for path in files.split(",") if path]
+        if paths and all(os.path.isfile(path) for path in paths):
+            return files, paths
+    return "", []
+
+
+@dataclasses.dataclass(frozen=True)
+class DeclaredImages:
+    """The image each service of a compose file names (``service -> reference``), or why not known (None then)."""
+    compose_file: str
+    images: dict = None
+    why_unknown: str = ""
+
+
+def declared_images(compose_file, containers, project):
+    """The image reference each declared service names, as ``docker compose -p PROJECT config`` resolves it (a
+    service with ``build:`` and no ``image:`` is built as ``<project>-<service>``). Found like
+    :func:`declared_services`. Only the image names are kept: the rendered file holds the environment (secrets)."""
+    files, paths = files_on_this_machine(compose_file, containers)
+    if not paths:
+        return DeclaredImages(compose_file, why_unknown=f"compose file {compose_file} is not on this machine "
+                                                        f"(DIGITALME_COMPOSE_FILE), nor the one the containers name")
+    args = [arg for path in paths[1:] for arg in ("-f", path)]
+    result = run_compose(paths[0], *args, "-p", project, "config", "--format", "json")
+    if result.returncode != 0:
+        return DeclaredImages(files, why_unknown=f"{files} does not validate: {_problem(result)}")
+    try:
+        services = json.loads(result.stdout)["services"]
+        images = {name: service.get("image") or f"{project}-{name}" for name, service in services.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return DeclaredImages(files, why_unknown=f"docker compose config of {files} printed no readable services")
+    return DeclaredImages(files, images)

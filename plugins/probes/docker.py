@@ -44,13 +44,34 @@ def _docker(remote=False):
     so elsewhere the SDK is imported as if paramiko were absent (its own fallback)."""
     if "docker" in sys.modules or remote or "paramiko" in sys.modules:
         import docker
-        return docker
+        if remote:
+            _with_ssh_transport()
+        return _direct(docker)
     sys.modules["paramiko"] = None  # `import paramiko` raises ImportError while this stands
     try:
         import docker
     finally:
         del sys.modules["paramiko"]
+    return _direct(docker)
+
+
+def _direct(docker):
+    """The SDK with its API clients never reading the proxy variables: requests would, on every call (the first
+    when the client is made), by iterating os.environ, which pytest changes (PYTEST_CURRENT_TEST) while probes run
+    in background threads: a KeyError at random. The Docker API is addressed directly, as the endpoints are."""
+    # A property, since requests.Session.__init__ sets trust_env = True on each client (this ignores it).
+    docker.APIClient.trust_env = property(lambda self: False, lambda self, value: None)
     return docker
+
+
+def _with_ssh_transport():
+    """The SDK's SSH transport, added when the SDK was imported without it: in a fleet, a local target's probe may
+    import it first, and an ssh:// target's client would then fail with "Install paramiko package"."""
+    import docker.api.client as api_client
+    if not hasattr(api_client, "SSHHTTPAdapter"):
+        import docker.transport
+        from docker.transport.sshconn import SSHHTTPAdapter
+        docker.transport.SSHHTTPAdapter = api_client.SSHHTTPAdapter = SSHHTTPAdapter
 
 
 def _docker_errors(remote=False):
@@ -106,7 +127,10 @@ class DockerProbe:
         """
         docker = _docker(self.remote)
         outcome = {}
-        environment = dict(os.environ, DOCKER_HOST=self.base_url) if self.base_url else None
+        # What the SDK reads of the environment, read one by one: this runs in a background thread, and copying
+        # os.environ there races with pytest changing it (KeyError).
+        environment = {"DOCKER_HOST": self.base_url, **{name: os.environ.get(name) for name in
+                       ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH") if os.environ.get(name)}} if self.base_url else None
 
         def connect():
             try:
@@ -215,6 +239,44 @@ class DockerProbe:
         image = self.call(f"inspecting image {image_id[:19]}", self.client.api.inspect_image, image_id)
         created = parse_docker_time(image["Created"])
         return ImageAge(created, (dt.datetime.now(dt.timezone.utc) - created).total_seconds() / 86400)
+
+    def image_id(self, reference):
+        """The id the image reference (``name:tag``) names on the Docker host now, or None where it names none."""
+        errors = _docker(self.remote).errors
+        try:
+            with self._turn:
+                return self.client.api.inspect_image(reference)["Id"]
+        except errors.ImageNotFound:
+            return None
+        except _docker_errors(self.remote) as e:
+            raise ProbeError(f"inspecting image {reference}: {_short(e)}") from None
+
+    def read_files(self, container, path, max_bytes=1024 * 1024, links=5):
+        """The regular files at ``path`` in the container (a file, or a folder's files), as {path in the
+        container: bytes}, through the archive API (no exec). A symbolic link given as ``path`` (certbot's
+        live/ folder) is followed, up to ``links`` times; files larger than ``max_bytes`` are left out."""
+        import posixpath
+        errors = _docker(self.remote).errors
+        what = f"reading {path} in {container}"
+        try:
+            with self._turn:
+                stream, _ = self.client.api.get_archive(container, path)
+                data = b"".join(stream)
+        except errors.NotFound:
+            raise ProbeError(f"{what}: no such file or folder") from None
+        except _docker_errors(self.remote) as e:
+            raise ProbeError(f"{what}: {_short(e)}") from None
+        found = {}
+        parent = posixpath.dirname(path.rstrip("/")) or "/"
+        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+            members = archive.getmembers()
+            if len(members) == 1 and members[0].issym() and links > 0:
+                return self.read_files(container, posixpath.normpath(posixpath.join(parent, members[0].linkname)),
+                                       max_bytes, links - 1)
+            for member in members:
+                if member.isfile() and member.size <= max_bytes:
+                    found[posixpath.join(parent, member.name)] = archive.extractfile(member).read()
+        return found
 
     def pid1_uid(self, container):
         """The effective uid of the container's PID 1 (``/proc/1/status``); None where the exec could not read it."""

@@ -1,5 +1,5 @@
 """The deployment's .env as its host sees it: mode, owner, each key's name and the length of its value, and the
-``DOMAIN`` (not a secret). Nothing else of the file leaves the host.
+``DOMAIN`` and ``SSL_CERT_PATH`` (not secrets). Nothing else of the file leaves the host.
 
 It is read through testinfra's ``host`` (so ``--hosts ssh://user@prod`` reads the production host's file) by one
 command that sends back only those facts: no secret value ever reaches the suite, so none can reach a log,
@@ -30,6 +30,7 @@ function emit() {
   if (key == "") return
   print "key", key, len
   if (key == "DOMAIN" && val ~ /^[A-Za-z0-9.*-]+$/) print "domain", val
+  if (key == "SSL_CERT_PATH" && val ~ /^[A-Za-z0-9._\/-]+$/) print "cert_path", val
 }
 { sub(/\r$/, "") }
 quote != "" {
@@ -67,6 +68,7 @@ class EnvFacts:
     readable: bool = False
     key_lengths: dict = dataclasses.field(default_factory=dict)  # key name -> length of its value
     domain: str = ""
+    cert_path: str = ""  # SSL_CERT_PATH, a path (not a secret), where it reads as one
 
     @property
     def readable_by_others(self):
@@ -83,7 +85,7 @@ def read_env_facts(host, path):
     lines = result.stdout.splitlines()
     if lines[:1] == ["absent"]:
         return EnvFacts(path, exists=False)
-    mode, owner, readable, lengths, domain = 0, "", False, {}, ""
+    mode, owner, readable, lengths, domain, cert_path = 0, "", False, {}, "", ""
     for line in lines:
         word, _, rest = line.partition(" ")
         if word == "mode":
@@ -96,4 +98,6 @@ def read_env_facts(host, path):
             lengths[name] = int(length)
         elif word == "domain":
             domain = rest.strip()
-    return EnvFacts(path, True, mode, owner, readable, lengths, domain)
+        elif word == "cert_path":
+            cert_path = rest.strip()
+    return EnvFacts(path, True, mode, owner, readable, lengths, domain, cert_path)

@@ -1,0 +1,82 @@
+"""Inside the container: the manual's Performance Monitoring figures as the app container sees them.
+
+``docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`` and ``cat /proc/loadavg``, with what
+the container may use (``nproc``: its cpuset; a CPU quota of its cgroup, v1 or v2) and a 0.25 s sample of its
+cgroup's CPU use, so that a load is judged with whether the app itself is busy: all in one exec.
+"""
+
+import dataclasses
+import re
+
+from plugins.probes import ProbeError
+
+SAMPLE_S = 0.25
+_SCRIPT = r"""
+export LC_ALL=C
+grep -E '^(MemTotal|MemAvailable):' /proc/meminfo
+echo "loadavg $(cat /proc/loadavg)"
+echo "nproc $(nproc)"
+if [ -r /sys/fs/cgroup/cpu.max ]; then echo "quota $(cat /sys/fs/cgroup/cpu.max)"
+else v1=/sys/fs/cgroup/cpu; echo "quota $(cat $v1/cpu.cfs_quota_us 2>/dev/null) $(cat $v1/cpu.cfs_period_us 2>/dev/null)"; fi
+usage() {
+  if [ -r /sys/fs/cgroup/cpu.stat ]; then echo "usec $(sed -n 's/^usage_usec //p' /sys/fs/cgroup/cpu.stat)"
+  elif [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then echo "nsec $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage)"
+  else echo "none 0"; fi
+}
+echo "sample $(cut -d' ' -f1 /proc/uptime) $(usage)"
+sleep SAMPLE_S
+echo "sample $(cut -d' ' -f1 /proc/uptime) $(usage)"
+"""
+_NS = {"usec": 1e3, "nsec": 1}
+
+
+@dataclasses.dataclass(frozen=True)
+class InsideFigures:
+    """What the container sees: /proc/meminfo and /proc/loadavg (the host's, unless something like lxcfs
+    virtualises them), its CPUs, and its own CPU use over the sample."""
+    mem_total: int  # bytes
+    mem_available: int  # bytes
+    load: tuple  # 1, 5 and 15 minutes
+    cpus_seen: int  # nproc: the CPUs of its cpuset
+    cpus_allowed: float  # cpus_seen, lowered by a CPU quota
+    busy_pct: float = None  # its cgroup's CPU use over the sample, as a share of cpus_allowed; None: unreadable
+
+    @property
+    def load5_per_cpu_pct(self):
+        return 100 * self.load[1] / self.cpus_seen
+
+
+def read_inside(probe, container):
+    """The figures, from one exec through ``probe`` (a DockerProbe); an answer that cannot be read is a ProbeError."""
+    what = f"reading /proc/meminfo and /proc/loadavg in {container}"
+    code, out, err = probe.exec(container, ["sh", "-c", _SCRIPT.replace("SAMPLE_S", str(SAMPLE_S))], what)
+    try:
+        return parse(out)
+    except (ValueError, KeyError, IndexError, ZeroDivisionError):
+        shown = (err.strip() or out.strip() or "no output")[:300]
+        raise ProbeError(f"{what}: the exec exited {code}: {shown}") from None
+
+
+def parse(out):
+    lines = {}
+    samples = []
+    for line in out.splitlines():
+        key, _, rest = line.partition(" ")
+        if key == "sample":
+            samples.append(rest.split())
+        else:
+            lines[key.rstrip(":")] = rest.strip()
+    kib = {name: int(re.match(r"(\d+)\s*kB", lines[name]).group(1)) * 1024 for name in ("MemTotal", "MemAvailable")}
+    load = tuple(float(x) for x in lines["loadavg"].split()[:3])
+    cpus_seen = int(lines["nproc"])
+    quota = lines.get("quota", "").split()
+    allowed = float(cpus_seen)
+    if len(quota) == 2 and quota[0] not in ("max", "-1") and float(quota[1]) > 0:
+        allowed = min(allowed, float(quota[0]) / float(quota[1]))
+    busy = None
+    if len(samples) == 2 and samples[0][1] in _NS and samples[1][1] == samples[0][1]:
+        elapsed_s = float(samples[1][0]) - float(samples[0][0])
+        used_s = (int(samples[1][2]) - int(samples[0][2])) * _NS[samples[0][1]] / 1e9
+        if elapsed_s > 0:
+            busy = round(100 * used_s / elapsed_s / allowed, 1)
+    return InsideFigures(kib["MemTotal"], kib["MemAvailable"], load, cpus_seen, round(allowed, 2), busy)

@@ -1,0 +1,38 @@
+"""The post-change gate (tests_health/test_change.py): run only when asked for, and its wait counted in its timeout."""
+
+import re
+
+import pytest
+
+from plugins.markers import schedules_of
+
+WAIT_FIXTURE = "after_change"  # tests_health/test_change.py: waits up to DIGITALME_CHANGE_WAIT_S for healthy
+GATE = "change"
+
+
+def asked_for_gate(config):
+    """``-m`` names the change gate, or its module is named on the command line."""
+    return bool(re.search(rf"\b{GATE}\b", config.option.markexpr or "")) or any(
+        "test_change.py" in arg for arg in config.args)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """Leave out the checks that only the gate runs unless it was asked for: a plain `pytest` runs every schedule,
+    and the gate judges a change that was just made (a fresh pre-change backup, no error since the start)."""
+    if not asked_for_gate(config):
+        left_out = [item for item in items if schedules_of(item) == [GATE]]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if schedules_of(item) != [GATE]]
+    # Whichever check of the gate runs first waits in its setup, which pytest-timeout counts: each gets the wait
+    # (DIGITALME_CHANGE_WAIT_S of its target) on top of the run's timeout.
+    base = getattr(config, "_env_timeout", None)  # pytest-timeout's resolved timeout (option, env, ini)
+    if not base:
+        return  # timeouts are off: none is added
+    from plugins.targets import target_of, targets_of
+    for item in items:
+        if WAIT_FIXTURE in getattr(item, "fixturenames", ()):
+            wait_s = targets_of(config)[target_of(item)].settings.change_wait_s
+            item.add_marker(pytest.mark.timeout(base + wait_s))
+
