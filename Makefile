@@ -8,8 +8,10 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SANDBOX_PROJECT ?= digitalme-sandbox
 # Measured runs of each command in `make benchmark`.
 BENCHMARK_RUNS ?= 7
+# The fleet table's numbers of sandbox targets (one sandbox stack each); empty: `make benchmark` without it.
+BENCHMARK_FLEET ?= 1,4,8,16
 
-.PHONY: install setup demo demo-down test benchmark
+.PHONY: install setup demo demo-down test benchmark benchmark-fleet
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -32,7 +34,11 @@ demo-down:
 test: setup
 	@cd selftests && ../$(PYTEST) -q
 
-## make benchmark: the suite against the manual's own bash, side by side
+## make benchmark: the suite against the manual's own bash, side by side, then the fleet table (BENCHMARK_FLEET)
 benchmark: setup
 	@scripts/sandbox.sh up
-	@$(VENV)/bin/python scripts/benchmark.py --no-sandbox --runs $(BENCHMARK_RUNS)
+	@$(VENV)/bin/python scripts/benchmark.py --no-sandbox --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)'
+
+## make benchmark-fleet: the fleet table alone: 1..16 sandbox targets, serial and -n auto (removed afterwards)
+benchmark-fleet: setup
+	@$(VENV)/bin/python scripts/benchmark.py --fleet-only --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)'

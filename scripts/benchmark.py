@@ -20,6 +20,11 @@ and without ``PYTHONDONTWRITEBYTECODE``
 (cron does not set it; Python then keeps the suite's compiled modules between runs). The bash scripts run as
 copies in which only the manual's project name, container name and URLs are replaced by the sandbox's, so both
 sides look at the same stack and neither at a real deployment on this host.
+
+``--fleet 1,4,8,16`` adds the fleet table (scripts/bench/fleetbench.py): ``pytest -m daily`` against that many
+sandbox targets, one sandbox stack each (started from a known state and removed afterwards, also on Ctrl-C),
+serial and with ``-n auto``, with each count's ratio to one target and where the time goes. ``--fleet-only``
+skips the pairs above; ``--fleet-down N`` removes stacks left by a fleet benchmark killed with SIGKILL.
 """
 
 import argparse
@@ -32,6 +37,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench"))
+import fleetbench  # noqa: E402  (scripts/bench/fleetbench.py: the fleet table)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
@@ -151,11 +159,65 @@ def rate(samples):
     return statistics.median(s[1] for s in samples) / statistics.median(s[0] for s in samples)
 
 
+def fleet_counts(text):
+    """``--fleet 1,4,8,16``: the numbers of sandbox targets (empty: no fleet table)."""
+    try:
+        counts = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers of targets separated by commas, got {text!r}")
+    if any(n < 1 or n > fleetbench.MAX_TARGETS for n in counts):
+        raise argparse.ArgumentTypeError(f"numbers of targets from 1 to {fleetbench.MAX_TARGETS}, got {text!r}")
+    return counts
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="measured runs of each command (default 7)")
     parser.add_argument("--no-sandbox", action="store_true", help="do not run scripts/sandbox.sh up first")
+    parser.add_argument("--fleet", type=fleet_counts, default=[], metavar="N,N,...",
+                        help="also the fleet table: pytest -m daily against N sandbox targets (one stack each), "
+                             "serial and -n auto, e.g. 1,4,8,16 (make benchmark's BENCHMARK_FLEET)")
+    parser.add_argument("--fleet-only", action="store_true", help="only the fleet table (make benchmark-fleet)")
+    parser.add_argument("--fleet-down", type=int, metavar="N",
+                        help="only remove sandbox targets 1..N left by a killed fleet benchmark, then exit")
     args = parser.parse_args()
+    if args.fleet_down:
+        fleetbench.down_leftovers(args.fleet_down)
+        return 0
+    if args.fleet_only and not args.fleet:
+        parser.error("--fleet-only needs --fleet N,N,... (BENCHMARK_FLEET)")
+    if not args.fleet_only:
+        pairs(args)
+    if args.fleet:
+        if not args.fleet_only:
+            print()
+        fleet(args)
+    return 0
+
+
+def fleet(args):
+    """The fleet table (scripts/bench/fleetbench.py); its scratch folder is kept only when a run was not clean."""
+    scratch = tempfile.mkdtemp(prefix="digitalme-benchmark-fleet-")
+    try:
+        problems = fleetbench.measure(args.fleet, args.runs, scratch, load)
+    except (KeyboardInterrupt, fleetbench.Interrupted) as e:
+        shutil.rmtree(scratch, ignore_errors=True)
+        sys.exit(f"benchmark: interrupted ({str(e) or 'Ctrl-C'}); the sandbox targets it started are removed")
+    except BaseException:
+        print(f"benchmark: the fleet part stopped; its logs are in {scratch}", file=sys.stderr)
+        raise
+    if problems:
+        print()
+        print("note: some fleet runs did not come out clean (figures still shown):")
+        for problem in problems[:10]:
+            print(f"  {problem}")
+        print(f"  (logs kept in {scratch})")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def pairs(args):
+    """The suite against the manual's bash (the module's docstring)."""
     if not args.no_sandbox:
         subprocess.run([os.path.join(REPO, "scripts", "sandbox.sh"), "up"], check=True)
 
@@ -235,7 +297,6 @@ def main():
         print(f"  (logs kept in {scratch})")
     else:
         shutil.rmtree(scratch, ignore_errors=True)
-    return 0
 
 
 if __name__ == "__main__":
