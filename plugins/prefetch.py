@@ -42,6 +42,7 @@ _DOCKER = pytest.StashKey[dict]()  # target name -> its DockerProbe
 _STARTED = pytest.StashKey[dict]()  # target name -> {probe name: Background}
 _USED = pytest.StashKey[set]()  # the probes the selected checks use
 _LOCK = threading.Lock()  # probes of several targets start from the main thread and their own threads
+NEEDS = {"container_memory": ("inside_container",)}  # a probe -> the probes it reads (started with it)
 LOOKAHEAD = 4  # in a serial fleet run, the targets whose probes are fetched at once (the current one and next)
 
 
@@ -66,8 +67,8 @@ def probes(config, target):
         "endpoints": lambda: endpoints_of(settings),
         "container_files": lambda: docker_probe(config, target).container_files(
             settings.container, settings.db_path, settings.backup_dir),
-        "container_memory": lambda: docker_probe(config, target).memory_usage(settings.container),
         "inside_container": lambda: inside_container_of(settings, docker_probe(config, target)),
+        "container_memory": lambda: container_memory_of(config, target),
         "compose_services": lambda: compose_services_of(settings, docker_probe(config, target)),
         "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target)),
     }
@@ -108,10 +109,12 @@ def start(config, target):
         if target.name in started or _USED not in config.stash:
             return
         started[target.name] = {}
-    jobs = {name: Background(f"{name} of {target}", function)
-            for name, function in probes(config, target).items() if name in config.stash[_USED]}
-    with _LOCK:
-        started[target.name].update(jobs)
+    used = config.stash[_USED]
+    for name, function in probes(config, target).items():  # in the table's order: a probe after those it reads
+        if name in used or any(name in NEEDS.get(user, ()) for user in used):
+            job = Background(f"{name} of {target}", function)
+            with _LOCK:
+                started[target.name][name] = job
 
 
 def fetched(config, target, name):
@@ -155,6 +158,17 @@ def compose_services_of(settings, docker):
     """The services the compose file declares, found from the configured file or the containers' label."""
     from plugins.probes.compose import declared_services
     return declared_services(settings.compose_file, docker.project_containers(settings.compose_project))
+
+
+def container_memory_of(config, target):
+    """(in use, limit) of the app container: from its cgroup, read in the inside-the-container exec (no wait);
+    ``docker stats`` only where that could not be read."""
+    from plugins.probes import ProbeError
+    try:
+        memory = fetched(config, target, "inside_container").memory
+    except ProbeError:
+        memory = None  # docker stats says why, in its own words
+    return memory or docker_probe(config, target).memory_usage(target.settings.container)
 
 
 def inside_container_of(settings, docker):

@@ -237,3 +237,9 @@ def test_inside_figures_parse_cgroup_v2_and_v1_answers():
     assert (v1.cpus_allowed, v1.busy_pct) == (4.0, 25.0), v1
     unlimited = parse(common + "quota max 100000\nsample 1.00 none 0\nsample 1.25 none 0\n")
     assert (unlimited.cpus_allowed, unlimited.busy_pct) == (4.0, None), unlimited
+    # Memory as docker stats counts it (usage less inactive file cache); no limit is the machine's memory.
+    limited = parse(common + "memory 300000000 268435456 100000000\n")
+    assert limited.memory == (200000000, 268435456), limited
+    assert parse(common + "memory 300000000 max 100000000\n").memory == (200000000, 2048000 * 1024)
+    assert parse(common + "memory 300000000 9223372036854771712 0\n").memory == (300000000, 2048000 * 1024)
+    assert v1.memory is None, "no memory line: docker stats is asked instead"

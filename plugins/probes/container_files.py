@@ -88,6 +88,10 @@ def list_files(probe, container, db_path, backup_dir):
     folder = backup_dir.rstrip("/") or "/"
     what = f"listing files in container {container}"
     code, out, err = probe.exec(container, ["sh", "-c", _script(db_path, folder)], what)
+    if code == 0 and not out.startswith("#start"):
+        # The script ran, but the output's start never arrived: Docker can lose the first bytes of an exec's stream
+        # under concurrent execs (moby#27289). Once more, then it stands as a probe failure.
+        code, out, err = probe.exec(container, ["sh", "-c", _script(db_path, folder)], what)
     if not out.startswith("#start"):
         raise ProbeError(f"{what}: the exec exited {code}: {(err.strip() or out.strip() or 'no output')[:300]}")
     files, unreadable, found = {}, {}, True

@@ -3,6 +3,10 @@
 ``docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`` and ``cat /proc/loadavg``, with what
 the container may use (``nproc``: its cpuset; a CPU quota of its cgroup, v1 or v2) and a 0.25 s sample of its
 cgroup's CPU use, so that a load is judged with whether the app itself is busy: all in one exec.
+
+The same exec reads the container's memory where ``docker stats`` reads it, the cgroup's files (v1 or v2): in use
+less the inactive page cache, and the limit. That is ``docker stats``'s figure without its wait: Docker 20.10
+answers a one-shot stats call only at its next one-second sample, which bounded how fast a fleet is checked.
 """
 
 import dataclasses
@@ -23,6 +27,11 @@ usage() {
   elif [ -r /sys/fs/cgroup/cpuacct/cpuacct.usage ]; then echo "nsec $(cat /sys/fs/cgroup/cpuacct/cpuacct.usage)"
   else echo "none 0"; fi
 }
+if [ -r /sys/fs/cgroup/memory.current ]; then
+  echo "memory $(cat /sys/fs/cgroup/memory.current) $(cat /sys/fs/cgroup/memory.max) $(sed -n 's/^inactive_file //p' /sys/fs/cgroup/memory.stat)"
+elif [ -r /sys/fs/cgroup/memory/memory.usage_in_bytes ]; then v1=/sys/fs/cgroup/memory
+  echo "memory $(cat $v1/memory.usage_in_bytes) $(cat $v1/memory.limit_in_bytes) $(sed -n 's/^total_inactive_file //p' $v1/memory.stat)"
+fi
 echo "sample $(cut -d' ' -f1 /proc/uptime) $(usage)"
 sleep SAMPLE_S
 echo "sample $(cut -d' ' -f1 /proc/uptime) $(usage)"
@@ -40,6 +49,7 @@ class InsideFigures:
     cpus_seen: int  # nproc: the CPUs of its cpuset
     cpus_allowed: float  # cpus_seen, lowered by a CPU quota
     busy_pct: float = None  # its cgroup's CPU use over the sample, as a share of cpus_allowed; None: unreadable
+    memory: tuple = None  # (in use less inactive page cache, limit) in bytes, as docker stats counts; None: unreadable
 
     @property
     def load5_per_cpu_pct(self):
@@ -49,8 +59,13 @@ class InsideFigures:
 def read_inside(probe, container):
     """The figures, from one exec through ``probe`` (a DockerProbe); an answer that cannot be read is a ProbeError."""
     what = f"reading /proc/meminfo and /proc/loadavg in {container}"
-    code, out, err = probe.exec(container, ["sh", "-c", _SCRIPT.replace("SAMPLE_S", str(SAMPLE_S))], what)
+    command = ["sh", "-c", "echo '#start'; " + _SCRIPT.replace("SAMPLE_S", str(SAMPLE_S))]
+    code, out, err = probe.exec(container, command, what)
+    if code == 0 and not out.startswith("#start"):  # its start lost in Docker's stream (container_files.py): again
+        code, out, err = probe.exec(container, command, what)
     try:
+        if not out.startswith("#start"):
+            raise ValueError("no start marker")
         return parse(out)
     except (ValueError, KeyError, IndexError, ZeroDivisionError):
         shown = (err.strip() or out.strip() or "no output")[:300]
@@ -79,4 +94,16 @@ def parse(out):
         used_s = (int(samples[1][2]) - int(samples[0][2])) * _NS[samples[0][1]] / 1e9
         if elapsed_s > 0:
             busy = round(100 * used_s / elapsed_s / allowed, 1)
-    return InsideFigures(kib["MemTotal"], kib["MemAvailable"], load, cpus_seen, round(allowed, 2), busy)
+    return InsideFigures(kib["MemTotal"], kib["MemAvailable"], load, cpus_seen, round(allowed, 2), busy,
+                         cgroup_memory(lines.get("memory", ""), kib["MemTotal"]))
+
+
+def cgroup_memory(line, mem_total):
+    """(in use, limit) from ``<usage> <limit> <inactive_file>``, as ``docker stats`` computes them: usage less the
+    inactive page cache; no limit (v2 ``max``, v1's huge number) is the machine's memory. None when unreadable."""
+    parts = line.split()
+    if len(parts) != 3 or not parts[0].isdigit() or not parts[2].isdigit():
+        return None
+    usage, limit, inactive = int(parts[0]), parts[1], int(parts[2])
+    limit = min(int(limit), mem_total) if limit.isdigit() else mem_total
+    return max(0, usage - inactive), limit
