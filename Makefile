@@ -10,6 +10,8 @@ export SANDBOX_PROJECT ?= digitalme-sandbox
 BENCHMARK_RUNS ?= 7
 # The fleet table's numbers of sandbox targets (one sandbox stack each); empty: `make benchmark` without it.
 BENCHMARK_FLEET ?= 1,4,8,16
+# A year of history synthesised and a monitor run timed against it (scripts/bench/history_year.py); empty: left out.
+BENCHMARK_HISTORY ?= 1
 
 .PHONY: install setup demo demo-down test benchmark benchmark-fleet
 
@@ -35,9 +37,11 @@ test: setup
 	@cd selftests && ../$(PYTEST) -q
 
 ## make benchmark: the suite against the manual's own bash, side by side, then the fleet table (BENCHMARK_FLEET)
+## and a year of history (BENCHMARK_HISTORY=1, the default; empty leaves it out)
 benchmark: setup
 	@scripts/sandbox.sh up
 	@$(VENV)/bin/python scripts/benchmark.py --no-sandbox --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)'
+	@if [ -n "$(BENCHMARK_HISTORY)" ]; then $(VENV)/bin/python scripts/bench/history_year.py --no-sandbox --runs $(BENCHMARK_RUNS); fi
 
 ## make benchmark-fleet: the fleet table alone: 1..16 sandbox targets, serial and -n auto (removed afterwards)
 benchmark-fleet: setup

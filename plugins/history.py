@@ -1,37 +1,64 @@
-"""The history: ``<report dir>/index.html``, rebuilt after every run from the results files, and retention.
+"""The history: every run in a small store beside the records, ``<report dir>/index.html``, month pages, thinning
+and retention, at a cost per run that does not grow with the history's age.
 
-One row per run, newest first (time, selection, status, counts, links to its report and results), and trend
-charts as inline SVG (no script, no network) over the last 30 days of the values in :data:`TRENDS`. A results
-file that cannot be read is left out with a visible note, never failing the run. The page is written atomically,
-so a run killed while writing it leaves the previous one intact.
+The store, beside the records in the report folder (files, no subfolder: whatever serves or archives the folder
+serves and archives them too):
 
-Retention: run files (``<UTC stamp>-<selection>.json`` / ``.html``) older than ``report_retention_days``, by the
-stamp in their name (their mtime if the stamp is no date), are removed; today's never are. Other files in the
-report directory (``latest.*``, ``index.html``, alert state) are left alone.
+- ``history-<YYYY-MM>.jsonl``: one line per run, appended (time, selection, status, counts, each target's status,
+  the trend values, duration, whether its full record was kept and why). The audit's "it ran and passed at
+  14:05" of every run, kept or thinned. JSON lines, not SQLite: a run appends one line (O(1), no rewrite, no
+  database to lock or repair after a killed run), a month is one greppable text file an auditor can read
+  without tools, and a half-written last line (a killed run) costs that line only.
+- ``history-state.json``: what the index needs, kept up to date run by run (a few hundred KB at most, bounded by the
+  days shown, not the runs kept): the last 24 hours of runs, every change of status, each selection's previous
+  outcomes, each target's status as stretches, the last :data:`RAW_DAYS` days of trend values and per-day
+  min/median/max before that, and counts per month.
+- ``history-<YYYY-MM>.html``: every run of a month, by day, rebuilt once a day (the first run of a UTC day re-reads that
+  month's lines only) and after retention changed a month.
 
-Summaries of the results files are cached in ``.history-cache.json`` (by size and mtime), so a year of
-5-minute monitor runs is not re-read after every run. The cache carries :data:`CACHE_VERSION`: a cache made by
-an older version of this module (whose summaries lack what is shown now) is rebuilt once, then used again.
+A run: after its results file (plugins/pipeline.py), :func:`add_run` appends its line and updates the state;
+after its record, :func:`write_history` removes a thinned run's dated files, does the day's upkeep once a day
+(retention, month pages) and writes ``index.html`` from the state. Both hold ``<report dir>/.history.lock``, so
+overlapping runs (the 09:00 daily and a monitor) never lose each other's update.
 
-Fleet runs (a targets file: the results file has ``"targets": {name: status}`` and each check its ``"target"``)
-add, per target: its status over the last 30 days (one row each, a strip of runs coloured by status), its
-status in each run's row, and its own line in each trend chart (a legend names the lines). Results files
-without targets are shown exactly as before, and a history of them alone looks as it always has.
+Thinning (setting ``report_thin``, default ``monitor,resources``): a run of exactly one of those selections keeps
+a summary line only (its dated ``.json`` and ``.html`` are removed; ``latest.json`` and ``latest.html`` still
+hold it, as the newest run) when it passed (no failed or errored check), sent or queued no alert, and every
+check's outcome (per check id, so per target in a fleet run) equals the previous run of the same selection.
+Everything else keeps its full record: every failing run, every run where an outcome changes, the first run of
+a selection, any run with an alert entry (a resolved alert links to its run's record), and every run of any
+other selection (``daily``, ``weekly``, ``monthly`` cannot be thinned: the setting refuses them).
 
-A report folder that cannot be written (plugins/results.py) is left alone: no index that run, no traceback.
-Written by plugins/pipeline.py after the record (:func:`write_history`), from the results files alone.
+Retention, once a day: run files, lines and month pages older than the selection's days
+(``report_retention_by_selection``, e.g. ``monitor:90``; else ``report_retention_days``) are removed, by the stamp
+in a file's name (its mtime if the stamp is no date); today's never are. Other files are left alone.
+
+A report folder of an earlier version (dated results files, ``.history-cache.json``, no ``history-state.json``)
+is read once: the first run builds the store from its results files (using the old cache's summaries where they
+are current; a year of them is read in seconds, once), each file written whole and the state last, which marks
+it done (a killed migration is simply done again by the next run), and removes the old cache. Old files are
+not thinned; retention removes them in time. A results file that cannot be read is left out with a visible note.
+
+Fleet runs (``"targets"`` in the results file, each check's ``"target"``) keep, per target: its status over the
+last 30 days (a strip of stretches), its status in each run's row, and its own line in each trend chart.
+Results files without targets are shown as they always were. A report folder that cannot be written
+(plugins/results.py) is left alone: no history that run, no traceback.
 """
 
+import contextlib
 import dataclasses
 import datetime as dt
+import fcntl
 import html
 import json
 import math
 import os
 import re
+import statistics
+import time
 
 from plugins.output import COLOURS, write_atomically
-from plugins.results import REPORT_ERROR, report_failed
+from plugins.results import REPORT_ERROR, RESULTS_OK, THINNED, paths_of, report_failed
 from plugins.settings import SETTINGS
 
 
@@ -56,17 +83,35 @@ TRENDS = (
     Trend("Recent backups", "test_enough_recent_backups", "", lambda v: v),
 )
 BY_CHECK = {trend.check: trend for trend in TRENDS}
-RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-.+\.(json|html)$")
-INDEX, CACHE = "index.html", ".history-cache.json"
-CACHE_VERSION = 2  # 2: summaries carry "targets" and "target_values" (fleet runs)
+BY_TITLE = {trend.title: trend for trend in TRENDS}
+RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-(.+)\.(json|html)$")
+INDEX, OLD_CACHE, LOCK = "index.html", ".history-cache.json", ".history.lock"
+STATE, PREFIX = "history-state.json", "history-"  # beside the records: history-<YYYY-MM>.jsonl and .html
+OLD_CACHE_VERSION = 2  # the version of .history-cache.json whose summaries are current (with "targets")
+STATE_VERSION = 1
 LINE_COLOURS = ("#0969da", "#8250df", "#bf3989", "#1b7c83", "#953800", "#6e7781", "#0550ae", "#6639ba",
                 "#99286e", "#116329")  # a trend's lines, one per target (never a status's red, amber or green)
 TREND_DAYS = 30
-MAX_POINTS_DRAWN = 400  # a fleet chart's line with more points (5-minute runs) is drawn as a line alone
+RAW_DAYS = 3  # the last days' trend values are drawn run by run; older days as min/median/max per day
+RECENT = dt.timedelta(hours=24)  # the index's run list; older runs are on the month pages
+RECENT_MIN = 50  # ... but at least this many runs, however old
+CHANGES_KEPT = 1000  # changes of status on the index, newest first; older ones are marked on the month pages
+NOTES_KEPT = 50
+MAX_POINTS_DRAWN = 400  # a line of more runs than this is drawn as a line alone, no circle per run
 LINE_GAP = dt.timedelta(hours=36)  # points further apart are not joined: a missed day shows as a gap
+LOCK_WAIT_S = 20  # an overlapping run's history update waits this long for the other's, then gives up (noted)
 
 
-# --- the data: one summary per results file --------------------------------------------------------
+def slug_of(selection):
+    """A selection as it appears in run files' names (plugins/outcomes.py names them the same way)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", selection).strip("-") or "all"
+
+
+def when_of(summary):
+    return dt.datetime.fromisoformat(summary["started_at"])
+
+
+# --- the data: one summary per run --------------------------------------------------------------------
 
 def trend_of(check_id, target=None):
     """The trend a check feeds, if any; in a fleet run without the target in its parameters (``[prod-/health]``
@@ -90,7 +135,7 @@ def number(value):
 
 
 def summarize(name, document):
-    """What the index needs of one results file; raises KeyError/TypeError/ValueError on a malformed one."""
+    """What the history needs of one results file; raises KeyError/TypeError/ValueError on a malformed one."""
     started = dt.datetime.fromisoformat(document["started_at"])
     started = started.astimezone(dt.timezone.utc) if started.tzinfo else started.replace(tzinfo=dt.timezone.utc)
     if document["status"] not in COLOURS:
@@ -112,77 +157,285 @@ def summarize(name, document):
                 target = check.get("target")
                 into = values if target is None else target_values.setdefault(str(target), {})
                 into[trend.title] = [value, number(check.get("threshold"))]
+    duration = None
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        duration = round((dt.datetime.fromisoformat(document["finished_at"]) - started).total_seconds(), 3)
     return {"file": name, "started_at": started.isoformat(), "selection": str(document["selection"]),
             "status": document["status"], "counts": {k: int(v) for k, v in document["counts"].items()},
             "html": name[:-len(".json")] + ".html", "values": values, "targets": targets,
-            "target_values": target_values}
+            "target_values": target_values, "duration_s": duration}
 
 
-def load(folder):
-    """(summaries newest first, notes on skipped files, the new cache), reading only files not yet cached."""
+def outcomes_of(document):
+    """{check id: outcome} of a results file: what a repeated run must match exactly (ids name the target)."""
+    return {str(check["id"]): str(check["outcome"]) for check in document["checks"]}
+
+
+def why_kept(document, previous, thin):
+    """Why this run keeps its full record, or None: it repeats the previous run of its selection and may be
+    thinned."""
+    selection = str(document["selection"])
+    if selection not in thin:
+        return f"{selection} runs are never thinned"
+    counts = document["counts"]
+    if document["status"] != "ok" or counts.get("failed", 0) or counts.get("error", 0):
+        return "a check failed"
+    if document.get("alerts"):
+        return "alerts"
+    if previous is None or previous.get("outcomes") is None:
+        return "first run of its selection"
+    if previous["outcomes"] != outcomes_of(document):
+        return "an outcome changed"
+    return None
+
+
+# --- the store: month lines and the state ----------------------------------------------------------------
+
+def empty_state():
+    return {"version": STATE_VERSION, "recent": [], "changes": [], "last": {}, "points": {}, "days": {},
+            "strips": {}, "months": {}, "pages": {}, "notes": [], "day": None}
+
+
+def row_of(summary):
+    """A run as the index's lists hold it: the summary without its trend values."""
+    return {k: v for k, v in summary.items() if k not in ("values", "target_values")}
+
+
+def changed_status(previous, summary):
+    """The run's status, or a target's, differs from the previous run of its selection (or there was none)."""
+    return previous is None or previous["status"] != summary["status"] or \
+        (previous.get("targets") or {}) != (summary.get("targets") or {})
+
+
+def apply(state, summary, outcomes, now):
+    """Add one run to the state (bounded: old entries fall out as they are added)."""
+    selection = summary["selection"]
+    previous = state["last"].get(selection)
+    summary["changed"] = changed_status(previous, summary)
+    if previous is None or previous.get("started_at", "") <= summary["started_at"]:
+        state["last"][selection] = {"started_at": summary["started_at"], "status": summary["status"],
+                                    "targets": summary.get("targets"), "outcomes": outcomes}
+    row = row_of(summary)
+    recent = state["recent"]
+    if not recent or summary["started_at"] >= recent[0]["started_at"]:
+        recent.insert(0, row)
+    else:  # an overlapping run that finished after a later one
+        recent.append(row)
+        recent.sort(key=lambda s: s["started_at"], reverse=True)
+    recent_since = (now - RECENT).isoformat()
+    while len(recent) > RECENT_MIN and recent[-1]["started_at"] < recent_since:
+        recent.pop()
+    if summary["changed"]:
+        changes = state["changes"]
+        changes.insert(0, row)
+        if len(changes) > 1 and changes[1]["started_at"] > row["started_at"]:
+            changes.sort(key=lambda s: s["started_at"], reverse=True)
+        del changes[CHANGES_KEPT:]
+    month = summary["started_at"][:7]
+    counted = state["months"].setdefault(month, {"runs": 0, "full": 0, "ok": 0, "warning": 0, "critical": 0})
+    counted["runs"] += 1
+    counted["full"] += summary["kept"] == "full"
+    counted[summary["status"]] += 1
+    for key, values in (("", summary["values"]), *sorted((summary.get("target_values") or {}).items())):
+        for title, (value, threshold) in values.items():
+            state["points"].setdefault(title, {}).setdefault(key, []).append(
+                [summary["started_at"], value, threshold])
+    for name, status in (summary.get("targets") or {}).items():
+        stretches = state["strips"].setdefault(name, [])
+        last = stretches[-1] if stretches else None
+        if last and last[0] == status and \
+                dt.timedelta(0) <= when_of(summary) - dt.datetime.fromisoformat(last[2]) <= LINE_GAP:
+            last[2:] = [summary["started_at"], last[3] + 1]
+        elif not last or summary["started_at"] >= last[2]:
+            stretches.append([status, summary["started_at"], summary["started_at"], 1])
+        # a run older than the strip's last (an overlapping run that finished late) is in its row, not the strip
+
+
+def fold(state, now):
+    """Trend values of whole days older than :data:`RAW_DAYS` become that day's min/median/max; days and
+    stretches older than the charts' :data:`TREND_DAYS` go."""
+    first_raw = (now - dt.timedelta(days=RAW_DAYS - 1)).date().isoformat()
+    first_shown = (now - dt.timedelta(days=TREND_DAYS + 1)).date().isoformat()
+    for title, lines in state["points"].items():
+        for key, points in lines.items():
+            old = [p for p in points if p[0][:10] < first_raw]
+            if not old:
+                continue
+            lines[key] = [p for p in points if p[0][:10] >= first_raw]
+            by_day = {}
+            for when, value, threshold in old:
+                by_day.setdefault(when[:10], []).append((value, threshold))
+            days = state["days"].setdefault(title, {}).setdefault(key, {})
+            for day, values in by_day.items():
+                numbers = [v for v, _ in values]
+                if day in days:  # a late run of a day already folded: min and max exact, the median kept
+                    low, median, high, threshold, n = days[day]
+                    numbers += [low, high]
+                    days[day] = [min(numbers), median, max(numbers), threshold, n + len(values)]
+                else:
+                    days[day] = [min(numbers), statistics.median(numbers), max(numbers), values[-1][1], len(values)]
+    for lines in state["days"].values():
+        for key, days in lines.items():
+            for day in [d for d in days if d < first_shown]:
+                del days[day]
+    since = (now - dt.timedelta(days=TREND_DAYS)).isoformat()
+    for name in list(state["strips"]):
+        state["strips"][name] = [s for s in state["strips"][name] if s[2] >= since]
+        if not state["strips"][name]:
+            del state["strips"][name]
+
+
+def month_lines(store, month):
+    return os.path.join(store, f"{PREFIX}{month}.jsonl")
+
+
+def month_page(store, month):
+    return os.path.join(store, f"{PREFIX}{month}.html")
+
+
+def append_line(store, summary):
+    """The run's line at the end of its month's file; a half-written last line (a killed run) is ended first."""
+    path = month_lines(store, summary["started_at"][:7])
+    line = json.dumps(summary, separators=(",", ":"), sort_keys=True) + "\n"
+    with open(path, "a+b") as f:
+        if f.tell() > 0:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.seek(0, os.SEEK_END)
+        f.write(line.encode("utf-8"))
+
+
+def read_lines(path):
+    """(summaries, notes) of one month's file; a line that cannot be read is noted and left out."""
+    summaries, notes = [], []
     try:
-        with open(os.path.join(folder, CACHE), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    try:
+                        summaries.append(json.loads(line))
+                    except ValueError:
+                        notes.append(f"{os.path.basename(path)} line {n}: not a readable run summary")
+    except FileNotFoundError:
+        pass
+    return summaries, notes
+
+
+def read_state(store):
+    try:
+        with open(os.path.join(store, STATE), encoding="utf-8") as f:
+            state = json.load(f)
+        return state if state.get("version") == STATE_VERSION else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def write_state(store, state):
+    write_atomically(os.path.join(store, STATE), json.dumps(state, separators=(",", ":")))
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """The history's lock, held by one run at a time; waits up to :data:`LOCK_WAIT_S`, then raises TimeoutError."""
+    with open(os.path.join(folder, LOCK), "a") as f:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the history was locked by another run for {LOCK_WAIT_S} s") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --- a report folder of an earlier version: read once ------------------------------------------------------
+
+def old_summaries(folder, names, exclude):
+    """(summaries oldest first, notes) of the folder's results files, using the old cache where current."""
+    try:
+        with open(os.path.join(folder, OLD_CACHE), encoding="utf-8") as f:
             cached = json.load(f)
-        cache = cached["files"] if cached.get("version") == CACHE_VERSION else {}  # older summaries: read again
+        cache = cached["files"] if cached.get("version") == OLD_CACHE_VERSION else {}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         cache = {}
-    fresh, summaries, notes = {}, [], []
-    for name in sorted(os.listdir(folder)):
-        if not (RUN_FILE.match(name) and name.endswith(".json")):
+    summaries, notes = [], []
+    for name in sorted(names):
+        if not (RUN_FILE.match(name) and name.endswith(".json")) or name == exclude:
             continue
         try:
             stat = os.stat(os.path.join(folder, name))
-            key = [stat.st_mtime_ns, stat.st_size]
-            if cache.get(name, {}).get("key") == key:
-                summary = cache[name]["summary"]
+            if cache.get(name, {}).get("key") == [stat.st_mtime_ns, stat.st_size]:
+                summary = {"duration_s": None, **cache[name]["summary"]}
             else:
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     summary = summarize(name, json.load(f))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
             notes.append(f"{name}: skipped, not a readable results file ({type(e).__name__}: {e})")
             continue
-        fresh[name] = {"key": key, "summary": summary}
+        summary["html"] = summary["html"] if summary["html"] in names else None
+        summary.update(kept="full", why="kept by an earlier version")
         summaries.append(summary)
-    summaries.sort(key=lambda s: (s["started_at"], s["file"]), reverse=True)
-    return summaries, notes, fresh
+    summaries.sort(key=lambda s: (s["started_at"], s["file"]))
+    return summaries, notes
 
 
-def series(summaries, trend, since, target=None):
-    """[(time, value, threshold)] of one trend since ``since``, oldest first: of runs without targets, or of one
-    target's checks in fleet runs."""
-    points = []
-    for summary in reversed(summaries):
-        when = dt.datetime.fromisoformat(summary["started_at"])
-        values = summary["values"] if target is None else summary.get("target_values", {}).get(target, {})
-        if when >= since and trend.title in values:
-            points.append((when, *values[trend.title]))
-    return points
+def rebuild(folder, months, now):
+    """The state again from the month files' lines (a state that was lost or unreadable, or of another version):
+    read once, then kept up to date run by run again."""
+    state = empty_state()
+    for month in sorted(months):
+        summaries, notes = read_lines(month_lines(folder, month))
+        state["notes"] = (state["notes"] + notes)[-NOTES_KEPT:]
+        for summary in sorted(summaries, key=lambda s: s["started_at"]):
+            apply(state, summary, None, now)
+    fold(state, now)
+    write_state(folder, state)
+    return state
 
 
-def target_names(summaries, since):
-    """The targets of the fleet runs since ``since``: the newest run's in its (the targets file's) order, then
-    those only older runs had."""
-    names = {}
-    for summary in summaries:
-        if dt.datetime.fromisoformat(summary["started_at"]) >= since:
-            names.update(dict.fromkeys(summary.get("targets") or {}))
-    return list(names)
+def start(folder, exclude, now):
+    """The state of a folder without one: rebuilt from its month files if it has any, else (an earlier version's
+    folder, or a new one) made from its results files."""
+    months = [m.group(1) for m in map(re.compile(rf"^{PREFIX}(\d{{4}}-\d{{2}})\.jsonl$").match,
+                                      os.listdir(folder)) if m]
+    return rebuild(folder, months, now) if months else migrate(folder, exclude, now)
 
 
-def lines_of(summaries, trend, since, names):
-    """{None or target: points} of one trend: the runs without targets, then each target; empty ones left out
-    (the runs without targets always kept, so a history without a fleet draws as it always did)."""
-    lines = {None: series(summaries, trend, since)}
-    for name in names:
-        points = series(summaries, trend, since, name)
-        if points:
-            lines[name] = points
-    if len(lines) > 1 and not lines[None]:
-        del lines[None]
-    return lines
+def migrate(folder, exclude, now):
+    """Build the history from the folder's results files (an earlier version's folder, or a new one): month
+    files and pages written whole (a killed migration is simply done again), the state last, which marks it
+    done. Returns the state."""
+    names = set(os.listdir(folder))
+    summaries, notes = old_summaries(folder, names, exclude)
+    state = empty_state()
+    state["notes"] = notes[-NOTES_KEPT:]
+    for month in sorted({s["started_at"][:7] for s in summaries}):
+        lines = []
+        for summary in (s for s in summaries if s["started_at"][:7] == month):
+            apply(state, summary, None, now)
+            lines.append(json.dumps(summary, separators=(",", ":"), sort_keys=True) + "\n")
+        write_atomically(month_lines(folder, month), "".join(lines))
+    fold(state, now)
+    for month in state["months"]:
+        write_month_page(folder, month, state)
+    write_state(folder, state)
+    with contextlib.suppress(OSError):
+        os.unlink(os.path.join(folder, OLD_CACHE))  # its summaries are in the history now
+    return state
 
 
-# --- retention ---------------------------------------------------------------------------------------
+# --- retention and the day's upkeep -------------------------------------------------------------------------
+
+def retention_of(days, by_selection):
+    """{selection slug: days} and the default days."""
+    return {slug_of(name): int(n) for name, _, n in (pair.partition(":") for pair in by_selection)}, days
+
 
 def time_of(path):
     """When a run file was made: the UTC stamp in its name, or (a stamp that is no date) its mtime."""
@@ -193,20 +446,66 @@ def time_of(path):
         return dt.datetime.fromtimestamp(os.path.getmtime(path), dt.timezone.utc)
 
 
-def expired(folder, days, now):
-    """Run files older than ``days`` (never today's), and temporary files a killed run left behind a day ago."""
-    cutoff, yesterday = now - dt.timedelta(days=days), now - dt.timedelta(days=1)
+def expired(folder, retention, now):
+    """Run files older than their selection's days (never today's), and temporary files a killed run left
+    behind a day ago."""
+    by_slug, default = retention
+    yesterday = now - dt.timedelta(days=1)
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         try:
-            if RUN_FILE.match(name):
+            match = RUN_FILE.match(name)
+            if match:
                 when = time_of(path)
+                cutoff = now - dt.timedelta(days=by_slug.get(match.group(2), default))
                 if when < cutoff and when.date() < now.date():
                     yield path
             elif name.startswith(".tmp-") and os.path.getmtime(path) < yesterday.timestamp():
                 yield path
         except OSError:
             continue  # removed meanwhile by a concurrent run
+
+
+def kept_by_retention(summary, retention, now):
+    by_slug, default = retention
+    when = when_of(summary)
+    return when >= now - dt.timedelta(days=by_slug.get(slug_of(summary["selection"]), default)) or \
+        when.date() >= now.date()
+
+
+def upkeep(folder, state, retention, now):
+    """Once a UTC day: retention of run files, month lines and the state's lists; month pages rebuilt where
+    their month changed since."""
+    store = folder  # the history's files live beside the records
+    for path in list(expired(folder, retention, now)):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    oldest_kept = now - dt.timedelta(days=min([retention[1], *retention[0].values()]))
+    for month in sorted(state["months"]):
+        if month > f"{oldest_kept:%Y-%m}":
+            break
+        summaries, _ = read_lines(month_lines(store, month))
+        left = [s for s in summaries if kept_by_retention(s, retention, now)]
+        if len(left) == len(summaries):
+            continue
+        if left:
+            write_atomically(month_lines(store, month),
+                             "".join(json.dumps(s, separators=(",", ":"), sort_keys=True) + "\n" for s in left))
+            counted = {"runs": len(left), "full": sum(s.get("kept") == "full" for s in left),
+                       **{status: sum(s["status"] == status for s in left) for status in COLOURS}}
+            state["months"][month] = counted
+        else:
+            for path in (month_lines(store, month), month_page(store, month)):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+            del state["months"][month]
+            state["pages"].pop(month, None)
+    for key in ("recent", "changes"):
+        state[key] = [s for s in state[key] if kept_by_retention(s, retention, now)]
+    for month, counted in state["months"].items():
+        if state["pages"].get(month) != counted["runs"]:
+            write_month_page(store, month, state)
+    state["day"] = now.date().isoformat()
 
 
 # --- rendering ---------------------------------------------------------------------------------------
@@ -238,7 +537,7 @@ def chart(trend, lines, since, now):
     distinct = sorted({t for t in thresholds.values() if t is not None})
     threshold = distinct[-1] if distinct else None
     every = [p for points in lines.values() for p in points]
-    high = max([p[1] for p in every] + (distinct or [0])) * 1.1 or 1
+    high = max([p[4] if len(p) > 3 else p[1] for p in every] + (distinct or [0])) * 1.1 or 1
     span = (now - since).total_seconds() or 1
 
     def x(when):
@@ -263,9 +562,10 @@ def chart(trend, lines, since, now):
                 parts.append(f'<line x1="{left}" y1="{y(value):.1f}" x2="{width - right}" y2="{y(value):.1f}" '
                              f'stroke="{colours[key]}" stroke-dasharray="6 4"><title>threshold of '
                              f'{html.escape(names[key])}: {shown(value, trend.unit)}</title></line>')
-    for key, points in lines.items():  # a fleet's many lines: points only where few enough (the page's size)
+    for key, points in lines.items():  # many runs: a line without a circle each (the page's size)
+        runs = sum(p[5] if len(p) > 3 else 1 for p in points)
         parts += plotted(points, trend.unit, x, y, colours[key], f"{names[key]}: " if named else "",
-                         circles=not named or len(points) <= MAX_POINTS_DRAWN)
+                         circles=runs <= MAX_POINTS_DRAWN)
     if not every:
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no values in the last '
                      f"{TREND_DAYS} days</text>")
@@ -287,17 +587,24 @@ def chart(trend, lines, since, now):
 
 def plotted(points, unit, x, y, colour="#0969da", label="", circles=True):
     """The points as circles (each with its value; or, ``circles`` false, only the lines, named by ``label``),
-    joined by lines unless further apart than :data:`LINE_GAP` (a missed day)."""
+    joined by lines unless further apart than :data:`LINE_GAP` (a missed day). A day's aggregate (a point
+    ``(noon, median, threshold, min, max, runs)``) is a bar from its min to its max, the line through its median."""
     parts, line = [], []
     label = html.escape(label)
-    named = "" if circles else f"<title>{label.rstrip(': ')}</title>"
-    for i, (when, value, _) in enumerate(points):
+    named = "" if circles else f"<title>{label.rstrip(': ') or 'each run'}</title>"
+    for i, (when, value, *more) in enumerate(points):
+        if len(more) == 4:
+            _, low, high, runs = more
+            parts.append(f'<rect x="{x(when) - 1.5:.1f}" y="{y(high):.1f}" width="3" '
+                         f'height="{max(y(low) - y(high), 1):.1f}" fill="{colour}" opacity="0.6"><title>{label}'
+                         f"{when:%Y-%m-%d}: min {shown(low, unit)}, median {shown(value, unit)}, max "
+                         f"{shown(high, unit)} ({runs} runs)</title></rect>")
         if line and when - points[i - 1][0] > LINE_GAP:
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(line)}"'
                          + (f">{named}</polyline>" if named else "/>"))
             line = []
         line.append(f"{x(when):.1f},{y(value):.1f}")
-        if circles:
+        if circles and len(more) < 4:
             parts.append(f'<circle cx="{x(when):.1f}" cy="{y(value):.1f}" r="2.5" fill="{colour}">'
                          f"<title>{label}{when:%Y-%m-%d %H:%M} UTC: {shown(value, unit)}</title></circle>")
     if line:
@@ -321,29 +628,26 @@ def target_badges(targets):
         f'<span class="ok">OK: {", ".join(fine)}</span>' if fine else "")
 
 
-def row(summary, present, fleet=False):
+def links(summary):
+    """The run's files: report and results where kept, else what was kept of it."""
+    if summary.get("kept") == "summary":
+        return '<i class="thinned">summary only (repeated the previous run)</i>'
+    report = summary.get("html")
+    link = f'<a href="{html.escape(report)}">report</a>' if report else "<i>no report</i>"
+    return link + (f' <a href="{html.escape(summary["file"])}">results</a>' if summary.get("file") else "")
+
+
+def row(summary, fleet=False, opening="<tr>"):
     counts = summary["counts"]
-    report = summary["html"]
-    link = f'<a href="{html.escape(report)}">report</a>' if report in present else "<i>no report</i>"
-    return (f"<tr><td>{summary['started_at'][:19].replace('T', ' ')}</td><td>{html.escape(summary['selection'])}"
+    return (f"{opening}<td>{summary['started_at'][:19].replace('T', ' ')}</td><td>{html.escape(summary['selection'])}"
             f"</td><td>{badge(summary['status'])}</td>"
             + (f'<td class="targets">{target_badges(summary.get("targets"))}</td>' if fleet else "")
             + f"<td>{counts.get('passed', 0)} passed, "
             f"{counts.get('failed', 0)} failed, {counts.get('error', 0)} errors, {counts.get('skipped', 0)} skipped"
-            f'</td><td>{link} <a href="{html.escape(summary["file"])}">results</a></td></tr>')
+            f"</td><td>{links(summary)}</td></tr>")
 
 
-def statuses(summaries, name, since):
-    """[(time, status)] of one target since ``since``, oldest first."""
-    found = []
-    for summary in reversed(summaries):
-        when = dt.datetime.fromisoformat(summary["started_at"])
-        if when >= since and name in (summary.get("targets") or {}):
-            found.append((when, summary["targets"][name]))
-    return found
-
-
-def strip(name, points, since, now):
+def strip(name, stretches, since, now):
     """One target's status over the window as an SVG strip: one bar per stretch of runs with the same status
     (runs further apart than :data:`LINE_GAP` start a new one), so its size follows the changes, not the runs."""
     width, height, pad = 520, 20, 2
@@ -352,35 +656,32 @@ def strip(name, points, since, now):
     def x(when):
         return pad + (when - since).total_seconds() / span * (width - 2 * pad)
 
-    stretches = []  # [status, first, last, runs]
-    for i, (when, status) in enumerate(points):
-        if stretches and stretches[-1][0] == status and when - points[i - 1][0] <= LINE_GAP:
-            stretches[-1][2:] = [when, stretches[-1][3] + 1]
-        else:
-            stretches.append([status, when, when, 1])
+    stretches = [(status, max(dt.datetime.fromisoformat(first), since), dt.datetime.fromisoformat(last), runs)
+                 for status, first, last, runs in stretches]
     bars = "".join(
         f'<rect x="{min(x(first), width - pad - 3):.1f}" y="2" width="{max(x(last) - x(first), 3):.1f}" '
         f'height="{height - 4}" '
         f'fill="{COLOURS[status]}"><title>{html.escape(name)}: {status.upper()}, {first:%Y-%m-%d %H:%M}'
         + (f" to {last:%Y-%m-%d %H:%M}" if last != first else "") + f" UTC ({runs} run{'' if runs == 1 else 's'})"
         f"</title></rect>" for status, first, last, runs in stretches)
-    label = f"{name}: " + (", ".join(f"{sum(s == status for _, s in points)} {status}" for status in COLOURS)
-                           + f" of {len(points)} runs" if points else "no runs")
+    total = sum(s[3] for s in stretches)
+    label = f"{name}: " + (", ".join(f"{sum(s[3] for s in stretches if s[0] == status)} {status}"
+                                     for status in COLOURS) + f" of {total} runs" if stretches else "no runs")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
             f'aria-label="{html.escape(label)}"><rect x="0" y="0" width="{width}" height="{height}" fill="#f6f8fa"/>'
             f"{bars}</svg>")
 
 
-def targets_section(summaries, names, since, now):
+def targets_section(strips, names, since, now):
     """Each target's status over the last days: its latest status, a strip of its runs and how many were not OK."""
     rows = []
     for name in names:
-        points = statuses(summaries, name, since)
-        when, status = points[-1]
-        counts = ", ".join(f"{sum(s == each for _, s in points)} {each}" for each in COLOURS)
+        stretches = strips[name]
+        status, when = stretches[-1][0], dt.datetime.fromisoformat(stretches[-1][2])
+        counts = ", ".join(f"{sum(s[3] for s in stretches if s[0] == each)} {each}" for each in COLOURS)
         rows.append(f'<tr id="target-{html.escape(name)}"><th scope="row">{html.escape(name)}</th>'
                     f"<td>{badge(status)} <small>{when:%Y-%m-%d %H:%M}</small></td>"
-                    f"<td>{strip(name, points, since, now)}</td><td>{counts}</td></tr>")
+                    f"<td>{strip(name, stretches, since, now)}</td><td>{counts}</td></tr>")
     return (f'<h2>Targets, last {TREND_DAYS} days</h2><table id="targets"><tr><th scope="col">Target</th>'
             f'<th scope="col">Latest (UTC)</th><th scope="col">Status per run, {since:%Y-%m-%d} to {now:%Y-%m-%d}'
             f'</th><th scope="col">Runs</th></tr>{"".join(rows)}</table>')
@@ -392,52 +693,206 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:3px 10
 .charts{display:flex;flex-wrap:wrap;gap:8px 24px}figure{margin:0}"""
 
 
-def render(summaries, notes, present, now):
-    """The whole index page."""
+
+
+def trend_lines(state, trend, names):
+    """{None or target: points} of one trend from the state: per-day aggregates, then the last days run by run;
+    empty lines left out (the runs without targets always kept, so a history without a fleet draws as before)."""
+    lines = {}
+    for key in ["", *names]:
+        days = state["days"].get(trend.title, {}).get(key, {})
+        points = [(dt.datetime.fromisoformat(day + "T12:00:00+00:00"), median, threshold, low, high, runs)
+                  for day, (low, median, high, threshold, runs) in sorted(days.items())]
+        points += sorted((dt.datetime.fromisoformat(when), value, threshold)
+                         for when, value, threshold in state["points"].get(trend.title, {}).get(key, []))
+        if points or key == "":
+            lines[key or None] = points
+    if len(lines) > 1 and not lines[None]:
+        del lines[None]
+    return lines
+
+
+def target_names(state, since):
+    """The targets with runs in the window: the newest fleet run's in its (the targets file's) order, then others."""
+    names = {}
+    for summary in state["recent"]:
+        names.update(dict.fromkeys(summary.get("targets") or {}))
+    names.update(dict.fromkeys(sorted(state["strips"])))
+    return [name for name in names if name in state["strips"] and state["strips"][name][-1][2] >= since.isoformat()]
+
+
+def render(state, now):
+    """The index page, from the state alone: its size follows the days shown and the changes, not the runs."""
     since = now - dt.timedelta(days=TREND_DAYS)
-    names = target_names(summaries, since)
-    fleet = any(s.get("targets") for s in summaries)
-    charts = "".join(chart(t, lines_of(summaries, t, since, names), since, now) for t in TRENDS)
-    latest = (f"Latest run: {badge(summaries[0]['status'])} {html.escape(summaries[0]['selection'])} at "
-              f"{summaries[0]['started_at'][:19].replace('T', ' ')} UTC"
-              + (f" ({target_badges(summaries[0]['targets'])})" if summaries[0].get("targets") else "")
-              ) if summaries else "No runs yet."
-    noted = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    names = target_names(state, since)
+    recent, changes = state["recent"], state["changes"]
+    fleet = bool(names) or any(s.get("targets") for s in recent + changes)
+    charts = "".join(chart(t, trend_lines(state, t, names), since, now) for t in TRENDS)
+    latest = (f"Latest run: {badge(recent[0]['status'])} {html.escape(recent[0]['selection'])} at "
+              f"{recent[0]['started_at'][:19].replace('T', ' ')} UTC"
+              + (f" ({target_badges(recent[0]['targets'])})" if recent[0].get("targets") else "")
+              ) if recent else "No runs yet."
+    total = sum(m["runs"] for m in state["months"].values())
+    full = sum(m["full"] for m in state["months"].values())
+    noted = "".join(f"<li>{html.escape(note)}</li>" for note in state["notes"])
+    head = ("<tr><th>Started (UTC)</th><th>Selection</th><th>Status</th>" + ("<th>Targets</th>" if fleet else "")
+            + "<th>Checks</th><th>Files</th></tr>")
+    months = "".join(
+        f'<tr class="month"><td><a href="{PREFIX}{month}.html">{month}</a></td><td>{m["runs"]}</td>'
+        f'<td>{m["full"]}</td>' + "".join(f"<td>{m[status]}</td>" for status in COLOURS)
+        + f'<td><a href="{PREFIX}{month}.jsonl">one line per run</a></td></tr>'
+        for month, m in sorted(state["months"].items(), reverse=True))
     return (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>DigitalMe health record - history</title>'
             f"<style>{STYLE}</style></head><body><h1>DigitalMe health record - history</h1>"
-            f"<p>{latest}</p><p>{len(summaries)} run{'' if len(summaries) == 1 else 's'}, newest first. "
-            f"Rebuilt {now:%Y-%m-%d %H:%M:%S} UTC from the results files in this folder.</p>"
-            + (f'<div class="note" id="skipped-files"><b>Not shown:</b><ul>{noted}</ul></div>' if notes else "")
-            + (targets_section(summaries, names, since, now) if names else "")
-            + f'<h2>Trends, last {TREND_DAYS} days</h2><div class="charts">{charts}</div>'
-            f'<h2>Runs</h2><table id="runs"><tr><th>Started (UTC)</th><th>Selection</th><th>Status</th>'
-            + ("<th>Targets</th>" if fleet else "")
-            + "<th>Checks</th><th>Files</th></tr>" + "".join(row(s, present, fleet) for s in summaries)
-            + "</table></body></html>\n")
+            f"<p>{latest}</p><p>{total} run{'' if total == 1 else 's'} in the history, {full} with their full record "
+            f"(the others repeated the previous run's outcomes and keep a summary line). Written "
+            f"{now:%Y-%m-%d %H:%M:%S} UTC.</p>"
+            + (f'<div class="note" id="skipped-files"><b>Not shown:</b><ul>{noted}</ul></div>' if noted else "")
+            + (targets_section(state["strips"], names, since, now) if names else "")
+            + f"<h2>Trends, last {TREND_DAYS} days</h2><p><small>The last {RAW_DAYS} days run by run; before that "
+            f"each day's min to max (a bar) and median (the line).</small></p><div class=\"charts\">{charts}</div>"
+            f'<h2>Runs, last 24 hours</h2><table id="runs">{head}'
+            + "".join(row(s, fleet) for s in recent)
+            + f'</table><h2>Changes of status</h2><p><small>Each run whose status (or a target\'s) differs from the '
+            f"previous run of its selection, newest first (the newest {CHANGES_KEPT}).</small></p>"
+            f'<table id="changes">{head}' + "".join(row(s, fleet, '<tr class="change">') for s in changes)
+            + '</table><h2>By month</h2><table id="months"><tr><th>Month</th><th>Runs</th><th>Full records</th>'
+            + "".join(f"<th>{status.upper()}</th>" for status in COLOURS) + f"<th>Every run</th></tr>{months}"
+            "</table></body></html>\n")
 
 
-def update(folder, retention_days, now=None):
-    """Apply retention, then rebuild ``index.html`` (and the cache) atomically."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    if not os.path.isdir(folder):
+def write_month_page(store, month, state):
+    """``history-<month>.html``: every run of the month, by day (each day folded), and each day's trend values
+    (min/median/max)."""
+    summaries, notes = read_lines(month_lines(store, month))
+    summaries.sort(key=lambda s: (s["started_at"], s.get("file") or ""))
+    fleet = any(s.get("targets") for s in summaries)
+    days = {}
+    for summary in summaries:
+        days.setdefault(summary["started_at"][:10], []).append(summary)
+    overview, sections = [], []
+    for day, runs in days.items():
+        values = {}
+        for summary in runs:
+            for key, found in (("", summary.get("values") or {}), *(summary.get("target_values") or {}).items()):
+                for title, (value, _) in found.items():
+                    values.setdefault((title, key), []).append(value)
+        trends = "; ".join(
+            f"{html.escape(title)}{' (' + html.escape(key) + ')' if key else ''} {shown(min(v), BY_TITLE[title].unit)}"
+            f" / {shown(statistics.median(v), BY_TITLE[title].unit)} / {shown(max(v), BY_TITLE[title].unit)}"
+            for (title, key), v in sorted(values.items()) if title in BY_TITLE)
+        overview.append(f'<tr><td><a href="#d{day}">{day}</a></td><td>{len(runs)}</td>'
+                        + "".join(f"<td>{sum(s['status'] == status for s in runs)}</td>" for status in COLOURS)
+                        + f"<td><small>{trends}</small></td></tr>")
+        rows = "".join(month_row(s, fleet) for s in runs)
+        bad = sum(s["status"] != "ok" for s in runs)
+        # closed until opened: a month of 5-minute runs is 9,000 rows, which a browser then need not lay out
+        sections.append(f'<details id="d{day}"><summary><b>{day}</b>: {len(runs)} runs, {bad} not OK</summary>'
+                        f"<table>{rows}</table></details>")
+    noted = "".join(f"<li>{html.escape(note)}</li>" for note in notes)
+    page = (f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>DigitalMe health record - {month}</title>'
+            f"<style>{STYLE}{MONTH_STYLE}</style></head><body><h1>DigitalMe health record - {month}</h1>"
+            f'<p><a href="{INDEX}">history</a> - {len(summaries)} runs, every one (full record or summary line);'
+            f' the same as <a href="{PREFIX}{month}.jsonl">{PREFIX}{month}.jsonl</a>. Written '
+            f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC.</p>"
+            + (f'<div class="note"><ul>{noted}</ul></div>' if noted else "")
+            + '<table id="days"><tr><th>Day</th><th>Runs</th>' + "".join(f"<th>{s.upper()}</th>" for s in COLOURS)
+            + "<th>Trends: min / median / max</th></tr>" + "".join(overview) + "</table>" + "".join(sections)
+            + "</body></html>\n")
+    write_atomically(month_page(store, month), page)
+    state["pages"][month] = state["months"].get(month, {}).get("runs", len(summaries))
+
+
+MONTH_STYLE = ".s{color:#fff;padding:0 6px;border-radius:3px}.ok{background:#1a7f37}.warning{background:#9a6700}" \
+              ".critical{background:#cf222e}.c td{font-weight:bold}"
+
+
+def month_row(summary, fleet):
+    """A compact row of a month page: time, selection, status (a change of status in bold), targets, counts."""
+    counts = summary["counts"]
+    targets = summary.get("targets") or {}
+    return (f'<tr{" class=c" if summary.get("changed") else ""}><td>{summary["started_at"][11:19]}</td>'
+            f'<td>{html.escape(summary["selection"])}</td><td><b class="s {summary["status"]}">'
+            f'{summary["status"].upper()}</b></td>'
+            + (f"<td>{html.escape(', '.join(f'{n} {s.upper()}' for n, s in targets.items()))}</td>" if fleet else "")
+            + f"<td>{counts.get('passed', 0)}/{counts.get('failed', 0)}/{counts.get('error', 0)}/"
+            f"{counts.get('skipped', 0)}</td><td>{links(summary)}</td></tr>")
+
+
+# --- a run --------------------------------------------------------------------------------------------------
+
+def record_run(folder, name, document, thin, now):
+    """Add one results file's run to the history: its line, the state; returns its summary ("kept": "full" or
+    "summary"). The history is built first if the folder has none (an earlier version's folder)."""
+    store = folder  # the history's files live beside the records
+    with locked(folder):
+        state = read_state(store)
+        if state is None:
+            state = start(folder, name, now)
+        summary = summarize(name, document)
+        selection = summary["selection"]
+        why = why_kept(document, state["last"].get(selection), thin)
+        summary.update(kept="full" if why else "summary", why=why or "repeated the previous run")
+        if not why:
+            summary["file"] = summary["html"] = None
+        apply(state, summary, outcomes_of(document), now)
+        append_line(store, summary)
+        write_state(store, state)
+    return summary
+
+
+def publish_history(folder, retention, now):
+    """The day's upkeep if not done today, and ``index.html``."""
+    store = folder  # the history's files live beside the records
+    with locked(folder):
+        state = read_state(store)
+        if state is None:
+            return
+        fold(state, now)
+        if state["day"] != now.date().isoformat():
+            upkeep(folder, state, retention, now)
+        write_state(store, state)
+        write_atomically(os.path.join(folder, INDEX), render(state, now))
+
+
+def add_run(config):
+    """This run's line and state, right after its results file (so a run killed later is still in the history)."""
+    if REPORT_ERROR in config.stash or not config.stash.get(RESULTS_OK, False):
         return
-    for path in list(expired(folder, retention_days, now)):
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass  # a concurrent run removed it first
-    summaries, notes, cache = load(folder)
-    write_atomically(os.path.join(folder, INDEX), render(summaries, notes, set(os.listdir(folder)), now))
-    write_atomically(os.path.join(folder, CACHE), json.dumps({"version": CACHE_VERSION, "files": cache}))
+    settings = config.stash[SETTINGS]
+    path = paths_of(config)["json"]
+    try:
+        with open(path, encoding="utf-8") as f:
+            document = json.load(f)
+        summary = record_run(settings.report_dir, os.path.basename(path), document, settings.report_thin,
+                             dt.datetime.now(dt.timezone.utc))
+        config.stash[THINNED] = summary["kept"] == "summary"
+    except OSError as e:
+        report_failed(config, e)
+    except TimeoutError as e:
+        report_failed(config, OSError(0, str(e)))
 
 
 def write_history(config):
-    """Retention, then the index, unless the report folder cannot be written; a folder that fails now (full) is
-    noted for the run's one-line error, never raised."""
-    if REPORT_ERROR in config.stash:
+    """After the record: the day's upkeep, the index; a folder that fails now (full) is noted for the run's
+    one-line error, never raised."""
+    if REPORT_ERROR in config.stash or not config.stash.get(RESULTS_OK, False):
         return
     settings = config.stash[SETTINGS]
     try:
-        update(settings.report_dir, settings.report_retention_days)
+        publish_history(settings.report_dir,
+                        retention_of(settings.report_retention_days, settings.report_retention_by_selection),
+                        dt.datetime.now(dt.timezone.utc))
     except OSError as e:
         report_failed(config, e)
+    except TimeoutError as e:
+        report_failed(config, OSError(0, str(e)))
+
+
+def thin(config):
+    """A thinned run's dated results file and record go, last (every plugin's ``pytest_digitalme_run_finished``
+    has had them); ``latest.json`` and ``latest.html`` still hold the run, and its line is in the history."""
+    if config.stash.get(THINNED, False):
+        for path in paths_of(config).values():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)

@@ -1,5 +1,6 @@
 """The end of a run, in one place (:func:`finish_run`): alerts, then the results file, then the record, then the
-history, then any plugin's output (``pytest_digitalme_run_finished``), and the run's last terminal lines.
+history, then any plugin's output (``pytest_digitalme_run_finished``), then thinning (a repeated passing run's
+dated files go), and the run's last terminal lines.
 
 It runs only on the process that owns the run: the single pytest process, or the xdist controller, which has every
 check's outcome from the workers' reports (plugins/outcomes.py). Workers alert and write nothing.
@@ -25,14 +26,16 @@ def finish_run(session, exitstatus):
     in_collection_order(config)  # xdist workers report in any order; the outputs list checks as collected
     alerting.send(config, run, exitstatus)  # 1. alerts: their delivery outcomes go into the results file and record
     results.write_results(config)  # 2. the results file
+    history.add_run(config)  # its line in the history now: a run killed later is still listed
     try:  # 3. the record: pytest-html renders and writes it in its own pytest_sessionfinish, here
         outcome = yield
     except OSError as e:
         record.failed_writing(config, e)
         outcome = None
     record.publish(config)  # scrubbed, and latest.html
-    history.write_history(config)  # 4. the history: retention and the index
+    history.write_history(config)  # 4. the history: the day's retention, the index
     config.hook.pytest_digitalme_run_finished(config=config, run=run)  # 5. any plugin's own output
+    history.thin(config)  # 6. a repeated passing run keeps its history line only (plugins/history.py)
     results.fail_on_report_error(session)
     return outcome
 
@@ -56,6 +59,6 @@ def pytest_terminal_summary(terminalreporter, config):
         colour = {"ok": {"green": True}, "warning": {"yellow": True}, "critical": {"red": True}}[run.status]
         terminalreporter.write_line(results.status_line(config), bold=True, **colour)
         if results.REPORT_ERROR not in config.stash:
-            terminalreporter.write_line(f"DigitalMe: results {results.paths_of(config)['json']}")
+            terminalreporter.write_line(f"DigitalMe: results {results.kept_paths(config)['json']}")
     if results.REPORT_ERROR in config.stash:
         terminalreporter.write_line(results.report_error_line(config), bold=True, red=True)

@@ -16,7 +16,9 @@ Schema 1 (stable; extended only by adding fields)::
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
      "files": {"json", "html"}}
 
-The terminal's last line is one status line in the manual's words, as Nagios plugins print it.
+The terminal's last line is one status line in the manual's words, as Nagios plugins print it. A thinned run (a
+repeat kept as a history line, plugins/history.py) loses its dated files at the end of the run: its status line
+names ``latest.html`` and ``latest.json``, which hold it (their ``files`` name the dated files, not kept).
 
 A report folder that cannot be written (missing and not creatable, read-only, full) never stops the run: it is
 probed once at start-up (a folder made if missing, a small file written), the record is then not
@@ -46,6 +48,7 @@ SCHEMA = 1
 RESULTS_FILES = pytest.StashKey[dict]()
 REPORT_ERROR = pytest.StashKey[str]()  # why the report folder cannot be written; set at start-up or when it fails
 RESULTS_OK = pytest.StashKey[bool]()  # the results file was written
+THINNED = pytest.StashKey[bool]()  # a repeat kept as a summary line: its dated files go at the end (history.py)
 PROBE_BYTES = 64 * 1024  # a nearly full disk fails the probe rather than the results file at the end
 
 
@@ -57,6 +60,15 @@ def paths_of(config):
         config.stash[RESULTS_FILES] = {"json": os.path.join(folder, stem + ".json"),
                                        "html": os.path.join(folder, stem + ".html")}
     return config.stash[RESULTS_FILES]
+
+
+def kept_paths(config):
+    """Where this run can be read after it: its dated files, or ``latest.*`` for a thinned run (its dated files
+    are removed at the end of the run; plugins/history.py)."""
+    if not config.stash.get(THINNED, False):
+        return paths_of(config)
+    folder = config.stash[SETTINGS].report_dir
+    return {"json": os.path.join(folder, "latest.json"), "html": os.path.join(folder, "latest.html")}
 
 
 def unwritable(folder):
@@ -141,7 +153,7 @@ def status_line(config):
         bad = [f"{name} {status.upper()}: {failed_by_severity([c for c in run.checks if c.target == name])}"
                for name, status in run.targets.items() if status != "ok"]
         detail += f" on {len(run.targets)} targets" + (f" [{'; '.join(bad)}]" if bad else "")
-    report = "not written" if REPORT_ERROR in config.stash else paths_of(config)["html"]
+    report = "not written" if REPORT_ERROR in config.stash else kept_paths(config)["html"]
     return f"DigitalMe: {run.status.upper()} - {detail} - report {report}"
 
 

@@ -140,6 +140,27 @@ def name_list(value):
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def thinned_selections(value):
+    """Selections whose repeated passing runs keep a summary only (plugins/history.py); never daily, weekly or
+    monthly, which always keep their full record."""
+    names = name_list(value)
+    kept = sorted(set(names) & {"daily", "weekly", "monthly"})
+    if kept:
+        raise Invalid(f"daily, weekly and monthly runs always keep their full record (found {', '.join(kept)})")
+    return names
+
+
+def days_by_selection(value):
+    """``monitor:90,resources:180``: retention in days per selection, as a tuple of ``name:days``."""
+    pairs = []
+    for part in name_list(value):
+        name, _, days = part.partition(":")
+        if not name.strip() or not re.fullmatch(r"\s*\d+\s*", days) or not 1 <= int(days) <= 36500:
+            raise Invalid("expected selection:days pairs (days 1 to 36500), e.g. monitor:90,resources:180")
+        pairs.append(f"{name.strip()}:{int(days)}")
+    return tuple(pairs)
+
+
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -245,6 +266,8 @@ DECLARED = (
     # Records
     Setting("report_dir", "reports", required_text, "Where results files, HTML reports and alert state are kept."),
     Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed."),
+    Setting("report_retention_by_selection", "", days_by_selection, "Retention per selection in days, e.g. monitor:90,resources:180 (records and summaries); a selection not named keeps report_retention_days."),
+    Setting("report_thin", "monitor,resources", thinned_selections, "Selections whose passing runs that repeat the previous run's outcomes keep a summary line only, no HTML or results file (empty: none; never daily, weekly or monthly)."),
     Setting("prometheus_dir", "", text, "Where digitalme_<selection>.prom is written after each run, for node_exporter's textfile collector (empty: not written)."),
     # Alerts
     Setting("alerts", "on", choice("on", "off", "dry-run"), "Send alerts (on), not at all (off), or print them (dry-run).", flag="--alerts"),
@@ -262,8 +285,8 @@ DECLARED = (
 BY_NAME = {setting.name: setting for setting in DECLARED}
 # Settings of the run, not of one target: where the record goes, how alerts are sent, the fleet itself. Every
 # other setting may differ per target of a targets file (plugins/targets.py).
-RUN_WIDE = ("targets", "report_dir", "report_retention_days", "alerts", "heartbeat_url", "alerts_max_per_run",
-            "alert_budget_s", "prometheus_dir")
+RUN_WIDE = ("targets", "report_dir", "report_retention_days", "report_retention_by_selection", "report_thin", "alerts",
+            "heartbeat_url", "alerts_max_per_run", "alert_budget_s", "prometheus_dir")
 
 
 @dataclasses.dataclass(frozen=True)
