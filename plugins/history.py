@@ -58,7 +58,7 @@ import statistics
 import time
 
 from plugins.output import COLOURS, write_atomically
-from plugins.results import REPORT_ERROR, RESULTS_OK, THINNED, paths_of, report_failed
+from plugins.results import REPORT_ERROR, RESULTS_OK, THINNED, kept_paths, paths_of, report_failed
 from plugins.settings import SETTINGS
 
 
@@ -896,3 +896,12 @@ def thin(config):
         for path in paths_of(config).values():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
+        latest = os.path.join(config.stash[SETTINGS].report_dir, "latest.json")
+        try:  # its "files" named the dated files just removed: it now names where the run can still be read
+            with open(latest, encoding="utf-8") as f:
+                document = json.load(f)
+            document["thinned_files"], document["files"] = document["files"], kept_paths(config)
+            document["thinned"] = True
+            write_atomically(latest, json.dumps(document, indent=1))
+        except (OSError, ValueError) as e:
+            report_failed(config, e if isinstance(e, OSError) else OSError(0, f"latest.json: {e}"))

@@ -6,11 +6,19 @@ as if it had fetched it itself. Which probes exist is the table in :func:`probes
 """
 
 import gc
+import subprocess
 import threading
 
 import pytest
 
 from plugins.settings import SETTINGS
+
+# Probes spawn commands (the host's, ssh, compose) from these threads while pytest rewrites os.environ (putenv of
+# PYTEST_CURRENT_TEST) in the main one. A vfork()ed child shares the parent's memory and reads its environment at
+# execve: a realloc of it meanwhile made execve fail with EFAULT ("[Errno 14] Bad address: '/bin/sh'", seen in
+# fleet runs). fork() gives the child its own copy; Python documents this switch for such cases.
+subprocess._USE_VFORK = False
+
 
 class Background:
     """One probe running in a daemon thread; :meth:`result` waits for it and returns its value or raises its error.

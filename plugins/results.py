@@ -14,7 +14,9 @@ Schema 1 (stable; extended only by adding fields)::
                  "from_spool", "held_at"}],   (states and their meaning: plugins/alerting)
      "heartbeat": {"variant", "why", "pinged", "attempts", "last_error"} or null,
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
-     "files": {"json", "html"}}
+     "files": {"json", "html"},
+     "thinned": true, "thinned_files": {"json", "html"}}  (latest.json of a thinned run only: "files" then names
+                                                         latest.*, "thinned_files" the dated files removed)
 
 The terminal's last line is one status line in the manual's words, as Nagios plugins print it. A thinned run (a
 repeat kept as a history line, plugins/history.py) loses its dated files at the end of the run: its status line

@@ -88,7 +88,8 @@ def suite(mini_project, tmp_path):
         last.append(int(time.time()))
         if (result.report_dir / "latest.json").exists():
             result.doc = result.results
-            result.json, result.html = Path(result.doc["files"]["json"]), Path(result.doc["files"]["html"])
+            dated = result.doc.get("thinned_files") or result.doc["files"]  # a thinned run names what it removed
+            result.json, result.html = Path(dated["json"]), Path(dated["html"])
         return result
     return run
 
@@ -126,7 +127,10 @@ def test_a_repeated_passing_monitor_run_keeps_a_summary_line_only(suite):
     assert not second.json.exists() and not second.html.exists(), \
         f"a repeated passing monitor run kept {[p.name for p in (second.json, second.html) if p.exists()]}"
     folder = second.report_dir
-    assert json.loads((folder / "latest.json").read_text())["started_at"] == second.doc["started_at"]
+    latest = json.loads((folder / "latest.json").read_text())
+    assert latest["started_at"] == second.doc["started_at"] and latest["thinned"] is True, latest
+    assert latest["files"] == {"json": str(folder / "latest.json"), "html": str(folder / "latest.html")}, \
+        f"latest.json names files that were removed: {latest['files']}"
     assert (folder / "latest.html").read_bytes() != first.html.read_bytes(), "latest.html is not the newest run"
     told = re.findall(r"^DigitalMe: OK - .* - report (\S+)$", second.stdout, re.M)
     assert told == [str(folder / "latest.html")], f"the status line should name latest.html, not a removed file: {told}"

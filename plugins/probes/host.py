@@ -91,8 +91,9 @@ def run_on(host, command):
         return host.run(command)
     except Exception as e:
         error = unreachable(host, e)
-        with _UNREACHABLE_LOCK:
-            _UNREACHABLE.setdefault(host, error)
+        if host.backend.NAME != "local":  # this machine is not "unreachable": a failed spawn is that command's
+            with _UNREACHABLE_LOCK:
+                _UNREACHABLE.setdefault(host, error)
         raise error from None
 
 
