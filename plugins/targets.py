@@ -12,7 +12,8 @@
 
 Keys are the settings' names without the ``digitalme_`` prefix, parsed and validated like every setting; a bad
 one names the file, the table and the key, and the run stops before any check (exit 4). The run-wide settings
-(``settings.RUN_WIDE``: report folder, alert mode and budget, heartbeat) cannot differ per target. A target's
+(``settings.RUN_WIDE``: report folder and retention, alert mode and budget, heartbeat, Prometheus folder) cannot
+differ per target. A target's
 value comes from its own table, else ``[defaults]``, else the usual chain (command line, environment,
 pytest.ini, the manual's default): the most specific place that names it wins.
 
@@ -50,7 +51,7 @@ class Target:
 
 def fleet(config):
     """True when a targets file names the targets (every check then carries a target parameter)."""
-    return None not in config.stash.get(TARGETS, {None: None})
+    return any(name is not None for name in config.stash.get(TARGETS, ()))
 
 
 def targets_of(config):
