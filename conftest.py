@@ -40,9 +40,10 @@ def docker(pytestconfig, target):
 
 
 @pytest.fixture(scope="session")
-def app_container(docker, settings):
-    """``docker inspect`` of the app container."""
-    return docker.inspect(settings.container)
+def app_container(pytestconfig, target):
+    """``docker inspect`` of the app container, started in the background."""
+    from plugins.prefetch import fetched
+    return fetched(pytestconfig, target, "app_container")
 
 
 @pytest.fixture(scope="session")

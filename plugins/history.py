@@ -77,7 +77,7 @@ TRENDS = (
     Trend("Container memory", "test_container_memory_below_limit", "bytes", lambda v: v),
     Trend("Memory in use, as the container sees it", "test_memory_available_in_container", "%",
           lambda v: v["used_pct"]),
-    Trend("Container CPU use (sampled)", "test_load_in_container_below_threshold", "%", lambda v: v["busy_pct_now"]),
+    Trend("Container CPU use", "test_load_in_container_below_threshold", "%", lambda v: v["busy_pct_now"]),
     Trend("Time to healthy after a change", "test_app_healthy_after_change", "s", lambda v: v["waited_s"]),
     Trend("Database size", "test_database_size_below_limit", "bytes", lambda v: v),
     Trend("Recent backups", "test_enough_recent_backups", "", lambda v: v),

@@ -73,12 +73,13 @@ def probes(config, target):
     settings = target.settings
     return {
         "endpoints": lambda: endpoints_of(settings),
+        "app_container": lambda: docker_probe(config, target).inspect(settings.container),
         "container_files": lambda: docker_probe(config, target).container_files(
             settings.container, settings.db_path, settings.backup_dir),
-        "inside_container": lambda: inside_container_of(settings, docker_probe(config, target)),
+        "inside_container": lambda: inside_container_of(settings, docker_probe(config, target), target.name),
         "container_memory": lambda: container_memory_of(config, target),
         "compose_services": lambda: compose_services_of(settings, docker_probe(config, target)),
-        "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target)),
+        "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target), settings.report_dir, target.name),
     }
 
 
@@ -97,14 +98,16 @@ def checked_hosts(config, target):
                                force_ansible=option.force_ansible)
 
 
-def host_facts_of(hosts):
-    """pytest id of each host -> its HostFacts, or the ProbeError that stopped reading it."""
-    from plugins.probes.host import HostFacts
+def host_facts_of(hosts, report_dir=None, target=None):
+    """pytest id of each host -> its HostFacts, or the ProbeError that stopped reading it. Each host's CPU
+    counters are kept in ``report_dir`` for the next run (per target)."""
+    from plugins.probes.host import HostFacts, KeptCounters
     from plugins.probes import ProbeError
     facts = {}
     for host in hosts:
+        kept = KeptCounters(report_dir, "host", host.backend.get_pytest_id(), target) if report_dir else None
         try:
-            facts[host.backend.get_pytest_id()] = HostFacts(host)
+            facts[host.backend.get_pytest_id()] = HostFacts(host, kept)
         except ProbeError as e:
             facts[host.backend.get_pytest_id()] = e
     return facts
@@ -179,10 +182,12 @@ def container_memory_of(config, target):
     return memory or docker_probe(config, target).memory_usage(target.settings.container)
 
 
-def inside_container_of(settings, docker):
-    """/proc/meminfo, /proc/loadavg, the CPUs and a CPU sample, as the app container sees them (one exec)."""
+def inside_container_of(settings, docker, target=None):
+    """/proc/meminfo, /proc/loadavg, the CPUs and its CPU use, as the app container sees them (one exec)."""
+    from plugins.probes.host import KeptCounters
     from plugins.probes.inside import read_inside
-    return read_inside(docker, settings.container)
+    return read_inside(docker, settings.container, KeptCounters(settings.report_dir, "container", settings.container,
+                                                                target))
 
 
 def endpoints_of(settings):

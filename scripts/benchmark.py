@@ -8,9 +8,17 @@ Alternates, N runs each (``--runs``, default 7, after one unmeasured warm-up of 
 
 and, for reference, two floors: ``python -c "import pytest"`` and ``pytest -m monitor --collect-only -q``
 (start-up and collection, no check). The order inside a pair flips every round, so drift in the machine's load
-hits both sides alike. Prints medians, the suite/bash ratio per pair, checks per second (suite: checks that made
-their assertion, i.e. passed + failed from the run's results file; bash: the commands the script runs) and
-whether the goals are met. It is a measurement: the exit code is 0 whatever the figures.
+hits both sides alike. Prints medians of the wall time, of the CPU time (user + system of the process and every
+process it waited for: ``os.wait4``'s figures, so pytest's threads and the commands it ran count) and of the peak
+resident memory (the largest ``ru_maxrss`` among them), wall / CPU (how much of the run waited rather than
+computed), the suite/bash ratio per pair, checks per second (suite: checks that made their assertion, i.e. passed
++ failed from the run's results file; bash: the commands the script runs) and whether the goals are met (MET /
+NOT MET). It is a measurement: the exit code is 0 whatever the figures.
+
+Each suite run finds the CPU counters of the run before it (1 s to 6 min old: plugins/probes/host.py), as a
+schedule every 5 minutes does, so it measures CPU use since then without waiting. A third kind of run, ``daily,
+CPU sampled``, removes them first: a daily run at 09:00 after the 08:00 Resource Monitoring run samples the host's
+and the container's CPU for 0.25 s (in parallel); it is shown against the same checklist, without a goal of its own.
 
 The suite runs as a scheduler would run it: the documented command pointed at the sandbox (its compose project,
 container, URLs, compose and .env files, as ``scripts/sandbox.sh env`` reads them back from the running sandbox,
@@ -28,6 +36,7 @@ skips the pairs above; ``--fleet-down N`` removes stacks left by a fleet benchma
 """
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -50,6 +59,9 @@ MONITOR_COMMANDS = 3  # docker-compose ps | grep Up; curl -f /health; docker exe
 GOAL_DAILY_RATE = 2.0  # daily checks/s >= 2x the checklist's commands/s
 GOAL_DAILY_WALL = 2.5  # daily wall <= 2.5x the checklist's
 GOAL_MONITOR_WALL = 2.0  # monitor wall <= 2x monitor.sh
+DAILY_SAMPLED = "daily, CPU sampled"  # pytest -m daily without a previous run's CPU counters
+GOAL_DAILY_IDLE = 1.25  # daily wall <= 1.25x its own CPU time (user + system)
+GOAL_DAILY_RSS_MB = 80  # daily peak RSS <= 80 MB
 
 
 def machine():
@@ -115,43 +127,62 @@ class Runner:
         self.problems = []
 
     def timed(self, name, command, env):
+        """(Sample(wall, 0, CPU, peak RSS), exit code, log): CPU and RSS from wait4, i.e. the process and all it
+        waited for (pytest's threads, the docker, curl and shell commands it ran)."""
         log = os.path.join(self.scratch, "".join(c if c.isalnum() or c in "-." else "_" for c in name) + ".log")
         with open(log, "w") as out:
             started = time.perf_counter()
-            done = subprocess.run(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            child = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+            _pid, status, usage = os.wait4(child.pid, 0)
             wall = time.perf_counter() - started
-        return wall, done.returncode, log
+            child.returncode = os.waitstatus_to_exitcode(status)
+        cpu = usage.ru_utime + usage.ru_stime
+        return Sample(wall, 0, cpu, usage.ru_maxrss / 1024), child.returncode, log  # ru_maxrss: KiB on Linux
 
-    def suite(self, selection):
+    def suite(self, selection, sample_cpu=False):
+        """One run; ``sample_cpu``: without the CPU counters of a previous run, as a run after a pause of more
+        than 6 minutes (the daily one at 09:00 of the shipped schedule), so the CPU use is sampled (0.25 s)."""
         latest = os.path.join(self.report_dir, "latest.json")
         if os.path.exists(latest):
             os.unlink(latest)
-        wall, code, log = self.timed(f"pytest {selection}", [PYTEST, "-m", selection], self.suite_env)
+        if sample_cpu:
+            state = os.path.join(self.report_dir, "state")
+            for name in os.listdir(state) if os.path.isdir(state) else ():
+                if name.startswith("cpu-"):
+                    os.unlink(os.path.join(state, name))
+        sample, code, log = self.timed(f"pytest {selection}", [PYTEST, "-m", selection], self.suite_env)
         try:
             with open(latest, encoding="utf-8") as f:
                 counts = json.load(f)["counts"]
         except (OSError, ValueError, KeyError) as e:
             self.problems.append(f"pytest -m {selection}: no results file ({e}); see {log}")
-            return wall, 0
+            return sample
         if code not in (0, 1) or counts.get("error"):
             self.problems.append(f"pytest -m {selection}: exit {code}, counts {counts} (see {log})")
-        return wall, counts.get("passed", 0) + counts.get("failed", 0)
+        return sample._replace(count=counts.get("passed", 0) + counts.get("failed", 0))
 
     def bash(self, script, commands):
-        wall, code, log = self.timed(script, ["bash", self.scripts[script]], self.bash_env)
+        sample, code, log = self.timed(script, ["bash", self.scripts[script]], self.bash_env)
         if code != 0:
             self.problems.append(f"{script}: exit {code} (see {log})")
-        return wall, commands
+        return sample._replace(count=commands)
 
     def floor(self, command):
-        wall, code, log = self.timed(" ".join(command[1:3]), command, self.suite_env)
+        sample, code, log = self.timed(" ".join(command[1:3]), command, self.suite_env)
         if code != 0:
             self.problems.append(f"{' '.join(command)}: exit {code} (see {log})")
-        return wall, 0
+        return sample
+
+
+Sample = collections.namedtuple("Sample", "wall count cpu rss_mb")  # s, checks or commands, CPU s, MB
 
 
 def median_ms(samples):
     return statistics.median(s[0] for s in samples) * 1000
+
+
+def median_of(samples, field):
+    return statistics.median(getattr(s, field) for s in samples)
 
 
 def rate(samples):
@@ -229,10 +260,13 @@ def pairs(args):
         "morning-check.sh": lambda: runner.bash("scripts/bench/morning-check.sh", MORNING_COMMANDS),
         "pytest -m monitor": lambda: runner.suite("monitor"),
         "monitor.sh": lambda: runner.bash("scripts/bench/monitor.sh", MONITOR_COMMANDS),
+        DAILY_SAMPLED: lambda: runner.suite("daily", sample_cpu=True),
         "import pytest": lambda: runner.floor([PYTHON, "-c", "import pytest"]),
         "pytest --collect-only": lambda: runner.floor([PYTEST, "-m", "monitor", "--collect-only", "-q"]),
     }
-    pairs = [("pytest -m daily", "morning-check.sh"), ("pytest -m monitor", "monitor.sh"),
+    # The daily run without counters sits with the monitor pair: the next measured daily run then finds the
+    # counters it left more than 1 s old (plugins/probes/host.py's KEEP_MIN_S), as the ones before it do.
+    pairs = [("pytest -m daily", "morning-check.sh"), ("pytest -m monitor", "monitor.sh", DAILY_SAMPLED),
              ("import pytest", "pytest --collect-only")]
     samples = {name: [] for name in commands}
     load_before = load()
@@ -256,13 +290,19 @@ def pairs(args):
         print(f"  {key:<20} {value}")
     print(f"  {'load average':<20} {load_before} before, {load_after} after (other work on the machine shows here)")
     print()
-    print(f"{'command':<24} {'median':>9} {'min':>7} {'max':>7} {'checks':>7} {'checks/s':>9}")
+    print(f"{'command':<24} {'wall':>9} {'min':>7} {'max':>7} {'CPU':>7} {'wall/CPU':>9} {'peak RSS':>9} "
+          f"{'checks':>7} {'checks/s':>9}")
     for name, runs in samples.items():
         walls = [s[0] * 1000 for s in runs]
         count = statistics.median(s[1] for s in runs)
+        cpu = median_of(runs, "cpu")
         per_s = f"{rate(runs):9.1f}" if count else f"{'-':>9}"
-        print(f"{name:<24} {median_ms(runs):7.0f}ms {min(walls):5.0f}ms {max(walls):5.0f}ms "
+        print(f"{name:<24} {median_ms(runs):7.0f}ms {min(walls):5.0f}ms {max(walls):5.0f}ms {cpu * 1000:5.0f}ms "
+              f"{median_ms(runs) / 1000 / cpu if cpu else 0:8.2f}x {median_of(runs, 'rss_mb'):6.1f} MB "
               f"{count if count else '-':>7} {per_s}")
+    print("  medians; CPU = user + system of the process and all it waited for (threads, commands); wall/CPU above "
+          "1 is time spent waiting (on the network, Docker, sleeps), below 1 is work on more than one core; "
+          "peak RSS = the largest resident size among them (ru_maxrss)")
     print("  checks: pytest = passed + failed checks in the run's results file; bash = commands run "
           f"({MORNING_COMMANDS} in the Morning Health Check, {MONITOR_COMMANDS} checks in monitor.sh)")
 
@@ -272,9 +312,16 @@ def pairs(args):
     daily_rate = rate(daily) / rate(morning)
     monitor_wall = median_ms(monitor) / median_ms(monitor_sh)
     print()
-    print(f"pytest -m daily / morning-check.sh:  wall {daily_wall:.2f}x, checks/s {daily_rate:.2f}x")
+    daily_idle = median_ms(daily) / 1000 / median_of(daily, "cpu")
+    daily_rss = median_of(daily, "rss_mb")
+    print(f"pytest -m daily / morning-check.sh:  wall {daily_wall:.2f}x, checks/s {daily_rate:.2f}x, "
+          f"CPU {median_of(daily, 'cpu') / median_of(morning, 'cpu'):.2f}x")
     print(f"pytest -m monitor / monitor.sh:      wall {monitor_wall:.2f}x, checks/s "
-          f"{rate(monitor) / rate(monitor_sh):.2f}x")
+          f"{rate(monitor) / rate(monitor_sh):.2f}x, CPU {median_of(monitor, 'cpu') / median_of(monitor_sh, 'cpu'):.2f}x")
+    sampled = samples[DAILY_SAMPLED]
+    print(f"{DAILY_SAMPLED} / morning-check.sh: wall {median_ms(sampled) / median_ms(morning):.2f}x, checks/s "
+          f"{rate(sampled) / rate(morning):.2f}x, wall/CPU {median_ms(sampled) / 1000 / median_of(sampled, 'cpu'):.2f}x "
+          f"(no CPU counters of a run 1 s to 6 min before: host and container sample 0.25 s, in parallel)")
     print()
     goals = [
         (f"daily checks/s >= {GOAL_DAILY_RATE:g}x the checklist's commands/s", daily_rate >= GOAL_DAILY_RATE,
@@ -282,6 +329,9 @@ def pairs(args):
         (f"daily wall <= {GOAL_DAILY_WALL:g}x the checklist's", daily_wall <= GOAL_DAILY_WALL, f"{daily_wall:.2f}x"),
         (f"monitor wall <= {GOAL_MONITOR_WALL:g}x monitor.sh", monitor_wall <= GOAL_MONITOR_WALL,
          f"{monitor_wall:.2f}x"),
+        (f"idle: daily wall <= {GOAL_DAILY_IDLE:g}x its own CPU time", daily_idle <= GOAL_DAILY_IDLE,
+         f"{daily_idle:.2f}x ({median_ms(daily):.0f} ms wall, {median_of(daily, 'cpu') * 1000:.0f} ms CPU)"),
+        (f"daily peak RSS <= {GOAL_DAILY_RSS_MB} MB", daily_rss <= GOAL_DAILY_RSS_MB, f"{daily_rss:.1f} MB"),
     ]
     print("goals:")
     for text, met, figure in goals:

@@ -189,7 +189,8 @@ def test_in_container_figures_pass_and_fail_below_what_was_measured(healthy_sand
                   rf"^{CONTAINER} has \d+ MiB of \d+ MiB left: [\d.]+ % in use >= {below:g} % "
                   r"\(MemAvailable \d+ MiB, no memory limit\)$")
     assert_caught(low, "test_load_in_container_below_threshold", "warning",
-                  rf"^{CONTAINER} busy at [\d.]+ % of its \d+ CPU\(s\) now and [\d.]+ % 5-minute load per CPU it sees "
+                  rf"^{CONTAINER} busy at [\d.]+ % of its \d+ CPU\(s\) (now|since the previous run \d+ s ago) and "
+                  r"[\d.]+ % 5-minute load per CPU it sees "
                   r"\(load [\d.]+ on \d+\), both >= 0 %$")
 
 

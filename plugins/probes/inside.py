@@ -1,8 +1,13 @@
 """Inside the container: the manual's Performance Monitoring figures as the app container sees them.
 
 ``docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`` and ``cat /proc/loadavg``, with what
-the container may use (``nproc``: its cpuset; a CPU quota of its cgroup, v1 or v2) and a 0.25 s sample of its
-cgroup's CPU use, so that a load is judged with whether the app itself is busy: all in one exec.
+the container may use (``nproc``: its cpuset; a CPU quota of its cgroup, v1 or v2) and its cgroup's CPU use, so
+that a load is judged with whether the app itself is busy: all in one exec.
+
+Its CPU use is measured since the previous run when that run kept the cgroup's usage counter (with the uptime,
+the boot and the start of the container's PID 1: ``<report dir>/state/``, plugins/probes/host.py's
+``KeptCounters``) 1 s to 6 min ago; otherwise (first run, too old, a restarted container, the state unreadable)
+the exec samples it for ``SAMPLE_S``.
 
 The same exec reads the container's memory where ``docker stats`` reads it, the cgroup's files (v1 or v2): in use
 less the inactive page cache, and the limit. That is ``docker stats``'s figure without its wait: Docker 20.10
@@ -13,6 +18,7 @@ import dataclasses
 import re
 
 from plugins.probes import ProbeError
+from plugins.probes.host import cpu_since
 
 SAMPLE_S = 0.25
 _SCRIPT = r"""
@@ -32,9 +38,9 @@ if [ -r /sys/fs/cgroup/memory.current ]; then
 elif [ -r /sys/fs/cgroup/memory/memory.usage_in_bytes ]; then v1=/sys/fs/cgroup/memory
   echo "memory $(cat $v1/memory.usage_in_bytes) $(cat $v1/memory.limit_in_bytes) $(sed -n 's/^total_inactive_file //p' $v1/memory.stat)"
 fi
+echo "identity $(cat /proc/sys/kernel/random/boot_id 2>/dev/null)/$(sed 's/^.*) //' /proc/1/stat | cut -d' ' -f20)"
 echo "sample $(cut -d' ' -f1 /proc/uptime) $(usage)"
-sleep SAMPLE_S
-echo "sample $(cut -d' ' -f1 /proc/uptime) $(usage)"
+if [ SAMPLE_S != 0 ]; then sleep SAMPLE_S; echo "sample $(cut -d' ' -f1 /proc/uptime) $(usage)"; fi
 """
 _NS = {"usec": 1e3, "nsec": 1}
 
@@ -50,26 +56,66 @@ class InsideFigures:
     cpus_allowed: float  # cpus_seen, lowered by a CPU quota
     busy_pct: float = None  # its cgroup's CPU use over the sample, as a share of cpus_allowed; None: unreadable
     memory: tuple = None  # (in use less inactive page cache, limit) in bytes, as docker stats counts; None: unreadable
+    busy_measured: str = f"sampled {SAMPLE_S:g} s"  # over what busy_pct was measured: the sample or since a run
 
     @property
     def load5_per_cpu_pct(self):
         return 100 * self.load[1] / self.cpus_seen
 
 
-def read_inside(probe, container):
-    """The figures, from one exec through ``probe`` (a DockerProbe); an answer that cannot be read is a ProbeError."""
+def read_inside(probe, container, kept=None):
+    """The figures, from one exec through ``probe`` (a DockerProbe); an answer that cannot be read is a ProbeError.
+
+    ``kept``: the container's KeptCounters (None: no state, the CPU use is sampled). Counters that turn out
+    unusable (a restarted container, another boot) cost one more exec, which samples."""
+    previous = kept.previous() if kept is not None else None
+    figures, counters = _read(probe, container, 0 if previous else SAMPLE_S)
+    if counters is not None and previous is not None:
+        identity, uptime, usage_s = counters
+        share, measured = cpu_since(previous, identity, uptime, (usage_s, uptime))
+        if share is not None:
+            figures = dataclasses.replace(figures, busy_pct=round(100 * share / figures.cpus_allowed, 1),
+                                          busy_measured=measured)
+        else:
+            figures, counters = _read(probe, container, SAMPLE_S)
+            figures = dataclasses.replace(figures, busy_measured=f"{figures.busy_measured} ({measured})")
+    elif counters is not None and kept is not None:
+        figures = dataclasses.replace(figures, busy_measured=f"{figures.busy_measured} (no recent counters from a "
+                                                             f"previous run)")
+    if kept is not None and counters is not None:
+        identity, uptime, usage_s = counters
+        kept.keep({"identity": identity, "uptime": uptime, "counter": [usage_s, uptime]})
+        if kept.problem:
+            figures = dataclasses.replace(figures, busy_measured=f"{figures.busy_measured}; {kept.problem}")
+    return figures
+
+
+def _read(probe, container, sample_s):
+    """(figures, (identity, uptime, CPU seconds used) of the last reading or None) from one exec."""
     what = f"reading /proc/meminfo and /proc/loadavg in {container}"
-    command = ["sh", "-c", "echo '#start'; " + _SCRIPT.replace("SAMPLE_S", str(SAMPLE_S))]
+    command = ["sh", "-c", "echo '#start'; " + _SCRIPT.replace("SAMPLE_S", f"{sample_s:g}")]
     code, out, err = probe.exec(container, command, what)
     if code == 0 and not out.startswith("#start"):  # its start lost in Docker's stream (container_files.py): again
         code, out, err = probe.exec(container, command, what)
     try:
         if not out.startswith("#start"):
             raise ValueError("no start marker")
-        return parse(out)
+        return parse(out), counters_of(out)
     except (ValueError, KeyError, IndexError, ZeroDivisionError):
         shown = (err.strip() or out.strip() or "no output")[:300]
         raise ProbeError(f"{what}: the exec exited {code}: {shown}") from None
+
+
+def counters_of(out):
+    """(identity, uptime s, CPU seconds the cgroup used) from the exec's last ``sample`` line and its ``identity``
+    (the boot and when the container's PID 1 started: a restarted container's counter starts again); None when
+    the cgroup's usage is unreadable."""
+    identity = next((line.split(" ", 1)[1].strip() for line in out.splitlines() if line.startswith("identity ")), "")
+    samples = [line.split()[1:] for line in out.splitlines() if line.startswith("sample ")]
+    if not samples or samples[-1][1] not in _NS or not identity.strip("/"):
+        return None
+    uptime, unit, usage = samples[-1]
+    return identity, float(uptime), int(usage) * _NS[unit] / 1e9
 
 
 def parse(out):
