@@ -75,7 +75,18 @@ class EnvFacts:
         return bool(self.mode & 0o004)
 
 
+_READ = {}  # (testinfra Host, path) -> EnvFacts: the .env is read once per run and host, whichever check asks first
+
+
 def read_env_facts(host, path):
+    """The .env's facts, read once per run and host (the secrets checks, the certificate's SSL_CERT_PATH and the
+    users' host name all ask): see :func:`summarise_env`."""
+    if (host, path) not in _READ:
+        _READ[host, path] = summarise_env(host, path)  # checks run one at a time: no lock needed
+    return _READ[host, path]
+
+
+def summarise_env(host, path):
     """One command on the host: stat the file, then summarise it with awk (names and lengths only)."""
     quoted = shlex.quote(path)
     result = run_on(host, f"if [ ! -e {quoted} ]; then echo absent; exit 0; fi; stat -L -c 'mode %a %U' {quoted}; "
