@@ -18,6 +18,7 @@ SCHEDULES = {
     "change": "the post-change gate (after a restart, update or configuration change)",
 }
 RESPONSE = {"critical": "immediate response", "warning": "response within 1 hour"}
+LEVEL3 = "emergency"  # @pytest.mark.emergency("data loss"): a failure is the manual's Level 3 at once
 
 
 def selection_of(config):
@@ -33,6 +34,12 @@ def severity_of(item):
 def schedules_of(item):
     """The schedules the check runs on, sorted."""
     return sorted({m.name for m in item.iter_markers() if m.name in SCHEDULES})
+
+
+def level3_of(item):
+    """The Level 3 kind a failure of the check is (the ``emergency`` marker's argument), or None."""
+    marker = item.get_closest_marker(LEVEL3)
+    return (marker.args[0] if marker.args else "emergency") if marker is not None else None
 
 
 def describe(item):
@@ -61,6 +68,8 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{severity}: a failure needs {meaning}")
     for schedule, meaning in SCHEDULES.items():
         config.addinivalue_line("markers", f"{schedule}: runs with {meaning}")
+    config.addinivalue_line("markers", f"{LEVEL3}(kind): a failure goes to the Level 3 (emergency) route at once, "
+                                       "e.g. 'data loss' or 'security incident'")
 
 
 @pytest.hookimpl(tryfirst=True)

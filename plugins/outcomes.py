@@ -19,7 +19,7 @@ import re
 
 import pytest
 
-from plugins.markers import SEVERITIES, describe, schedules_of, selection_of, severity_of
+from plugins.markers import SEVERITIES, describe, level3_of, schedules_of, selection_of, severity_of
 from plugins.output import scrub, scrubbed
 from plugins.probes import ProbeError
 from plugins.redaction import MASK, redact, redacted, secret_parts
@@ -43,10 +43,12 @@ class Measurement:
     threshold: object = None
     severity: str = ""  # set when a check lowers its severity for a partial finding
     evidence: dict = dataclasses.field(default_factory=dict)
+    unit: str = None  # what the value and threshold count (plugins/units.py), for the record's human units
 
-    def record(self, value, threshold=None):
-        """Keep the measured value (and the threshold it is held to) for the results file and report."""
-        self.value, self.threshold = redacted(value), redacted(threshold)
+    def record(self, value, threshold=None, unit=None):
+        """Keep the measured value (and the threshold it is held to) for the results file and report; ``unit``
+        (``bytes``, ``pct``, ``s``, ``h``, ``days``) lets the record show them in human units."""
+        self.value, self.threshold, self.unit = redacted(value), redacted(threshold), unit
 
     def attach(self, name, content):
         """Keep a piece of evidence (bounded) for the report: a listing, log lines, a timing breakdown."""
@@ -75,6 +77,12 @@ class CheckOutcome:
     threshold: object = None
     evidence: dict = dataclasses.field(default_factory=dict)
     target: str = None  # the target's name in a fleet run (plugins/targets.py), else None
+    unit: str = None  # what value and threshold count (Measurement.unit), or None
+    level3: str = None  # the Level 3 kind of a failure of this check ("data loss", "security incident"), or None
+    waiver: dict = None  # the waiver that matched this check (plugins/waivers.py), with its state, or None
+    failing_since: str = None  # a failing check: when its run of failures began (plugins/history.py)
+    failing_runs: int = None  # ... and how many runs of its selection it has failed in a row, this one included
+    new_finding: bool = None  # a failing check that passed (or did not fail) in the previous run of its selection
 
     def to_dict(self, secrets=()):
         """The outcome as plain JSON values (what travels in the report), without the suite's secrets."""
@@ -207,6 +215,7 @@ def outcome_of(item, phases):
         severity=applied_severity(declared, measurement, outcome == "failed"), schedules=schedules_of(item),
         outcome=outcome, message=redact(message), duration_s=round(sum(r.duration for r, _ in phases), 4),
         value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
+        unit=measurement.unit, level3=level3_of(item),
     )
 
 

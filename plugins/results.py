@@ -50,6 +50,7 @@ SCHEMA = 1
 RESULTS_FILES = pytest.StashKey[dict]()
 REPORT_ERROR = pytest.StashKey[str]()  # why the report folder cannot be written; set at start-up or when it fails
 RESULTS_OK = pytest.StashKey[bool]()  # the results file was written
+RESULTS_SHA256 = pytest.StashKey[str]()  # the SHA-256 of this run's results file as written (the record shows it)
 THINNED = pytest.StashKey[bool]()  # a repeat kept as a summary line: its dated files go at the end (history.py)
 PROBE_BYTES = 64 * 1024  # a nearly full disk fails the probe rather than the results file at the end
 

@@ -268,16 +268,23 @@ DECLARED = (
     Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed."),
     Setting("report_retention_by_selection", "", days_by_selection, "Retention per selection in days, e.g. monitor:90,resources:180 (records and summaries); a selection not named keeps report_retention_days."),
     Setting("report_thin", "monitor,resources", thinned_selections, "Selections whose passing runs that repeat the previous run's outcomes keep a summary line only, no HTML or results file (empty: none; never daily, weekly or monthly)."),
+    Setting("waivers", "", text, "A TOML file of waivers: accepted findings, each with a reason, an owner and an expiry (empty: none).", flag="--digitalme-waivers"),
+    Setting("waiver_max_days", "90", number(1, 3650, integer=True), "A waiver may expire at most this many days ahead."),
     Setting("prometheus_dir", "", text, "Where digitalme_<selection>.prom is written after each run, for node_exporter's textfile collector (empty: not written)."),
     # Alerts
     Setting("alerts", "on", choice("on", "off", "dry-run"), "Send alerts (on), not at all (off), or print them (dry-run).", flag="--alerts"),
     Setting("webhook_url", "", optional_url, "Webhook for every alert (unset: no webhooks).", secret=True),
     Setting("webhook_url_critical", "", optional_url, "Webhook for critical alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
     Setting("webhook_url_warning", "", optional_url, "Webhook for warning alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
+    Setting("webhook_url_emergency", "", optional_url, "Webhook for Level 3 (emergency) alerts: criticals firing past DIGITALME_ESCALATE_AFTER, and data loss or security incidents at once (unset: no Level 3).", secret=True),
     Setting("webhook_secret", "", text, "Signs each webhook body (HMAC-SHA256, header X-DigitalMe-Signature).", secret=True),
     Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when a check failed, no check ran, the report folder failed or an alert was not delivered.", secret=True),
     Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long."),
     Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long."),
+    Setting("alert_after_critical", "1", number(1, 10**4, integer=True), "Consecutive failing runs of a critical check before it alerts."),
+    Setting("alert_after_warning", "1", number(1, 10**4, integer=True), "Consecutive failing runs of a warning check before it alerts."),
+    Setting("resolve_after", "1", number(1, 10**4, integer=True), "Consecutive passing runs of an alerted check before it is resolved."),
+    Setting("escalate_after", "30m", duration, "A critical alert still firing this long after its first alert is sent once to the Level 3 (emergency) route."),
     Setting("maintenance_window", "Sun 02:00-04:00", window, "Alerts inside this weekly UTC window are held and sent by the first run after it ('off' to disable)."),
     Setting("alerts_max_per_run", "10", number(1, 10**6, integer=True), "Beyond this many alerts in one run, one summary alert is sent instead."),
     Setting("alert_budget_s", "30", number(0, 3600, low_open=True), "Total time one run may spend delivering alerts."),
@@ -286,7 +293,8 @@ BY_NAME = {setting.name: setting for setting in DECLARED}
 # Settings of the run, not of one target: where the record goes, how alerts are sent, the fleet itself. Every
 # other setting may differ per target of a targets file (plugins/targets.py).
 RUN_WIDE = ("targets", "report_dir", "report_retention_days", "report_retention_by_selection", "report_thin", "alerts",
-            "heartbeat_url", "alerts_max_per_run", "alert_budget_s", "prometheus_dir")
+            "heartbeat_url", "alerts_max_per_run", "alert_budget_s", "prometheus_dir",
+            "waivers", "waiver_max_days")
 
 
 @dataclasses.dataclass(frozen=True)
