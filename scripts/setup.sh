@@ -95,6 +95,8 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "digitalme.sandbox"}}' d
   docker build -q --build-arg "BASE_IMAGE=$base" --label "digitalme.sandbox=$image_stamp" \
     -t digitalme-sandbox:latest sandbox >"$STATE/build.log" 2>&1 || { cat "$STATE/build.log" >&2; exit 1; }
 fi
+# the sandbox images a rebuild replaced, now untagged: only ours (the label), only those no container uses (prune's rule)
+docker image prune --force --filter label=digitalme.sandbox >/dev/null 2>&1 || true
 
 # --- headless Chromium: the suite's own tests open the HTML record as a browser would ------------------
 scripts/setup-browser.sh

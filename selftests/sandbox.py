@@ -72,6 +72,20 @@ def remove_stale_stacks():
             continue
         subprocess.run([*compose_binary(), "-p", project, "-f", str(COMPOSE_FILE), "down", "--volumes",
                         "--remove-orphans", "--timeout", "1"], capture_output=True, timeout=120)
+    remove_stale_images()
+
+
+def remove_stale_images():
+    """The images dead sessions built (Sandbox.rebuild_image), by their label naming a session whose process is gone;
+    ``docker image rm`` without force leaves any a container still uses."""
+    out = subprocess.run(["docker", "images", "--filter", f"label={OWN_IMAGE_LABEL.partition('=')[0]}", "--format",
+                          '{{.ID}} {{.Label "' + OWN_IMAGE_LABEL.partition("=")[0] + '"}}'],
+                         capture_output=True, text=True, timeout=60)
+    for line in out.stdout.splitlines():
+        image, _, project = line.partition(" ")
+        pid = project[len(PROJECT_PREFIX):]
+        if project.startswith(PROJECT_PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            subprocess.run(["docker", "image", "rm", image], capture_output=True, timeout=60)
 
 
 class Sandbox:
