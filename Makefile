@@ -13,7 +13,7 @@ BENCHMARK_FLEET ?= 1,4,8,16
 # A year of history synthesised and a monitor run timed against it (scripts/bench/history_year.py); empty: left out.
 BENCHMARK_HISTORY ?= 1
 
-.PHONY: install setup demo demo-down test benchmark benchmark-fleet
+.PHONY: install setup demo demo-down test benchmark benchmark-fleet verify-records
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -46,3 +46,8 @@ benchmark: setup
 ## make benchmark-fleet: the fleet table alone: 1..16 sandbox targets, serial and -n auto (removed afterwards)
 benchmark-fleet: setup
 	@$(VENV)/bin/python scripts/benchmark.py --fleet-only --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)'
+
+## make verify-records: check the report folder's chain of results files (DIR, default DIGITALME_REPORT_DIR or
+## reports): exit 0 and one line when intact, else 1 naming the first altered, inserted or missing file
+verify-records:
+	@scripts/verify-records "$(or $(DIR),$(DIGITALME_REPORT_DIR),reports)"

@@ -14,6 +14,7 @@ pytest_plugins = [  # the flow: settings -> probes (prefetch, fixtures below) ->
     "plugins.settings",
     "plugins.targets",
     "plugins.markers",
+    "plugins.waivers",
     "plugins.outcomes",
     "plugins.results",
     "plugins.prefetch",

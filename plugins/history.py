@@ -16,10 +16,26 @@ serves and archives them too):
 - ``history-<YYYY-MM>.html``: every run of a month, by day, rebuilt once a day (the first run of a UTC day re-reads that
   month's lines only) and after retention changed a month.
 
-A run: after its results file (plugins/pipeline.py), :func:`add_run` appends its line and updates the state;
-after its record, :func:`write_history` removes a thinned run's dated files, does the day's upkeep once a day
-(retention, month pages) and writes ``index.html`` from the state. Both hold ``<report dir>/.history.lock``, so
-overlapping runs (the 09:00 daily and a monitor) never lose each other's update.
+A run: after its alerts (plugins/pipeline.py), :func:`add_run` reads the state, fills each failing check's
+since-when data, writes the results file (plugins/results.py) with its link in the chain, appends its line and
+writes the state; after its record, :func:`write_history` does the day's upkeep once a day (retention, month
+pages) and writes ``index.html`` from the state, and :func:`thin` removes a thinned run's dated files last. Both
+hold ``<report dir>/.history.lock``, so overlapping runs (the 09:00 daily and a monitor) never lose each other's
+update, and the chain follows the order the files were written in.
+
+Since when (``history-state.json`` ``"failing"``): per selection, the checks failing in its newest run, each with
+the start of the first run of its streak and the streak's length (per target in a fleet run): O(1) per run, and
+bounded by the checks failing now. A failing check of the next run of that selection gets ``failing_since``,
+``failing_runs`` and ``new_finding`` (the previous run of the selection did not fail it, or there was none); a
+passing (or thinned, or skipped) run ends a streak; a waived check still fails, so its streak goes on. Runs of
+other selections do not touch it. A run older than its selection's newest (overlapping, finished late) is read
+against the newest streaks and changes nothing.
+
+The chain: each results file's ``"chain"`` names the previous kept results file and its SHA-256 (the head,
+``"chain"`` in the state, moved only to kept files: a thinned run's file is linked but goes at the end of its
+run, meanwhile listed as pending). Retention removing chained files writes ``chain-anchor.json`` (the newest of
+them and its SHA-256) first, so the oldest kept file still verifies. ``scripts/verify-records`` checks it all.
+A rebuilt state takes the head from the month files' lines (each kept run's line has its ``sha256``).
 
 Thinning (setting ``report_thin``, default ``monitor,resources``): a run of exactly one of those selections keeps
 a summary line only (its dated ``.json`` and ``.html`` are removed; ``latest.json`` and ``latest.html`` still
@@ -49,6 +65,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import hashlib
 import html
 import json
 import math
@@ -57,8 +74,10 @@ import re
 import statistics
 import time
 
+from plugins import results
+from plugins.outcomes import RUN
 from plugins.output import COLOURS, write_atomically
-from plugins.results import REPORT_ERROR, RESULTS_OK, THINNED, kept_paths, paths_of, report_failed
+from plugins.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
 from plugins.settings import SETTINGS
 
 
@@ -100,6 +119,10 @@ NOTES_KEPT = 50
 MAX_POINTS_DRAWN = 400  # a line of more runs than this is drawn as a line alone, no circle per run
 LINE_GAP = dt.timedelta(hours=36)  # points further apart are not joined: a missed day shows as a gap
 LOCK_WAIT_S = 20  # an overlapping run's history update waits this long for the other's, then gives up (noted)
+STREAK = ("failed", "error", "waived")  # outcomes that go on with a check's failing streak (a waived check still fails)
+ANCHOR = "chain-anchor.json"  # the chain's start once retention removed its oldest files
+PENDING_KEPT = 20  # thinned runs' dated files between their write and their removal at the end of the run
+ANCHOR_LINKS_KEPT = 100
 
 
 def slug_of(selection):
@@ -392,6 +415,9 @@ def rebuild(folder, months, now):
     for month in sorted(months):
         summaries, notes = read_lines(month_lines(folder, month))
         state["notes"] = (state["notes"] + notes)[-NOTES_KEPT:]
+        for summary in summaries:  # the chain's head: the last kept file's line, in the order written (locked)
+            if summary.get("kept") == "full" and summary.get("file") and summary.get("sha256"):
+                chain_of(state).update(head=summary["file"], sha256=summary["sha256"])
         for summary in sorted(summaries, key=lambda s: s["started_at"]):
             apply(state, summary, None, now)
     fold(state, now)
@@ -477,7 +503,9 @@ def upkeep(folder, state, retention, now):
     """Once a UTC day: retention of run files, month lines and the state's lists; month pages rebuilt where
     their month changed since."""
     store = folder  # the history's files live beside the records
-    for path in list(expired(folder, retention, now)):
+    paths = list(expired(folder, retention, now))
+    anchor_removed(folder, [p for p in paths if p.endswith(".json") and RUN_FILE.match(os.path.basename(p))], now)
+    for path in paths:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
     oldest_kept = now - dt.timedelta(days=min([retention[1], *retention[0].values()]))
@@ -816,29 +844,129 @@ def month_row(summary, fleet):
             f'{summary["status"].upper()}</b></td>'
             + (f"<td>{html.escape(', '.join(f'{n} {s.upper()}' for n, s in targets.items()))}</td>" if fleet else "")
             + f"<td>{counts.get('passed', 0)}/{counts.get('failed', 0)}/{counts.get('error', 0)}/"
-            f"{counts.get('skipped', 0)}</td><td>{links(summary)}</td></tr>")
+            f"{counts.get('skipped', 0)}</td><td>{links(summary)}{sha_of(summary)}</td></tr>")
+
+
+def sha_of(summary):
+    """A kept results file's SHA-256 on its month page row: the start of it, the whole on hover."""
+    sha = summary.get("sha256") if summary.get("kept") == "full" and summary.get("file") else None
+    return f' <code title="SHA-256 of the results file: {html.escape(sha)}">{html.escape(sha[:12])}</code>' \
+        if isinstance(sha, str) else ""
 
 
 # --- a run --------------------------------------------------------------------------------------------------
 
-def record_run(folder, name, document, thin, now):
-    """Add one results file's run to the history: its line, the state; returns its summary ("kept": "full" or
-    "summary"). The history is built first if the folder has none (an earlier version's folder)."""
-    store = folder  # the history's files live beside the records
-    with locked(folder):
-        state = read_state(store)
-        if state is None:
-            state = start(folder, name, now)
-        summary = summarize(name, document)
-        selection = summary["selection"]
-        why = why_kept(document, state["last"].get(selection), thin)
-        summary.update(kept="full" if why else "summary", why=why or "repeated the previous run")
-        if not why:
-            summary["file"] = summary["html"] = None
-        apply(state, summary, outcomes_of(document), now)
-        append_line(store, summary)
-        write_state(store, state)
+def record(store, state, name, document, thin, now, digest=None):
+    """The run in the state and its line (``digest``: its results file's SHA-256); the state written last. A kept
+    chained file becomes the chain's head; a thinned one is pending (its dated file goes at the end of the run,
+    scripts/verify-records passes over it meanwhile)."""
+    summary = summarize(name, document)
+    selection = summary["selection"]
+    why = why_kept(document, state["last"].get(selection), thin)
+    summary.update(kept="full" if why else "summary", why=why or "repeated the previous run")
+    if digest:
+        summary["sha256"] = digest
+    if not why:
+        summary["file"] = summary["html"] = None
+    apply(state, summary, outcomes_of(document), now)
+    if digest and isinstance(document.get("chain"), dict) and not document["chain"].get("unlinked"):
+        chain = chain_of(state)
+        pending = [n for n in chain["pending"] if os.path.exists(os.path.join(store, n))]  # <= PENDING_KEPT stats
+        if why:
+            chain.update(head=name, sha256=digest)
+        else:
+            pending.append(name)
+        chain["pending"] = pending[-PENDING_KEPT:]
+    append_line(store, summary)
+    write_state(store, state)
     return summary
+
+
+# --- since when a check fails, and the chain of results files ------------------------------------------------
+
+def streak_key(check):
+    """A check's key in its selection's streaks: its id, and its target in a fleet run."""
+    return check.id if check.target is None else f"{check.target}::{check.id}"
+
+
+def since_when(state, selection, started, checks):
+    """Fill ``failing_since``, ``failing_runs`` and ``new_finding`` on each failing check of a run of ``selection``
+    started at ``started`` (ISO) and keep the selection's streaks in the state: only the checks failing in its
+    newest run, ``{"at": started, "checks": {key: [since, runs]}}`` (a passing, skipped or thinned run ends a
+    check's streak). A run older than the selection's newest (an overlapping run that finished late) is read
+    against the newest streaks (a streak that began before it goes on, with its count so far; else new) and
+    changes nothing."""
+    streaks = state.setdefault("failing", {})
+    entry = streaks.get(selection)
+    try:
+        at, before = str(entry["at"]), {str(k): [str(v[0]), int(v[1])] for k, v in entry["checks"].items()}
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # none yet, or a state edited by hand
+        at, before = None, {}
+    late = at is not None and started < at
+    failing = {}
+    for check in checks:
+        if check.outcome not in STREAK:
+            continue
+        key = streak_key(check)
+        known = before.get(key)
+        if known and known[0] <= started:
+            since, runs, new = known[0], known[1] + (0 if late else 1), False
+        else:
+            since, runs, new = started, 1, True
+        check.failing_since, check.failing_runs, check.new_finding = since, runs, new
+        failing[key] = [since, runs]
+    if not late:
+        streaks[selection] = {"at": started, "checks": failing}
+
+
+def chain_of(state):
+    """The chain's head in the state: the newest kept results file's name and SHA-256, and thinned runs' files
+    not yet removed."""
+    chain = state.get("chain")
+    if not (isinstance(chain, dict) and isinstance(chain.get("pending"), list)):
+        chain = state["chain"] = {"head": None, "sha256": None, "pending": []}
+    return chain
+
+
+def link_of(state):
+    """A new results file's ``"chain"``: the head's name and SHA-256 (null and null for the first)."""
+    chain = chain_of(state)
+    return {"previous": chain["head"], "previous_sha256": chain["sha256"]}
+
+
+def read_anchor(folder):
+    try:
+        with open(os.path.join(folder, ANCHOR), encoding="utf-8") as f:
+            anchor = json.load(f)
+        return {str(k): str(v) for k, v in anchor["links"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def anchor_removed(folder, paths, now):
+    """Before retention removes chained results files: ``chain-anchor.json`` names the newest of them (and any
+    other that no removed file links to) with its SHA-256, so the oldest kept file's link still verifies. Entries
+    a removed file linked to are no longer needed and go; the file is rewritten only when chained files go."""
+    removed = {}
+    for path in paths:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            link = json.loads(data).get("chain")
+        except (OSError, ValueError, AttributeError):
+            continue  # unreadable: not a chained file this can vouch for
+        if isinstance(link, dict):
+            removed[os.path.basename(path)] = (hashlib.sha256(data).hexdigest(), link.get("previous"))
+    if not removed:
+        return
+    links = {**read_anchor(folder), **{name: sha for name, (sha, _) in removed.items()}}
+    for _, previous in removed.values():
+        links.pop(previous, None)  # the file that linked to it is gone too
+    links = dict(sorted(links.items())[-ANCHOR_LINKS_KEPT:])
+    newest = max(links)
+    write_atomically(os.path.join(folder, ANCHOR), json.dumps(
+        {"name": newest, "sha256": links[newest], "removed_at": now.isoformat(timespec="seconds"),
+         "links": links}, indent=1) + "\n")
 
 
 def publish_history(folder, retention, now):
@@ -856,21 +984,39 @@ def publish_history(folder, retention, now):
 
 
 def add_run(config):
-    """This run's line and state, right after its results file (so a run killed later is still in the history)."""
-    if REPORT_ERROR in config.stash or not config.stash.get(RESULTS_OK, False):
+    """The run's results file and its line in the history, in one section under the history's lock (so a run
+    killed later is still listed): the state read, each failing check's since-when data, the results file and
+    ``latest.json`` with their link to the previous kept results file, the line, the state. A folder that fails
+    is noted, never raised; a lock held too long (or a history that fails before the file) still gets the
+    results file, written outside the chain (``"unlinked"``) and without since-when data."""
+    if REPORT_ERROR in config.stash:
         return
     settings = config.stash[SETTINGS]
-    path = paths_of(config)["json"]
+    folder = settings.report_dir
+    run = config.stash[RUN]
+    name = os.path.basename(paths_of(config)["json"])
+    attempted = False
     try:
-        with open(path, encoding="utf-8") as f:
-            document = json.load(f)
-        summary = record_run(settings.report_dir, os.path.basename(path), document, settings.report_thin,
-                             dt.datetime.now(dt.timezone.utc))
-        config.stash[THINNED] = summary["kept"] == "summary"
-    except OSError as e:
+        with locked(folder):
+            now = dt.datetime.now(dt.timezone.utc)
+            state = read_state(folder)
+            if state is None:
+                state = start(folder, name, now)
+            since_when(state, run.selection, run.started_at.isoformat(timespec="seconds"), run.checks)
+            attempted = True
+            text = results.write_results(config, link_of(state))
+            if text is None:
+                return  # noted by results.py; the state keeps nothing of this run
+            summary = record(folder, state, name, json.loads(text), settings.report_thin, now,
+                             config.stash[RESULTS_SHA256])
+            config.stash[THINNED] = summary["kept"] == "summary"
+    except OSError as e:  # TimeoutError too: the lock
+        if not attempted:
+            for check in run.checks:  # what since_when may have filled: not kept in the state
+                check.failing_since = check.failing_runs = check.new_finding = None
+            results.write_results(config, {"previous": None, "previous_sha256": None,
+                                           "unlinked": f"written outside the chain: {e}"})
         report_failed(config, e)
-    except TimeoutError as e:
-        report_failed(config, OSError(0, str(e)))
 
 
 def write_history(config):

@@ -15,7 +15,7 @@ class Specs:
     @hookspec(firstresult=True)
     def pytest_digitalme_deliver_alert(config, alert, route):
         """Deliver one alert: ``alert`` is its payload (the dict a webhook receives), ``route`` its severity's
-        route, ``"critical"`` or ``"warning"``. Return ``{"state", "reason", "delivered", "attempts",
+        route, ``"critical"``, ``"warning"`` or ``"emergency"`` (Level 3). Return ``{"state", "reason", "delivered", "attempts",
         "last_error"}`` (state ``sent``, ``queued`` to be tried again next run, or ``failed``), or None to leave
         it to the next implementation. The first result wins; the suite's own, the signed webhook POST, comes
         last (plugins/alerting/delivery.py). Called on the process that owns the run, under the alert lock; never

@@ -3,6 +3,9 @@
 - The ``check`` fixture lets a check record what it measured (``check.record(value, threshold)``), attach
   evidence, and lower one failure to warning where the finding is partial.
 - Failures read as one line for the operator (what was measured against what), not a traceback.
+- A failure an active waiver accepts (plugins/waivers.py) is judged where it happened, at its call phase: its
+  outcome is ``waived`` (neither failing nor passed) and its report an xfail-like skip, so pytest's exit code and
+  terminal see it too.
 - Secrets the target lets slip (a key in a log line, a token in ``/info``) are masked where a message, value or
   evidence becomes an outcome (plugins/redaction.py), and the suite's own secrets (webhook URLs) are removed, so
   no writer or sender ever sees them.
@@ -25,6 +28,7 @@ from plugins.probes import ProbeError
 from plugins.redaction import MASK, redact, redacted, secret_parts
 from plugins.settings import SETTINGS
 from plugins.targets import target_of
+from plugins import waivers
 
 RUN = pytest.StashKey["Run"]()
 MEASUREMENT = pytest.StashKey["Measurement"]()
@@ -33,7 +37,8 @@ ORDER = pytest.StashKey[dict]()  # check id -> its place in the collection, wher
 PROPERTY = "digitalme_outcome"  # the name of the outcome in report.user_properties
 COULD_NOT_CHECK = "could not be checked: "
 EVIDENCE_MAX_CHARS = 4000
-FAILING = ("failed", "error")  # outcomes that alert and make the run's status
+FAILING = ("failed", "error")  # outcomes that alert and make the run's status ("waived": an accepted failure, neither)
+OUTCOMES = ("passed", "failed", "skipped", "error", "waived")
 
 
 @dataclasses.dataclass
@@ -70,7 +75,7 @@ class CheckOutcome:
     severity: str  # as applied: the marker's, or warning where the check lowered a partial failure
     declared_severity: str
     schedules: list
-    outcome: str  # passed | failed | skipped | error
+    outcome: str  # passed | failed | skipped | error | waived (a failure an active waiver accepts: plugins/waivers.py)
     message: str
     duration_s: float
     value: object = None
@@ -108,7 +113,7 @@ class Run:
 
     @property
     def counts(self):
-        counts = dict.fromkeys(("passed", "failed", "skipped", "error"), 0)
+        counts = dict.fromkeys(OUTCOMES, 0)
         for check in self.checks:
             counts[check.outcome] += 1
         return counts
@@ -209,13 +214,14 @@ def outcome_of(item, phases):
     declared = severity_of(item)
     measurement = item.stash.get(MEASUREMENT, Measurement())
     title, manual = describe(item)
-    outcome, message = result_of(phases)
+    outcome, message, waiver = waivers.waiver_of(item, *result_of(phases))
     return CheckOutcome(
         id=item.nodeid, target=target_of(item), title=title, manual=manual, declared_severity=declared,
-        severity=applied_severity(declared, measurement, outcome == "failed"), schedules=schedules_of(item),
-        outcome=outcome, message=redact(message), duration_s=round(sum(r.duration for r, _ in phases), 4),
+        severity=applied_severity(declared, measurement, outcome in ("failed", "waived")),
+        schedules=schedules_of(item), outcome=outcome, message=redact(message),
+        duration_s=round(sum(r.duration for r, _ in phases), 4),
         value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
-        unit=measurement.unit, level3=level3_of(item),
+        unit=measurement.unit, level3=level3_of(item), waiver=waiver,
     )
 
 
@@ -273,6 +279,8 @@ def pytest_runtest_makereport(item, call):
     message = None
     if report.failed:
         message = redact(one_line(report, call.excinfo))
+        if report.when == "call" and not message.startswith(COULD_NOT_CHECK):
+            message = waivers.judge_failure(item, report, message)  # an accepted finding: an xfail-like skip
         if item.config.option.tbstyle == "auto":
             report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
         else:

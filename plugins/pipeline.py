@@ -1,5 +1,6 @@
-"""The end of a run, in one place (:func:`finish_run`): alerts, then the results file, then the record, then the
-history, then any plugin's output (``pytest_digitalme_run_finished``), then thinning (a repeated passing run's
+"""The end of a run, in one place (:func:`finish_run`): alerts, then the results file with its history line (one
+locked section: since-when data and the chain link come from the history's state), then the record, then the
+history's index, then any plugin's output (``pytest_digitalme_run_finished``), then thinning (a repeated passing run's
 dated files go), and the run's last terminal lines.
 
 It runs only on the process that owns the run: the single pytest process, or the xdist controller, which has every
@@ -25,8 +26,9 @@ def finish_run(session, exitstatus):
     run = config.stash[RUN]
     in_collection_order(config)  # xdist workers report in any order; the outputs list checks as collected
     alerting.send(config, run, exitstatus)  # 1. alerts: their delivery outcomes go into the results file and record
-    results.write_results(config)  # 2. the results file
-    history.add_run(config)  # its line in the history now: a run killed later is still listed
+    # 2. under the history's lock: since-when data, the results file (chained to the previous one), its line in the
+    # history now (a run killed later is still listed), the state
+    history.add_run(config)
     try:  # 3. the record: pytest-html renders and writes it in its own pytest_sessionfinish, here
         outcome = yield
     except OSError as e:

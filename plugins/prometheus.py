@@ -2,7 +2,8 @@
 textfile format, written atomically with ``prometheus_client`` (a temporary file renamed over the old one, so the
 collector never reads half a file)::
 
-    digitalme_check_success{check,severity,target,selection}   1 passed, 0 failed or could not be checked
+    digitalme_check_success{check,severity,target,selection}   1 passed (or waived), 0 failed or could not be checked
+    digitalme_check_waived{check,target,selection}             1 where a waiver accepted the check's failure
     digitalme_check_value{check,target,selection}              a check's measured value, where it is a number
     digitalme_run_status{selection}                            0 ok, 1 warning, 2 critical
     digitalme_run_timestamp_seconds{selection}                 when the run finished (Unix time)
@@ -54,8 +55,12 @@ def registry_of(run, duration_s):
     from prometheus_client import CollectorRegistry, Gauge
     registry = CollectorRegistry()
     selection = selection_slug(run)
-    success = Gauge("digitalme_check_success", "1 when the check passed, 0 when it failed or could not be checked",
+    success = Gauge("digitalme_check_success",
+                    "1 when the check passed (or its failure is waived), 0 when it failed or could not be checked",
                     ["check", "severity", "target", "selection"], registry=registry)
+    waived = Gauge("digitalme_check_waived",
+                   "1 when the check failed and an active waiver accepted it (plugins/waivers.py): not alerted",
+                   ["check", "target", "selection"], registry=registry)
     value = Gauge("digitalme_check_value", "The check's measured value, where it is a number",
                   ["check", "target", "selection"], registry=registry)
     for check in run.checks:
@@ -63,6 +68,8 @@ def registry_of(run, duration_s):
             continue
         labels = {"check": check_label(check), "target": check.target or "", "selection": selection}
         success.labels(severity=check.severity, **labels).set(0 if check.outcome in FAILING else 1)
+        if check.outcome == "waived":
+            waived.labels(**labels).set(1)
         if isinstance(check.value, (int, float)) and not isinstance(check.value, bool):
             value.labels(**labels).set(check.value)
     Gauge("digitalme_run_status", "The run's status: 0 ok, 1 warning, 2 critical", ["selection"],

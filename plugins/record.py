@@ -6,11 +6,22 @@ the failing checks, critical first. Extra columns: severity (as applied), the ma
 the measured value and its threshold; a check's evidence is shown inline under its row. The environment table
 names the target, host, suite version, thresholds, who ran it and when, with every secret removed.
 
+Values and thresholds are shown in human units (``1.0 GiB``, ``21 ms``, ``85 %``, ``30 days``) where the check named
+its unit (``check.record(value, threshold, unit=...)``, plugins/units.py); the results file keeps the raw numbers.
+A failing check says since when it fails and in how many runs of its selection in a row (``failing since
+2026-11-28 09:00 UTC (3 runs)``), with a NEW badge when the previous run of its selection did not fail it
+(plugins/history.py fills both before the record is written); the failing checks on top list the new findings
+first. The top ends with the results file's name and SHA-256, as written (``scripts/verify-records`` checks it).
+
 In a fleet run (a targets file, plugins/targets.py) the top also has one row per target (its status, counts and
 failing checks by severity), each failing check names its target, the table has a sortable Target column and
 opens grouped by target (in the targets file's order; failures first within each, as pytest-html orders the
 table of a single target), and the environment table lists each target's own settings (redacted) beside the
 settings all targets share. Without a targets file none of that appears: the record is as it always was.
+
+With a waivers file (plugins/waivers.py) a waived row is pytest-html's "XFailed", with its waiver (reason, owner,
+expiry) under it, as are an expired or no longer needed waiver's checks; the top ends with every active waiver
+and its state this run, and the expired ones.
 
 Below the failing checks, the run's alerts: each with its state (sent, queued, held in the maintenance window,
 withdrawn, ...), route, check and reason, so an audit sees what was told to whom and what waits.
@@ -26,6 +37,7 @@ end-of-run pipeline (plugins/pipeline.py) at the record's turn; :func:`publish` 
 """
 
 import contextlib
+import datetime as dt
 import getpass
 import html
 import os
@@ -37,12 +49,14 @@ import pytest
 from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
+from plugins import waivers
 from plugins.markers import SEVERITIES
 from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, outcome_in, owns_run
 from plugins.output import COLOURS, scrub, secret_forms, write_atomically
-from plugins.results import REPORT_ERROR, paths_of, report_failed
-from plugins.settings import SECRET_MASK, SETTINGS
+from plugins.results import REPORT_ERROR, RESULTS_SHA256, paths_of, report_failed
+from plugins.settings import BY_NAME, SECRET_MASK, SETTINGS, duration, size
 from plugins.targets import fleet, targets_of
+from plugins.units import human, unit_of_key, units_of
 
 RECORD = pytest.StashKey[str]()  # the HTML file this run writes (ours, or the user's --html)
 TITLE = "DigitalMe health record - {date} - {selection}"
@@ -50,8 +64,8 @@ COLUMNS = ("Severity", "Manual", "Measured", "Threshold")  # after pytest-html's
 CELL_MAX_CHARS = 300
 TARGET = ("base_url", "https_url", "compose_file", "compose_project", "container")
 FLEET_TARGET = TARGET + ("docker_host", "host")  # what tells a fleet's targets apart: shown for each
-OUTCOMES = ("passed", "failed", "error", "skipped")
-RESULT_RANK = {"error": 0, "failed": 1, "skipped": 2, "passed": 3}  # pytest-html's own order of results
+OUTCOMES = ("passed", "failed", "error", "skipped", "waived")
+RESULT_RANK = {"error": 0, "failed": 1, "waived": 2, "skipped": 3, "passed": 4}  # pytest-html's order (waived: XFailed)
 SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
 QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -64,24 +78,45 @@ def title_of(run):
     return TITLE.format(date=f"{run.started_at:%Y-%m-%d}", selection=run.selection)
 
 
-def shown(value):
-    """A measured value or threshold as one short line: ``/: 41.2, /data: 63``."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        value = round(value, 4)
-    if isinstance(value, dict):
-        value = ", ".join(f"{k}: {shown(v)}" for k, v in value.items())
-    text = str(value)
+def shown(value, unit=None):
+    """A measured value or threshold as one short line, in human units where the check named its unit
+    (plugins/units.py): ``/: 41.2 %, /data: 63.0 %``; without one as recorded: ``/: 41.2, /data: 63``."""
+    text = human(value, unit)
     return text if len(text) <= CELL_MAX_CHARS else text[:CELL_MAX_CHARS] + "..."
+
+
+def since_of(outcome):
+    """``failing since 2026-11-28 09:00 UTC (3 runs)`` of a failing check whose history is known, else ``""``.
+    Shown in the failing checks on top, not in the table: pytest-html makes a row when its check ends, and the
+    history fills these at the end of the run (plugins/history.py)."""
+    if outcome.get("outcome") not in FAILING or not outcome.get("failing_since"):
+        return ""
+    runs = outcome.get("failing_runs")
+    return f"failing since {utc_minute(outcome['failing_since'])}" + (
+        f" ({runs} run{'' if runs == 1 else 's'})" if runs else "")
+
+
+def utc_minute(stamp):
+    """An ISO time as ``2026-11-28 09:00 UTC`` (as it is when it is not one)."""
+    try:
+        when = dt.datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return str(stamp)
+    when = when.astimezone(dt.timezone.utc) if when.tzinfo else when
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+NEW_BADGE = ('<b class="new-finding" style="color:#fff;background:#8250df;padding:0 6px;border-radius:4px">'
+             'NEW</b>')
 
 
 def row_of(outcome):
     """The extra cells' values for a check's rows, from its outcome (empty for a collection error's row)."""
     if outcome is None:
         return dict.fromkeys(("severity", "manual", "value", "threshold"), "")
+    value_unit, threshold_unit = units_of(outcome.get("unit"))
     return {"severity": outcome["severity"], "manual": outcome["manual"],
-            "value": shown(outcome["value"]), "threshold": shown(outcome["threshold"])}
+            "value": shown(outcome["value"], value_unit), "threshold": shown(outcome["threshold"], threshold_unit)}
 
 
 def evidence_of(evidence, secrets):
@@ -113,10 +148,29 @@ def who_ran(environ):
     return user
 
 
+def setting_shown(name, value):
+    """A setting's value as the record shows it: sizes and durations as they are written (``2.0 GiB``, ``4h``),
+    percentages, seconds, hours and days with their unit (by the name: ``disk_max_pct`` -> ``80 %``)."""
+    declared = BY_NAME.get(name)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or declared is None:
+        return value
+    if declared.parse is size:
+        return human(value, "bytes")
+    if declared.parse is duration:
+        seconds = float(value)
+        return next((f"{seconds / n:g}{unit}" for n, unit in ((86400, "d"), (3600, "h"), (60, "m"))
+                     if seconds >= n and seconds % n == 0), f"{seconds:g}s")
+    return human(value, unit_of_key(name)) if unit_of_key(name) else value
+
+
+def shown_settings(values):
+    return {name: setting_shown(name, value) for name, value in values.items()}
+
+
 def environment_of(settings, run, environ, targets=None):
-    """The record's own rows of the environment table (every value fit to print); in a fleet run (``targets``:
-    {name: Target}), one entry per target under "Targets" instead of "Target"."""
-    values = settings.redacted()
+    """The record's own rows of the environment table (every value fit to print, in human units); in a fleet run
+    (``targets``: {name: Target}), one entry per target under "Targets" instead of "Target"."""
+    values = shown_settings(settings.redacted())
     if targets:
         where, values = fleet_settings(targets)
     else:
@@ -135,7 +189,7 @@ def environment_of(settings, run, environ, targets=None):
 def fleet_settings(targets):
     """({"Targets": {name: its own settings}}, the settings every target shares), all redacted: a target's line
     has what tells it apart (:data:`FLEET_TARGET`) and every value where it differs from another target."""
-    each = {name: target.settings.redacted() for name, target in targets.items()}
+    each = {name: shown_settings(target.settings.redacted()) for name, target in targets.items()}
     first = next(iter(each.values()))
     shared = {k: v for k, v in first.items() if k not in FLEET_TARGET and all(s[k] == v for s in each.values())}
     own = {name: ", ".join(f"{k}={v if v not in (None, '') else '(none)'}" for k, v in values.items()
@@ -165,11 +219,13 @@ def escaped(value):
     return html.escape(str(value))
 
 
-def summary_of(run, secrets):
-    """The top of the record: the status in colour, counts by severity, failing checks critical first; in a fleet
-    run also each target's status, counts and failing checks, and each failing check's target."""
+def summary_of(run, secrets, results_file=None, results_sha256=None):
+    """The top of the record: the status in colour, counts by severity, failing checks (new findings first, then
+    the others; critical first within each, each saying since when it fails); in a fleet run also each target's
+    status, counts and failing checks, and each failing check's target; the results file's name and SHA-256."""
     colour = COLOURS[run.status]
-    failing = sorted((c for c in run.checks if c.outcome in FAILING), key=severity_rank)
+    failing = sorted((c for c in run.checks if c.outcome in FAILING), key=finding_rank)
+    new = sum(c.new_finding is True for c in failing)
     outcomes = OUTCOMES
     counts = "".join(
         f"<tr><th>{severity}</th>" + "".join(
@@ -177,10 +233,14 @@ def summary_of(run, secrets):
         + "</tr>" for severity in SEVERITIES)
     targets = run.targets
     items = "".join(
-        f'<li><b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> '
+        f'<li class="{"finding-new" if c.new_finding is True else "finding"}">'
+        + (NEW_BADGE + " " if c.new_finding is True else "")
+        + f'<b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> '
         + (f'<span class="target">[{html.escape(c.target)}]</span> ' if targets else "")
         + f"{html.escape(c.title)} - {html.escape(scrub(c.message, secrets))} "
-        f"<small>({html.escape(c.id)}{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small></li>"
+        f"<small>({html.escape(c.id)}{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small>"
+        + (f' <small class="since">{html.escape(since)}</small>' if (since := since_of(vars(c))) else "")
+        + "</li>"
         for c in failing)
     return [
         f'<div id="digitalme-status" style="border-left:8px solid {colour};padding:4px 12px;margin:8px 0">'
@@ -191,12 +251,22 @@ def summary_of(run, secrets):
         f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
         + (targets_of_run(run, targets) if targets else "")
-        + (f'<h3 style="margin:8px 0 2px">Failing checks</h3><ol id="digitalme-failing">{items}</ol>' if items else "")
-        + alerts_of(run.alerts, secrets) + "</div>"]
+        + (f'<h3 style="margin:8px 0 2px">Failing checks{f" ({new} new)" if new else ""}</h3>'
+           f'<ol id="digitalme-failing">{items}</ol>' if items else "")
+        + alerts_of(run.alerts, secrets)
+        + (f'<p id="digitalme-results-file" style="margin:8px 0 2px">Results file: <code>{html.escape(results_file)}'
+           f'</code> SHA-256 <code>{html.escape(results_sha256)}</code></p>' if results_file and results_sha256 else "")
+        + "</div>"]
 
 
 def severity_rank(check):
     return SEVERITIES.index(check.severity) if check.severity in SEVERITIES else len(SEVERITIES)
+
+
+def finding_rank(check):
+    """New findings first, then the others; the worst severity first within each (sorted() keeps the order of
+    checks of the same rank: the collection's)."""
+    return (check.new_finding is not True, severity_rank(check))
 
 
 def targets_of_run(run, statuses):
@@ -242,6 +312,43 @@ def alerts_of(alerts, secrets):
     head = "".join(f"<th>{name}</th>" for name in names)
     return (f'<h3 style="margin:8px 0 2px">Alerts</h3><table id="digitalme-alerts" style="border-collapse:collapse">'
             f"<tr>{head}</tr>{''.join(rows)}</table>")
+
+
+WAIVER_NOTES = {
+    "applied": "WAIVED: this failure is an accepted finding, not alerted",
+    "expired": "Waiver expired: it no longer applies; the check is judged and alerted as usual",
+    "not needed": "Waiver no longer needed: the check passed",
+}
+
+
+def waiver_note(waiver, secrets):
+    """A check's waiver under its row (waived, expired or not needed): state, reason, owner, expiry."""
+    if not waiver:
+        return []
+    text = (f"{WAIVER_NOTES.get(waiver['state'], waiver['state'])}. Reason: {waiver['reason']} - owner "
+            f"{waiver['owner']}, expires {waiver['expires']} (waiver for {waiver['check']}"
+            + (f" on {waiver['target']}" if waiver.get("target") else "") + ")")
+    return [extras.html(f'<p class="waiver waiver-{html.escape(waiver["state"].replace(" ", "-"))}">'
+                        f"{html.escape(scrub(text, secrets))}</p>")]
+
+
+def waivers_section(listed, secrets):
+    """Every active waiver of the waivers file (check, target, reason, owner, expiry, its state this run); the
+    expired ones below, to be renewed or removed."""
+    def row(w):
+        cells = (w["number"], w["check"], w.get("target") or "(any)", w["reason"], w["owner"], w["expires"],
+                 w["state"] + (f": {', '.join(w['checks'])}" if w["state"] == "applied" else ""))
+        return (f'<tr class="waiver-{html.escape(w["state"].replace(" ", "-"))}">'
+                + "".join(f"<td>{html.escape(scrub(str(c), secrets))}</td>" for c in cells) + "</tr>")
+    active = [w for w in listed if w["state"] != "expired"]
+    expired = [w for w in listed if w["state"] == "expired"]
+    head = "".join(f"<th>{name}</th>" for name in ("#", "Check", "Target", "Reason", "Owner", "Expires",
+                                                   "This run"))
+    table = (f'<table id="digitalme-waivers" style="border-collapse:collapse"><tr>{head}</tr>'
+             f"{''.join(map(row, active))}</table>" if active else "<p>None.</p>")
+    lapsed = (f'<div id="digitalme-expired-waivers">Expired (no longer applied: renew or remove):<table>'
+              f"{''.join(map(row, expired))}</table></div>" if expired else "")
+    return f'<div id="digitalme-active-waivers"><h3 style="margin:8px 0 2px">Active waivers</h3>{table}{lapsed}</div>'
 
 
 def publish(config):
@@ -290,7 +397,8 @@ class Rows:
         if outcome is not None:
             self.outcomes[report.nodeid] = outcome
             secrets = self.config.stash[SETTINGS].secrets()
-            report.extras = list(getattr(report, "extras", [])) + evidence_of(outcome["evidence"], secrets)
+            report.extras = (list(getattr(report, "extras", [])) + waiver_note(outcome.get("waiver"), secrets)
+                             + evidence_of(outcome["evidence"], secrets))
 
     @html_hook
     def pytest_html_results_table_header(self, cells):
@@ -370,6 +478,10 @@ def pytest_html_report_title(report):
 def pytest_html_results_summary(prefix, summary, postfix, session):
     """Called before adding the summary: the status, counts by severity and failing checks on top."""
     config = session.config
-    prefix.extend(summary_of(config.stash[RUN], config.stash[SETTINGS].secrets()))
+    prefix.extend(summary_of(config.stash[RUN], config.stash[SETTINGS].secrets(),
+                             os.path.basename(paths_of(config)["json"]), config.stash.get(RESULTS_SHA256, None)))
+    if waivers.waivers_of(config):  # the accepted findings: every active waiver, and the expired ones
+        listed = waivers.states(config, config.stash[RUN].checks)
+        prefix.append(waivers_section(listed, config.stash[SETTINGS].secrets()))
 
 

@@ -5,9 +5,15 @@ Schema 1 (stable; extended only by adding fields)::
     {"schema": 1, "started_at", "finished_at", "selection", "target": {non-secret settings},
      "status": "ok|warning|critical",
      "targets": {"<name>": "ok|warning|critical"}, "target_settings": {"<name>": {...}},  (fleet runs only)
-     "counts": {"passed", "failed", "skipped", "error"},
+     "counts": {"passed", "failed", "skipped", "error", "waived"},
      "checks": [{"id", "title", "manual", "severity", "declared_severity", "schedules", "outcome",
-                 "message", "duration_s", "value", "threshold", "evidence", "target" (null without a fleet)}],
+                 "message", "duration_s", "value", "threshold", "evidence", "target" (null without a fleet),
+                 "failing_since", "failing_runs", "new_finding" (a failing check only, else null: the start of
+                 the first run of its current streak of failing runs of this selection, per target; the
+                 streak's length with this run; whether the previous run of this selection did not fail it),
+                 "waiver": {"check", "target", "reason", "owner", "expires", "state"} or null}],
+     "waivers": [{"number", "check", "target", "reason", "owner", "expires", "message" (when set), "state",
+                  "checks"}],   (every waiver of the waivers file, its state this run: plugins/waivers.py)
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
                              "fingerprint", "report", "value", "threshold", "target_name" (fleet runs only)},
                  "target" (the target's name, null without a fleet), "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
@@ -15,6 +21,9 @@ Schema 1 (stable; extended only by adding fields)::
      "heartbeat": {"variant", "why", "pinged", "attempts", "last_error"} or null,
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
      "files": {"json", "html"},
+     "chain": {"previous": "<the previous kept results file's name>" or null, "previous_sha256": "<its hex
+               SHA-256>" or null},   (the tamper-evident chain: plugins/history.py, scripts/verify-records;
+               "unlinked": why, on a file written without the history lock, outside the chain)
      "thinned": true, "thinned_files": {"json", "html"}}  (latest.json of a thinned run only: "files" then names
                                                          latest.*, "thinned_files" the dated files removed)
 
@@ -28,19 +37,23 @@ attempted, the checks, alerts and heartbeat run as usual, and the run ends with 
 ``DigitalMe: ERROR - report folder <path> cannot be written (<reason>): ...``, and a non-zero exit (pytest's own
 when it is not 0, else 1). A folder that fails later (filled during the run) ends the same way.
 
-The file is written by plugins/pipeline.py (after the alerts, so it carries their delivery outcomes); this module
-names the run's files, makes the document and prints the run's last lines.
+The file is written by plugins/history.py's ``add_run`` (called by plugins/pipeline.py after the alerts, so it
+carries their delivery outcomes), under the history's lock: the since-when data and the chain link come from the
+history's state, and the file's SHA-256 goes into ``config.stash[RESULTS_SHA256]`` (the record shows it). This
+module names the run's files, makes the document, writes it and prints the run's last lines.
 """
 
 import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import tempfile
 
 import pytest
 
+from plugins import waivers
 from plugins.outcomes import FAILING, RUN, owns_run
 from plugins.output import scrub, secret_forms, write_atomically
 from plugins.settings import SETTINGS
@@ -123,6 +136,7 @@ def as_document(config):
         **fleet_fields(config, run),
         "counts": run.counts,
         "checks": [dataclasses.asdict(check) for check in run.checks],
+        "waivers": waivers.states(config, run.checks),
         "alerts": run.alerts,
         "heartbeat": run.heartbeat,
         "alert_state": run.alert_state_note,
@@ -152,6 +166,7 @@ def status_line(config):
     failed = failed_by_severity(run.checks)
     detail = (failed + f" failed of {len(run.checks)} checks") if failed else \
         f"{counts['passed']} checks passed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+    detail += f", {counts['waived']} waived" if counts["waived"] else ""  # accepted findings (plugins/waivers.py)
     if run.targets:
         bad = [f"{name} {status.upper()}: {failed_by_severity([c for c in run.checks if c.target == name])}"
                for name, status in run.targets.items() if status != "ok"]
@@ -160,20 +175,31 @@ def status_line(config):
     return f"DigitalMe: {run.status.upper()} - {detail} - report {report}"
 
 
-def write_results(config):
-    """The results file and ``latest.json``; a folder that cannot take them is noted, never raised."""
+def write_results(config, chain=None):
+    """The results file and ``latest.json`` (``chain``: the file's link to the previous one, plugins/history.py);
+    returns the text written, or None: a folder that cannot take them is noted, never raised. Its SHA-256 goes
+    into ``config.stash[RESULTS_SHA256]``."""
     if REPORT_ERROR in config.stash:
-        return
+        return None
     run = config.stash[RUN]
     run.finished_at = dt.datetime.now(dt.timezone.utc)
-    text = scrub(json.dumps(as_document(config), indent=1, default=str), secret_forms(config.stash[SETTINGS].secrets()))
+    document = as_document(config)
+    if chain is not None:
+        document["chain"] = chain
+    text = scrub(json.dumps(document, indent=1, default=str), secret_forms(config.stash[SETTINGS].secrets()))
     target = paths_of(config)["json"]
     try:
         write_atomically(target, text)
-        write_atomically(os.path.join(os.path.dirname(target), "latest.json"), text)
-        config.stash[RESULTS_OK] = True
     except OSError as e:
         report_failed(config, e)
+        return None
+    config.stash[RESULTS_SHA256] = hashlib.sha256(text.encode("utf-8")).hexdigest()  # of the bytes written
+    config.stash[RESULTS_OK] = True  # the dated file is there (and in the chain) even if latest.json fails now
+    try:
+        write_atomically(os.path.join(os.path.dirname(target), "latest.json"), text)
+    except OSError as e:
+        report_failed(config, e)
+    return text
 
 
 def fail_on_report_error(session):

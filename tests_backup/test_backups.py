@@ -57,12 +57,13 @@ def test_newest_backup_fresh(container_files, settings, check):
     assert backups, f"no backup in {settings.backup_dir}"
     assert jobs, f"no backup by the backup job (digitalme_YYYYMMDD_HHMMSS.db) in {settings.backup_dir}{beside}"
     newest = jobs[-1]
-    check.record(round(newest.age_h, 2), settings.backup_max_age_h)
+    check.record(round(newest.age_h, 2), settings.backup_max_age_h, unit="h")
     assert newest.age_h < settings.backup_max_age_h, (
         f"newest backup {newest.name} is {newest.age_h:.1f} h old >= {settings.backup_max_age_h:g} h{beside}")
 
 
 @pytest.mark.critical
+@pytest.mark.emergency("data loss")
 @pytest.mark.monthly
 def test_newest_backup_restores(container_files, databases, settings, check):
     """The newest backup restores: a copy passes integrity_check and holds every table of the live database.

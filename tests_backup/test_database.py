@@ -18,7 +18,7 @@ def test_database_file_exists(container_files, settings, check):
     Manual: Morning 4, `docker exec digitalme-digitalme-1 ls -la /app/data/`; monitor.sh `test -f /app/data/digitalme.db`.
     """
     database = container_files.get(settings.db_path)
-    check.record(database.size if database else None, "present")
+    check.record(database.size if database else None, "present", unit="bytes")
     check.attach("ls -la", "\n".join(f.ls_line() for f in container_files.files.values()
                                        if f.path.startswith(settings.db_path)))
     assert database is not None, f"{settings.db_path} is missing in {settings.container}"
@@ -36,12 +36,13 @@ def test_database_recently_written(container_files, settings, check):
     if not files:
         pytest.fail(f"{settings.db_path} is missing in {settings.container}")
     age_h = min(f.age_h for f in files)
-    check.record(round(age_h, 2), settings.db_max_age_h)
+    check.record(round(age_h, 2), settings.db_max_age_h, unit="h")
     assert age_h < settings.db_max_age_h, (
         f"{settings.db_path} last written {age_h:.1f} h ago >= {settings.db_max_age_h:g} h")
 
 
 @pytest.mark.critical
+@pytest.mark.emergency("data loss")
 @pytest.mark.weekly
 def test_database_integrity_ok(databases, settings, check):
     """`PRAGMA integrity_check` of the database is ok.
@@ -63,7 +64,7 @@ def test_vacuum_not_due(databases, settings, check):
     facts = databases.facts(settings.db_path)
     if not facts.page_count:
         pytest.fail(f"could not be checked: {settings.db_path}: {facts.integrity}")
-    check.record(round(facts.free_pct, 1), settings.db_free_pct_max)
+    check.record(round(facts.free_pct, 1), settings.db_free_pct_max, unit="pct")
     assert facts.free_pct < settings.db_free_pct_max, (
         f"{facts.freelist_count} of {facts.page_count} pages free ({facts.free_pct:.0f} % >= "
         f"{settings.db_free_pct_max:g} %): VACUUM is due")
@@ -81,6 +82,6 @@ def test_database_size_below_limit(container_files, settings, check):
     if files[0] is None:
         pytest.fail(f"{settings.db_path} is missing in {settings.container}")
     size = sum(f.size for f in files if f)
-    check.record(size, settings.db_size_max)
+    check.record(size, settings.db_size_max, unit="bytes")
     assert size < settings.db_size_max, (
         f"{settings.db_path} is {mib(size, decimals=1)} >= {mib(settings.db_size_max, decimals=1)}")

@@ -114,7 +114,7 @@ def test_app_healthy_after_change(after_change, settings, check):
     check.record({"healthy": wait.healthy, "waited_s": round(wait.waited_s, 1),
                   "up_s_when_healthy": round(wait.up_s, 1) if wait.up_s is not None else None,
                   "docker": wait.docker, "/health": wait.health_answer},
-                 wait.limit_s)  # the threshold of waited_s
+                 wait.limit_s, unit="s")  # the threshold of waited_s
     check.attach("what the gate saw while it waited", "\n".join(wait.seen))
     if wait.healthy:
         return
@@ -208,7 +208,7 @@ def test_pre_change_backup_made_within_the_hour(after_change, docker, settings, 
     fresh = [f for f in copies if f.age_h < PRE_CHANGE_BACKUP_MAX_AGE_H]
     newest = copies[-1] if copies else None
     check.record({"newest": newest.name if newest else None,
-                  "age_h": round(newest.age_h, 2) if newest else None}, {"age_h": PRE_CHANGE_BACKUP_MAX_AGE_H})
+                  "age_h": round(newest.age_h, 2) if newest else None}, {"age_h": PRE_CHANGE_BACKUP_MAX_AGE_H}, unit="h")
     check.attach("ls -la /app/backups | tail",
                  "\n".join(f.ls_line() for f in files.in_folder(settings.backup_dir)[-10:]))
     assert fresh, (f"no pre-restart-*, pre-update-* or manual-backup-* backup younger than "

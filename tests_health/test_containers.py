@@ -69,7 +69,7 @@ def test_app_container_healthy(app_container, settings, check):
         # (40 s in the real compose file; Docker's default is 0): every restart would otherwise be an outage.
         since_s = (dt.datetime.now(dt.timezone.utc) - parse_docker_time(state["StartedAt"])).total_seconds()
         period_s = ((app_container["Config"].get("Healthcheck") or {}).get("StartPeriod") or 0) / 1e9
-        check.record({"health": "starting", "since start s": round(since_s, 1), "start period s": period_s}, "healthy")
+        check.record({"health": "starting", "since start s": round(since_s, 1), "start period s": period_s}, "healthy", unit="s")
         if since_s <= period_s:
             pytest.skip(f"not judged yet: health 'starting' {since_s:.0f} s after start, within its {period_s:g} s "
                         f"start period")

@@ -17,7 +17,7 @@ def test_host_memory_below_threshold(host_facts, settings, check):
     Manual: Resource Monitoring, `free -h`; Warning Alerts "Memory usage >85%".
     """
     used = host_facts.memory_used_pct
-    check.record(used, settings.memory_max_pct)
+    check.record(used, settings.memory_max_pct, unit="pct")
     assert used < settings.memory_max_pct, (
         f"memory at {used:.1f} % >= {settings.memory_max_pct:g} % "
         f"({host_facts.memory_kib['MemAvailable'] // 1024} MiB available of {host_facts.memory_kib['MemTotal'] // 1024} MiB)")
@@ -32,7 +32,7 @@ def test_filesystems_below_disk_threshold(host_facts, settings, check):
     Manual: Resource Monitoring, `df -h`; Warning Alerts "Disk usage >80%" on any partition.
     """
     usage = {mount: percent for mount, _kind, percent, _size in host_facts.filesystems}
-    check.record(usage, settings.disk_max_pct)
+    check.record(usage, settings.disk_max_pct, unit="pct")
     check.attach("df -P -T -k", host_facts.df_text)
     assert usage, "df listed no real filesystem"
     full = [f"{mount} at {percent:.0f} %" for mount, percent in usage.items() if percent >= settings.disk_max_pct]
@@ -50,7 +50,7 @@ def test_cpu_below_threshold_sustained(host_facts, settings, check):
     exactly the last 5 minutes), else over a 0.25 s sample; the evidence "CPU use measured" says which.
     """
     load, busy = host_facts.load5_per_core_pct, host_facts.cpu_busy_pct
-    check.record({"load5_per_core_pct": load, "busy_pct_now": busy}, settings.cpu_max_pct)
+    check.record({"load5_per_core_pct": load, "busy_pct_now": busy}, settings.cpu_max_pct, unit="pct")
     check.attach("CPU use measured", host_facts.cpu_measured)
     # The load average says demand has been high for about 5 minutes, the CPU use that it still is, and that it
     # is CPU: the load also counts tasks waiting on disk, and a burst that ended minutes ago still lifts it.

@@ -51,6 +51,7 @@ def test_data_files_not_exposed(container_files, app_container, host, settings, 
 
 
 @pytest.mark.critical
+@pytest.mark.emergency("security incident")
 @pytest.mark.weekly
 def test_container_not_privileged_and_no_docker_socket(app_container, settings, check):
     """The app container is not privileged and does not mount the Docker socket.
@@ -98,7 +99,7 @@ def test_image_not_older_than_max_age(app_container, docker, settings, check):
     image_id = app_container["Image"]
     age = docker.image_age(image_id)
     name = app_container["Config"].get("Image") or image_id[:19]
-    check.record(round(age.days, 6), settings.image_max_age_days)
+    check.record(round(age.days, 6), settings.image_max_age_days, unit="days")
     assert age.days <= settings.image_max_age_days, (
         f"image {name} ({image_id[7:19]}) was built {_days(age.days)} days ago "
         f"({age.created:%Y-%m-%d %H:%M} UTC) > {settings.image_max_age_days:g} days: rebuild or pull it")

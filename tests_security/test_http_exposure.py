@@ -51,6 +51,7 @@ def test_security_headers_present(endpoints, check):
 
 
 @pytest.mark.critical
+@pytest.mark.emergency("security incident")
 @pytest.mark.daily
 def test_endpoints_expose_no_secrets(endpoints, check):
     """/info and the health endpoints expose no secrets (API keys such as sk-ant-..., passwords, connection

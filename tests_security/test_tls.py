@@ -28,7 +28,7 @@ def test_certificate_valid_for_warning_days(tls, settings, check):
     """
     certificate = tls.certificate()
     days = math.trunc(certificate.days_left * 10) / 10  # shown never rounded up past the threshold
-    check.record(days, settings.cert_warn_days)
+    check.record(days, settings.cert_warn_days, unit="days")
     check.attach("certificate", _validity(certificate))
     assert certificate.days_left >= settings.cert_warn_days, (
         f"certificate of {tls.address} has {days:g} days left < {settings.cert_warn_days} "
@@ -45,7 +45,7 @@ def test_certificate_valid_for_critical_days(tls, settings, check):
     """
     certificate = tls.certificate()
     days = math.trunc(certificate.days_left * 10) / 10  # shown never rounded up past the threshold
-    check.record(days, settings.cert_crit_days)
+    check.record(days, settings.cert_crit_days, unit="days")
     check.attach("certificate", _validity(certificate))
     assert certificate.days_left >= 0, (
         f"certificate of {tls.address} expired {-days:g} days ago (< 0 days left; threshold "

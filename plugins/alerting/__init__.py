@@ -7,7 +7,13 @@ results file is written (so every alert's delivery outcome is in it):
 
 1. **Plan** (plan.py): each failed or errored check is a ``firing`` alert, each check that passed after having
    alerted a ``resolved`` to every route told of it; repeats within the interval are ``suppressed``, alerts of a
-   severity without a webhook ``unrouted``, a flood beyond ``alerts_max_per_run`` one summary.
+   severity without a webhook ``unrouted``, a flood beyond ``alerts_max_per_run`` one summary. Flap control: a
+   check below its threshold of consecutive failing runs (``alert_after_critical``/``_warning``) is ``waiting``,
+   an alerted one below ``resolve_after`` passing runs ``resolving``; the counts are kept in the state, also in
+   the maintenance window (runs there are real observations; only sending waits), not in dry-run or with alerts
+   off (the state is not written then). Level 3: the ``emergency`` route (``webhook_url_emergency``) hears once
+   per episode of a finding of a check marked ``emergency(<kind>)`` at once, and of a critical still firing
+   ``escalate_after`` after its first alert (an escalation).
 2. **Hold** (hold.py): inside the maintenance window nothing is sent; every alert that would go is ``held`` and
    delivered by the first run after the window, unless its check passes first (then it is ``withdrawn``).
 3. **Deliver** (delivery.py), under an exclusive lock on ``<alerts folder>/lock`` so overlapping runs (cron) neither
@@ -33,19 +39,20 @@ results file is written (so every alert's delivery outcome is in it):
 **Fleet** (a targets file, plugins/targets.py): each alert is one target's. Its payload adds ``target_name`` (the
 target's name; ``target`` stays the base URL, that target's own), its fingerprint is the check's and the target
 name's (prod's and staging's failures of one check are two alerts, each with its own repeat and resolve state),
-and its target's settings decide its webhooks (``webhook_url``, ``webhook_url_critical``/``_warning``), signing
-secret, repeat intervals and maintenance window. The run decides the rest: the alerts mode, the budget, the flood
-guard's limit (over it, one summary per target concerned, to that target's route) and the heartbeat. Without a
-targets file payloads and fingerprints are as they always were.
+and its target's settings decide its webhooks (``webhook_url``, ``webhook_url_critical``/``_warning``/
+``_emergency``), signing secret, repeat intervals, flap thresholds, escalation and maintenance window. The run
+decides the rest: the alerts mode, the budget, the flood guard's limit (over it, one summary per target concerned,
+to that target's route) and the heartbeat. Without a targets file payloads and fingerprints are as they always
+were.
 
 Each alert becomes one record in ``run.alerts`` (the results file's ``"alerts"``): ``{"payload", "target", "state",
 "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held", "from_spool", "held_at"}``,
 where ``state`` is one of sent, queued, failed, suppressed, summarised, unrouted, dropped, held, withdrawn,
-spooled, dry-run (or error, when alerting itself broke), and ``target`` the target's name in a fleet run (else
-null). Webhook URLs and the secret are never written anywhere:
-records, outbox, spool and terminal name the route (the severity), and the URL is looked up in the settings at
-delivery time. Alerting never raises: a failure is one record and one terminal line (:func:`terminal_lines`), and
-the checks' outcomes and pytest's exit code stay as they were.
+spooled, waiting, resolving, dry-run (or error, when alerting itself broke), ``route`` critical, warning or
+emergency, and ``target`` the target's name in a fleet run (else null). Webhook URLs and the secret are never
+written anywhere: records, outbox, spool and terminal name the route (the severity, or emergency), and the URL
+is looked up in the settings at delivery time. Alerting never raises: a failure is one record and one terminal
+line (:func:`terminal_lines`), and the checks' outcomes and pytest's exit code stay as they were.
 """
 
 import dataclasses
@@ -105,7 +112,9 @@ def target_policy(name, settings):
     return plan.TargetPolicy(
         name=name, url=settings.redacted()["base_url"], routes=delivery.routes_of(settings),
         repeat_s={"critical": settings.alert_repeat_critical, "warning": settings.alert_repeat_warning},
-        window=settings.maintenance_window)
+        window=settings.maintenance_window,
+        alert_after={"critical": settings.alert_after_critical, "warning": settings.alert_after_warning},
+        resolve_after=settings.resolve_after, escalate_s=settings.escalate_after)
 
 
 def policy_of(config, now):
@@ -219,9 +228,12 @@ def deliver_pending(config, entries, state, policy):
 def spool(store, run, policy):
     """Blocked at the lock for the whole budget: keep this run's checks for the next lock holder."""
     state, held = store.read_state()  # unlocked, only to show what is waiting; the holder plans again
-    records, _, _ = plan.plan_checks(run.checks, state, held, policy)
+    records, planned, _ = plan.plan_checks(run.checks, state, held, policy)
     waiting = [entry for entry in records if entry["state"] == "pending"]
-    if not waiting:
+    # flap control: a run that only moves a count (failing or passing runs, a count started again) is kept too
+    counting = [entry for entry in records if entry["state"] in ("waiting", "resolving")]
+    reset = any(entry.get("waiting") and key not in planned for key, entry in state.items())
+    if not waiting and not counting and not reset:
         return records
     context = policy.context
     document = {"now": policy.now.isoformat(), "target": policy.fallback.url, "report": context["report"],
@@ -230,6 +242,8 @@ def spool(store, run, policy):
     for entry in waiting:
         entry.update(state="spooled", reason="alert state locked by another run for the whole alert budget; "
                      "kept for the next run", last_error=f"spooled in {folder}")
+    for entry in counting:
+        entry["reason"] += "; counted by the next run (the alert state was locked by another run)"
     return records
 
 
@@ -274,7 +288,8 @@ def counted(records):
     """``2 sent, 1 suppressed (repeat interval)``: how many records ended in each state (and why)."""
     counts = {}
     for entry in records:
-        label = entry["state"] + (f" ({entry['reason'].split(';')[0]})" if entry["reason"] else "")
+        to = " to emergency" if entry.get("route") == plan.EMERGENCY else ""  # Level 3: say so, not only the count
+        label = entry["state"] + to + (f" ({entry['reason'].split(';')[0]})" if entry["reason"] else "")
         counts[label] = counts.get(label, 0) + 1
     return [f"{n} {label}" for label, n in counts.items()]
 

@@ -11,9 +11,9 @@ A plugin may replace the webhook (return a delivery dict first) or add a channel
 None, so the webhook still goes). What a channel returns becomes the alert's record: ``{"state": "sent" | "queued"
 | "failed", "reason", "delivered", "attempts", "last_error"}``; a channel that raises leaves the alert ``queued``.
 
-In a fleet run the route (the severity) is looked up in the settings of the alert's target (its payload's
-``target_name``): each target's own webhooks and signing secret; a target the targets file no longer names, or an
-alert from before the file, goes by the run's own settings.
+In a fleet run the route (the severity, or ``emergency``) is looked up in the settings of the alert's target (its
+payload's ``target_name``): each target's own webhooks and signing secret; a target the targets file no longer
+names, or an alert from before the file, goes by the run's own settings.
 """
 
 import contextlib
@@ -177,8 +177,10 @@ class Sender:
 # --- the run's delivery: the hook, and its default implementation -----------------------------------
 
 def routes_of(settings):
-    """Severity -> webhook URL (never recorded): the per-severity URL, else the common one."""
-    return {s: getattr(settings, f"webhook_url_{s}") or settings.webhook_url for s in SEVERITIES}
+    """Route -> webhook URL (never recorded): per severity its own URL, else the common one; ``emergency`` (Level
+    3) only its own: unset, there is no Level 3."""
+    routes = {s: getattr(settings, f"webhook_url_{s}") or settings.webhook_url for s in SEVERITIES}
+    return dict(routes, emergency=settings.webhook_url_emergency)
 
 
 def settings_of(config, name):

@@ -7,11 +7,27 @@ repeat interval of its severity is ``suppressed (repeat interval)``; an alert wh
 one). Beyond ``alerts_max_per_run`` firing alerts, one summary alert goes instead and the others are ``summarised``.
 Planning only decides: every alert to send leaves here ``pending``.
 
+**Flap control** (the state counts each fingerprint's consecutive failing and passing runs, whatever the
+selection): a check that has not alerted alerts on its ``alert_after`` (per severity) consecutive failing run;
+before that each run is a ``waiting`` record ("failing 1 of 3 runs before alerting ...") and nothing is sent. An
+alerted check is ``resolved`` on its ``resolve_after`` consecutive passing run, ``resolving`` before; a failure
+in between resets the passes and is the same episode (it re-alerts only after the repeat interval). A check that
+passes before alerting starts its count again. Outcomes other than failed, error and passed (skipped, waived)
+count as neither. Defaults 1 and 1: alert on the first failure, resolve on the first pass.
+
+**Level 3** (the ``emergency`` route, only where a target sets ``webhook_url_emergency``), once per episode: at
+once for a finding (outcome failed) of a check marked ``emergency(<kind>)``, beside its own route, payload
+``"level": 3, "level3": <kind>`` (such a finding is no flap: it alerts on its first failing run); else for a
+critical still firing ``escalate_after`` after the episode's first alert, payload ``"level": 3, "escalation":
+true, "first_alerted"``. The emergency route gets its ``resolved`` like every route told, and its own flood
+summary.
+
 In a fleet run (a targets file) each alert is its target's: the payload adds ``target_name`` (``target`` stays the
 base URL, now that target's own), the fingerprint is made from the check and the target's name, and the target's
-own settings give the routes, repeat intervals and maintenance window (:class:`TargetPolicy`). The flood guard
-counts the whole run's alerts and sends one summary per target concerned, to that target's route. Without a
-targets file payloads and fingerprints are exactly what they always were.
+own settings give the routes, repeat intervals, flap thresholds, escalation delay and maintenance window
+(:class:`TargetPolicy`). The flood guard counts the whole run's alerts and sends one summary per target
+concerned, to that target's route. Without a targets file payloads and fingerprints are exactly what they always
+were.
 """
 
 import dataclasses
@@ -25,6 +41,8 @@ from plugins.output import scrubbed
 
 SERVICE = "DigitalMe"
 FLOOD_TITLES = 5
+EMERGENCY = "emergency"  # the manual's Level 3 route
+ROUTES = (EMERGENCY, *SEVERITIES)  # every route, worst first
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,8 +51,11 @@ class TargetPolicy:
     name: object  # the target's name in a fleet run, else None
     url: str  # the payloads' "target": its base URL
     repeat_s: dict  # severity -> repeat interval in seconds
-    routes: dict  # severity -> webhook URL (never recorded), or "" when the severity has none
+    routes: dict  # route (a severity, or "emergency") -> webhook URL (never recorded), or "" when it has none
     window: object = None  # its maintenance window (settings.Window), or None
+    alert_after: dict = dataclasses.field(default_factory=lambda: {s: 1 for s in SEVERITIES})  # failing runs
+    resolve_after: int = 1  # passing runs of an alerted check before its resolved
+    escalate_s: float = 30 * 60  # a critical still firing this long after its first alert goes to "emergency"
 
     def window_now(self, now):
         """The maintenance window when ``now`` is inside it, else None."""
@@ -120,14 +141,47 @@ def told(seen):
     """The routes that received (or have queued) a firing alert of this state entry, worst first. Entries
     written before routes were kept name only the severity they alerted at."""
     routes = seen.get("routes") if isinstance(seen.get("routes"), list) else [seen.get("severity")]
-    return [s for s in SEVERITIES if s in routes]
+    return [r for r in ROUTES if r in routes]
 
 
 def told_route(state, entry):
     """A firing alert sent or queued: its route is told of it, and gets its ``resolved``."""
     seen = state.get(entry["payload"].get("fingerprint"))
     if seen is not None and entry["payload"]["status"] == "firing" and entry["state"] in ("sent", "queued"):
-        seen["routes"] = sorted(set(told(seen)) | {entry["route"]}, key=SEVERITIES.index)
+        seen["routes"] = told({"routes": told(seen) + [entry["route"]]})
+
+
+def alerted(seen):
+    """Whether a state entry is an episode that alerted, not a check still counting its failing runs towards its
+    threshold (entries written before flap control are all episodes)."""
+    return bool(seen) and not seen.get("waiting")
+
+
+def count_of(seen, name):
+    """A state entry's count of consecutive ``failing`` or ``passing`` runs (0 when it has none)."""
+    value = (seen or {}).get(name)
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def since_s(when, now):
+    """Seconds since an ISO time of the state (an unreadable one: no time at all)."""
+    try:
+        return (now - dt.datetime.fromisoformat(when)).total_seconds()
+    except (TypeError, ValueError):
+        return float("-inf")
+
+
+def level3_of(check):
+    """The Level 3 kind of a failing check (its ``emergency`` marker), for a finding only: a check that could
+    not run (``error``) has found no data loss or incident."""
+    return getattr(check, "level3", None) if check.outcome == "failed" else None
+
+
+def route_payload(check, status, route, policy):
+    """The payload for one route: the emergency route's is the critical one, marked ``"level": 3``."""
+    if route == EMERGENCY:
+        return dict(payload_of(check, status, "critical", policy), level=3)
+    return payload_of(check, status, route, policy)
 
 
 def take(held, key, status):
@@ -156,35 +210,97 @@ def plan_checks(checks, state, held, policy):
 
 
 def plan_failing(check, key, state, held, policy):
-    """The firing alert of a failed check (pending, suppressed or unrouted), updating ``state`` and ``held``."""
+    """The firing alert of a failed check (pending, suppressed, unrouted, or waiting below its threshold of
+    failing runs), and its Level 3 alert, updating ``state`` and ``held``."""
     records, seen = [], state.get(key)
     for item in take(held, key, "resolved"):  # failing again: the held "resolved" would be a lie
         records.append(withdrawn(item, "the check failed again before this held resolved was delivered"))
-        before = seen or item.get("seen") or {"check": check.id, "severity": item["route"]}
+        before = (seen if alerted(seen) else None) or item.get("seen") or {
+            "check": check.id, "severity": item["payload"].get("severity", item["route"])}
         seen = state[key] = dict(before, routes=told({"routes": told(before) + [item["route"]]}))
     entry = record(payload_of(check, "firing", check.severity, policy), "pending")
     now, own = policy.now, policy.of(target_of(check))
+    failing = count_of(seen, "failing") + 1
+    counting = {"check": check.id, "severity": check.severity, "waiting": True, "failing": failing}
+    if not alerted(seen):
+        # flap control: a new episode alerts at its threshold; a Level 3 finding is no flap, it alerts at once
+        need = 1 if level3_of(check) else own.alert_after.get(check.severity, 1)
+        if failing < need:
+            entry.update(state="waiting", reason=f"failing {failing} of {need} runs before alerting "
+                         f"(DIGITALME_ALERT_AFTER_{check.severity.upper()}={need})")
+            state[key] = counting
+            return records + [entry]
+        seen = None  # the episode starts now
+    counts = {"failing": failing, "passing": 0}  # a failure ends a resolving episode's run of passes
     if not own.routes.get(check.severity):
         entry.update(state="unrouted", reason="no webhook configured")
+        if seen or not (level3_of(check) and own.routes.get(EMERGENCY)):
+            state[key] = dict(seen, **counts) if seen else counting
+        else:  # nobody at this severity, but the emergency route hears of the finding: an episode all the same
+            state[key] = episode(check, None, now, counts)
     elif seen and seen.get("severity") == check.severity and age_s(seen, now) < own.repeat_s[check.severity]:
         entry.update(state="suppressed", reason="repeat interval")
+        state[key] = dict(seen, **counts)
     else:
-        state[key] = {"check": check.id, "severity": check.severity, "last_alerted": now.isoformat(),
-                      "first_alerted": (seen or {}).get("first_alerted", now.isoformat()),
-                      "routes": told(seen) if seen else []}
-    return records + [entry]
+        state[key] = episode(check, seen, now, counts)
+    return records + [entry] + plan_emergency(check, key, state, own, policy)
+
+
+def episode(check, seen, now, counts):
+    """The state entry of an alerting check: when it alerted (first and last), the routes told, whether the
+    emergency route heard of it (once per episode) and its counts."""
+    entry = {"check": check.id, "severity": check.severity, "last_alerted": now.isoformat(),
+             "first_alerted": (seen or {}).get("first_alerted", now.isoformat()),
+             "routes": told(seen) if seen else [], **counts}
+    if seen and seen.get("emergency"):
+        entry["emergency"] = seen["emergency"]
+    return entry
+
+
+def plan_emergency(check, key, state, own, policy):
+    """Level 3, once per episode, when the target has an emergency webhook: at once for a finding of a Level 3
+    kind (the check's ``emergency`` marker), else for a critical still firing ``escalate_s`` after its first
+    alert (an escalation). Updates ``state``."""
+    seen = state.get(key)
+    if not own.routes.get(EMERGENCY) or not alerted(seen) or seen.get("emergency"):
+        return []
+    kind = level3_of(check)
+    if kind:
+        marks = {"level": 3, "level3": kind}
+    elif check.severity == "critical" and since_s(seen.get("first_alerted"), policy.now) >= own.escalate_s:
+        first = dt.datetime.fromisoformat(seen["first_alerted"]).isoformat(timespec="seconds")
+        marks = {"level": 3, "escalation": True, "first_alerted": first}
+    else:
+        return []
+    state[key] = dict(seen, emergency=policy.now.isoformat())
+    return [record(dict(payload_of(check, "firing", check.severity, policy), **marks), "pending", route=EMERGENCY)]
 
 
 def plan_passed(check, key, state, held, policy):
-    """The resolved alerts of a check that passed after having alerted, updating ``state`` and ``held``."""
+    """The resolved alerts of a check that passed after having alerted (``resolving`` until its threshold of
+    passing runs), updating ``state`` and ``held``; a check that passes before alerting starts its count again."""
     records = [withdrawn(item, "the check passed before this held alert was delivered")
                for item in take(held, key, "firing")]
     seen = state.get(key)
     if not seen:
         return records
-    left, routes = [], policy.of(target_of(check)).routes
-    for route in distinct(told(seen), routes):
-        entry = record(payload_of(check, "resolved", route, policy), "pending", route=route)
+    if not alerted(seen):
+        del state[key]
+        return records
+    own = policy.of(target_of(check))
+    # the emergency route's webhook unset since: nobody there to tell, and no noise about it
+    routes_told = [r for r in told(seen) if r != EMERGENCY or own.routes.get(EMERGENCY)]
+    passing = count_of(seen, "passing") + 1
+    if routes_told and passing < own.resolve_after:
+        route = next((r for r in routes_told if r != EMERGENCY), routes_told[0])  # one record: its own route's
+        entry = record(route_payload(check, "resolved", route, policy), "resolving",
+                       f"passed {passing} of {own.resolve_after} runs before resolved "
+                       f"(DIGITALME_RESOLVE_AFTER={own.resolve_after})", route=route)
+        state[key] = dict(seen, passing=passing, failing=0)
+        return records + [entry]
+    left, routes = [], own.routes
+    for route in distinct(routes_told, routes):
+        entry = record(route_payload(check, "resolved", route, policy), "pending", route=route)
         entry["_seen"] = seen  # what to restore if this resolved is held and the check fails again
         if not routes.get(route):
             entry.update(state="unrouted", reason="no webhook configured")
@@ -212,14 +328,22 @@ def distinct(names, routes):
 def flood_guard(records, limit, policy):
     """Beyond ``limit`` firing alerts in the run, a summary alert instead: ``records`` plus the summaries, one per
     target concerned (to that target's route: each receiver hears only of the targets routed to it), one in all
-    without a targets file."""
-    firing = [r for r in records if r["state"] == "pending" and r["payload"]["status"] == "firing"]
+    without a targets file. The emergency route's alerts are guarded on their own (its summary goes to it)."""
+    return guard(guard(records, limit, policy, False), limit, policy, True)
+
+
+def guard(records, limit, policy, emergency):
+    firing = [r for r in records if r["state"] == "pending" and r["payload"]["status"] == "firing"
+              and (r["route"] == EMERGENCY) == emergency]
     if len(firing) <= limit:
         return records
     by_target = {}
     for entry in firing:
         entry.update(state="summarised", reason=f"more than {limit} alerts in this run")
         by_target.setdefault(entry["payload"].get("target_name"), []).append(entry)
+    if emergency:
+        return records + [record(dict(summary_of(group, name, limit, policy), level=3), "pending", route=EMERGENCY)
+                          for name, group in by_target.items()]
     return records + [record(summary_of(group, name, limit, policy), "pending") for name, group in by_target.items()]
 
 
@@ -247,5 +371,5 @@ def spooled_checks(checks, secrets):
     """What the next lock holder needs to plan a blocked run's alerts (secrets masked: it is written to disk)."""
     return [scrubbed({"id": c.id, "target": target_of(c), "title": c.title, "severity": c.severity,
                       "outcome": c.outcome, "message": c.message, "value": as_json(c.value),
-                      "threshold": as_json(c.threshold)}, secrets)
+                      "threshold": as_json(c.threshold), "level3": getattr(c, "level3", None)}, secrets)
             for c in checks if c.outcome in FAILING or c.outcome == "passed"]
