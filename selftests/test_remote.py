@@ -217,14 +217,14 @@ def test_concurrent_docker_calls_over_ssh_all_answer(healthy_sandbox, sshd):
             code, _, _ = probe.exec({CONTAINER!r}, ["true"], "a look")
             return code, len(probe.logs({CONTAINER!r}, tail=5)), probe.memory_usage({CONTAINER!r})[0] > 0
         with ThreadPoolExecutor(6) as pool:
-            print(sorted(set(pool.map(look, range(24)))))
+            print(sorted(set(pool.map(look, range(12)))))  # 36 calls: more than sshd's 10 sessions
         """)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=240,
                           env={**os.environ, **env, "PYTHONPATH": str(REPO)})
     assert done.returncode == 0 and "Traceback" not in done.stderr, \
         f"concurrent Docker calls over SSH failed: {done.stdout[-1000:]}\n{done.stderr[-2000:]}"
     looks = done.stdout.strip()
-    assert re.fullmatch(r"\[\(0, 5, True\)\]", looks), f"24 looks from 6 threads gave {looks} (want all (0, 5, True))"
+    assert re.fullmatch(r"\[\(0, 5, True\)\]", looks), f"12 looks from 6 threads gave {looks} (want all (0, 5, True))"
 
 
 def test_a_local_docker_engine_is_reached_without_loading_the_ssh_transport(sandbox):

@@ -84,14 +84,29 @@ def _docker_errors(remote=False):
     return found
 
 
+def local_socket(base_url):
+    """The unix socket path of a local Docker host (no ``base_url``: /var/run/docker.sock; ``unix:///path``),
+    None for a tcp:// or ssh:// one."""
+    if not base_url:
+        return "/var/run/docker.sock"
+    if base_url.startswith("unix://"):
+        return base_url[len("unix://"):] or "/var/run/docker.sock"
+    return None
+
+
 class DockerProbe:
     """Looks at the deployment through the Docker API: ``base_url`` (a target's ``docker_host``), else
-    ``DOCKER_HOST``, else the local socket; ``ssh://user@host`` for a remote host."""
+    ``DOCKER_HOST``, else the local socket; ``ssh://user@host`` for a remote host.
+
+    A local Docker host (its unix socket) is spoken to with pycurl (plugins/probes/docker_api.py), without
+    importing the Docker SDK (~100 ms of every run); tcp:// and ssh:// hosts go through the SDK.
+    """
 
     def __init__(self, timeout_s, base_url=""):
         self.timeout_s = timeout_s
         self.base_url = base_url or os.environ.get("DOCKER_HOST", "")
         self.remote = self.base_url.startswith("ssh://")
+        self.socket_path = local_socket(self.base_url)
         self._client = None
         self._connect_error = None
         self._client_lock = threading.Lock()  # probes start in background threads (plugins/prefetch.py): one client
@@ -115,6 +130,32 @@ class DockerProbe:
                     raise ProbeError(str(self._connect_error)) from None
             return self._client
 
+    @property
+    def api(self):
+        """The API calls: docker.APIClient for tcp:// and ssh://, LocalDockerAPI on the local socket."""
+        return self.client.api
+
+    def _errors(self):
+        """(NotFound, ImageNotFound, every failure) of the client in use."""
+        if self.socket_path:
+            from plugins.probes import docker_api
+            return docker_api.NotFound, docker_api.ImageNotFound, docker_api.ERRORS
+        errors = _docker(self.remote).errors
+        return errors.NotFound, errors.ImageNotFound, _docker_errors(self.remote)
+
+    def _connect_local(self):
+        """The local socket's API, which answered a ping within the Docker timeout (curl's own timers bound it:
+        no thread needed), or a ProbeError."""
+        from plugins.probes.docker_api import ERRORS, LocalDockerAPI
+        client = LocalDockerAPI(self.socket_path, self.timeout_s)
+        try:
+            client.ping()
+        except ERRORS as e:
+            if getattr(e, "timed_out", False):
+                raise ProbeError(f"the Docker daemon did not answer within {self.timeout_s:g} s") from None
+            raise ProbeError(f"the Docker daemon did not answer ({_short(e)})") from None
+        return client
+
     def _connect(self):
         """A client that answered a ping, within the Docker timeout, or a ProbeError.
 
@@ -125,6 +166,8 @@ class DockerProbe:
         refused). Neither bounds the connection itself (a host that drops packets holds it for minutes), so it
         is made in a thread waited for no longer than the timeout.
         """
+        if self.socket_path:
+            return self._connect_local()
         docker = _docker(self.remote)
         outcome = {}
         # What the SDK reads of the environment, read one by one: this runs in a background thread, and copying
@@ -154,13 +197,13 @@ class DockerProbe:
 
     def call(self, what, function, *args, **kwargs):
         """Run one Docker API call; a failure becomes a ProbeError naming ``what`` was being looked at."""
-        errors = _docker(self.remote).errors
+        not_found, _, failures = self._errors()
         try:
             with self._turn:
                 return function(*args, **kwargs)
-        except errors.NotFound:
+        except not_found:
             raise ProbeError(f"{what}: not found") from None
-        except _docker_errors(self.remote) as e:
+        except failures as e:
             raise ProbeError(f"{what}: {_short(e)}") from None
 
     def project_containers(self, project):
@@ -242,13 +285,13 @@ class DockerProbe:
 
     def image_id(self, reference):
         """The id the image reference (``name:tag``) names on the Docker host now, or None where it names none."""
-        errors = _docker(self.remote).errors
+        _, image_not_found, failures = self._errors()
         try:
             with self._turn:
                 return self.client.api.inspect_image(reference)["Id"]
-        except errors.ImageNotFound:
+        except image_not_found:
             return None
-        except _docker_errors(self.remote) as e:
+        except failures as e:
             raise ProbeError(f"inspecting image {reference}: {_short(e)}") from None
 
     def read_files(self, container, path, max_bytes=1024 * 1024, links=5):
@@ -256,15 +299,15 @@ class DockerProbe:
         container: bytes}, through the archive API (no exec). A symbolic link given as ``path`` (certbot's
         live/ folder) is followed, up to ``links`` times; files larger than ``max_bytes`` are left out."""
         import posixpath
-        errors = _docker(self.remote).errors
+        not_found, _, failures = self._errors()
         what = f"reading {path} in {container}"
         try:
             with self._turn:
                 stream, _ = self.client.api.get_archive(container, path)
                 data = b"".join(stream)
-        except errors.NotFound:
+        except not_found:
             raise ProbeError(f"{what}: no such file or folder") from None
-        except _docker_errors(self.remote) as e:
+        except failures as e:
             raise ProbeError(f"{what}: {_short(e)}") from None
         found = {}
         parent = posixpath.dirname(path.rstrip("/")) or "/"
@@ -293,13 +336,13 @@ class DockerProbe:
     def _copy_out(self, container, paths, folder):
         import shutil
         copied = []
-        errors = _docker(self.remote).errors
+        not_found, _, failures = self._errors()
         for path in paths:
             try:
                 stream, _ = self.client.api.get_archive(container, path)
-            except errors.NotFound:
+            except not_found:
                 continue  # an absent -wal or -shm is normal
-            except _docker_errors(self.remote) as e:
+            except failures as e:
                 raise ProbeError(f"copying {path} out of {container}: {_short(e)}") from None
             # Streamed to disk, chunk by chunk ("r|": tarfile never seeks): the production host never holds a
             # database in memory, however large it grows.
@@ -314,8 +357,10 @@ class DockerProbe:
                     with source, open(target, "wb") as out:
                         shutil.copyfileobj(source, out, _COPY_CHUNK)
                 chunks.drain()  # the archive's end blocks: leave the API connection clean for the next call
-            except (tarfile.TarError, *_docker_errors(self.remote)) as e:
+            except (tarfile.TarError, *failures) as e:
                 raise ProbeError(f"copying {path} out of {container}: {_short(e)}") from None
+            finally:
+                getattr(stream, "close", lambda: None)()  # a copy that stopped half-way ends its transfer now
             copied.append(target)
         return copied
 
