@@ -672,7 +672,8 @@ def row(summary, fleet=False, opening="<tr>"):
             + (f'<td class="targets">{target_badges(summary.get("targets"))}</td>' if fleet else "")
             + f"<td>{counts.get('passed', 0)} passed, "
             f"{counts.get('failed', 0)} failed, {counts.get('error', 0)} errors, {counts.get('skipped', 0)} skipped"
-            f"</td><td>{links(summary)}</td></tr>")
+            + (f", {counts['waived']} waived" if counts.get("waived") else "")
+            + f"</td><td>{links(summary)}</td></tr>")
 
 
 def strip(name, stretches, since, now):
@@ -844,7 +845,8 @@ def month_row(summary, fleet):
             f'{summary["status"].upper()}</b></td>'
             + (f"<td>{html.escape(', '.join(f'{n} {s.upper()}' for n, s in targets.items()))}</td>" if fleet else "")
             + f"<td>{counts.get('passed', 0)}/{counts.get('failed', 0)}/{counts.get('error', 0)}/"
-            f"{counts.get('skipped', 0)}</td><td>{links(summary)}{sha_of(summary)}</td></tr>")
+            f"{counts.get('skipped', 0)}" + (f" ({counts['waived']} waived)" if counts.get("waived") else "")
+            + f"</td><td>{links(summary)}{sha_of(summary)}</td></tr>")
 
 
 def sha_of(summary):

@@ -289,6 +289,10 @@ def test_waived_failures_do_not_fail_the_run_alert_or_raise_the_status(mini_proj
     notes = " ".join(e["content"] for e in row["extras"])
     assert row["result"] == "XFailed" and "WAIVED" in notes and "backup job moved" in notes, row
     assert "ops@example.com" in notes and day(10) in notes, notes
+    index = (run.report_dir / "index.html").read_text()
+    assert "2 passed, 0 failed, 0 errors, 0 skipped, 2 waived" in index, "the history's run list lacks the waived count"
+    month = next(run.report_dir.glob("history-*.html")).read_text()
+    assert "2/0/0/0 (2 waived)" in month, "the month page's run row lacks the waived count"
     prom = (tmp_path / "digitalme_all.prom").read_text()
     assert re.search(r'digitalme_check_waived\{check="tests_mini/test_checks.py::test_enough_recent_backups",'
                      r'selection="all",target=""\} 1.0', prom), prom
