@@ -90,17 +90,23 @@ def table_values(table, where, problems):
     return parsed
 
 
-def load(path, base):
-    """{name: Target} from the targets file at ``path``; raises pytest.UsageError naming every problem."""
-    def stop(problems):
-        raise pytest.UsageError(f"invalid DigitalMe targets file {path}:\n  " + "\n  ".join(problems))
+def read_toml(path, stop):
+    """The TOML document at ``path`` (a targets or waivers file); ``stop(problems)`` where it cannot be read or is
+    not TOML (tomllib's message names the line and column)."""
     try:
         with open(path, "rb") as f:
-            document = tomllib.load(f)
+            return tomllib.load(f)
     except OSError as e:
         stop([f"cannot be read: {e.strerror or e}"])
     except tomllib.TOMLDecodeError as e:
         stop([f"not valid TOML: {e}"])
+
+
+def load(path, base):
+    """{name: Target} from the targets file at ``path``; raises pytest.UsageError naming every problem."""
+    def stop(problems):
+        raise pytest.UsageError(f"invalid DigitalMe targets file {path}:\n  " + "\n  ".join(problems))
+    document = read_toml(path, stop)
     problems = [f"[{key}]: not a table of this file (expected [defaults] and [targets.<name>])"
                 for key in document if key not in ("defaults", "targets")]
     defaults = document.get("defaults", {})

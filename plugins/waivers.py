@@ -31,12 +31,11 @@ import datetime as dt
 import difflib
 import os
 import re
-import tomllib
 
 import pytest
 
 from plugins.settings import SETTINGS
-from plugins.targets import TARGETS, fleet, target_of
+from plugins.targets import TARGETS, fleet, read_toml, target_of
 
 WAIVERS = pytest.StashKey[list]()  # the run's waivers, in the file's order (empty without a file)
 JUDGED = pytest.StashKey[tuple]()  # on an item: (the waiver entry of its failure, the failure's message)
@@ -172,13 +171,7 @@ def load(path, max_days, day=None, target_names=None):
 
     def stop(problems):
         raise pytest.UsageError(f"invalid DigitalMe waivers file {path}:\n  " + "\n  ".join(problems))
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except OSError as e:
-        stop([f"cannot be read: {e.strerror or e}"])
-    except tomllib.TOMLDecodeError as e:
-        stop([f"not valid TOML: {e}"])
+    document = read_toml(path, stop)
     problems = [f"{key}: not a part of a waivers file (expected [[waiver]] tables)" for key in document
                 if key != "waiver"]
     tables = document.get("waiver", [])
