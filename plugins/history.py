@@ -1031,10 +1031,8 @@ def write_history(config):
         publish_history(settings.report_dir,
                         retention_of(settings.report_retention_days, settings.report_retention_by_selection),
                         dt.datetime.now(dt.timezone.utc))
-    except OSError as e:
+    except OSError as e:  # TimeoutError too: the lock
         report_failed(config, e)
-    except TimeoutError as e:
-        report_failed(config, OSError(0, str(e)))
 
 
 def thin(config):

@@ -130,11 +130,6 @@ class DockerProbe:
                     raise ProbeError(str(self._connect_error)) from None
             return self._client
 
-    @property
-    def api(self):
-        """The API calls: docker.APIClient for tcp:// and ssh://, LocalDockerAPI on the local socket."""
-        return self.client.api
-
     def _errors(self):
         """(NotFound, ImageNotFound, every failure) of the client in use."""
         if self.socket_path:
