@@ -3,9 +3,14 @@
 Their waits on the network, the Docker daemon and the host overlap each other and the first checks; a check
 needing one waits for it (its pytest-timeout still applies) and gets the probe's value or its ProbeError, exactly
 as if it had fetched it itself. Which probes exist is the table in :func:`probes`, by fixture name.
+
+A schedule's own selection (``-m daily``: one marker name, no ``-k``) is known before collection ends: a check
+carrying that marker starts its probes as it is collected, so their waits overlap the rest of the collection.
+Any other selection starts them when collection is done.
 """
 
 import gc
+import re
 import subprocess
 import threading
 
@@ -50,7 +55,9 @@ _DOCKER = pytest.StashKey[dict]()  # target name -> its DockerProbe
 _STARTED = pytest.StashKey[dict]()  # target name -> {probe name: Background}
 _USED = pytest.StashKey[set]()  # the probes the selected checks use
 _LOCK = threading.Lock()  # probes of several targets start from the main thread and their own threads
-NEEDS = {"container_memory": ("inside_container",)}  # a probe -> the probes it reads (started with it)
+NEEDS = {"container_memory": ("inside_container",),  # a probe -> the probes it reads (started with it)
+         "certificate_on_disk": ("app_container",)}
+_EARLY = pytest.StashKey[str]()  # the marker of a plain `-m <name>` selection ("": none, probes start after collection)
 LOOKAHEAD = 4  # in a serial fleet run, the targets whose probes are fetched at once (the current one and next)
 
 
@@ -80,7 +87,10 @@ def probes(config, target):
         "container_memory": lambda: container_memory_of(config, target),
         "compose_services": lambda: compose_services_of(settings, docker_probe(config, target)),
         "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target), settings.report_dir, target.name),
+        "tls": lambda: tls_of(settings),
+        "certificate_on_disk": lambda: certificate_on_disk_by_host(config, target),
     }
+_ON_HOSTS = ("host_facts_by_host", "certificate_on_disk")  # probes that read testinfra's hosts
 
 
 def checked_hosts(config, target):
@@ -113,19 +123,26 @@ def host_facts_of(hosts, report_dir=None, target=None):
     return facts
 
 
-def start(config, target):
-    """Start the target's probes that the selected checks use, once."""
-    with _LOCK:
-        started = config.stash.setdefault(_STARTED, {})
-        if target.name in started or _USED not in config.stash:
+def start(config, target, wanted=None):
+    """Start the target's probes named in ``wanted`` (default: all the selected checks use) and the probes they
+    read, each once per run. Called from the main thread only."""
+    if wanted is None:
+        if _USED not in config.stash:
             return
-        started[target.name] = {}
-    used = config.stash[_USED]
-    for name, function in probes(config, target).items():  # in the table's order: a probe after those it reads
-        if name in used or any(name in NEEDS.get(user, ()) for user in used):
-            job = Background(f"{name} of {target}", function)
-            with _LOCK:
-                started[target.name][name] = job
+        wanted = config.stash[_USED]
+    wanted = set(wanted).union(*(NEEDS.get(name, ()) for name in wanted))
+    table = probes(config, target)
+    if not wanted & table.keys():
+        return
+    if wanted & set(_ON_HOSTS):
+        # testinfra's host cache is filled without a lock: fill it here, in the main thread, before a probe's
+        # thread reads it (collection may still be asking it for the same hosts)
+        checked_hosts(config, target)
+    with _LOCK:
+        started = config.stash.setdefault(_STARTED, {}).setdefault(target.name, {})
+        for name, function in table.items():  # in the table's order: a probe after those it reads
+            if name in wanted and name not in started:
+                started[name] = Background(f"{name} of {target}", function)
 
 
 def fetched(config, target, name):
@@ -134,12 +151,36 @@ def fetched(config, target, name):
     return job.result() if job is not None else probes(config, target)[name]()
 
 
+def early_marker(config):
+    """The marker name of a plain ``-m <name>`` selection whose checks may start their probes as they are
+    collected; "" where the selection is known only after collection (an expression, ``-k``, no ``-m``), in an
+    xdist worker, with ``--collect-only`` or with invalid settings."""
+    if _EARLY not in config.stash:
+        expression = (config.option.markexpr or "").strip()
+        plain = (re.fullmatch(r"[A-Za-z_]\w*", expression) and expression not in ("not", "and", "or")
+                 and not config.option.keyword and not config.option.collectonly
+                 and not hasattr(config, "workerinput") and settings_of(config) is not None)
+        config.stash[_EARLY] = expression if plain else ""
+    return config.stash[_EARLY]
+
+
+def pytest_itemcollected(item):
+    """A check of the schedule being run starts the probes it uses now, while the others are still collected."""
+    marker = early_marker(item.config)
+    if marker and item.get_closest_marker(marker) is not None:
+        from plugins.targets import targets_of
+        for target in list(targets_of(item.config).values())[:LOOKAHEAD]:
+            start(item.config, target, getattr(item, "fixturenames", ()))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session):
     """Start the slow probes the selected checks use; freeze what start-up made out of the garbage collector's way."""
     # Everything imported and collected so far lives until the end: without this, every collection (and
-    # pytest's own gc.collect() calls at exit) walks those objects again, about 0.1 s of CPU per run.
+    # pytest's own gc.collect() calls at exit) walks those objects again, about 0.1 s of CPU per run. The
+    # collector was off since conftest.py was imported.
     gc.freeze()
+    gc.enable()
     config = session.config
     if settings_of(config) is None or config.option.collectonly or not session.items:
         return
@@ -165,6 +206,12 @@ def _prefetched(target, pytestconfig):
     return target
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config):
+    """The collector back on where collection never finished (a usage error, an interrupted collection)."""
+    gc.enable()
+
+
 def compose_services_of(settings, docker):
     """The services the compose file declares, found from the configured file or the containers' label."""
     from plugins.probes.compose import declared_services
@@ -188,6 +235,37 @@ def inside_container_of(settings, docker, target=None):
     from plugins.probes.inside import read_inside
     return read_inside(docker, settings.container, KeptCounters(settings.report_dir, "container", settings.container,
                                                                 target))
+
+
+def tls_of(settings):
+    """The TLS probe of the HTTPS URL with the certificate it serves fetched (its ProbeError kept for the checks
+    that ask); None where there is no HTTPS URL (those checks skip)."""
+    if not settings.https_url:
+        return None
+    from plugins.probes import ProbeError
+    from plugins.probes.tls import TlsProbe
+    probe = TlsProbe.of_url(settings.https_url, settings.connect_timeout_s + settings.read_timeout_s)
+    try:
+        probe.certificate()
+    except ProbeError:
+        pass  # kept by the probe: the checks asking for this certificate get the same error
+    return probe
+
+
+def certificate_on_disk_by_host(config, target):
+    """pytest id of each of the target's hosts -> the certificate file the app is configured with, read from the
+    container (plugins/probes/tls.py ``certificate_file``), or the ProbeError that stopped reading it."""
+    from plugins.probes import ProbeError
+    from plugins.probes.tls import certificate_file
+    found = {}
+    for host in checked_hosts(config, target):
+        try:
+            inspected = fetched(config, target, "app_container")
+            found[host.backend.get_pytest_id()] = certificate_file(docker_probe(config, target), inspected, host,
+                                                                   target.settings)
+        except ProbeError as e:
+            found[host.backend.get_pytest_id()] = e
+    return found
 
 
 def endpoints_of(settings):

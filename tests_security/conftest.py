@@ -33,11 +33,11 @@ def https_target(settings):
 
 
 @pytest.fixture(scope="session")
-def tls(https_target, settings):
-    """The TLS probe of the HTTPS URL: certificates and protocol handshakes, each made once."""
-    from plugins.probes.tls import TlsProbe
-    host, port = https_target
-    return TlsProbe(host, port, settings.connect_timeout_s + settings.read_timeout_s)
+def tls(https_target, pytestconfig, target):
+    """The TLS probe of the HTTPS URL: certificates and protocol handshakes, each made once (the served
+    certificate fetched in the background: plugins/prefetch.py)."""
+    from plugins.prefetch import fetched
+    return fetched(pytestconfig, target, "tls")
 
 
 @pytest.fixture(scope="module")
@@ -68,22 +68,16 @@ def deployment_env(host, settings):
 
 
 @pytest.fixture(scope="module")
-def certificate_on_disk(docker, app_container, host, settings):
+def certificate_on_disk(pytestconfig, target, host):
     """(path in the container, where the path came from, CertificateFacts) of the certificate file the app is
-    configured with: DIGITALME_CERT_FILE, else the .env's SSL_CERT_PATH, else the newest PEM or PFX under /https
-    (the real app mounts ./certs:/https:ro). Read through Docker's archive API; a PFX is opened with no password,
-    an empty one, or Kestrel's from the container's environment (used here only, never shown)."""
-    from plugins.probes import ProbeError
-    from plugins.probes.tls import newest_certificate_in, pfx_passwords
-    path, source = settings.cert_file, "DIGITALME_CERT_FILE"
-    if not path and settings.env_file:
-        path, source = read_env_facts(host, settings.env_file).cert_path, f"SSL_CERT_PATH in {settings.env_file}"
-        if not path.startswith("/"):  # absent, or relative: a path on the host (./certs), not in the container
-            path = ""
-    if not path:
-        path, source = "/https", "the default folder /https"
-    found = newest_certificate_in(docker.read_files(settings.container, path), pfx_passwords(app_container))
-    if found is None:
-        raise ProbeError(f"{path} (from {source}) in {settings.container} holds no certificate (PEM or PFX): set "
-                         f"DIGITALME_CERT_FILE to the certificate file the app serves, as a path in the container")
-    return found[0], source, found[1]
+    configured with (plugins/probes/tls.py ``certificate_file``), read in the background for each host."""
+    from plugins.prefetch import fetched
+    found = fetched(pytestconfig, target, "certificate_on_disk").get(host.backend.get_pytest_id())
+    if found is None:  # a host the prefetch did not know of
+        from plugins.prefetch import docker_probe
+        from plugins.probes.tls import certificate_file
+        found = certificate_file(docker_probe(pytestconfig, target), fetched(pytestconfig, target, "app_container"),
+                                 host, target.settings)
+    if isinstance(found, Exception):
+        raise found
+    return found

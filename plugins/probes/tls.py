@@ -12,6 +12,7 @@ import datetime as dt
 import ipaddress
 import socket
 import ssl
+import urllib.parse
 import warnings
 
 from plugins.probes import ProbeError
@@ -126,6 +127,27 @@ def newest_certificate_in(files, passwords=(None,)):
     return newest and newest[1:]
 
 
+def certificate_file(docker, inspected, host, settings):
+    """(path in the container, where the path came from, CertificateFacts) of the certificate file the app is
+    configured with: DIGITALME_CERT_FILE, else the .env's SSL_CERT_PATH, else the newest PEM or PFX under /https
+    (the real app mounts ./certs:/https:ro). Read through Docker's archive API (``docker``: a DockerProbe); a PFX
+    is opened with no password, an empty one, or Kestrel's from the container's environment (``inspected``: its
+    ``docker inspect``; used here only, never shown). ``host``: testinfra's host holding the .env."""
+    from plugins.probes.env import read_env_facts
+    path, source = settings.cert_file, "DIGITALME_CERT_FILE"
+    if not path and settings.env_file:
+        path, source = read_env_facts(host, settings.env_file).cert_path, f"SSL_CERT_PATH in {settings.env_file}"
+        if not path.startswith("/"):  # absent, or relative: a path on the host (./certs), not in the container
+            path = ""
+    if not path:
+        path, source = "/https", "the default folder /https"
+    found = newest_certificate_in(docker.read_files(settings.container, path), pfx_passwords(inspected))
+    if found is None:
+        raise ProbeError(f"{path} (from {source}) in {settings.container} holds no certificate (PEM or PFX): set "
+                         f"DIGITALME_CERT_FILE to the certificate file the app serves, as a path in the container")
+    return found[0], source, found[1]
+
+
 class _Passwords(tuple):
     """Passwords to try, shown masked (--showlocals, a traceback's locals)."""
 
@@ -173,8 +195,14 @@ class TlsProbe:
 
     def __init__(self, host, port, timeout_s):
         self.host, self.port, self.timeout_s = host, port, timeout_s
-        self._certificates = {}
+        self._certificates = {}  # server name -> CertificateFacts, or the ProbeError that fetching it raised
         self._no_answer = None  # the ProbeError of a port that refused or timed out: not tried again this run
+
+    @classmethod
+    def of_url(cls, url, timeout_s):
+        """The probe of an ``https://host[:port]`` URL (port 443 unless it names one)."""
+        parts = urllib.parse.urlsplit(url)
+        return cls(parts.hostname, parts.port or 443, timeout_s)
 
     @property
     def address(self):
@@ -207,14 +235,23 @@ class TlsProbe:
         server_name = server_name or self.host
         if server_name not in self._certificates:
             try:
-                with self._handshake(_unverified_context(), server_name) as tls:
-                    der, protocol = tls.getpeercert(binary_form=True), tls.version()
-            except (ssl.SSLError, OSError) as e:
-                raise ProbeError(f"TLS handshake with {self.address} failed: {_reason(e)}") from None
-            if not der:
-                raise ProbeError(f"{self.address} presented no certificate")
-            self._certificates[server_name] = parse_certificate(der, protocol)
-        return self._certificates[server_name]
+                self._certificates[server_name] = self._fetch(server_name)
+            except ProbeError as e:
+                self._certificates[server_name] = e
+        found = self._certificates[server_name]
+        if isinstance(found, ProbeError):
+            raise ProbeError(str(found))
+        return found
+
+    def _fetch(self, server_name):
+        try:
+            with self._handshake(_unverified_context(), server_name) as tls:
+                der, protocol = tls.getpeercert(binary_form=True), tls.version()
+        except (ssl.SSLError, OSError) as e:
+            raise ProbeError(f"TLS handshake with {self.address} failed: {_reason(e)}") from None
+        if not der:
+            raise ProbeError(f"{self.address} presented no certificate")
+        return parse_certificate(der, protocol)
 
     def accepts(self, version):
         """Whether the server completes a handshake pinned to ``version`` (an ssl.TLSVersion).
