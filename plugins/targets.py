@@ -25,10 +25,8 @@ probes once. Without a targets file nothing changes: one target, no parameter.
 """
 
 import dataclasses
-import difflib
 import os
 import re
-import tomllib
 
 import pytest
 
@@ -75,6 +73,7 @@ def table_values(table, where, problems):
     for key, raw in table.items():
         setting = BY_NAME.get(key)
         if setting is None:
+            import difflib  # here: only a file with a mistake needs it
             close = difflib.get_close_matches(key, [n for n in BY_NAME if n not in RUN_WIDE], n=1)
             problems.append(f"{where} {key}: not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
             continue
@@ -93,6 +92,7 @@ def table_values(table, where, problems):
 def read_toml(path, stop):
     """The TOML document at ``path`` (a targets or waivers file); ``stop(problems)`` where it cannot be read or is
     not TOML (tomllib's message names the line and column)."""
+    import tomllib  # here: a run without a targets or waivers file does not pay for it
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)

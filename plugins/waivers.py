@@ -28,7 +28,6 @@ targets file) stops the run before any check (exit 4), naming the file, the waiv
 
 import dataclasses
 import datetime as dt
-import difflib
 import os
 import re
 
@@ -115,6 +114,7 @@ def one(waiver, number, where, problems, day, max_days, target_names):
     before = len(problems)
     for key in waiver:
         if key not in KEYS:
+            import difflib  # here: only a file with a mistake needs it
             close = difflib.get_close_matches(key, KEYS, n=1)
             problems.append(f"{where} {key}: not a key of a waiver" + (f" (did you mean {close[0]}?)" if close else "")
                             + f"; expected {', '.join(KEYS)}")
@@ -147,6 +147,7 @@ def one(waiver, number, where, problems, day, max_days, target_names):
             problems.append(f"{where} target = {target!r}: this run has no targets file, so no check has a "
                             f"target (remove the key, or run with DIGITALME_TARGETS)")
         elif target not in target_names:
+            import difflib
             close = difflib.get_close_matches(target, target_names, n=1)
             problems.append(f"{where} target = {target!r}: not a target of the targets file"
                             + (f" (did you mean {close[0]}?)" if close else f" ({', '.join(target_names)})"))
