@@ -10,6 +10,7 @@ Any other selection starts them when collection is done.
 """
 
 import gc
+import os
 import re
 import subprocess
 import threading
@@ -85,7 +86,7 @@ def probes(config, target):
             settings.container, settings.db_path, settings.backup_dir),
         "inside_container": lambda: inside_container_of(settings, docker_probe(config, target), target.name),
         "container_memory": lambda: container_memory_of(config, target),
-        "compose_services": lambda: compose_services_of(settings, docker_probe(config, target)),
+        "compose_services": lambda: compose_services_of(settings, docker_probe(config, target), target.name),
         "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target), settings.report_dir, target.name),
         "tls": lambda: tls_of(settings),
         "certificate_on_disk": lambda: certificate_on_disk_by_host(config, target),
@@ -212,10 +213,14 @@ def pytest_unconfigure(config):
     gc.enable()
 
 
-def compose_services_of(settings, docker):
-    """The services the compose file declares, found from the configured file or the containers' label."""
+def compose_services_of(settings, docker, target=None):
+    """The services the compose file declares, found from the configured file or the containers' label; compose's
+    answer kept in the report folder's state for runs with the same inputs (per target)."""
     from plugins.probes.compose import declared_services
-    return declared_services(settings.compose_file, docker.project_containers(settings.compose_project))
+    of_target = "-" + re.sub(r"[^A-Za-z0-9]+", "-", target).strip("-") if target else ""  # as KeptCounters names
+    kept = os.path.join(settings.report_dir, "state", f"compose-services{of_target}.json") if settings.report_dir \
+        else None
+    return declared_services(settings.compose_file, docker.project_containers(settings.compose_project), kept)
 
 
 def container_memory_of(config, target):

@@ -1,6 +1,7 @@
 """Faults injected into the sandbox, caught by tests_health/ (Morning 1-3, Dashboard, Troubleshooting logs)."""
 
 import re
+import shutil
 import time
 
 import pytest
@@ -65,6 +66,36 @@ def test_declared_service_without_a_container_is_critical(healthy_sandbox, suite
                           r"^container not running: service 'worker' declared in .*docker-compose.production.yml,"
                           r".*override.yml has no container$")
     assert check["value"]["declared services"] == ["digitalme", "worker"], check
+
+
+def test_declared_services_are_kept_only_while_what_compose_reads_is_unchanged(healthy_sandbox, suite, tmp_path):
+    """compose's answer (config --services) is reused by a run whose files and variables hash the same; a changed
+    file or a COMPOSE_* variable makes the next run ask compose again, and it sees the change."""
+    from sandbox import COMPOSE_FILE
+    compose_file = tmp_path / "docker-compose.production.yml"
+    shutil.copyfile(COMPOSE_FILE, compose_file)
+    (tmp_path / ".env").write_text("")  # the project folder's .env (env_file: .env) is one of compose's inputs
+
+    def declared(**env):
+        run = suite(f"{CONTAINERS}::test_compose_containers_running", DIGITALME_COMPOSE_FILE=str(compose_file), **env)
+        return run, run.check("test_compose_containers_running")["value"]
+
+    run, value = declared()
+    assert run.returncode == 0 and value["declared services"] == ["digitalme"], run
+    assert "declared services as" not in value, value  # the first run asks compose
+    run, value = declared()
+    assert run.returncode == 0 and value["declared services"] == ["digitalme"], run
+    assert re.fullmatch(r"docker compose config --services answered at \d{4}-\d\d-\d\d \d\d:\d\d UTC "
+                        r"\(its inputs unchanged since\)", value["declared services as"]), value
+    worker = '\n  worker:\n    image: busybox-not-pulled\n    profiles: ["${WORKER_PROFILE:-}"]\n'  # active unless
+    compose_file.write_text(compose_file.read_text().replace("\nvolumes:\n", worker + "\nvolumes:\n", 1))  # profile off
+    run, value = declared(WORKER_PROFILE="")
+    assert value["declared services"] == ["digitalme", "worker"] and "declared services as" not in value, value
+    assert_caught(run, "test_compose_containers_running", "critical", r"service 'worker' declared in .* has no container")
+    run, value = declared(WORKER_PROFILE="later")  # a variable the file names: compose asked again, worker inactive
+    assert value["declared services"] == ["digitalme"] and "declared services as" not in value, value
+    run, value = declared(WORKER_PROFILE="later", COMPOSE_PROFILES="later")
+    assert value["declared services"] == ["digitalme", "worker"] and "declared services as" not in value, value
 
 
 def test_starting_within_the_start_period_is_not_judged_yet(healthy_sandbox, suite):

@@ -32,7 +32,10 @@ def test_compose_containers_running(docker, compose_services, settings, check):
     declared = compose_services.services
     check.record({"containers": {c["name"]: c["state"] for c in service_containers},
                   "declared services": list(declared) if declared is not None
-                  else f"not compared: {compose_services.why_unknown}"},
+                  else f"not compared: {compose_services.why_unknown}",
+                  **({"declared services as": f"docker compose config --services answered at "
+                                              f"{compose_services.kept_from} (its inputs unchanged since)"}
+                     if compose_services.kept_from else {})},
                  "every declared service has a running container")
     check.attach("docker-compose ps -a", "\n".join(
         f"{c['name']:<40} {c['service']:<15} {c['status']}{'  (one-off)' if c['oneoff'] else ''}" for c in containers))
