@@ -6,10 +6,14 @@ as if it had fetched it itself. Which probes exist is the table in :func:`probes
 
 A schedule's own selection (``-m daily``: one marker name, no ``-k``) is known before collection ends: a check
 carrying that marker starts its probes as it is collected, so their waits overlap the rest of the collection.
-Any other selection starts them when collection is done.
+A schedule's run as its scheduler starts it (no paths named either) starts, at session start, the probes its
+previous run used (``<report dir>/state/probes-<schedule>.json``, probe names only), so that the 09:00 run's CPU
+samples overlap all of the collection. Any other selection starts them when collection is done. A probe started
+for a check that is not run only costs its work; one not started in time is fetched when a check needs it.
 """
 
 import gc
+import json
 import os
 import re
 import subprocess
@@ -153,24 +157,75 @@ def fetched(config, target, name):
 
 
 def early_marker(config):
-    """The marker name of a plain ``-m <name>`` selection whose checks may start their probes as they are
-    collected; "" where the selection is known only after collection (an expression, ``-k``, no ``-m``), in an
-    xdist worker, with ``--collect-only`` or with invalid settings."""
+    """The marker name of a plain ``-m <name>`` selection whose checks may start their probes before collection
+    is done; "" where the selection is known only after collection (an expression, ``-k``, no ``-m``), in xdist
+    (a worker learns its checks as they arrive; the controller runs none), with ``--collect-only`` or with
+    invalid settings."""
     if _EARLY not in config.stash:
         expression = (config.option.markexpr or "").strip()
         plain = (re.fullmatch(r"[A-Za-z_]\w*", expression) and expression not in ("not", "and", "or")
                  and not config.option.keyword and not config.option.collectonly
-                 and not hasattr(config, "workerinput") and settings_of(config) is not None)
+                 and not hasattr(config, "workerinput") and getattr(config.option, "dist", "no") == "no"
+                 and settings_of(config) is not None)
         config.stash[_EARLY] = expression if plain else ""
     return config.stash[_EARLY]
+
+
+def remembered_path(config):
+    """Where a schedule's run (a plain ``-m <name>``, no paths named) keeps the names of the probes it used;
+    None for any other run."""
+    marker = early_marker(config)
+    if not marker or config.args_source is not pytest.Config.ArgsSource.TESTPATHS or \
+            not settings_of(config).report_dir:
+        return None
+    return os.path.join(settings_of(config).report_dir, "state", f"probes-{marker}.json")
+
+
+def remembered(config):
+    """The probe names the schedule's previous run used (empty: none kept, unreadable)."""
+    path = remembered_path(config)
+    try:
+        with open(path, encoding="utf-8") as f:
+            names = json.load(f)["probes"]
+        return {name for name in names if isinstance(name, str)}
+    except (TypeError, OSError, ValueError, KeyError):
+        return set()
+
+
+def remember(config, names):
+    """Keep the probe names this schedule's run used, for its next run; a state folder that cannot be written
+    only costs the next run its head start."""
+    path = remembered_path(config)
+    if path is None or names == remembered(config):
+        return
+    from plugins.output import write_atomically
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        write_atomically(path, json.dumps({"probes": sorted(names)}))
+    except OSError:
+        pass
+
+
+def first_targets(config):
+    """The targets whose probes start before their checks: the first LOOKAHEAD of the targets file (or the one)."""
+    from plugins.targets import targets_of
+    return list(targets_of(config).values())[:LOOKAHEAD]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session):
+    """A schedule's run starts the probes its previous run used, before collecting its checks."""
+    config = session.config
+    names = remembered(config) if remembered_path(config) else set()
+    for target in first_targets(config) if names else ():
+        start(config, target, names)
 
 
 def pytest_itemcollected(item):
     """A check of the schedule being run starts the probes it uses now, while the others are still collected."""
     marker = early_marker(item.config)
     if marker and item.get_closest_marker(marker) is not None:
-        from plugins.targets import targets_of
-        for target in list(targets_of(item.config).values())[:LOOKAHEAD]:
+        for target in first_targets(item.config):
             start(item.config, target, getattr(item, "fixturenames", ()))
 
 
@@ -188,9 +243,11 @@ def pytest_collection_finish(session):
     config.stash[_USED] = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
     if hasattr(config, "workerinput"):
         return  # an xdist worker learns its targets as their checks arrive (the fixture below)
-    from plugins.targets import targets_of
-    for target in list(targets_of(config).values())[:LOOKAHEAD]:
+    targets = first_targets(config)
+    for target in targets:
         start(config, target)
+    if targets:
+        remember(config, set(config.stash[_USED]) & set(probes(config, targets[0])))
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -5,6 +5,7 @@ Manual: Resource Monitoring, "CPU usage >90% (sustained)"; Performance Monitorin
 """
 
 import json
+import os
 import re
 import time
 
@@ -147,3 +148,57 @@ def test_unwritable_state_folder_samples_without_a_traceback(healthy_sandbox, sa
             assert measured(run, name).startswith("sampled 0.25 s (no recent counters from a previous run); "
                                                   "counters not kept ("), run.check(name)
         time.sleep(1)
+
+
+PROBE_STARTS = '''
+import json, os
+import pytest
+
+def record(config, when):
+    from plugins.prefetch import _STARTED
+    started = sorted({name for jobs in config.stash.get(_STARTED, {}).values() for name in jobs})
+    path = os.environ["PROBE_STARTS"]
+    seen = json.load(open(path)) if os.path.exists(path) else {}
+    seen[when] = started
+    json.dump(seen, open(path, "w"))
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection(session):
+    record(session.config, "before collection")
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config):
+    record(config, "collected")
+'''
+
+
+@pytest.mark.sandbox
+def test_a_schedules_probes_start_before_its_checks_are_collected(healthy_sandbox, suite, tmp_path):
+    """A schedule's run (`-m daily`, no paths) starts, before collecting, the probes its previous run used (kept
+    in the state folder by name); its first run starts each as a check using it is collected. An expression starts
+    them when collection is done; neither it nor a run naming paths changes the kept names."""
+    (tmp_path / "probe_starts.py").write_text(PROBE_STARTS)
+    kept = tmp_path / "reports" / "state" / "probes-daily.json"
+
+    def starts(*args):
+        seen = tmp_path / f"starts-{len(list(tmp_path.glob('starts-*')))}.json"
+        run = suite("-p", "probe_starts", *args, PYTHONPATH=f"{REPO}{os.pathsep}{tmp_path}", PROBE_STARTS=str(seen),
+                    **BUSY_TEST_MACHINE)
+        assert "Traceback" not in run.stdout + run.stderr and run.results["counts"].get("error", 0) == 0, run
+        return json.loads(seen.read_text())
+
+    first = starts("-m", "daily")
+    assert first["before collection"] == [], first
+    assert {"endpoints", "inside_container", "host_facts_by_host", "tls"} <= set(first["collected"]), first
+    used = json.loads(kept.read_text())["probes"]
+    assert set(first["collected"]) == set(used), (first, used)
+    second = starts("-m", "daily")
+    assert second["before collection"] == used, second
+    expression = starts("-m", "daily or monitor")
+    assert expression == {"before collection": [], "collected": []}, expression
+    paths_named = starts("-m", "daily", "tests_health")  # its checks start theirs as they are collected
+    assert paths_named["before collection"] == [] and {"endpoints"} <= set(paths_named["collected"]) < set(used)
+    assert json.loads(kept.read_text())["probes"] == used  # an ad-hoc run does not change a schedule's names
+    kept.write_text("{not json")
+    third = starts("-m", "daily")  # unreadable: as a first run, and kept again
+    assert third["before collection"] == [] and json.loads(kept.read_text())["probes"] == used, third
