@@ -6,6 +6,7 @@ Used by plugins/results.py, record.py, history.py and alerting/; it has no hooks
 import html
 import json
 import os
+import re
 import tempfile
 
 _UMASK = os.umask(0)
@@ -26,6 +27,15 @@ def write_atomically(path, text):
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def state_path(report_dir, name, target=None):
+    """``<report dir>/state/<name>[-<target>].json``, each part reduced to letters, digits and dashes: what a run
+    keeps for the next one (CPU counters, compose's answer, the probes a schedule used); a fleet's targets each
+    keep their own."""
+    def slug(text):
+        return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+    return os.path.join(report_dir, "state", slug(name) + (f"-{slug(target)}" if target else "") + ".json")
 
 
 def scrub(text, secrets):

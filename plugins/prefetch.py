@@ -14,7 +14,6 @@ for a check that is not run only costs its work; one not started in time is fetc
 
 import gc
 import json
-import os
 import re
 import subprocess
 import threading
@@ -178,7 +177,8 @@ def remembered_path(config):
     if not marker or config.args_source is not pytest.Config.ArgsSource.TESTPATHS or \
             not settings_of(config).report_dir:
         return None
-    return os.path.join(settings_of(config).report_dir, "state", f"probes-{marker}.json")
+    from plugins.output import state_path
+    return state_path(settings_of(config).report_dir, f"probes-{marker}")
 
 
 def remembered(config):
@@ -200,7 +200,6 @@ def remember(config, names):
         return
     from plugins.output import write_atomically
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         write_atomically(path, json.dumps({"probes": sorted(names)}))
     except OSError:
         pass
@@ -274,9 +273,8 @@ def compose_services_of(settings, docker, target=None):
     """The services the compose file declares, found from the configured file or the containers' label; compose's
     answer kept in the report folder's state for runs with the same inputs (per target)."""
     from plugins.probes.compose import declared_services
-    of_target = "-" + re.sub(r"[^A-Za-z0-9]+", "-", target).strip("-") if target else ""  # as KeptCounters names
-    kept = os.path.join(settings.report_dir, "state", f"compose-services{of_target}.json") if settings.report_dir \
-        else None
+    from plugins.output import state_path
+    kept = state_path(settings.report_dir, "compose-services", target) if settings.report_dir else None
     return declared_services(settings.compose_file, docker.project_containers(settings.compose_project), kept)
 
 

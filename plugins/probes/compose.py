@@ -146,7 +146,6 @@ def _keep(path, digest, services):
     import datetime as dt
     from plugins.output import write_atomically
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         write_atomically(path, json.dumps({"inputs_sha256": digest, "services": list(services),
                                            "at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}))
     except OSError:

@@ -12,7 +12,6 @@ command samples for ``CPU_SAMPLE_S``, reading ``/proc/stat`` twice.
 """
 
 import json
-import os
 import re
 import threading
 import time
@@ -68,9 +67,8 @@ class KeptCounters:
     """
 
     def __init__(self, report_dir, kind, what, target=None):
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", f"{kind}-{what}").strip("-")
-        of_target = "-" + re.sub(r"[^A-Za-z0-9]+", "-", target).strip("-") if target else ""
-        self.path = os.path.join(report_dir, "state", f"cpu-{slug}{of_target}.json")
+        from plugins.output import state_path
+        self.path = state_path(report_dir, f"cpu-{kind}-{what}", target)
         self.problem = ""
 
     def previous(self):
