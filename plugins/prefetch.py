@@ -62,6 +62,7 @@ _LOCK = threading.Lock()  # probes of several targets start from the main thread
 NEEDS = {"container_memory": ("inside_container",),  # a probe -> the probes it reads (started with it)
          "certificate_on_disk": ("app_container",)}
 _EARLY = pytest.StashKey[str]()  # the marker of a plain `-m <name>` selection ("": none, probes start after collection)
+_REMEMBERED = pytest.StashKey[set]()  # the probe names a schedule's previous run used
 LOOKAHEAD = 4  # in a serial fleet run, the targets whose probes are fetched at once (the current one and next)
 
 
@@ -182,14 +183,15 @@ def remembered_path(config):
 
 
 def remembered(config):
-    """The probe names the schedule's previous run used (empty: none kept, unreadable)."""
-    path = remembered_path(config)
-    try:
-        with open(path, encoding="utf-8") as f:
-            names = json.load(f)["probes"]
-        return {name for name in names if isinstance(name, str)}
-    except (TypeError, OSError, ValueError, KeyError):
-        return set()
+    """The probe names the schedule's previous run used (empty: none kept, unreadable), read once per run."""
+    if _REMEMBERED not in config.stash:
+        try:
+            with open(remembered_path(config), encoding="utf-8") as f:
+                names = json.load(f)["probes"]
+            config.stash[_REMEMBERED] = {name for name in names if isinstance(name, str)}
+        except (TypeError, OSError, ValueError, KeyError):
+            config.stash[_REMEMBERED] = set()
+    return config.stash[_REMEMBERED]
 
 
 def remember(config, names):
