@@ -2,8 +2,9 @@
 
 Probes are session fixtures: each is fetched once, and every check that needs it reuses it. The slow ones
 (the endpoints, the one ``stat`` exec, the exec inside the container, the host's one command, the certificates)
-start in background threads as soon as it is known that a check will need them (plugins/prefetch.py). A probe that cannot reach the target raises
-ProbeError, so each check depending on it ends as "could not be checked" at its own severity, and the run goes on.
+start in background threads as soon as it is known that a check will need them (plugins/prefetch.py). A probe
+that cannot reach the target raises ProbeError, so each check depending on it ends as "could not be checked" at
+its own severity, and the run goes on.
 Plugins are imported inside the fixtures: pytest must import (and assert-rewrite) them as plugins first.
 """
 

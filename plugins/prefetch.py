@@ -305,8 +305,8 @@ def tls_of(settings):
     if not settings.https_url:
         return None
     from plugins.probes import ProbeError
-    from plugins.probes.tls import TlsProbe
-    probe = TlsProbe.of_url(settings.https_url, settings.connect_timeout_s + settings.read_timeout_s)
+    from plugins.probes.tls import TlsProbe, https_address
+    probe = TlsProbe(*https_address(settings.https_url), settings.connect_timeout_s + settings.read_timeout_s)
     try:
         probe.certificate()
     except ProbeError:

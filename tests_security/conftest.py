@@ -5,7 +5,6 @@ The .env is summarised on the host (plugins/probes/env.py): its mode, owner, key
 """
 
 import ipaddress
-import urllib.parse
 
 import pytest
 
@@ -28,8 +27,8 @@ def https_target(settings):
     """(host, port) of DIGITALME_HTTPS_URL; the check skips where HTTPS does not apply."""
     if not settings.https_url:
         pytest.skip("HTTPS not applicable: DIGITALME_HTTPS_URL is empty")
-    parts = urllib.parse.urlsplit(settings.https_url)
-    return parts.hostname, parts.port or 443
+    from plugins.probes.tls import https_address
+    return https_address(settings.https_url)
 
 
 @pytest.fixture(scope="session")

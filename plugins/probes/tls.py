@@ -183,6 +183,12 @@ def _is_ca(certificate):
         return False
 
 
+def https_address(url):
+    """(host, port) of an ``https://host[:port]`` URL: port 443 unless it names one."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname, parts.port or 443
+
+
 def _unverified_context():
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
@@ -198,11 +204,6 @@ class TlsProbe:
         self._certificates = {}  # server name -> CertificateFacts, or the ProbeError that fetching it raised
         self._no_answer = None  # the ProbeError of a port that refused or timed out: not tried again this run
 
-    @classmethod
-    def of_url(cls, url, timeout_s):
-        """The probe of an ``https://host[:port]`` URL (port 443 unless it names one)."""
-        parts = urllib.parse.urlsplit(url)
-        return cls(parts.hostname, parts.port or 443, timeout_s)
 
     @property
     def address(self):
