@@ -154,12 +154,15 @@ def test_missing_pre_change_backup_is_a_warning(healthy_sandbox, suite):
 
 def test_service_running_another_image_than_the_compose_file_names_is_critical(healthy_sandbox, suite):
     """The container was created from another tag (a compose file changed back to :latest without `up -d`):
-    the gate names both. The tag is this session's own and is removed afterwards."""
+    the gate names both. The tag is this session's own and is removed afterwards. The file names
+    `${SANDBOX_IMAGE:-digitalme-sandbox:latest}`: the checker is given SANDBOX_IMAGE, as a deploy job would be
+    (unset, the default that does not run is not judged: test_image_tag_set_nowhere_is_not_judged_and_named)."""
     other = f"digitalme-sandbox:selftest-{PROJECT}"
     healthy_sandbox.docker("tag", "digitalme-sandbox:latest", other)
     try:
         healthy_sandbox.recreate_with(f"services:\n  digitalme:\n    image: {other}\n")
-        run = suite("-m", "change", "-k", "test_services_run_the_images_their_compose_file_names")
+        run = suite("-m", "change", "-k", "test_services_run_the_images_their_compose_file_names",
+                    SANDBOX_IMAGE="digitalme-sandbox:latest")
         healthy_sandbox.restore()  # back on the compose file's image before the tag goes
     finally:
         healthy_sandbox.docker("rmi", other, check=False)
@@ -167,6 +170,119 @@ def test_service_running_another_image_than_the_compose_file_names_is_critical(h
                           rf"^{CONTAINER} of service 'digitalme' runs {re.escape(other)}, the compose file names "
                           r"digitalme-sandbox:latest \(.*docker-compose.production.yml: `docker-compose up -d` not applied\?\)$")
     assert check["value"] == {"digitalme": [other]} and check["threshold"] == {"digitalme": "digitalme-sandbox:latest"}
+
+
+IMAGES = "test_services_run_the_images_their_compose_file_names"
+
+
+def compose_file_naming(tmp_path, image, env_file_text):
+    """A copy of the sandbox's compose file whose service names ``image`` (with a variable), and the project
+    folder's .env beside it (its ``env_file: .env`` too)."""
+    from sandbox import COMPOSE_FILE
+    compose_file = tmp_path / "project" / "docker-compose.production.yml"
+    compose_file.parent.mkdir(exist_ok=True)
+    text = COMPOSE_FILE.read_text()
+    assert "    image: ${SANDBOX_IMAGE:-digitalme-sandbox:latest}\n" in text, "the sandbox's image line changed"
+    compose_file.write_text(text.replace("${SANDBOX_IMAGE:-digitalme-sandbox:latest}", image, 1))
+    (compose_file.parent / ".env").write_text(env_file_text)
+    return compose_file
+
+
+def test_image_tag_set_in_the_projects_env_file_passes_and_a_wrong_one_is_critical(healthy_sandbox, suite,
+                                                                                    tmp_path, monkeypatch):
+    """`image: digitalme-sandbox:${TAG}` with TAG=latest in the project's .env (not in the checker's environment):
+    passes, as compose would run it. TAG=wrong-tag in the environment wins over the .env, as compose's rule says,
+    and the real mismatch is still critical."""
+    monkeypatch.delenv("TAG", raising=False)
+    compose_file = compose_file_naming(tmp_path, "digitalme-sandbox:${TAG}", "TAG=latest\n")
+    run = suite("-m", "change", "-k", IMAGES, DIGITALME_COMPOSE_FILE=str(compose_file))
+    check = assert_passed(run, IMAGES)
+    assert check["value"] == {"digitalme": ["digitalme-sandbox:latest"]}, check
+    assert check["threshold"] == {"digitalme": "digitalme-sandbox:latest"}, check
+    wrong = suite("-m", "change", "-k", IMAGES, DIGITALME_COMPOSE_FILE=str(compose_file), TAG="wrong-tag")
+    assert_caught(wrong, IMAGES, "critical",
+                  rf"^{CONTAINER} of service 'digitalme' runs digitalme-sandbox:latest, the compose file names "
+                  r"digitalme-sandbox:wrong-tag \(.*docker-compose.production.yml: `docker-compose up -d` not applied\?\)$")
+
+
+def test_image_tag_set_nowhere_is_not_judged_and_named(healthy_sandbox, suite, tmp_path, monkeypatch):
+    """TAG neither in the checker's environment nor in the .env: could not be checked, naming TAG and where to set
+    it (never "the compose file names digitalme-sandbox:"). With a default in the file (`${TAG:-1.9}`) that is not
+    what runs: not judged either (the deploying shell may have set TAG); with the default that runs: passes."""
+    monkeypatch.delenv("TAG", raising=False)
+    compose_file = compose_file_naming(tmp_path, "digitalme-sandbox:${TAG}", "")
+    env_file = re.escape(str(compose_file.parent / ".env"))
+    run = suite("-m", "change", "-k", IMAGES, DIGITALME_COMPOSE_FILE=str(compose_file))
+    check = assert_caught(run, IMAGES, "critical",
+                          r"^could not be checked: the image the deploy chose is not known here: "
+                          rf"{CONTAINER} of service 'digitalme' runs digitalme-sandbox:latest; the compose file names "
+                          r"digitalme-sandbox:\$\{TAG\}, TAG unset here \(compose would interpolate a blank\) "
+                          rf"\(set TAG as the deploy does, in the checker's environment or in {env_file}\)$",
+                          outcome="error")
+    assert check["threshold"] == {"digitalme": "digitalme-sandbox:${TAG}"}, check
+    assert "the compose file names digitalme-sandbox:," not in run.stdout, run
+
+    compose_file_naming(tmp_path, "digitalme-sandbox:${TAG:-1.9}", "")
+    run = suite("-m", "change", "-k", IMAGES, DIGITALME_COMPOSE_FILE=str(compose_file))
+    assert_caught(run, IMAGES, "critical",
+                  rf"runs digitalme-sandbox:latest; the compose file names digitalme-sandbox:\$\{{TAG:-1\.9\}}, "
+                  rf"TAG unset here \(the file's default used\) \(set TAG as the deploy does, .* or in {env_file}\)$",
+                  outcome="error")
+    compose_file_naming(tmp_path, "digitalme-sandbox:${TAG:-latest}", "")
+    assert_passed(suite("-m", "change", "-k", IMAGES, DIGITALME_COMPOSE_FILE=str(compose_file)), IMAGES)
+
+
+def test_image_variables_are_read_as_the_compose_binary_reads_them(tmp_path, monkeypatch):
+    """The real compose binary, no sandbox: the environment wins over .env; an empty value is unset; a default, a
+    required variable, ``$$`` and a variable inside a default are told apart."""
+    from plugins.probes.compose import declared_images, variables_in
+    assert variables_in("a:${TAG}") == [("TAG", False)] and variables_in("a:$TAG") == [("TAG", False)]
+    assert variables_in("a:${TAG:-1}${B-2}${C:+x}${D?e}${E:?e}$$F") == [
+        ("TAG", True), ("B", True), ("C", True), ("D", False), ("E", False)]
+    assert variables_in("${REG:-${MIRROR}/x}:1") == [("REG", True), ("MIRROR", False)]
+    (tmp_path / "docker-compose.yml").write_text(  # a typed field naming a variable loads only interpolated
+        'services:\n  app:\n    image: "digitalme:${TAG}"\n    healthcheck:\n      interval: ${INTERVAL:-5s}\n'
+        '  cache:\n    image: "redis:${RTAG:-7}"\n')
+    (tmp_path / ".env").write_text("TAG=1.4\nRTAG=\n")
+    for name in ("TAG", "RTAG"):
+        monkeypatch.delenv(name, raising=False)
+    declared = declared_images(str(tmp_path / "docker-compose.yml"), [], "p")
+    assert declared.images == {"app": "digitalme:1.4", "cache": "redis:7"}, declared
+    assert declared.unset == {"cache": (("RTAG", True),)} and declared.env_file == str(tmp_path / ".env"), declared
+    monkeypatch.setenv("TAG", "2.0")
+    assert declared_images(str(tmp_path / "docker-compose.yml"), [], "p").images["app"] == "digitalme:2.0"
+    monkeypatch.delenv("TAG")
+    (tmp_path / ".env").write_text("")
+    declared = declared_images(str(tmp_path / "docker-compose.yml"), [], "p")
+    assert declared.unset == {"app": (("TAG", False),), "cache": (("RTAG", True),)}, declared
+    assert declared.raw == {"app": "digitalme:${TAG}", "cache": "redis:${RTAG:-7}"}, declared
+    (tmp_path / "docker-compose.yml").write_text('services:\n  app:\n    image: "${REGISTRY:?set it}/digitalme:1"\n')
+    monkeypatch.delenv("REGISTRY", raising=False)
+    declared = declared_images(str(tmp_path / "docker-compose.yml"), [], "p")  # a required variable: compose refuses
+    assert declared.images is None and "required variable REGISTRY is missing a value" in declared.why_unknown
+    assert declared.unset == {"app": (("REGISTRY", False),)}, declared
+
+
+def test_kept_compose_answer_is_asked_again_when_the_env_file_or_a_variable_changes(tmp_path, monkeypatch):
+    """The kept `config --services` answer (state/compose-services*.json) is keyed on what compose reads: a changed
+    .env, a variable the file or the .env names, changes the key."""
+    from plugins.probes.compose import compose_command, inputs_digest
+    compose_file = tmp_path / "docker-compose.yml"
+    compose_file.write_text('services:\n  app:\n    image: "digitalme:${TAG}"\n')
+    paths, command = [str(compose_file)], [*compose_command(), "-f", str(compose_file), "config", "--services"]
+    monkeypatch.delenv("TAG", raising=False)
+    monkeypatch.delenv("DEPLOY_TAG", raising=False)
+    keys = [inputs_digest(paths, command)]
+    (tmp_path / ".env").write_text("TAG=1.4\n")
+    keys.append(inputs_digest(paths, command))
+    (tmp_path / ".env").write_text("TAG=${DEPLOY_TAG}\n")
+    keys.append(inputs_digest(paths, command))
+    monkeypatch.setenv("DEPLOY_TAG", "1.5")
+    keys.append(inputs_digest(paths, command))
+    monkeypatch.setenv("TAG", "1.6")
+    keys.append(inputs_digest(paths, command))
+    assert None not in keys and len(set(keys)) == len(keys), keys
+    assert inputs_digest(paths, command) == keys[-1], "the same inputs must give the same key"
 
 
 # --- Performance Monitoring inside the container (tests_resources/test_container.py) ---------------------------

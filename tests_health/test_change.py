@@ -25,6 +25,8 @@ POLL_INTERVAL_S = 0.5  # short beside Docker's healthcheck interval (30 s in the
 PRE_CHANGE_BACKUP = re.compile(r"^(pre-restart|pre-update|manual-backup)-.*\.db$")  # the manual's copies by hand
 PRE_CHANGE_BACKUP_MAX_AGE_H = 1.0  # made right before the change: the procedure's step before the restart
 SHOWN_ENTRIES = 20
+DEFAULT_USED = "the file's default used"
+BLANK = "compose would interpolate a blank"
 
 
 @dataclasses.dataclass
@@ -145,11 +147,16 @@ def test_services_run_the_images_their_compose_file_names(after_change, docker, 
 
     Manual: Configuration Change Procedure 4-5, `docker-compose -f docker-compose.production.yml up -d`, then
     "Verify changes"; Weekly 3, `docker-compose pull` then `up -d`: a file changed but not applied runs the old image.
+    The file is interpolated as compose does here (the environment over the project folder's .env). An image naming
+    a variable unset here is not judged on a blank: could not be checked, naming it; with a default in the file,
+    a container running that default passes (`up -d` here would change nothing), another image is not judged (the
+    deploying shell may have set the variable).
     """
     containers = [c for c in docker.project_containers(settings.compose_project) if not c["oneoff"]]
     declared = compose.declared_images(settings.compose_file, containers, settings.compose_project)
     if declared.images is None:
-        raise ProbeError(f"the images the compose file names are not known: {declared.why_unknown}")
+        raise ProbeError(f"the images the compose file names are not known: {declared.why_unknown}"
+                         + (f" ({how_to_set(declared)})" if declared.unset else ""))
     running = {}
     for c in containers:
         if c["state"] == "running":
@@ -157,15 +164,41 @@ def test_services_run_the_images_their_compose_file_names(after_change, docker, 
                                 c["name"])["Config"]["Image"]
             running.setdefault(c["service"], []).append((c["name"], image))
     check.record({service: [image for _, image in running.get(service, [])] for service in declared.images},
-                 declared.images)
+                 {service: image if service not in declared.unset else declared.raw[service]
+                  for service, image in declared.images.items()})
     check.attach("compose file", declared.compose_file)
-    wrong = []
+    if declared.unset:
+        check.attach("variables of the images unset here", "\n".join(
+            f"{service}: {declared.raw[service]}: {unset_variables(declared.unset[service])}"
+            for service in sorted(declared.unset)))
+    wrong, not_judged = [], []
     for service, image in sorted(declared.images.items()):
         if service not in running:
-            wrong.append(f"service {service!r} has no running container (the file names {image})")
-        wrong += [f"{name} of service {service!r} runs {found}, the compose file names {image}"
-                  for name, found in running.get(service, []) if normalized(found) != normalized(image)]
+            wrong.append(f"service {service!r} has no running container (the file names "
+                         f"{declared.raw.get(service) if service in declared.unset else image})")
+        for name, found in running.get(service, []):
+            if normalized(found) == normalized(image) and all(d for _, d in declared.unset.get(service, ())):
+                continue  # what compose would run here (a default, where the variable is unset: nothing to apply)
+            if service in declared.unset:
+                not_judged.append(f"{name} of service {service!r} runs {found}; the compose file names "
+                                  f"{declared.raw[service]}, {unset_variables(declared.unset[service])}")
+            else:
+                wrong.append(f"{name} of service {service!r} runs {found}, the compose file names {image}")
     assert not wrong, "; ".join(wrong) + f" ({declared.compose_file}: `docker-compose up -d` not applied?)"
+    if not_judged:
+        raise ProbeError("the image the deploy chose is not known here: " + "; ".join(not_judged)
+                         + f" ({how_to_set(declared)})")
+
+
+def unset_variables(unset):
+    """``TAG unset here (compose would interpolate a blank)`` / ``TAG unset here (the file's default used)``."""
+    return ", ".join(f"{name} unset here ({DEFAULT_USED if has_default else BLANK})" for name, has_default in unset)
+
+
+def how_to_set(declared):
+    """How to give the checker the variables the deploy set: its environment, or the project's .env."""
+    names = sorted({name for unset in declared.unset.values() for name, _ in unset})
+    return f"set {', '.join(names)} as the deploy does, in the checker's environment or in {declared.env_file}"
 
 
 @pytest.mark.critical

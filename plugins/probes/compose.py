@@ -165,27 +165,117 @@ def files_on_this_machine(compose_file, containers):
 
 @dataclasses.dataclass(frozen=True)
 class DeclaredImages:
-    """The image each service of a compose file names (``service -> reference``), or why not known (None then)."""
+    """The image each service of a compose file names (``service -> reference``), or why not known (None then).
+
+    ``images`` are as compose interpolates them on this machine; ``raw`` as the file writes them (``digitalme:${TAG}``);
+    ``unset`` names, per service, the variables of its image that are unset or empty here (neither in this
+    environment nor in the project folder's ``.env``), each with whether the file gives it a default."""
     compose_file: str
     images: dict = None
     why_unknown: str = ""
+    raw: dict = dataclasses.field(default_factory=dict)
+    unset: dict = dataclasses.field(default_factory=dict)  # service -> ((name, has_default), ...)
+    env_file: str = ""  # the project folder's .env, where compose reads variables beside the environment
 
 
 def declared_images(compose_file, containers, project):
     """The image reference each declared service names, as ``docker compose -p PROJECT config`` resolves it (a
     service with ``build:`` and no ``image:`` is built as ``<project>-<service>``). Found like
-    :func:`declared_services`. Only the image names are kept: the rendered file holds the environment (secrets)."""
+    :func:`declared_services`. Only the image names are kept: the rendered file holds the environment (secrets).
+
+    Compose interpolates ``${TAG}`` from the environment, else the project folder's ``.env``: the deploying shell may
+    have set what this machine's environment lacks. So the images are also read uninterpolated, and the variables
+    they name are looked up as compose sees them here (``config --environment``: the environment over ``.env``);
+    the unset ones are named (``unset``) so that the image is not judged on a blank or a default the deploy did not
+    use."""
     files, paths = files_on_this_machine(compose_file, containers)
     if not paths:
         return DeclaredImages(compose_file, why_unknown=f"compose file {compose_file} is not on this machine "
                                                         f"(DIGITALME_COMPOSE_FILE), nor the one the containers name")
-    args = [arg for path in paths[1:] for arg in ("-f", path)]
-    result = run_compose(paths[0], *args, "-p", project, "config", "--format", "json")
+    args = [*(arg for path in paths[1:] for arg in ("-f", path)), "-p", project]
+    env_file = os.path.join(os.path.dirname(os.path.abspath(paths[0])), ".env")
+    raw, problem = _images(paths[0], args, project, "--no-interpolate")
+    if raw is None:
+        return DeclaredImages(files, why_unknown=f"{files} does not validate: {problem}", env_file=env_file)
+    unset = _unset_variables(paths[0], args, raw)
+    images, problem = _images(paths[0], args, project)
+    if images is None:
+        return DeclaredImages(files, why_unknown=f"{files} does not validate: {problem}", raw=raw, unset=unset,
+                              env_file=env_file)
+    return DeclaredImages(files, images, raw=raw, unset=unset, env_file=env_file)
+
+
+def _images(path, args, project, *flags):
+    """({service: image}, "") from ``config --format json`` (with ``flags``), or (None, why not)."""
+    result = run_compose(path, *args, "config", *flags, "--format", "json")
     if result.returncode != 0:
-        return DeclaredImages(files, why_unknown=f"{files} does not validate: {_problem(result)}")
+        return None, _problem(result)
     try:
         services = json.loads(result.stdout)["services"]
-        images = {name: service.get("image") or f"{project}-{name}" for name, service in services.items()}
+        return {name: service.get("image") or f"{project}-{name}" for name, service in services.items()}, ""
     except (ValueError, KeyError, TypeError, AttributeError):
-        return DeclaredImages(files, why_unknown=f"docker compose config of {files} printed no readable services")
-    return DeclaredImages(files, images)
+        return None, "docker compose config printed no readable services"
+
+
+def _unset_variables(path, args, raw_images):
+    """{service: ((name, has_default), ...)} of the variables its image names that compose finds unset or empty
+    here. ``config --environment`` prints what compose interpolates with (the environment over the project's
+    ``.env``); only the names asked for are read from it, and nothing of it is kept (it holds every secret).
+    Where compose prints no environment at all, every variable counts as unset (the file does not load then)."""
+    named = {service: variables_in(image) for service, image in raw_images.items() if "$" in (image or "")}
+    if not any(named.values()):
+        return {}
+    # Without interpolation a typed field (``interval: ${X:-5s}``) does not load; with it a required variable
+    # (``${X:?}``) unset stops it: one of the two answers.
+    result = run_compose(path, *args, "config", "--environment")
+    if result.returncode != 0:
+        result = run_compose(path, *args, "config", "--environment", "--no-interpolate")
+    wanted = {name for variables in named.values() for name, _ in variables}
+    set_here = set()
+    if result.returncode == 0:
+        for line in result.stdout.splitlines():
+            name, equals, value = line.partition("=")
+            if equals and name in wanted and value:
+                set_here.add(name)
+    unset = {}
+    for service, variables in named.items():
+        missing = {}
+        for name, has_default in variables:
+            if name not in set_here:
+                missing[name] = missing.get(name, True) and has_default
+        if missing:
+            unset[service] = tuple(missing.items())
+    return unset
+
+
+_TEMPLATE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<op>:?[-?+])?")
+WITH_DEFAULT = (":-", "-", ":+", "+")  # unset: compose uses what follows (``:+``/``+``: nothing), not a blank
+
+
+def variables_in(text):
+    """[(name, has_default)] of the variables in a compose value as compose-go's template reads them: ``$NAME``,
+    ``${NAME}``, ``${NAME:-default}``, ``${NAME-default}``, ``${NAME:?error}``, ``${NAME:+alternate}``; ``$$`` is a
+    literal ``$``; the variables inside a default too. ``:?``/``?`` are required: no default."""
+    found, i = [], 0
+    while i < len(text):
+        if text[i] != "$":
+            i += 1
+        elif text.startswith("$$", i):
+            i += 2
+        elif text.startswith("${", i) and _BRACED.match(text, i + 2):
+            match = _BRACED.match(text, i + 2)
+            end, depth = match.end(), 1
+            while end < len(text) and depth:
+                depth += {"{": 1, "}": -1}.get(text[end], 0)
+                end += 1
+            found.append((match.group("name"), (match.group("op") or "") in WITH_DEFAULT))
+            found += variables_in(text[match.end():end - 1])
+            i = end
+        elif _TEMPLATE_NAME.match(text, i + 1):
+            match = _TEMPLATE_NAME.match(text, i + 1)
+            found.append((match.group(), False))
+            i = match.end()
+        else:
+            i += 1
+    return found
