@@ -51,6 +51,17 @@ def masked(value):
     return MASK
 
 
+def secrets_in(text):
+    """Each kind of secret value found in ``text``, once, with its masked prefix: ``["Anthropic API key
+    sk-ant-…(masked)"]`` (what a finding may say of it)."""
+    found = {}
+    for kind, pattern in SECRET_VALUES:
+        match = pattern.search(text)
+        if match:
+            found[kind] = f"{kind} {match.group('shown')}{MASK}"
+    return list(found.values())
+
+
 def redact(text):
     """``text`` with every recognisable secret value masked, its prefix kept: ``Bearer …(masked)``."""
     for _kind, pattern in SECRET_VALUES:

@@ -21,6 +21,8 @@ request, so the suite's own tests break and restore it in milliseconds without a
 ``no_hsts``         present: no ``Strict-Transport-Security`` on HTTPS
 ``tls_min``         ``1.0`` or ``1.1``: accept that old TLS version again (an outdated server configuration)
 ``cert_pinned``     present: keep serving the certificate loaded first, as Kestrel does, until a restart
+``log_secret``      ``api_key`` or ``password``: log one entry holding the API key or a connection string's password
+                    (once per new content, as an app logging its request or its configuration would)
 ==================  ===========================================================================
 """
 
@@ -305,6 +307,31 @@ def memory_loop():
         time.sleep(0.5)
 
 
+# What the app logs when told to leak a credential into its own log (control ``log_secret``): the API key in a
+# request it logs, a password in the connection string it logs at start (EF Core's options, sensitive logging on).
+SECRET_LOG_ENTRIES = {
+    "api_key": ("info", "DigitalMe.Services.ClaudeApiService", 1001,
+                lambda: "Sending request to https://api.anthropic.com/v1/messages with headers x-api-key: "
+                        + os.environ.get("ANTHROPIC_API_KEY", "")),
+    "password": ("info", "Microsoft.EntityFrameworkCore.Infrastructure", 10403,
+                 lambda: "Entity Framework Core 8.0.8 initialized 'DigitalMeDbContext' using provider "
+                         "'Microsoft.EntityFrameworkCore.Sqlite' with options: SensitiveDataLoggingEnabled "
+                         f"ConnectionString=Data Source={DB_PATH};Password=sandbox-db-Pa55word-7f3e"),
+}
+
+
+def secret_log_loop():
+    """Log the entry the control file names once each time its content changes (not on every poll)."""
+    logged = None
+    while True:
+        wanted = control("log_secret")
+        if wanted != logged and wanted in SECRET_LOG_ENTRIES:
+            level, category, event_id, message = SECRET_LOG_ENTRIES[wanted]
+            log(level, category, event_id, message())
+        logged = wanted
+        time.sleep(0.3)
+
+
 # --- HTTP ---------------------------------------------------------------------------------------
 
 def health_state(override):
@@ -484,7 +511,7 @@ def main():
     log("info", "Microsoft.Hosting.Lifetime", 0,
         "Hosting environment: " + os.environ.get("ASPNETCORE_ENVIRONMENT", "Production"))
     log("info", "Microsoft.Hosting.Lifetime", 0, "Content root path: /app")
-    for loop in (writer_loop, backup_loop, memory_loop):
+    for loop in (writer_loop, backup_loop, memory_loop, secret_log_loop):
         threading.Thread(target=loop, daemon=True).start()
     # As PID 1, SIGTERM is ignored unless handled: Kestrel stops on it, so must the stand-in.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

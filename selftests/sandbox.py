@@ -249,6 +249,19 @@ class Sandbox:
         text = "\n".join([f"{level}: {category}"] + ["      " + line for line in (message, *stack)])
         self.log_line(text)
 
+    def app_logs_secret(self, kind, timeout=15):
+        """Have the app write a credential into its own log (control ``log_secret``: ``api_key`` or ``password``),
+        and wait until the entry is in the container's log. It stays there until the container is recreated."""
+        category = {"api_key": "DigitalMe.Services.ClaudeApiService[1001]",
+                    "password": "Microsoft.EntityFrameworkCore.Infrastructure[10403]"}[kind]
+        before = self.docker("logs", CONTAINER).stdout.count(category)
+        self.control("log_secret", kind)
+        self.recreate_on_restore = True
+        deadline = time.monotonic() + timeout
+        while self.docker("logs", CONTAINER).stdout.count(category) == before:
+            assert time.monotonic() < deadline, f"the sandbox did not log {category} within {timeout} s"
+            time.sleep(0.2)
+
     def recreate_without_waiting(self, override_text):
         """Recreate the container with a compose override and return at once (its health may still be
         `starting`: ``--wait`` would wait for healthy); restore() undoes it."""

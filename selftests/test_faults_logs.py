@@ -150,6 +150,9 @@ def test_reported_entries_are_kept_per_schedule_bounded_and_recognised_when_cut(
     assert new == [] and earlier[0][0] == cut[0]
     assert ReportedEntries(str(tmp_path), "daily or weekly").sort_out(whole, pattern)[0] == whole
     assert (tmp_path / "state" / "log-entries-daily-or-weekly.json").is_file()
+    # credentials in an entry are their own finding: the critical check's memory does not silence them
+    credentials = ReportedEntries(str(tmp_path), "monitor", finding="credentials")
+    assert credentials.sort_out(whole)[0] == whole and credentials.path.endswith("log-credentials-monitor.json")
     small = ReportedEntries(str(tmp_path), "bounded")
     small.KEEP = 3
     many = entries([f"2026-11-29T09:00:0{n}Z crit: A[{n}]" for n in range(6)])

@@ -16,6 +16,7 @@ import pytest
 
 from sandbox import CONTAINER, HTTP_PORT, HTTPS_PORT
 from conftest import assert_caught, assert_passed
+from test_alerts import receiver  # noqa: F401 (receiver is a fixture)
 
 pytestmark = pytest.mark.sandbox
 TLS = "tests_security/test_tls.py"
@@ -159,6 +160,54 @@ def test_auth_failures_beyond_the_limit_are_a_warning_with_tokens_masked(healthy
                           r"eyJ…\(masked\) from 203.0.113.7")
     assert "Unauthorized request" in check["evidence"]["matching lines (secrets masked)"]
     assert token not in everything_written(run)
+
+
+CREDENTIALS = f"{EXPOSURE}::test_no_credentials_in_app_logs"
+NO_PROXY = {"NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
+
+
+def test_credentials_the_app_logs_are_a_warning_once_per_entry_never_shown(healthy_sandbox, suite, receiver):
+    """A log of the container's start passes. The app logging its API key and a connection string's password: a
+    warning naming each entry by time and logger category, the values masked in the terminal, results file, HTML
+    record and alert. The next daily run does not report the same entries again."""
+    healthy_sandbox.recreate_on_restore = True
+    healthy_sandbox.restore()  # a log of its own start only: earlier scenarios leave entries
+    clean = suite(CREDENTIALS, "-m", "daily")
+    assert assert_passed(clean, "test_no_credentials_in_app_logs")["value"] == {"new": 0, "reported before": 0}
+
+    key = re.search(r"^ANTHROPIC_API_KEY=(.*)$", healthy_sandbox.env_file.read_text(), re.MULTILINE).group(1)
+    healthy_sandbox.app_logs_secret("api_key")
+    healthy_sandbox.app_logs_secret("password")
+    run = suite(CREDENTIALS, "-m", "daily", "-vv", "--tb=long", "-rA", DIGITALME_ALERTS="on",
+                DIGITALME_WEBHOOK_URL=receiver.url(), **NO_PROXY)
+    at = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    check = assert_caught(run, "test_no_credentials_in_app_logs", "warning",
+                          rf"^2 log entries of the last 24 h hold credentials \(expected 0\): {at} info: "
+                          r"DigitalMe\.Services\.ClaudeApiService\[1001\]: Anthropic API key sk-ant-…\(masked\); "
+                          rf"{at} info: Microsoft\.EntityFrameworkCore\.Infrastructure\[10403\]: connection-string "
+                          r"password Password=…\(masked\)$")
+    assert check["value"] == {"new": 2, "reported before": 0}, check
+    [payload] = receiver.payloads()
+    assert "ClaudeApiService[1001]" in json.dumps(payload), payload
+    written = everything_written(run) + json.dumps(payload)
+    assert any(p.suffix == ".html" for p in run.report_dir.rglob("*")), "no record was written"
+    for secret in (key, key[len("sk-ant-"):][:12], "sandbox-db-Pa55word-7f3e"):
+        assert secret not in written, f"{secret[:6]}... was printed, written or alerted by the run"
+
+    again = suite(CREDENTIALS, "-m", "daily")
+    check = assert_passed(again, "test_no_credentials_in_app_logs")
+    assert check["value"] == {"new": 0, "reported before": 2}, check
+    assert "(first reported 20" in check["evidence"]["entries an earlier 'daily' run reported"], check
+
+
+def test_secrets_in_names_each_kind_once_masked():
+    """The credentials finding's words for what an entry holds: the redaction module's patterns, the prefix and
+    the mask, each kind once (a key logged twice in one entry is one finding)."""
+    from plugins.redaction import secrets_in
+    text = ("info: DigitalMe.Services.ClaudeApiService[1001]\n      x-api-key: sk-ant-api03-Zq8xWv7Ut6Sr5 again "
+            "sk-ant-api03-Zq8xWv7Ut6Sr5; Data Source=/app/data/digitalme.db;Password=Hunt3r2-Pw")
+    assert secrets_in(text) == ["Anthropic API key sk-ant-…(masked)", "connection-string password Password=…(masked)"]
+    assert secrets_in("info: Microsoft.Hosting.Lifetime[14]\n      Now listening on: http://[::]:80") == []
 
 
 # --- the container --------------------------------------------------------------------------------

@@ -3,8 +3,8 @@ logs say about attempts to get in.
 
 Manual: security headers on every response (X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no
 ``Server`` header); Morning 2 ``curl -f http://localhost/info``; Troubleshooting, security log patterns
-``Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious``. A secret is never shown:
-a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
+``Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious``, and credentials the app wrote
+into its own log. A secret is never shown: a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
 """
 
 import re
@@ -13,12 +13,14 @@ import pytest
 
 from plugins.probes import ProbeError
 from plugins.probes.exposure import find_secrets, find_secrets_in_headers
-from plugins.probes.logs import entries
-from plugins.redaction import redact
+from plugins.probes.logs import ReportedEntries, entries
+from plugins.markers import selection_of
+from plugins.redaction import redact, secrets_in
 
 REQUIRED_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
 VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")
 VERSION_NUMBER = re.compile(r"\d")
+SHOWN = 20  # entries in the evidence
 AUTH_FAILURE_PATTERN = re.compile(r"Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious",
                                   re.IGNORECASE)
 
@@ -88,3 +90,39 @@ def test_auth_failures_in_last_day_within_limit(app_logs, settings, check):
     assert len(found) <= settings.log_auth_failures_max, (
         f"{len(found)} authentication-failure line(s) in the last 24 h > {settings.log_auth_failures_max}; "
         f"latest: {found[-1].strip()[:160]!r}")
+
+
+def where_in_the_log(entry):
+    """The entry as an operator finds it again: Docker's time, the logger's level, category and event id (never
+    its text: that holds the credential)."""
+    header = f"{entry.level}: {entry.category}[{entry.event_id}]" if entry.level else "a line outside the logger's format"
+    return f"{entry.timestamp[:19] + 'Z' if entry.timestamp else 'no timestamp'} {header}"
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_no_credentials_in_app_logs(app_logs, settings, target, pytestconfig, check):
+    """No API key, password, token or private key written by the app into its log in the last 24 h; each entry
+    holding one is reported once per schedule, by its time and logger category, its value masked.
+
+    Manual: Troubleshooting, security log review (`docker-compose logs` for the security patterns); .env keys
+    `ANTHROPIC_API_KEY`, `JWT_KEY`: never shown. A log that holds them shows them to everyone who reads the logs.
+    """
+    schedule = selection_of(pytestconfig)
+    secrets = {entry: secrets_in(entry.text) for entry in entries(app_logs(since_h=24))}
+    reported = ReportedEntries(settings.report_dir, schedule, target.name, finding="credentials")
+    new, earlier = reported.sort_out([entry for entry, found in secrets.items() if found])
+
+    def described(entry):
+        return f"{where_in_the_log(entry)}: {', '.join(secrets[entry])}"
+
+    check.record({"new": len(new), "reported before": len(earlier)}, {"new": 0})
+    if reported.problem:
+        check.attach("reported entries not remembered", reported.problem)
+    check.attach("new entries holding credentials (values masked)", "\n".join(map(described, new[-SHOWN:])))
+    if earlier:
+        check.attach(f"entries an earlier {schedule!r} run reported", "\n".join(
+            f"(first reported {when}) {described(entry)}" for entry, when in earlier[-SHOWN:]))
+    one = len(new) == 1
+    assert not new, (f"{len(new)} log entr{'y' if one else 'ies'} of the last 24 h hold{'s' if one else ''} "
+                     f"credentials (expected 0): " + "; ".join(map(described, new[-5:])))

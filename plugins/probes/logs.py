@@ -125,7 +125,7 @@ def _entry(lines):
 
 class ReportedEntries:
     """``<report dir>/state/log-entries-<schedule>[-<target>].json``: the entries a run of this schedule already
-    reported (of the target, in a fleet).
+    reported (of the target, in a fleet); ``log-credentials-...`` for entries holding credentials.
 
     The schedule is the run's marker selection (``monitor``, ``daily``, ``daily or weekly``): each schedule's
     record reports an entry once, so the daily record still shows a FATAL that the 5-minute monitor reported
@@ -135,10 +135,12 @@ class ReportedEntries:
 
     KEEP = 2000
 
-    def __init__(self, report_dir, schedule, target=None):
+    def __init__(self, report_dir, schedule, target=None, finding="entries"):
+        """``finding``: what kind of finding these entries are (``entries``: critical ones; ``credentials``), each
+        kind remembered apart, so that an entry that is both is reported by each check once."""
         slug = re.sub(r"[^A-Za-z0-9]+", "-", schedule).strip("-") or "all"
         of_target = f"-{target}" if target else ""  # a fleet's targets each keep their own
-        self.path = os.path.join(report_dir, "state", f"log-entries-{slug}{of_target}.json")
+        self.path = os.path.join(report_dir, "state", f"log-{finding}-{slug}{of_target}.json")
 
     def sort_out(self, found, pattern=None):
         """(new entries, [(entry, when first reported) for entries reported before]); the new ones are kept
