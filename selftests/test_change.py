@@ -232,6 +232,29 @@ def test_image_tag_set_nowhere_is_not_judged_and_named(healthy_sandbox, suite, t
     assert_passed(suite("-m", "change", "-k", IMAGES, DIGITALME_COMPOSE_FILE=str(compose_file)), IMAGES)
 
 
+def test_required_variable_set_nowhere_is_not_an_invalid_compose_file(healthy_sandbox, suite, tmp_path, monkeypatch):
+    """`${TAG:?...}` (compose refuses to run without it): set in the .env, the gate's validation and image checks
+    pass; set nowhere, both could not be checked, naming TAG (not "does not validate", critical)."""
+    monkeypatch.delenv("TAG", raising=False)
+    compose_file = compose_file_naming(tmp_path, "digitalme-sandbox:${TAG:?the deploy sets TAG}", "TAG=latest\n")
+    checks = f"{IMAGES} or test_compose_config_valid"
+    run = suite("-m", "change", "-k", checks, DIGITALME_COMPOSE_FILE=str(compose_file))
+    assert run.returncode == 0, run
+    assert_passed(run, IMAGES)
+    assert_passed(run, "test_compose_config_valid")
+    (compose_file.parent / ".env").write_text("")
+    run = suite("-m", "change", "-k", checks, DIGITALME_COMPOSE_FILE=str(compose_file))
+    env_file = re.escape(str(compose_file.parent / ".env"))
+    assert_caught(run, "test_compose_config_valid", "critical",
+                  rf"^could not be checked: .*docker-compose.production.yml requires TAG, unset here \(.*required "
+                  rf"variable TAG is missing a value.*\): set TAG as the deploy does, in the checker's environment or "
+                  rf"in {env_file}$", outcome="error")
+    assert_caught(run, IMAGES, "critical",
+                  r"^could not be checked: the images the compose file names are not known: .* required variable TAG "
+                  rf"is missing a value.* \(set TAG as the deploy does, in the checker's environment or in {env_file}\)$",
+                  outcome="error")
+
+
 def test_image_variables_are_read_as_the_compose_binary_reads_them(tmp_path, monkeypatch):
     """The real compose binary, no sandbox: the environment wins over .env; an empty value is unset; a default, a
     required variable, ``$$`` and a variable inside a default are told apart."""

@@ -122,6 +122,8 @@ def test_compose_config_valid(settings, check):
     """`docker compose -f <file> config` validates the deployment's compose file (which must exist).
 
     Manual: Configuration Change Procedure 3, `docker-compose -f docker-compose.production.yml config`.
+    Interpolated as compose does here (the environment over the project's .env): a required variable (`${TAG:?}`)
+    unset here is could not be checked, naming it, not an invalid file.
     """
     path = settings.compose_file
     validation = compose.validate(path)
@@ -130,4 +132,8 @@ def test_compose_config_valid(settings, check):
         pytest.fail(f"compose file {os.path.abspath(path)} does not exist (DIGITALME_COMPOSE_FILE={path!r}): "
                     f"the deployment cannot be validated, nor started again from it")
     check.record(validation.returncode, 0)
+    if validation.required_variable_unset:  # set where the deploy runs compose, maybe: not a finding here
+        name = validation.required_variable_unset
+        raise ProbeError(f"{path} requires {name}, unset here ({validation.problem}): set {name} as the deploy "
+                         f"does, in the checker's environment or in {validation.env_file}")
     assert validation.returncode == 0, f"{path} does not validate: {validation.problem}"

@@ -43,6 +43,9 @@ def _problem(result):
     return ((result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""])[0][:200]
 
 
+_REQUIRED_MISSING = re.compile(r"required variable (?P<name>[A-Za-z_][A-Za-z0-9_]*) is missing a value")
+
+
 @dataclasses.dataclass(frozen=True)
 class ComposeValidation:
     """``docker compose -f FILE config --quiet``: whether the file exists, compose's exit code and its error."""
@@ -50,6 +53,18 @@ class ComposeValidation:
     exists: bool
     returncode: int = None
     problem: str = ""  # compose's last line of output, at most 200 characters
+
+    @property
+    def required_variable_unset(self):
+        """The variable compose refused to go without (``${TAG:?...}`` unset here), or "": the deploying shell may
+        have set it, so the file is not judged invalid for it."""
+        match = _REQUIRED_MISSING.search(self.problem) if self.returncode else None
+        return match.group("name") if match else ""
+
+    @property
+    def env_file(self):
+        """The project folder's .env, where compose reads variables beside the environment."""
+        return os.path.join(os.path.dirname(os.path.abspath(self.compose_file)), ".env")
 
 
 def validate(compose_file):
