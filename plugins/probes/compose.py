@@ -2,7 +2,9 @@
 
 ``config --quiet`` validates the file (Configuration Change Procedure 3); ``config --services`` lists what it
 declares (Morning 1 compares that with the containers); ``config --format json`` gives the image each service
-names (the change gate compares that with what runs). A compose binary that does not run is a ProbeError.
+names (the change gate compares that with what runs), read uninterpolated too, its variables looked up with
+``config --environment``: the deploying shell may set what this machine lacks. A compose binary that does not run
+is a ProbeError.
 
 ``config --services`` is a function of what it reads: the files, the project folder's ``.env``, the ``COMPOSE_*``
 variables and those the files name, and the compose binary. Its answer is kept (``<report dir>/state/``) with a
@@ -38,6 +40,11 @@ def run_compose(compose_file, *args, timeout=30):
         raise ProbeError(f"{' '.join(command)} did not run ({e})") from None
 
 
+def project_env_file(compose_file):
+    """The project folder's ``.env`` (the first compose file's folder), which compose reads beside the environment."""
+    return os.path.join(os.path.dirname(os.path.abspath(compose_file)), ".env")
+
+
 def _problem(result):
     """The last line compose printed (its error), at most 200 characters; "" when it printed nothing."""
     return ((result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""])[0][:200]
@@ -64,7 +71,7 @@ class ComposeValidation:
     @property
     def env_file(self):
         """The project folder's .env, where compose reads variables beside the environment."""
-        return os.path.join(os.path.dirname(os.path.abspath(self.compose_file)), ".env")
+        return project_env_file(self.compose_file)
 
 
 def validate(compose_file):
@@ -124,7 +131,7 @@ def inputs_digest(paths, command):
     digest = hashlib.sha256(json.dumps(command).encode())
     named = set()
     try:
-        for path in [*paths, os.path.join(os.path.dirname(os.path.abspath(paths[0])), ".env")]:
+        for path in [*paths, project_env_file(paths[0])]:
             if path.endswith(".env") and not os.path.exists(path):
                 digest.update(b"no .env")
                 continue
@@ -208,7 +215,7 @@ def declared_images(compose_file, containers, project):
         return DeclaredImages(compose_file, why_unknown=f"compose file {compose_file} is not on this machine "
                                                         f"(DIGITALME_COMPOSE_FILE), nor the one the containers name")
     args = [*(arg for path in paths[1:] for arg in ("-f", path)), "-p", project]
-    env_file = os.path.join(os.path.dirname(os.path.abspath(paths[0])), ".env")
+    env_file = project_env_file(paths[0])
     raw, problem = _images(paths[0], args, project, "--no-interpolate")
     if raw is None:
         return DeclaredImages(files, why_unknown=f"{files} does not validate: {problem}", env_file=env_file)
