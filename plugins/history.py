@@ -34,8 +34,11 @@ against the newest streaks and changes nothing.
 The chain: each results file's ``"chain"`` names the previous kept results file and its SHA-256 (the head,
 ``"chain"`` in the state, moved only to kept files: a thinned run's file is linked but goes at the end of its
 run, meanwhile listed as pending). Retention removing chained files writes ``chain-anchor.json`` (the newest of
-them and its SHA-256) first, so the oldest kept file still verifies. ``scripts/verify-records`` checks it all.
-A rebuilt state takes the head from the month files' lines (each kept run's line has its ``sha256``).
+them and its SHA-256) first, so the oldest kept file still verifies. A kept run's HTML record, written after its
+results file, has its SHA-256 kept in the state's ``"records"`` until the next kept results file's link carries it
+(:func:`keep_record`); the state also names the run ``latest.json`` holds and ``latest.html``'s SHA-256.
+``scripts/verify-records`` checks it all. A rebuilt state takes the head from the month files' lines (each kept
+run's line has its ``sha256``), and the head's record as it is then.
 
 Thinning (setting ``report_thin``, default ``monitor,resources``): a run of exactly one of those selections keeps
 a summary line only (its dated ``.json`` and ``.html`` are removed; ``latest.json`` and ``latest.html`` still
@@ -415,9 +418,22 @@ def rebuild(folder, months, now):
                 chain_of(state).update(head=summary["file"], sha256=summary["sha256"])
         for summary in sorted(summaries, key=lambda s: s["started_at"]):
             apply(state, summary, None, now)
+    rerecord_head(folder, state)
     fold(state, now)
     write_state(folder, state)
     return state
+
+
+def rerecord_head(folder, state):
+    """A rebuilt state lost the newest HTML record's SHA-256 (no results file links it yet): it is taken again
+    from the record as it is now, so the next results file links it rather than verify-records naming it."""
+    head = chain_of(state)["head"]
+    if not head:
+        return
+    path = os.path.join(folder, head[:-len(".json")] + ".html")
+    with contextlib.suppress(OSError):
+        with open(path, "rb") as f:
+            chain_of(state)["records"][os.path.basename(path)] = hashlib.sha256(f.read()).hexdigest()
 
 
 def start(folder, exclude, now):

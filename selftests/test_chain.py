@@ -157,7 +157,8 @@ def link(chain):
 
 def test_a_lost_state_gets_the_chain_head_back_from_the_lines(chained_folder, tmp_path):
     """A state rebuilt from the month files (lost, unreadable) takes the head from the newest kept run's line, so
-    the next run links to it rather than starting a second chain."""
+    the next run links to it rather than starting a second chain, and the head's HTML record again (its hash was
+    in the lost state only), so the next run links that too rather than verify-records naming it."""
     from plugins import history
     folder, runs, _, _ = chained_folder
     copy = tampered(folder, tmp_path, "rebuilt")
@@ -165,6 +166,8 @@ def test_a_lost_state_gets_the_chain_head_back_from_the_lines(chained_folder, tm
     state = history.start(str(copy), "unused", dt.datetime.now(dt.timezone.utc))
     daily = runs["daily"].json
     assert (state["chain"]["head"], state["chain"]["sha256"]) == (daily.name, sha(daily)), state["chain"]
+    assert state["chain"]["records"] == {daily.with_suffix(".html").name: sha(daily.with_suffix(".html"))}, \
+        state["chain"]
 
 
 def test_verify_records_passes_an_intact_folder(chained_folder):
@@ -439,8 +442,11 @@ def test_runs_started_in_the_same_second_keep_both_records(mini_project, tmp_pat
     first, second = sorted(links, key=lambda name: links[name]["previous"] is not None)  # in the order written
     assert (links[first]["previous"], links[second]["previous"], links[second]["previous_sha256"]) == \
         (None, first, sha(folder / first)), f"the file written second should link to the first: {links}"
-    first_record = (folder / first).with_suffix(".html")
-    assert links[second]["records"] == {first_record.name: sha(first_record)}, links[second]
+    state = json.loads((folder / "history-state.json").read_text())
+    recorded = {**links[second]["records"], **state["chain"]["records"]}
+    records = [(folder / name).with_suffix(".html") for name in (first, second)]
+    assert recorded == {path.name: sha(path) for path in records}, \
+        f"each record's hash in the second file's link or (written after it) in the state: {recorded}"
     assert not list(folder.glob(".claim-*")), "the runs' claims on their names should be gone after them"
     code, said = verify(folder)
     assert code == 0 and said.startswith("records intact: 2 results files chained") \
