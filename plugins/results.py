@@ -25,7 +25,8 @@ Schema 1 (stable; extended only by adding fields)::
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
      "files": {"json", "html"},
      "chain": {"previous": "<the previous kept results file's name>" or null, "previous_sha256": "<its hex
-               SHA-256>" or null},   (the tamper-evident chain: plugins/history.py, scripts/verify-records;
+               SHA-256>" or null, "records": {"<HTML record written since>": "<its hex SHA-256>"}},
+               (the tamper-evident chain: plugins/history.py, scripts/verify-records; "records" since issue 23;
                "unlinked": why, on a file written without the history lock, outside the chain)
      "thinned": true, "thinned_files": {"json", "html"}}  (latest.json of a thinned run only: "files" then names
                                                          latest.*, "thinned_files" the dated files removed)
