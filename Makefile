@@ -47,7 +47,8 @@ benchmark: setup
 benchmark-fleet: setup
 	@$(VENV)/bin/python scripts/benchmark.py --fleet-only --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)'
 
-## make verify-records: check the report folder's chain of results files (DIR, default DIGITALME_REPORT_DIR or
-## reports): exit 0 and one line when intact, else 1 naming the first altered, inserted or missing file
+## make verify-records: check the report folder's records (DIR, else as the suite finds it: DIGITALME_REPORT_DIR,
+## pytest.ini, reports): 0 intact; else every problem listed, and make's own exit 2 with the script's code in its
+## "Error N" line (1 not intact, 2 usage, 3 nothing to verify): scripts/verify-records --help
 verify-records:
-	@scripts/verify-records "$(or $(DIR),$(DIGITALME_REPORT_DIR),reports)"
+	@scripts/verify-records $(if $(DIR),"$(DIR)")

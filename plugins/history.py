@@ -34,8 +34,11 @@ against the newest streaks and changes nothing.
 The chain: each results file's ``"chain"`` names the previous kept results file and its SHA-256 (the head,
 ``"chain"`` in the state, moved only to kept files: a thinned run's file is linked but goes at the end of its
 run, meanwhile listed as pending). Retention removing chained files writes ``chain-anchor.json`` (the newest of
-them and its SHA-256) first, so the oldest kept file still verifies. ``scripts/verify-records`` checks it all.
-A rebuilt state takes the head from the month files' lines (each kept run's line has its ``sha256``).
+them and its SHA-256) first, so the oldest kept file still verifies. A kept run's HTML record, written after its
+results file, has its SHA-256 kept in the state's ``"records"`` until the next kept results file's link carries it
+(:func:`keep_record`); the state also names the run ``latest.json`` holds and ``latest.html``'s SHA-256.
+``scripts/verify-records`` checks it all. A rebuilt state takes the head from the month files' lines (each kept
+run's line has its ``sha256``), and the head's record as it is then.
 
 Thinning (setting ``report_thin``, default ``monitor,resources``): a run of exactly one of those selections keeps
 a summary line only (its dated ``.json`` and ``.html`` are removed; ``latest.json`` and ``latest.html`` still
@@ -75,7 +78,7 @@ import statistics
 import time
 
 from plugins import results
-from plugins.outcomes import RUN
+from plugins.outcomes import RUN, slug_of
 from plugins.output import COLOURS, write_atomically
 from plugins.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
 from plugins.settings import SETTINGS
@@ -103,7 +106,7 @@ TRENDS = (
 )
 BY_CHECK = {trend.check: trend for trend in TRENDS}
 BY_TITLE = {trend.title: trend for trend in TRENDS}
-RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-(.+)\.(json|html)$")
+RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-(.+?)(?:_\d+)?\.(json|html)$")  # stamp, selection slug, [_n: a 2nd run]
 INDEX, OLD_CACHE, LOCK = "index.html", ".history-cache.json", ".history.lock"
 STATE, PREFIX = "history-state.json", "history-"  # beside the records: history-<YYYY-MM>.jsonl and .html
 OLD_CACHE_VERSION = 2  # the version of .history-cache.json whose summaries are current (with "targets")
@@ -123,11 +126,6 @@ STREAK = ("failed", "error", "waived")  # outcomes that go on with a check's fai
 ANCHOR = "chain-anchor.json"  # the chain's start once retention removed its oldest files
 PENDING_KEPT = 20  # thinned runs' dated files between their write and their removal at the end of the run
 ANCHOR_LINKS_KEPT = 100
-
-
-def slug_of(selection):
-    """A selection as it appears in run files' names (plugins/outcomes.py names them the same way)."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", selection).strip("-") or "all"
 
 
 def when_of(summary):
@@ -420,9 +418,22 @@ def rebuild(folder, months, now):
                 chain_of(state).update(head=summary["file"], sha256=summary["sha256"])
         for summary in sorted(summaries, key=lambda s: s["started_at"]):
             apply(state, summary, None, now)
+    rerecord_head(folder, state)
     fold(state, now)
     write_state(folder, state)
     return state
+
+
+def rerecord_head(folder, state):
+    """A rebuilt state lost the newest HTML record's SHA-256 (no results file links it yet): it is taken again
+    from the record as it is now, so the next results file links it rather than verify-records naming it."""
+    head = chain_of(state)["head"]
+    if not head:
+        return
+    path = os.path.join(folder, head[:-len(".json")] + ".html")
+    with contextlib.suppress(OSError):
+        with open(path, "rb") as f:
+            chain_of(state)["records"][os.path.basename(path)] = hashlib.sha256(f.read()).hexdigest()
 
 
 def start(folder, exclude, now):
@@ -473,8 +484,8 @@ def time_of(path):
 
 
 def expired(folder, retention, now):
-    """Run files older than their selection's days (never today's), and temporary files a killed run left
-    behind a day ago."""
+    """Run files older than their selection's days (never today's), and temporary files and claims on a run's
+    name (plugins/results.py) a killed run left behind a day ago."""
     by_slug, default = retention
     yesterday = now - dt.timedelta(days=1)
     for name in sorted(os.listdir(folder)):
@@ -486,7 +497,7 @@ def expired(folder, retention, now):
                 cutoff = now - dt.timedelta(days=by_slug.get(match.group(2), default))
                 if when < cutoff and when.date() < now.date():
                     yield path
-            elif name.startswith(".tmp-") and os.path.getmtime(path) < yesterday.timestamp():
+            elif name.startswith((".tmp-", results.CLAIM)) and os.path.getmtime(path) < yesterday.timestamp():
                 yield path
         except OSError:
             continue  # removed meanwhile by a concurrent run
@@ -873,7 +884,11 @@ def record(store, state, name, document, thin, now, digest=None):
     apply(state, summary, outcomes_of(document), now)
     if digest and isinstance(document.get("chain"), dict) and not document["chain"].get("unlinked"):
         chain = chain_of(state)
-        pending = [n for n in chain["pending"] if os.path.exists(os.path.join(store, n))]  # <= PENDING_KEPT stats
+        chain["latest"] = {"name": name, "sha256": digest}  # what latest.json holds (before a thinned run's note)
+        for record_name in (document["chain"].get("records") or {}) if why else ():
+            chain["records"].pop(record_name, None)  # linked by this kept file now (a thinned one's file goes)
+        pending = [n for n in chain["pending"]  # <= PENDING_KEPT stats; a name used again is no longer pending
+                   if n != name and os.path.exists(os.path.join(store, n))]
         if why:
             chain.update(head=name, sha256=digest)
         else:
@@ -922,18 +937,44 @@ def since_when(state, selection, started, checks):
 
 
 def chain_of(state):
-    """The chain's head in the state: the newest kept results file's name and SHA-256, and thinned runs' files
-    not yet removed."""
+    """The chain's head in the state: the newest kept results file's name and SHA-256, thinned runs' files not
+    yet removed, the HTML records written since the newest results file (``"records"``: name -> SHA-256), the run
+    ``latest.json`` holds (``"latest"``) and what ``latest.html`` holds (``"latest_html"``). A state of an earlier
+    version has no ``"records"``: one is added; ``"latest"`` and ``"latest_html"`` come with the next run."""
     chain = state.get("chain")
     if not (isinstance(chain, dict) and isinstance(chain.get("pending"), list)):
         chain = state["chain"] = {"head": None, "sha256": None, "pending": []}
+    if not isinstance(chain.get("records"), dict):
+        chain["records"] = {}
     return chain
 
 
 def link_of(state):
-    """A new results file's ``"chain"``: the head's name and SHA-256 (null and null for the first)."""
+    """A new results file's ``"chain"``: the head's name and SHA-256 (null and null for the first), and the HTML
+    records written since it with their SHA-256 (``"records"``: present, if empty, in every file of a version that
+    chains its records, so scripts/verify-records knows this file's own record is expected in a later link)."""
     chain = chain_of(state)
-    return {"previous": chain["head"], "previous_sha256": chain["sha256"]}
+    return {"previous": chain["head"], "previous_sha256": chain["sha256"], "records": dict(chain["records"])}
+
+
+def keep_record(folder, state, html_path, name, thinned):
+    """This run's HTML record, once written: its SHA-256 in the state's ``"records"``, for the next results file
+    to link (a thinned run's record goes at the end of the run: not kept), and ``latest.html`` a copy of it while
+    this run is the one ``latest.json`` holds. Under the history's lock, so ``latest.html`` and ``latest.json``
+    show the same run when two overlap, and a record altered later (a failure edited out) is detectable."""
+    try:
+        with open(html_path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return  # no record this run: pytest-html disabled, ``--html`` elsewhere, or the session broke
+    digest = hashlib.sha256(data).hexdigest()
+    chain = chain_of(state)
+    html_name = os.path.basename(html_path)
+    if not thinned:
+        chain["records"][html_name] = digest
+    if (chain.get("latest") or {}).get("name") == name:
+        write_atomically(os.path.join(folder, "latest.html"), data.decode("utf-8"))
+        chain["latest_html"] = {"name": html_name, "sha256": digest}
 
 
 def read_anchor(folder):
@@ -971,13 +1012,16 @@ def anchor_removed(folder, paths, now):
          "links": links}, indent=1) + "\n")
 
 
-def publish_history(folder, retention, now):
-    """The day's upkeep if not done today, and ``index.html``."""
+def publish_history(folder, retention, now, record_of=None):
+    """The run's HTML record in the chain (``record_of``: its path, its results file's name, whether thinned;
+    :func:`keep_record`), the day's upkeep if not done today, and ``index.html``."""
     store = folder  # the history's files live beside the records
     with locked(folder):
         state = read_state(store)
         if state is None:
             return
+        if record_of is not None:
+            keep_record(folder, state, *record_of)
         fold(state, now)
         if state["day"] != now.date().isoformat():
             upkeep(folder, state, retention, now)
@@ -1027,10 +1071,11 @@ def write_history(config):
     if REPORT_ERROR in config.stash or not config.stash.get(RESULTS_OK, False):
         return
     settings = config.stash[SETTINGS]
+    record_of = (paths_of(config)["html"], os.path.basename(paths_of(config)["json"]), config.stash.get(THINNED, False))
     try:
         publish_history(settings.report_dir,
                         retention_of(settings.report_retention_days, settings.report_retention_by_selection),
-                        dt.datetime.now(dt.timezone.utc))
+                        dt.datetime.now(dt.timezone.utc), record_of)
     except OSError as e:  # TimeoutError too: the lock
         report_failed(config, e)
 
@@ -1042,12 +1087,15 @@ def thin(config):
         for path in paths_of(config).values():
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(path)
-        latest = os.path.join(config.stash[SETTINGS].report_dir, "latest.json")
+        folder = config.stash[SETTINGS].report_dir
+        latest = os.path.join(folder, "latest.json")
         try:  # its "files" named the dated files just removed: it now names where the run can still be read
-            with open(latest, encoding="utf-8") as f:
-                document = json.load(f)
-            document["thinned_files"], document["files"] = document["files"], kept_paths(config)
-            document["thinned"] = True
-            write_atomically(latest, json.dumps(document, indent=1))
-        except (OSError, ValueError) as e:
+            with locked(folder):  # and only while it is still this run's (a later run may have written it)
+                with open(latest, encoding="utf-8") as f:
+                    document = json.load(f)
+                if document.get("files") == paths_of(config):
+                    document["thinned_files"], document["files"] = document["files"], kept_paths(config)
+                    document["thinned"] = True
+                    write_atomically(latest, json.dumps(document, indent=1))
+        except (OSError, ValueError) as e:  # TimeoutError too: the lock
             report_failed(config, e if isinstance(e, OSError) else OSError(0, f"latest.json: {e}"))

@@ -103,13 +103,19 @@ class Run:
     """One run of the suite: what the results file, the HTML record and the alerts are made from."""
     started_at: dt.datetime
     selection: str
-    stem: str  # "<UTC stamp>-<selection>", the name of this run's files
+    stem: str  # "<UTC stamp>-<selection>", the name of this run's files ("_2", "_3" ... after it when another run
+    # of the selection started in the same second: plugins/results.py claims the name)
     checks: list = dataclasses.field(default_factory=list)
     alerts: list = dataclasses.field(default_factory=list)
     heartbeat: dict = None  # the dead-man's switch ping, when one is configured (plugins/alerting)
     finished_at: dt.datetime = None
     report_error: str = None  # why the report folder cannot be written (plugins/results.py); alerts still go out
     alert_state_note: str = None  # where the alert state was kept when not in the report folder (plugins/alerting)
+
+    @property
+    def slug(self):
+        """The selection as the run's files name it (``daily``, ``daily-or-weekly``, ``all``)."""
+        return slug_of(self.selection)
 
     @property
     def counts(self):
@@ -136,11 +142,16 @@ def status_of(checks):
     return next((severity for severity in SEVERITIES if severity in bad), "ok")
 
 
+def slug_of(selection):
+    """A selection as it appears in run files' names: letters, digits and ``-`` only (so ``_`` can number runs of
+    one second)."""
+    return re.sub(r"[^A-Za-z0-9]+", "-", selection).strip("-") or "all"
+
+
 def new_run(config):
     started = dt.datetime.now(dt.timezone.utc)
     selection = selection_of(config)
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", selection).strip("-") or "all"
-    return Run(started_at=started, selection=selection, stem=f"{started:%Y%m%dT%H%M%SZ}-{slug}")
+    return Run(started_at=started, selection=selection, stem=f"{started:%Y%m%dT%H%M%SZ}-{slug_of(selection)}")
 
 
 def owns_run(config):

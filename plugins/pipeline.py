@@ -1,7 +1,8 @@
 """The end of a run, in one place (:func:`finish_run`): alerts, then the results file with its history line (one
 locked section: since-when data and the chain link come from the history's state), then the record, then the
-history's index, then any plugin's output (``pytest_digitalme_run_finished``), then thinning (a repeated passing run's
-dated files go), and the run's last terminal lines.
+history (locked: the record's hash for the chain, ``latest.html``, the index), then any plugin's output
+(``pytest_digitalme_run_finished``), then thinning (a repeated passing run's dated files go), and the run's last
+terminal lines.
 
 It runs only on the process that owns the run: the single pytest process, or the xdist controller, which has every
 check's outcome from the workers' reports (plugins/outcomes.py). Workers alert and write nothing.
@@ -34,8 +35,8 @@ def finish_run(session, exitstatus):
     except OSError as e:
         record.failed_writing(config, e)
         outcome = None
-    record.publish(config)  # scrubbed, and latest.html
-    history.write_history(config)  # 4. the history: the day's retention, the index
+    record.publish(config)  # scrubbed
+    history.write_history(config)  # 4. the history: the record's hash in the chain, latest.html, retention, the index
     config.hook.pytest_digitalme_run_finished(config=config, run=run)  # 5. any plugin's own output
     history.thin(config)  # 6. a repeated passing run keeps its history line only (plugins/history.py)
     results.fail_on_report_error(session)

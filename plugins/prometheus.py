@@ -33,7 +33,7 @@ STATUS_VALUES = {"ok": 0, "warning": 1, "critical": 2}
 
 def selection_slug(run):
     """The run's selection as its files name it (``daily``, ``daily-or-weekly``, ``all``)."""
-    return run.stem.split("-", 1)[1]
+    return run.slug
 
 
 def check_label(check):

@@ -32,8 +32,8 @@ A report folder that cannot be written (plugins/results.py) means no record this
 Every row is made from its check's one outcome, carried by the check's last report (``user_properties``, see
 plugins/outcomes.py), on the process that owns the run: under xdist, pytest-html runs on the controller and gets
 the workers' reports. pytest-html writes the file in its own ``pytest_sessionfinish``, which runs inside the
-end-of-run pipeline (plugins/pipeline.py) at the record's turn; :func:`publish` then scrubs it and points
-``latest.html`` at it.
+end-of-run pipeline (plugins/pipeline.py) at the record's turn; :func:`publish` then scrubs it, and the history
+(plugins/history.py, under its lock) keeps its SHA-256 for the chain and points ``latest.html`` at it.
 """
 
 import contextlib
@@ -352,7 +352,8 @@ def waivers_section(listed, secrets):
 
 
 def publish(config):
-    """Scrub the written report, and point ``latest.html`` at it when it is this run's dated report."""
+    """Scrub the written report (``latest.html`` is then made a copy of it under the history's lock, with its
+    SHA-256 kept for the chain: plugins/history.py's ``keep_record``)."""
     if RECORD not in config.stash or REPORT_ERROR in config.stash:
         return
     path = config.stash[RECORD]
@@ -364,8 +365,6 @@ def publish(config):
     try:
         if cleaned != text:
             write_atomically(path, cleaned)
-        if path == os.path.abspath(paths_of(config)["html"]):
-            write_atomically(os.path.join(os.path.dirname(path), "latest.html"), cleaned)
     except OSError as e:
         if cleaned != text:
             with contextlib.suppress(OSError):

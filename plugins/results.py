@@ -1,5 +1,8 @@
 """The results file: ``<report dir>/<UTC stamp>-<selection>.json`` and ``latest.json``, every run, atomically.
 
+The name is the run's own: a second run of the selection that starts in the same second is
+``<UTC stamp>-<selection>_2.json`` (claimed at start-up, :func:`claimed_stem`), so neither overwrites the other.
+
 Schema 1 (stable; extended only by adding fields)::
 
     {"schema": 1, "started_at", "finished_at", "selection", "target": {non-secret settings},
@@ -22,7 +25,8 @@ Schema 1 (stable; extended only by adding fields)::
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
      "files": {"json", "html"},
      "chain": {"previous": "<the previous kept results file's name>" or null, "previous_sha256": "<its hex
-               SHA-256>" or null},   (the tamper-evident chain: plugins/history.py, scripts/verify-records;
+               SHA-256>" or null, "records": {"<HTML record written since>": "<its hex SHA-256>"}},
+               (the tamper-evident chain: plugins/history.py, scripts/verify-records; "records" since issue 23;
                "unlinked": why, on a file written without the history lock, outside the chain)
      "thinned": true, "thinned_files": {"json", "html"}}  (latest.json of a thinned run only: "files" then names
                                                          latest.*, "thinned_files" the dated files removed)
@@ -64,8 +68,11 @@ RESULTS_FILES = pytest.StashKey[dict]()
 REPORT_ERROR = pytest.StashKey[str]()  # why the report folder cannot be written; set at start-up or when it fails
 RESULTS_OK = pytest.StashKey[bool]()  # the results file was written
 RESULTS_SHA256 = pytest.StashKey[str]()  # the SHA-256 of this run's results file as written (the record shows it)
+CLAIMED = pytest.StashKey[str]()  # the claim on the run's name (claimed_stem), removed at the end of the run
 THINNED = pytest.StashKey[bool]()  # a repeat kept as a summary line: its dated files go at the end (history.py)
 PROBE_BYTES = 64 * 1024  # a nearly full disk fails the probe rather than the results file at the end
+CLAIM = ".claim-"  # + a run's stem: the name is this run's (created exclusively at start-up, removed at the end)
+CLAIMS_TRIED = 100
 
 
 def paths_of(config):
@@ -105,6 +112,34 @@ def unwritable(folder):
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
     return None
+
+
+def claimed_stem(folder, stem):
+    """A stem no other run in ``folder`` has: ``stem`` itself, else ``stem_2``, ``stem_3`` ... (two runs of one
+    selection that start in the same second, or a clock set back). Claimed by creating ``.claim-<stem>``
+    exclusively (atomic on one filesystem, so two runs never take the same one) where no results file or record
+    of that name exists; ``None`` when none could be claimed (the folder's error then shows at the write)."""
+    for n in range(1, CLAIMS_TRIED + 1):
+        candidate = stem if n == 1 else f"{stem}_{n}"
+        if any(os.path.lexists(os.path.join(folder, candidate + ext)) for ext in (".json", ".html")):
+            continue
+        try:
+            os.close(os.open(os.path.join(folder, CLAIM + candidate), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        return candidate
+    return None
+
+
+def release_claim(config):
+    """The run's claim on its name goes at the end: its files (when kept) hold the name from then on (a killed
+    run's claim is removed by the day's upkeep a day later, plugins/history.py)."""
+    if CLAIMED in config.stash:
+        with contextlib.suppress(OSError):
+            os.unlink(config.stash[CLAIMED])
+        del config.stash[CLAIMED]
 
 
 def report_failed(config, error):
@@ -211,9 +246,20 @@ def fail_on_report_error(session):
 # --- hooks --------------------------------------------------------------------------------------
 
 def pytest_configure(config):
-    """Probe the report folder before anything writes there (pytest-html makes its folder at configure)."""
+    """Probe the report folder before anything writes there (pytest-html makes its folder at configure), and
+    claim the run's name in it before anything names the run's files (record.py's configure is trylast)."""
     if owns_run(config):
-        error = unwritable(config.stash[SETTINGS].report_dir)
+        folder = config.stash[SETTINGS].report_dir
+        error = unwritable(folder)
         if error:
             report_failed(config, error)
+            return
+        run = config.stash[RUN]
+        stem = claimed_stem(folder, run.stem)
+        if stem is not None:
+            run.stem, config.stash[CLAIMED] = stem, os.path.join(folder, CLAIM + stem)
+
+
+def pytest_unconfigure(config):
+    release_claim(config)
 

@@ -1,5 +1,7 @@
-"""The tamper-evident history (issue 14): each results file links to the previous kept one by name and SHA-256,
-retention leaves an anchor, and scripts/verify-records names the first altered, missing or inserted file.
+"""The tamper-evident history (issue 14, issue 23 point 8): each results file links to the previous kept one by
+name and SHA-256 and records the HTML records written since, retention leaves an anchor, the state records what
+latest.json and latest.html hold, runs started in the same second keep both records, and scripts/verify-records
+lists every altered, missing or inserted file (results files, HTML records, latest.*), with documented exit codes.
 
 Runs of the history selftests' mini project (test_history_year.py) with the suite's real plugins write the chain;
 the tampering is done on copies of that one folder, so each case costs a verify-records run, not more suite runs.
@@ -9,6 +11,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,9 +27,17 @@ from test_history_year import CHECKS
 VERIFY = REPO / "scripts" / "verify-records"
 
 
-def verify(folder):
-    done = subprocess.run([sys.executable, str(VERIFY), str(folder)], capture_output=True, text=True, timeout=60)
+def verify(folder=None, env=None, cwd=None):
+    """verify-records on ``folder`` (none: as the suite finds it, from ``env`` and ``cwd``): (exit code, output)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DIGITALME_")}
+    done = subprocess.run([sys.executable, str(VERIFY), *([str(folder)] if folder is not None else [])],
+                          capture_output=True, text=True, timeout=60, env={**environment, **(env or {})}, cwd=cwd)
     return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def problems_of(said):
+    """The problems verify-records listed, one a line under its NOT intact line."""
+    return [line.strip() for line in said.splitlines()[1:]]
 
 
 def chain_of(path):
@@ -113,14 +124,23 @@ def test_each_results_file_links_to_the_previous_kept_one(chained_folder):
     assert (anchor["name"], anchor["links"]) == (old[-1], {old[-1]: anchor["sha256"]}), anchor
     assert chain_of(first.json)["previous"] == old[-1], chain_of(first.json)
     assert chain_of(first.json)["previous_sha256"] == anchor["sha256"], "the first run's link disagrees with the anchor"
-    assert repeat.doc["chain"] == {"previous": first.json.name, "previous_sha256": sha(first.json)}, \
+    assert link(repeat.doc["chain"]) == {"previous": first.json.name, "previous_sha256": sha(first.json)}, \
         f"the thinned run's latest.json should still show its link: {repeat.doc.get('chain')}"
-    assert chain_of(failing.json) == {"previous": first.json.name, "previous_sha256": sha(first.json)}, \
+    assert link(chain_of(failing.json)) == {"previous": first.json.name, "previous_sha256": sha(first.json)}, \
         f"the run after a thinned one must link past it to the previous kept file: {chain_of(failing.json)}"
-    assert chain_of(daily.json) == {"previous": failing.json.name, "previous_sha256": sha(failing.json)}, \
+    assert link(chain_of(daily.json)) == {"previous": failing.json.name, "previous_sha256": sha(failing.json)}, \
         chain_of(daily.json)
+    html = {run: run.json.with_suffix(".html") for run in (first, failing, daily)}
+    assert chain_of(first.json)["records"] == {}, "the first run of this version has no record of its own to link"
+    assert chain_of(failing.json)["records"] == {html[first].name: sha(html[first])}, \
+        f"the next kept file (past the thinned one) should record the first run's HTML record: {chain_of(failing.json)}"
+    assert chain_of(daily.json)["records"] == {html[failing].name: sha(html[failing])}, chain_of(daily.json)
     state = json.loads((folder / "history-state.json").read_text())
     assert (state["chain"]["head"], state["chain"]["sha256"]) == (daily.json.name, sha(daily.json)), state["chain"]
+    assert state["chain"]["records"] == {html[daily].name: sha(html[daily])}, "the newest record: in the state"
+    assert state["chain"]["latest"] == {"name": daily.json.name, "sha256": sha(daily.json)}, state["chain"]
+    assert state["chain"]["latest_html"] == {"name": html[daily].name, "sha256": sha(html[daily])}, state["chain"]
+    assert (folder / "latest.html").read_bytes() == html[daily].read_bytes(), "latest.html: the newest run's record"
     lines = [json.loads(line) for path in folder.glob("history-*.jsonl") for line in path.read_text().splitlines()]
     assert {(s["file"], s["sha256"]) for s in lines if s["kept"] == "full"} >= {(daily.json.name, sha(daily.json))}, \
         "the run's history line should carry its results file's SHA-256"
@@ -131,9 +151,14 @@ def test_each_results_file_links_to_the_previous_kept_one(chained_folder):
         "the month page's row should show the results file's hash"
 
 
+def link(chain):
+    return {key: chain[key] for key in ("previous", "previous_sha256")}
+
+
 def test_a_lost_state_gets_the_chain_head_back_from_the_lines(chained_folder, tmp_path):
     """A state rebuilt from the month files (lost, unreadable) takes the head from the newest kept run's line, so
-    the next run links to it rather than starting a second chain."""
+    the next run links to it rather than starting a second chain, and the head's HTML record again (its hash was
+    in the lost state only), so the next run links that too rather than verify-records naming it."""
     from plugins import history
     folder, runs, _, _ = chained_folder
     copy = tampered(folder, tmp_path, "rebuilt")
@@ -141,11 +166,13 @@ def test_a_lost_state_gets_the_chain_head_back_from_the_lines(chained_folder, tm
     state = history.start(str(copy), "unused", dt.datetime.now(dt.timezone.utc))
     daily = runs["daily"].json
     assert (state["chain"]["head"], state["chain"]["sha256"]) == (daily.name, sha(daily)), state["chain"]
+    assert state["chain"]["records"] == {daily.with_suffix(".html").name: sha(daily.with_suffix(".html"))}, \
+        state["chain"]
 
 
 def test_verify_records_passes_an_intact_folder(chained_folder):
     """verify-records exits 0 with one line on the intact folder: the chained files, the old unchained ones
-    before the chain began (not a failure), and the anchor for the oldest kept file.
+    before the chain began (not a failure), the anchor for the oldest kept file, the HTML records, latest.*.
 
     Manual: Health Check Implementation - echo "[$TIMESTAMP] $1" >> $LOG_FILE (the record, unaltered)
     """
@@ -153,7 +180,7 @@ def test_verify_records_passes_an_intact_folder(chained_folder):
     code, said = verify(folder)
     expected = (f"records intact: 3 results files chained from {runs['first'].json.name} to {runs['daily'].json.name},"
                 f" {len(unchained)} unchained before the chain began (the oldest links to {old[-1]}, removed by "
-                f"retention: chain-anchor.json)")
+                f"retention: chain-anchor.json); 3 HTML records match the chain; latest.json and latest.html checked")
     assert (code, said) == (0, expected), f"exit {code}: {said}"
 
 
@@ -172,7 +199,7 @@ def test_verify_records_names_an_altered_file(chained_folder, tmp_path):
     middle = copy / runs["failing"].json.name
     middle.write_text(middle.read_text().replace('"status": "critical"', '"status": "ok"      ', 1))
     code, said = verify(copy)
-    assert code == 1 and said.startswith(f"records NOT intact in {copy}: altered: {middle.name} (") \
+    assert code == 1 and said.startswith(f"records NOT intact in {copy}: 1 problem\n  altered: {middle.name} (") \
         and f"{runs['daily'].json.name}, the next file, recorded" in said, f"exit {code}: {said}"
     newest = tampered(folder, tmp_path, "head") / runs["daily"].json.name
     newest.write_bytes(newest.read_bytes() + b" ")
@@ -187,12 +214,12 @@ def test_verify_records_names_a_missing_file(chained_folder, tmp_path):
     copy = tampered(folder, tmp_path, "missing")
     (copy / runs["failing"].json.name).unlink()
     code, said = verify(copy)
-    assert code == 1 and f": missing: {runs['failing'].json.name} is gone ({runs['daily'].json.name} links to it" \
-        in said, f"exit {code}: {said}"
+    assert code == 1 and problems_of(said)[0].startswith(
+        f"missing: {runs['failing'].json.name} is gone ({runs['daily'].json.name} links to it"), f"exit {code}: {said}"
     copy = tampered(folder, tmp_path, "missing-head")
     (copy / runs["daily"].json.name).unlink()
     code, said = verify(copy)
-    assert code == 1 and f": missing: {runs['daily'].json.name} is gone (the newest" in said, f"exit {code}: {said}"
+    assert code == 1 and f"\n  missing: {runs['daily'].json.name} is gone (the newest" in said, f"exit {code}: {said}"
     copy = tampered(folder, tmp_path, "anchor-gone")
     (copy / "chain-anchor.json").unlink()
     code, said = verify(copy)
@@ -208,13 +235,13 @@ def test_verify_records_names_an_inserted_file(chained_folder, tmp_path):
     name = runs["failing"].json.name.replace("-monitor.json", "-daily.json")
     shutil.copy(copy / runs["daily"].json.name, copy / name)
     code, said = verify(copy)
-    assert code == 1 and f": inserted: {name} (no later results file links to it" in said, f"exit {code}: {said}"
+    assert code == 1 and f"\n  inserted: {name} (no later results file links to it" in said, f"exit {code}: {said}"
     copy = tampered(folder, tmp_path, "unlinked")
     document = json.loads((copy / runs["failing"].json.name).read_text())
     del document["chain"]
     (copy / name).write_text(json.dumps(document))
     code, said = verify(copy)
-    assert code == 1 and f": inserted: {name} has no chain link and is dated after the chain began" in said, \
+    assert code == 1 and f"\n  inserted: {name} has no chain link and is dated after the chain began" in said, \
         f"exit {code}: {said}"
 
 
@@ -265,19 +292,173 @@ def test_a_killed_thinned_run_passes_and_a_run_without_the_lock_is_named(mini_pr
 def test_runs_that_finished_out_of_order_still_verify(tmp_path):
     """Overlapping runs chain in the order they wrote (under the history's lock), not their names' order: a daily
     run started at 09:00 and written after the monitor run started at 09:01 verifies, and so does a copy of it
-    inserted among them with a stale link."""
+    inserted among them with a stale link. The folder is an earlier version's (links without ``"records"``, a
+    state without ``"latest"``, HTML records and latest.* it never chained): no false alarm about them, and its
+    latest.json is still compared with the results file it names."""
     folder = tmp_path / "reports"
     folder.mkdir()
     previous = previous_sha = None
     for name in ("20261130T085500Z-monitor.json", "20261130T090100Z-monitor.json", "20261130T090000Z-daily.json"):
-        (folder / name).write_text(json.dumps({"selection": name[17:-5], "chain": {
-            "previous": previous, "previous_sha256": previous_sha}}))
+        (folder / name).write_text(json.dumps({"selection": name[17:-5], "files": {
+            "json": f"/opt/digitalme-ops/reports/{name}", "html": f"/opt/digitalme-ops/reports/{name[:-5]}.html"},
+            "chain": {"previous": previous, "previous_sha256": previous_sha}}))
+        (folder / name).with_suffix(".html").write_text(f"<html>{name}</html>")
         previous, previous_sha = name, sha(folder / name)
+    shutil.copy(folder / previous, folder / "latest.json")
+    shutil.copy((folder / previous).with_suffix(".html"), folder / "latest.html")
     (folder / "history-state.json").write_text(json.dumps({"chain": {"head": previous, "sha256": previous_sha,
                                                                      "pending": []}}))
     code, said = verify(folder)
     assert (code, said) == (0, "records intact: 3 results files chained from 20261130T085500Z-monitor.json to "
-                               "20261130T090100Z-monitor.json, 0 unchained before the chain began"), said
+                               "20261130T090100Z-monitor.json, 0 unchained before the chain began; 0 HTML records "
+                               "match the chain, 3 of an earlier version not chained; latest.json and latest.html "
+                               "checked"), said
+    (folder / "latest.json").write_text((folder / "latest.json").read_text().replace('"selection": "daily"',
+                                                                                     '"selection": "weekly"'))
     shutil.copy(folder / "20261130T090100Z-monitor.json", folder / "20261130T090200Z-monitor.json")
     code, said = verify(folder)
-    assert code == 1 and ": inserted: 20261130T090200Z-monitor.json (" in said, f"exit {code}: {said}"
+    assert code == 1 and problems_of(said)[0].startswith("altered: latest.json differs from 20261130T090000Z-daily"
+                                                         ".json, the results file it names") \
+        and problems_of(said)[1].startswith("inserted: 20261130T090200Z-monitor.json ("), f"exit {code}: {said}"
+
+
+def test_verify_records_lists_every_problem(chained_folder, tmp_path):
+    """Several problems at once are all listed, one a line, altered first, then missing, then inserted: an
+    altered results file, an HTML record removed, another altered, latest.json and latest.html edited, and an
+    HTML record copied in.
+
+    Manual: Health Check Implementation - echo "[$TIMESTAMP] $1" >> $LOG_FILE (the record, unaltered)
+    """
+    folder, runs, _, _ = chained_folder
+    copy = tampered(folder, tmp_path, "many")
+    first, failing, daily = (copy / runs[n].json.name for n in ("first", "failing", "daily"))
+    first.write_bytes(first.read_bytes().replace(b'"status": "ok"', b'"status": "OK"', 1))
+    failing.with_suffix(".html").unlink()
+    record = daily.with_suffix(".html")
+    record.write_text(record.read_text().replace("</body>", "<p>Reviewed: all fine</p></body>"))
+    latest = copy / "latest.json"
+    latest.write_text(latest.read_text().replace('"status": "ok"', '"status": "critical"', 1))
+    (copy / "latest.html").write_text((copy / "latest.html").read_text() + "<!-- -->")
+    fake = daily.name.replace("-daily.json", "-weekly.html")
+    shutil.copy(record, copy / fake)
+    code, said = verify(copy)
+    problems = problems_of(said)
+    assert code == 1 and said.startswith(f"records NOT intact in {copy}: {len(problems)} problems"), said
+    expected = [f"altered: {first.name} (", f"altered: {daily.with_suffix('.html').name} (its SHA-256 is ",
+                "altered: latest.html (its SHA-256 is ", "altered: latest.json differs from " + daily.name,
+                f"missing: {failing.with_suffix('.html').name} is gone ({daily.name} recorded its SHA-256",
+                f"inserted: {fake} has no results file and nothing in the chain records it"]
+    assert len(problems) == len(expected) and all(p.startswith(e) for p, e in zip(problems, expected)), \
+        "expected, one a line:\n" + "\n".join(expected) + f"\nfound (exit {code}):\n{said}"
+    assert f"{STATE_NAME} recorded" in problems[1] and f"{STATE_NAME} recorded" in problems[2], problems
+
+
+STATE_NAME = "history-state.json"
+
+
+def test_verify_records_covers_latest_json(chained_folder, tmp_path):
+    """latest.json must be the newest run the history recorded, as written: an older intact results file copied
+    over it (yesterday's green day shown as latest) is named, and so is a removed latest.json."""
+    folder, runs, _, _ = chained_folder
+    copy = tampered(folder, tmp_path, "stale-latest")
+    shutil.copy(copy / runs["first"].json.name, copy / "latest.json")
+    code, said = verify(copy)
+    assert (code, problems_of(said)) == (1, [
+        f"altered: latest.json holds {runs['first'].json.name}, but the newest run {STATE_NAME} recorded is "
+        f"{runs['daily'].json.name}"]), f"exit {code}: {said}"
+    (copy / "latest.json").unlink()
+    (copy / "latest.html").unlink()
+    code, said = verify(copy)
+    assert (code, problems_of(said)) == (1, [
+        f"missing: latest.html is gone ({STATE_NAME} records it holds {runs['daily'].json.with_suffix('.html').name})",
+        f"missing: latest.json is gone ({STATE_NAME} records it holds {runs['daily'].json.name})"]), \
+        f"exit {code}: {said}"
+
+
+def test_verify_records_finds_its_folder_as_the_suite_does(chained_folder, tmp_path):
+    """No argument: DIGITALME_REPORT_DIR, else pytest.ini's digitalme_report_dir, else reports/ of the current
+    folder; a folder without results files is "nothing to verify", exit 3 (not "records intact"); an unknown
+    option is a usage error, exit 2; `make verify-records` exits 0 when intact and fails when not."""
+    folder, _, _, _ = chained_folder
+    empty = tmp_path / "reports"
+    empty.mkdir()
+    code, said = verify(cwd=tmp_path)
+    assert (code, said.split(":")[0]) == (3, "nothing to verify") and "reports holds no results file" in said, \
+        f"exit {code}: {said}"
+    code, said = verify(env={"DIGITALME_REPORT_DIR": str(folder)}, cwd=tmp_path)
+    assert code == 0 and said.startswith("records intact: 3 results files"), f"exit {code}: {said}"
+    (tmp_path / "pytest.ini").write_text(f"[pytest]\ndigitalme_report_dir = {folder}\n")
+    code, said = verify(cwd=tmp_path)
+    assert code == 0 and said.startswith("records intact: 3 results files"), f"exit {code}: {said}"
+    code, said = verify(env={"DIGITALME_REPORT_DIR": str(empty)}, cwd=tmp_path)
+    assert code == 3, f"the environment should win over pytest.ini, as in the suite: exit {code}: {said}"
+    code, said = verify("--all")
+    assert code == 2 and "usage" in said, f"exit {code}: {said}"
+    code, said = verify("--help")
+    assert code == 0 and "3  nothing to verify" in said, f"exit {code}: {said}"
+    made = subprocess.run(["make", "-s", "verify-records", f"DIR={folder}"], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert made.returncode == 0 and made.stdout.startswith("records intact"), made
+    made = subprocess.run(["make", "-s", "verify-records", f"DIR={empty}"], cwd=REPO, capture_output=True, text=True,
+                          timeout=60)
+    assert made.returncode != 0 and "nothing to verify" in made.stdout and "Error 3" in made.stderr, made
+
+
+SAME_SECOND = '''
+import os as _os
+import time as _time
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """Both runs wait for START_AT here, right before the plugins' configure: they name their run together."""
+    _time.sleep(max(0.0, float(_os.environ.get("START_AT", "0")) - _time.time()))
+'''
+
+
+def test_runs_started_in_the_same_second_keep_both_records(mini_project, tmp_path):
+    """Two runs of one schedule started together (two processes, the same second in their names) keep both
+    results files and HTML records (the second named ``_2``), one links to the other, and the folder verifies;
+    a thinned run's latest.json verifies too, and an edit to it is named.
+
+    Manual: Health Check Implementation - echo "[$TIMESTAMP] $1" >> $LOG_FILE (every run on record)
+    """
+    run = mini_project(CHECKS, conftest_extra=SAME_SECOND)
+    folder = tmp_path / "reports"
+    start = int(time.time()) + 6.1  # imports done by then, even on a loaded machine; 0.9 s left to start in
+    env = {**os.environ, "DIGITALME_REPORT_DIR": str(folder), "PYTHONPATH": str(REPO), "DIGITALME_ALERTS": "off",
+           "START_AT": str(start)}
+    env = {k: v for k, v in env.items() if not k.startswith("DIGITALME_") or k in (
+        "DIGITALME_REPORT_DIR", "DIGITALME_ALERTS")}
+    both = [subprocess.Popen([sys.executable, "-m", "pytest", "-m", "daily"], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=120)[0] for p in both]
+    assert [p.returncode for p in both] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    stamp = dt.datetime.fromtimestamp(int(start), dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    names = sorted(p.name for p in folder.glob("*-daily*.*"))
+    assert names == [f"{stamp}-daily.html", f"{stamp}-daily.json", f"{stamp}-daily_2.html",
+                     f"{stamp}-daily_2.json"], f"both runs' results files and records, named apart: {names}"
+    links = {name: chain_of(folder / name) for name in (f"{stamp}-daily.json", f"{stamp}-daily_2.json")}
+    first, second = sorted(links, key=lambda name: links[name]["previous"] is not None)  # in the order written
+    assert (links[first]["previous"], links[second]["previous"], links[second]["previous_sha256"]) == \
+        (None, first, sha(folder / first)), f"the file written second should link to the first: {links}"
+    state = json.loads((folder / "history-state.json").read_text())
+    recorded = {**links[second]["records"], **state["chain"]["records"]}
+    records = [(folder / name).with_suffix(".html") for name in (first, second)]
+    assert recorded == {path.name: sha(path) for path in records}, \
+        f"each record's hash in the second file's link or (written after it) in the state: {recorded}"
+    assert not list(folder.glob(".claim-*")), "the runs' claims on their names should be gone after them"
+    code, said = verify(folder)
+    assert code == 0 and said.startswith("records intact: 2 results files chained") \
+        and "; 2 HTML records match the chain" in said, f"exit {code}: {said}"
+    for n in range(2):  # the first monitor run is kept, the second (a repeat) thinned: latest.json rewritten
+        time.sleep(1.05)
+        assert run("-m", "monitor", env={"DIGITALME_ALERTS": "off"}, report_dir=folder).returncode == 0
+    latest = json.loads((folder / "latest.json").read_text())
+    assert latest.get("thinned") is True, "the repeated monitor run should have been thinned"
+    code, said = verify(folder)
+    assert code == 0 and "latest.json and latest.html checked" in said, f"exit {code}: {said}"
+    (folder / "latest.json").write_text(json.dumps({**latest, "status": "critical"}, indent=1))
+    code, said = verify(folder)
+    assert code == 1 and problems_of(said)[0].startswith("altered: latest.json (as its run wrote it, SHA-256 "), \
+        f"exit {code}: {said}"

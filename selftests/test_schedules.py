@@ -48,6 +48,61 @@ def test_ci_template_installs_the_suite_alone():
     assert not other, f"the template runs {other} on the production runner: expected only `make install` to install"
 
 
+def record_problems(template, service):
+    """Why a workflow template would not keep the audit record where the timers keep it, [] when it does: the job's
+    DIGITALME_REPORT_DIR must default to the folder the systemd service writes (its WorkingDirectory and the
+    suite's default report folder, as the service sets no DIGITALME_REPORT_DIR), be set once (no step moves it),
+    no actions/cache may carry the record, and the artifact copies from that folder."""
+    from plugins.settings import BY_NAME
+    workdir = re.search(r"^WorkingDirectory=(.+)$", service, re.M).group(1).strip()
+    folder = f"{workdir}/{BY_NAME['report_dir'].default}"
+    problems = []
+    settings = re.findall(r"^\s*DIGITALME_REPORT_DIR:\s*(.+)$", template, re.M)
+    if len(settings) != 1 or not re.fullmatch(r"\$\{\{ vars\.DIGITALME_REPORT_DIR \|\| '" + re.escape(folder)
+                                               + r"' \}\}", settings[0].strip()):
+        problems.append(f"DIGITALME_REPORT_DIR is set as {settings}: expected once, defaulting to the timers' "
+                        f"persistent folder {folder!r} (a repository variable may override it)")
+    caches = re.findall(r"uses:\s*(actions/cache\S*)", template)
+    if caches:
+        problems.append(f"the record goes through {caches}: the Actions cache evicts entries unused for a week")
+    if re.search(r"--digitalme-report-dir|--junitxml=reports/", template):
+        problems.append("a step writes into the workspace's reports/ instead of the persistent folder")
+    artifact = re.search(r"uses:\s*actions/upload-artifact\S*\n(?:\s+.*\n)*?\s+path: \|\n((?:\s{12}.+\n)+)", template)
+    if not artifact or "${{ env.DIGITALME_REPORT_DIR }}/latest.json" not in artifact.group(1):
+        problems.append("the artifact does not copy the run's record from DIGITALME_REPORT_DIR")
+    if "scripts/verify-records \"$DIGITALME_REPORT_DIR\"" not in template:
+        problems.append("the job does not verify the persistent folder's chain (scripts/verify-records)")
+    return problems
+
+
+CACHED_TEMPLATE = """
+    env:
+      DIGITALME_REPORT_DIR: reports
+    steps:
+      - uses: actions/cache/restore@v6
+        with:
+          path: reports
+      - run: .venv/bin/pytest -m daily --junitxml=reports/junit.xml
+      - uses: actions/upload-artifact@v7
+        with:
+          path: reports/
+"""
+
+
+def test_ci_template_keeps_the_record_in_the_hosts_persistent_folder():
+    """The scheduled job writes the audit record to the production host's persistent report folder, the one the
+    systemd timers write, never through the Actions cache; the artifact is a copy; the chain is verified. The
+    earlier shape (reports/ in the workspace, carried by actions/cache) is refused by the same test.
+
+    Manual: none (issue 23, point 11): the audit trail lasts beyond the cache's week.
+    """
+    service = (SCHEDULE / SERVICE).read_text()
+    assert not re.search(r"DIGITALME_REPORT_DIR", service), "the service sets its own report folder: compare to it"
+    problems = record_problems(TEMPLATE.read_text(), service)
+    assert not problems, "the CI template's record:\n" + "\n".join(problems)
+    assert len(record_problems(CACHED_TEMPLATE, service)) == 5, record_problems(CACHED_TEMPLATE, service)
+
+
 @pytest.fixture(scope="module")
 def installed_root(tmp_path_factory):
     """A root laid out as on a host after the service file's install steps, for ``systemd-analyze --root``.
