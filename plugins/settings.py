@@ -26,6 +26,14 @@ class Invalid(ValueError):
     """A value that does not parse; its text says what was expected."""
 
 
+def closest(name, names):
+    """The one of ``names`` that ``name`` most likely misspells, or None: the did-you-mean of every refusal of a
+    name (settings, targets and waivers files)."""
+    import difflib  # here: only a mistake needs it
+    found = difflib.get_close_matches(name, list(names), n=1)
+    return found[0] if found else None
+
+
 # --- parsers: text -> value, raising Invalid ----------------------------------------------------
 
 def text(value):
@@ -340,6 +348,39 @@ class Settings:
         return secrets + [urllib.parse.urlsplit(value).path for value in secrets if "://" in value]
 
 
+ENV_PREFIX, INI_PREFIX = "DIGITALME_", "digitalme_"
+
+
+def not_a_setting(name, spell, source):
+    """``name`` (a variable or key that names no setting) refused, with the setting it most likely means, spelt
+    by ``spell(setting)`` as the operator would write it there."""
+    meant = closest(name.upper().removeprefix(ENV_PREFIX).lower(), BY_NAME)
+    hint = f"did you mean {spell(BY_NAME[meant])}?" if meant else "the README and pytest --help list the settings"
+    return f"{name} is not a setting; {hint} (from {source})"
+
+
+def ini_keys(config):
+    """Every key of the run's ini file, and ``-o`` overrides, as pytest read them. pytest has no public API for
+    the keys it was not told of (``config.inicfg`` is deprecated in pytest 9): this one adapter reads its private
+    dict; selftests/test_settings.py's misspelt-key tests break loudly on a pytest that changes it."""
+    return tuple(getattr(config, "_inicfg", None) or ())
+
+
+def unknown_names(config, environ):
+    """A problem for every ``DIGITALME_*`` variable and ``digitalme_*`` ini key (in any case) that names no
+    setting: pytest only warns of an unknown ini key, and an unknown variable it never sees, so a typo would
+    leave its setting at the default without a word (a misspelt webhook: the first real failure unrouted).
+    Values are never shown: the variable may hold a secret."""
+    envs = {setting.env for setting in DECLARED}
+    inis = {setting.ini for setting in DECLARED}
+    overrides = {entry.partition("=")[0].strip() for entry in config.getoption("override_ini", None) or ()}
+    problems = [not_a_setting(name, lambda s: s.env, "environment") for name in sorted(environ)
+                if name.upper().startswith(ENV_PREFIX) and name not in envs]
+    problems += [not_a_setting(key, lambda s: s.ini, "option -o" if key in overrides else config.inipath or "ini")
+                 for key in sorted(ini_keys(config)) if key.lower().startswith(INI_PREFIX) and key not in inis]
+    return problems
+
+
 def addoptions(parser):
     group = parser.getgroup("digitalme", "DigitalMe operational checks")
     for setting in DECLARED:
@@ -369,6 +410,7 @@ def resolve(config, environ):
     if not problems and values["cert_crit_days"] > values["cert_warn_days"]:
         problems.append(f"DIGITALME_CERT_CRIT_DAYS={values['cert_crit_days']} (from {sources['cert_crit_days']}): "
                         f"must not exceed DIGITALME_CERT_WARN_DAYS={values['cert_warn_days']}")
+    problems += unknown_names(config, environ)
     if problems:
         raise pytest.UsageError("invalid DigitalMe setting" + ("s" if len(problems) > 1 else "") + ":\n  "
                                 + "\n  ".join(problems))
