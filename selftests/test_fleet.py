@@ -119,6 +119,11 @@ INVALID = {  # what the file says -> the one problem the operator must read (fil
                        r"\[target\]: not a table of this file \(expected \[defaults\] and \[targets\.<name>\]\)"),
     "bad target name": ("[targets.\"prod server\"]\n", r"\[targets\.prod server\]: a target's name is letters"),
     "target not a table": ("[targets]\nprod = 3\n", r"targets\.prod: expected a table \[targets\.prod\]"),
+    "timeout below 1 ms": ("[targets.prod]\nconnect_timeout_s = 0.0001\n",
+                           r"\[targets\.prod\] connect_timeout_s = '0\.0001': 0\.0001 is below 1 ms, which the HTTP "
+                           r"and Docker clients round to 0: no timeout at all"),
+    "size without a unit": ("[defaults]\ncontainer_memory_max = 2\n[targets.prod]\n",
+                            r"\[defaults\] container_memory_max = '2': 2 bytes\? write a unit, e\.g\. 2GiB"),
     "secret's bad value": ("[targets.prod]\nwebhook_url = \"not a url\"\n",
                            r"\[targets\.prod\] webhook_url = \*\*\*: expected an http:// or https:// URL"),
 }
