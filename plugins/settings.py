@@ -3,7 +3,8 @@ the operations manual's default and a help text.
 
 Precedence: command line > environment (``DIGITALME_*``) > ``pytest.ini`` > the manual's default. All values
 are resolved and validated once, in ``pytest_configure``; every bad one is reported together, naming its
-source, and the run stops with pytest's usage error (exit 4) before any check. The result is one frozen
+source, and the run stops with pytest's usage error (exit 4) before any check; so does a ``DIGITALME_*`` variable
+or ``digitalme_*`` ini key that names no setting (a typo), with a did-you-mean. The result is one frozen
 :class:`Settings` kept in ``config.stash[SETTINGS]``.
 """
 
@@ -230,7 +231,7 @@ def window(value):
     if value.strip().lower() in ("", "off", "none"):
         return None
     expected = "expected 'off' or a weekly window such as 'Sun 02:00-04:00' (UTC)"
-    match = re.fullmatch(r"\s*([A-Za-z]+)\s+(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)\s*([A-Za-z+\-:\d]*)\s*", value)
+    match = re.fullmatch(r"\s*([A-Za-z]+)\s+(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)\s*([\w+\-:/]*)\s*", value)
     if match and match.group(6) and match.group(6).upper() not in ("UTC", "Z"):
         raise Invalid(f"the window is in UTC: write its times in UTC, without {match.group(6)!r}")
     day = match.group(1).lower() if match else ""
@@ -415,7 +416,7 @@ def unknown_names(config, environ):
     Values are never shown: the variable may hold a secret."""
     envs = {setting.env for setting in DECLARED}
     inis = {setting.ini for setting in DECLARED}
-    overrides = {entry.partition("=")[0].strip() for entry in config.getoption("override_ini", None) or ()}
+    overrides = {entry.partition("=")[0].strip() for entry in config.getoption("override_ini") or ()}
     problems = [not_a_setting(name, lambda s: s.env, "environment") for name in sorted(environ)
                 if name.upper().startswith(ENV_PREFIX) and name not in envs]
     problems += [not_a_setting(key, lambda s: s.ini, "option -o" if key in overrides else config.inipath or "ini")

@@ -73,7 +73,8 @@ def table_values(table, where, problems):
     for key, raw in table.items():
         setting = BY_NAME.get(key)
         if setting is None:
-            close = closest(key, [n for n in BY_NAME if n not in RUN_WIDE])
+            # DISK_MAX_PCT or digitalme_disk_max_pct (copied from the environment or pytest.ini) means disk_max_pct
+            close = closest(key.lower().removeprefix("digitalme_"), [n for n in BY_NAME if n not in RUN_WIDE])
             problems.append(f"{where} {key}: not a setting" + (f" (did you mean {close}?)" if close else ""))
             continue
         if key in RUN_WIDE:

@@ -105,6 +105,9 @@ def test_every_check_is_collected_once_per_target_named_by_its_parameter(tmp_pat
 INVALID = {  # what the file says -> the one problem the operator must read (file, table, key)
     "unknown key": ("[targets.prod]\nbakups_min = 3\n",
                     r"\[targets\.prod\] bakups_min: not a setting \(did you mean backups_min\?\)"),
+    "key copied from the environment": ("[targets.prod]\nDIGITALME_BACKUPS_MIN = 3\n",
+                                        r"\[targets\.prod\] DIGITALME_BACKUPS_MIN: not a setting \(did you mean "
+                                        r"backups_min\?\)"),
     "bad value": ("[targets.prod]\ndisk_max_pct = 120\n",
                   r"\[targets\.prod\] disk_max_pct = '120': expected a number >= 0 and <= 100"),
     "bad value in defaults": ("[defaults]\nread_timeout_s = -1\n[targets.prod]\n",
