@@ -169,8 +169,8 @@ def test_a_variable_naming_no_setting_is_refused_with_the_setting_it_likely_mean
 
 def test_a_variable_like_no_setting_is_refused_pointing_at_the_list(mini_project):
     run = mini_project(CHECK_RECORDING_DISK_MAX)(env={"DIGITALME_PAGER_TOKEN": "x"})
-    assert_refused_before_any_check(run, "DIGITALME_PAGER_TOKEN is not a setting; the README and pytest --help "
-                                         "list the settings (from environment)")
+    assert_refused_before_any_check(run, "DIGITALME_PAGER_TOKEN is not a setting; the README's Settings table "
+                                         "lists them all (from environment)")
 
 
 def test_misspelt_ini_keys_are_errors_listed_with_every_other_problem(mini_project, tmp_path):
