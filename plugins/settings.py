@@ -3,7 +3,8 @@ the operations manual's default and a help text.
 
 Precedence: command line > environment (``DIGITALME_*``) > ``pytest.ini`` > the manual's default. All values
 are resolved and validated once, in ``pytest_configure``; every bad one is reported together, naming its
-source, and the run stops with pytest's usage error (exit 4) before any check. The result is one frozen
+source, and the run stops with pytest's usage error (exit 4) before any check; so does a ``DIGITALME_*`` variable
+or ``digitalme_*`` ini key that names no setting (a typo), with a did-you-mean. The result is one frozen
 :class:`Settings` kept in ``config.stash[SETTINGS]``.
 """
 
@@ -24,6 +25,14 @@ SECRET_MASK = "***"
 
 class Invalid(ValueError):
     """A value that does not parse; its text says what was expected."""
+
+
+def closest(name, names):
+    """The one of ``names`` that ``name`` most likely misspells, or None: the did-you-mean of every refusal of a
+    name (settings, targets and waivers files)."""
+    import difflib  # here: only a mistake needs it
+    found = difflib.get_close_matches(name, list(names), n=1)
+    return found[0] if found else None
 
 
 # --- parsers: text -> value, raising Invalid ----------------------------------------------------
@@ -90,8 +99,9 @@ def host_spec(value):
     return value
 
 
-def number(low, high, integer=False, low_open=False):
-    """A number in [low, high] (or (low, high] with low_open)."""
+def number(low, high, integer=False, low_open=False, too_low=""):
+    """A number in [low, high] (or (low, high] with low_open); ``too_low`` says why a smaller one, 0 or more, cannot
+    be meant (a negative one is plainly out of range)."""
     def parse(value):
         try:
             result = int(value) if integer else float(value)
@@ -99,19 +109,33 @@ def number(low, high, integer=False, low_open=False):
             raise Invalid(f"expected {'a whole number' if integer else 'a number'}") from None
         if not math.isfinite(result):
             raise Invalid("expected a finite number (not nan or inf)")  # nan compares false with every limit
+        expected = f"expected a number {'>' if low_open else '>='} {low} and <= {high}"
+        if too_low and 0 <= result and (result < low or (low_open and result == low)):
+            raise Invalid(f"{value.strip()} is {too_low} ({expected})")
         if result > high or result < low or (low_open and result == low):
-            raise Invalid(f"expected a number {'>' if low_open else '>='} {low} and <= {high}")
+            raise Invalid(expected)
         return result
     return parse
 
 
-_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
-               "kib": 1024, "mib": 1024**2, "gib": 1024**3, "tib": 1024**4, "tb": 1000**4}
+def timeout(high):
+    """Seconds, from 1 ms: libcurl (HTTP, the local Docker API) counts whole milliseconds and reads 0 as no
+    timeout, so 0.0001 would wait as long as the server likes."""
+    return number(0.001, high, too_low="below 1 ms, which the HTTP and Docker clients round to 0: no timeout at all")
+
+
+_SIZE_UNITS = {"b": 1, "k": 1000, "kb": 1000, "m": 1000**2, "mb": 1000**2, "g": 1000**3, "gb": 1000**3,
+               "t": 1000**4, "tb": 1000**4, "ki": 1024, "kib": 1024, "mi": 1024**2, "mib": 1024**2,
+               "gi": 1024**3, "gib": 1024**3, "ti": 1024**4, "tib": 1024**4}
 
 
 def size(value):
-    """Bytes, from ``2GiB``, ``512MiB``, ``1GB`` or a plain number of bytes."""
+    """Bytes, from ``2GiB``, ``512MiB``, ``1GB``, ``2Gi`` (Docker's and Kubernetes' spelling) or ``4096B``. A plain
+    number is refused: ``2`` would be 2 bytes, never what a memory or disk limit means."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", value)
+    if match and not match.group(2):
+        raise Invalid(f"{match.group(1)} bytes? write a unit, e.g. {match.group(1)}GiB, {match.group(1)}MiB "
+                      f"or {match.group(1)}B")
     if not match or match.group(2).lower() not in _SIZE_UNITS:
         raise Invalid("expected a size such as 2GiB, 512MiB or 1GB")
     return int(float(match.group(1)) * _SIZE_UNITS[match.group(2).lower()])
@@ -140,10 +164,21 @@ def name_list(value):
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def selection(name):
+    """A selection as a run's ``-m`` names it: a schedule, ``all``, or an expression (``daily or weekly``). A single
+    word that is none of them matches no run: a typo (``monitr:90``) would silently keep the default."""
+    from plugins.markers import SCHEDULES
+    if re.fullmatch(r"[\w-]+", name) and name not in (*SCHEDULES, "all"):
+        meant = closest(name, (*SCHEDULES, "all"))
+        raise Invalid(f"{name} is not a selection; " + (f"did you mean {meant}?" if meant else
+                      f"expected {', '.join(SCHEDULES)}, all, or a -m expression"))
+    return name
+
+
 def thinned_selections(value):
     """Selections whose repeated passing runs keep a summary only (plugins/history.py); never daily, weekly or
     monthly, which always keep their full record."""
-    names = name_list(value)
+    names = tuple(selection(name) for name in name_list(value))
     kept = sorted(set(names) & {"daily", "weekly", "monthly"})
     if kept:
         raise Invalid(f"daily, weekly and monthly runs always keep their full record (found {', '.join(kept)})")
@@ -157,11 +192,13 @@ def days_by_selection(value):
         name, _, days = part.partition(":")
         if not name.strip() or not re.fullmatch(r"\s*\d+\s*", days) or not 1 <= int(days) <= 36500:
             raise Invalid("expected selection:days pairs (days 1 to 36500), e.g. monitor:90,resources:180")
-        pairs.append(f"{name.strip()}:{int(days)}")
+        pairs.append(f"{selection(name.strip())}:{int(days)}")
     return tuple(pairs)
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MIDNIGHT = dt.time.max  # an end of 24:00: the window runs to the end of its day
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,22 +213,36 @@ class Window:
         return moment.weekday() == self.weekday and self.start <= moment.time().replace(tzinfo=None) < self.end
 
     def __str__(self):
-        return f"{_DAYS[self.weekday].title()} {self.start:%H:%M}-{self.end:%H:%M} UTC"
+        end = "24:00" if self.end == MIDNIGHT else f"{self.end:%H:%M}"
+        return f"{_DAYS[self.weekday].title()} {self.start:%H:%M}-{end} UTC"
+
+
+def clock(hours, minutes, end=False):
+    """``HH:MM`` as a time; 24:00 only as an end (the end of the day)."""
+    if end and (hours, minutes) == ("24", "00"):
+        return MIDNIGHT
+    return dt.time(int(hours), int(minutes))
 
 
 def window(value):
-    """``off`` (or empty), or ``<Day> HH:MM-HH:MM`` in UTC."""
+    """``off`` (or empty), or ``<Day> HH:MM-HH:MM`` in UTC: the day as ``Sun`` or ``Sunday``, an end of 24:00
+    allowed, a trailing ``UTC`` too (the window prints so). Any other zone is refused, not ignored: the window
+    would silently be hours off."""
     if value.strip().lower() in ("", "off", "none"):
         return None
-    match = re.fullmatch(r"\s*([A-Za-z]{3})\w*\s+(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)\s*", value)
+    expected = "expected 'off' or a weekly window such as 'Sun 02:00-04:00' (UTC)"
+    match = re.fullmatch(r"\s*([A-Za-z]+)\s+(\d\d):(\d\d)\s*-\s*(\d\d):(\d\d)\s*([\w+\-:/]*)\s*", value)
+    if match and match.group(6) and match.group(6).upper() not in ("UTC", "Z"):
+        raise Invalid(f"the window is in UTC: write its times in UTC, without {match.group(6)!r}")
+    day = match.group(1).lower() if match else ""
     try:
-        weekday = _DAYS.index(match.group(1).lower())
-        start = dt.time(int(match.group(2)), int(match.group(3)))
-        end = dt.time(int(match.group(4)), int(match.group(5)))
-    except (AttributeError, ValueError):
-        raise Invalid("expected 'off' or a weekly window such as 'Sun 02:00-04:00' (UTC)") from None
+        weekday = _DAYS.index(day) if day in _DAYS else _DAY_NAMES.index(day)
+        start = clock(match.group(2), match.group(3))
+        end = clock(match.group(4), match.group(5), end=True)
+    except ValueError:
+        raise Invalid(expected) from None
     if end <= start:
-        raise Invalid("the window must end after it starts")
+        raise Invalid("the window must end after it starts (within one day, UTC)")
     return Window(weekday, start, end)
 
 
@@ -257,9 +308,9 @@ DECLARED = (
     Setting("cert_warn_days", "30", number(0, 3650, integer=True), "Warn when the certificate has fewer days left."),
     Setting("cert_crit_days", "7", number(0, 3650, integer=True), "Critical when the certificate has fewer days left."),
     Setting("image_max_age_days", "30", number(0, 36500, low_open=True), "The running image must not be older than this many days."),
-    Setting("connect_timeout_s", "3", number(0, 120, low_open=True), "Connect timeout of every HTTP request."),
-    Setting("read_timeout_s", "10", number(0, 600, low_open=True), "Read timeout of every HTTP request."),
-    Setting("docker_timeout_s", "15", number(0, 600, low_open=True), "Timeout of every Docker API call."),
+    Setting("connect_timeout_s", "3", timeout(120), "Connect timeout of every HTTP request."),
+    Setting("read_timeout_s", "10", timeout(600), "Read timeout of every HTTP request."),
+    Setting("docker_timeout_s", "15", timeout(600), "Timeout of every Docker API call."),
     Setting("change_wait_s", "60", number(0, 3600), "How long `pytest -m change` waits for the app to be healthy after a change (Docker health and /health Healthy)."),
     # The fleet
     Setting("targets", "", text, "A TOML file of targets (deployments) to check in one run, each with its own settings (empty: one target, from these settings).", flag="--digitalme-targets"),
@@ -340,6 +391,39 @@ class Settings:
         return secrets + [urllib.parse.urlsplit(value).path for value in secrets if "://" in value]
 
 
+ENV_PREFIX, INI_PREFIX = "DIGITALME_", "digitalme_"
+
+
+def not_a_setting(name, spell, source):
+    """``name`` (a variable or key that names no setting) refused, with the setting it most likely means, spelt
+    by ``spell(setting)`` as the operator would write it there."""
+    meant = closest(name.upper().removeprefix(ENV_PREFIX).lower(), BY_NAME)
+    hint = f"did you mean {spell(BY_NAME[meant])}?" if meant else "the README's Settings table lists them all"
+    return f"{name} is not a setting; {hint} (from {source})"
+
+
+def ini_keys(config):
+    """Every key of the run's ini file, and ``-o`` overrides, as pytest read them. pytest has no public API for
+    the keys it was not told of (``config.inicfg`` is deprecated in pytest 9): this one adapter reads its private
+    dict; selftests/test_settings.py's misspelt-key tests break loudly on a pytest that changes it."""
+    return tuple(getattr(config, "_inicfg", None) or ())
+
+
+def unknown_names(config, environ):
+    """A problem for every ``DIGITALME_*`` variable and ``digitalme_*`` ini key (in any case) that names no
+    setting: pytest only warns of an unknown ini key, and an unknown variable it never sees, so a typo would
+    leave its setting at the default without a word (a misspelt webhook: the first real failure unrouted).
+    Values are never shown: the variable may hold a secret."""
+    envs = {setting.env for setting in DECLARED}
+    inis = {setting.ini for setting in DECLARED}
+    overrides = {entry.partition("=")[0].strip() for entry in config.getoption("override_ini") or ()}
+    problems = [not_a_setting(name, lambda s: s.env, "environment") for name in sorted(environ)
+                if name.upper().startswith(ENV_PREFIX) and name not in envs]
+    problems += [not_a_setting(key, lambda s: s.ini, "option -o" if key in overrides else config.inipath or "ini")
+                 for key in sorted(ini_keys(config)) if key.lower().startswith(INI_PREFIX) and key not in inis]
+    return problems
+
+
 def addoptions(parser):
     group = parser.getgroup("digitalme", "DigitalMe operational checks")
     for setting in DECLARED:
@@ -369,6 +453,7 @@ def resolve(config, environ):
     if not problems and values["cert_crit_days"] > values["cert_warn_days"]:
         problems.append(f"DIGITALME_CERT_CRIT_DAYS={values['cert_crit_days']} (from {sources['cert_crit_days']}): "
                         f"must not exceed DIGITALME_CERT_WARN_DAYS={values['cert_warn_days']}")
+    problems += unknown_names(config, environ)
     if problems:
         raise pytest.UsageError("invalid DigitalMe setting" + ("s" if len(problems) > 1 else "") + ":\n  "
                                 + "\n  ".join(problems))

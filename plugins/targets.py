@@ -30,7 +30,7 @@ import re
 
 import pytest
 
-from plugins.settings import BY_NAME, RUN_WIDE, SECRET_MASK, SETTINGS, Invalid, Settings
+from plugins.settings import BY_NAME, RUN_WIDE, SECRET_MASK, SETTINGS, Invalid, Settings, closest
 from plugins.redaction import without_url_credentials
 
 TARGETS = pytest.StashKey[dict]()  # name -> Target, in the file's order; {None: Target} without a file
@@ -73,9 +73,9 @@ def table_values(table, where, problems):
     for key, raw in table.items():
         setting = BY_NAME.get(key)
         if setting is None:
-            import difflib  # here: only a file with a mistake needs it
-            close = difflib.get_close_matches(key, [n for n in BY_NAME if n not in RUN_WIDE], n=1)
-            problems.append(f"{where} {key}: not a setting" + (f" (did you mean {close[0]}?)" if close else ""))
+            # DISK_MAX_PCT or digitalme_disk_max_pct (copied from the environment or pytest.ini) means disk_max_pct
+            close = closest(key.lower().removeprefix("digitalme_"), [n for n in BY_NAME if n not in RUN_WIDE])
+            problems.append(f"{where} {key}: not a setting" + (f" (did you mean {close}?)" if close else ""))
             continue
         if key in RUN_WIDE:
             problems.append(f"{where} {key}: a setting of the whole run, not of a target: set {setting.env} "

@@ -33,7 +33,7 @@ import re
 
 import pytest
 
-from plugins.settings import SETTINGS
+from plugins.settings import SETTINGS, closest
 from plugins.targets import TARGETS, fleet, read_toml, target_of
 
 WAIVERS = pytest.StashKey[list]()  # the run's waivers, in the file's order (empty without a file)
@@ -114,9 +114,8 @@ def one(waiver, number, where, problems, day, max_days, target_names):
     before = len(problems)
     for key in waiver:
         if key not in KEYS:
-            import difflib  # here: only a file with a mistake needs it
-            close = difflib.get_close_matches(key, KEYS, n=1)
-            problems.append(f"{where} {key}: not a key of a waiver" + (f" (did you mean {close[0]}?)" if close else "")
+            close = closest(key, KEYS)
+            problems.append(f"{where} {key}: not a key of a waiver" + (f" (did you mean {close}?)" if close else "")
                             + f"; expected {', '.join(KEYS)}")
     check = required_text(waiver, "check", where, problems, "a check id, e.g. tests_backup/test_backups.py::"
                                                           "test_enough_recent_backups")
@@ -147,10 +146,9 @@ def one(waiver, number, where, problems, day, max_days, target_names):
             problems.append(f"{where} target = {target!r}: this run has no targets file, so no check has a "
                             f"target (remove the key, or run with DIGITALME_TARGETS)")
         elif target not in target_names:
-            import difflib
-            close = difflib.get_close_matches(target, target_names, n=1)
+            close = closest(target, target_names)
             problems.append(f"{where} target = {target!r}: not a target of the targets file"
-                            + (f" (did you mean {close[0]}?)" if close else f" ({', '.join(target_names)})"))
+                            + (f" (did you mean {close}?)" if close else f" ({', '.join(target_names)})"))
     message = waiver.get("message")
     if message is not None:
         if not isinstance(message, str) or not message:

@@ -105,6 +105,9 @@ def test_every_check_is_collected_once_per_target_named_by_its_parameter(tmp_pat
 INVALID = {  # what the file says -> the one problem the operator must read (file, table, key)
     "unknown key": ("[targets.prod]\nbakups_min = 3\n",
                     r"\[targets\.prod\] bakups_min: not a setting \(did you mean backups_min\?\)"),
+    "key copied from the environment": ("[targets.prod]\nDIGITALME_BACKUPS_MIN = 3\n",
+                                        r"\[targets\.prod\] DIGITALME_BACKUPS_MIN: not a setting \(did you mean "
+                                        r"backups_min\?\)"),
     "bad value": ("[targets.prod]\ndisk_max_pct = 120\n",
                   r"\[targets\.prod\] disk_max_pct = '120': expected a number >= 0 and <= 100"),
     "bad value in defaults": ("[defaults]\nread_timeout_s = -1\n[targets.prod]\n",
@@ -119,6 +122,11 @@ INVALID = {  # what the file says -> the one problem the operator must read (fil
                        r"\[target\]: not a table of this file \(expected \[defaults\] and \[targets\.<name>\]\)"),
     "bad target name": ("[targets.\"prod server\"]\n", r"\[targets\.prod server\]: a target's name is letters"),
     "target not a table": ("[targets]\nprod = 3\n", r"targets\.prod: expected a table \[targets\.prod\]"),
+    "timeout below 1 ms": ("[targets.prod]\nconnect_timeout_s = 0.0001\n",
+                           r"\[targets\.prod\] connect_timeout_s = '0\.0001': 0\.0001 is below 1 ms, which the HTTP "
+                           r"and Docker clients round to 0: no timeout at all"),
+    "size without a unit": ("[defaults]\ncontainer_memory_max = 2\n[targets.prod]\n",
+                            r"\[defaults\] container_memory_max = '2': 2 bytes\? write a unit, e\.g\. 2GiB"),
     "secret's bad value": ("[targets.prod]\nwebhook_url = \"not a url\"\n",
                            r"\[targets\.prod\] webhook_url = \*\*\*: expected an http:// or https:// URL"),
 }
