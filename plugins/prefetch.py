@@ -76,7 +76,10 @@ def docker_probe(config, target):
         found = config.stash.setdefault(_DOCKER, {})
         if target.name not in found:
             from plugins.probes.docker import DockerProbe
-            found[target.name] = DockerProbe(target.settings.docker_timeout_s, target.settings.docker_host)
+            # An ssh:// Docker host is reached with the run's ssh options, as testinfra's hosts are.
+            found[target.name] = DockerProbe(target.settings.docker_timeout_s, target.settings.docker_host,
+                                             ssh_config=config.option.ssh_config,
+                                             ssh_identity=config.option.ssh_identity_file)
         return found[target.name]
 
 
