@@ -73,7 +73,24 @@ def docker_url(value):
     if value and (urllib.parse.urlsplit(value).scheme not in ("unix", "tcp", "ssh") or _WHITESPACE_OR_CONTROL.search(value)):
         raise Invalid("expected empty, or a Docker host such as unix:///var/run/docker.sock, tcp://host:2376 "
                       "or ssh://user@host")
+    if value.startswith("ssh://"):
+        ssh_destination(value)
     return value
+
+
+def ssh_destination(value):
+    """``ssh://[user@]host-or-alias[:port]``, nothing more: the remote socket is Docker's default (plugins/probes/
+    ssh.py), so a path or query would be ignored, as the docker CLI refuses them."""
+    parts = urllib.parse.urlsplit(value)
+    try:
+        parts.port
+    except ValueError:
+        raise Invalid("an ssh:// Docker host's port is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise Invalid("an ssh:// Docker host names a host or an ssh config alias: ssh://prod or ssh://user@host:port")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise Invalid("an ssh:// Docker host takes no path or query: ssh://[user@]host-or-alias[:port] (the Docker "
+                      "socket there is /var/run/docker.sock)")
 
 
 _TESTINFRA_BACKENDS = ("local", "ssh", "safe-ssh", "paramiko", "docker", "podman", "kubectl", "openshift",

@@ -261,8 +261,8 @@ def test_concurrent_docker_calls_over_ssh_share_one_connection(healthy_sandbox, 
     assert modules == "[]", f"the Docker SDK or paramiko was loaded for ssh://: {modules}"
     folder, pid = tunnel.split()
     assert not os.path.exists(folder), f"the tunnel's private folder {folder} outlived the process"
-    assert not os.path.exists(f"/proc/{pid}") or "ssh" not in Path(f"/proc/{pid}/cmdline").read_text(errors="replace"), \
-        f"the tunnel's ssh (pid {pid}) outlived the process"
+    alive = os.path.exists(f"/proc/{pid}") and "ssh" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    assert not alive, f"the tunnel's ssh (pid {pid}) outlived the process"
 
 
 def test_a_local_docker_engine_is_reached_without_loading_the_ssh_transport(sandbox):

@@ -16,8 +16,6 @@ from test_baseline import BUSY_TEST_MACHINE
 from test_fleet import TIMEOUTS, fleet_run, of_target
 from test_remote import SSHD, Sshd, free_port
 
-pytestmark = pytest.mark.sandbox
-
 DOCKER_CHECK = "tests_health/test_containers.py::test_compose_containers_running"
 FILES_CHECK = "tests_backup/test_database.py::test_database_file_exists"
 HOST_CHECK = "tests_resources/test_host.py::test_host_memory_below_threshold"
@@ -90,6 +88,7 @@ def assert_passed_through_ssh(checks, where):
     assert not wrong, f"{where}: checks that did not pass: {wrong}"
 
 
+@pytest.mark.sandbox
 def test_docker_and_host_checks_reach_a_target_behind_a_bastion_with_proxyjump(healthy_sandbox, world, tmp_path):
     """DIGITALME_DOCKER_HOST and DIGITALME_HOST name an alias whose config says ProxyJump: the Docker and host
     checks pass, and the bastion's sshd forwarded their connections to the target (its only way in here).
@@ -111,6 +110,7 @@ def test_docker_and_host_checks_reach_a_target_behind_a_bastion_with_proxyjump(h
         f"tunnel and the host commands)\n{world.bastion.text()[-3000:]}")
 
 
+@pytest.mark.sandbox
 def test_a_match_block_and_a_targets_file_alias_are_honoured(healthy_sandbox, world, tmp_path):
     """A target of the targets file names an alias whose port comes only from a ``Match`` block: its Docker and
     host checks pass (without the Match, ssh would knock on port 22).
@@ -128,6 +128,7 @@ def test_a_match_block_and_a_targets_file_alias_are_honoured(healthy_sandbox, wo
     assert world.target.connections() > connections, "the target's sshd saw no connection for dm-matched"
 
 
+@pytest.mark.sandbox
 def test_a_wrong_port_or_a_dead_bastion_says_what_the_alias_resolved_to(healthy_sandbox, world, tmp_path):
     """An alias whose Port has nothing listening, and one whose ProxyJump host does not answer: every Docker and
     host check of each is "could not be checked", in ssh's words, naming the alias and the user, host, port (and
@@ -165,3 +166,37 @@ def test_a_wrong_port_or_a_dead_bastion_says_what_the_alias_resolved_to(healthy_
         assert (check["outcome"], check["severity"]) == ("error", "warning"), check
         assert re.match(host, check["message"]), (name, check["message"])
     assert elapsed < 60, f"two unreachable aliases took {elapsed:.0f} s (> 60 s)\n{run!r}"
+
+
+CHECK_READING_DOCKER_HOST = """
+    import pytest
+
+    @pytest.mark.warning
+    @pytest.mark.daily
+    def test_docker_host(settings, check):
+        check.record(settings.docker_host, None)
+"""
+
+
+@pytest.mark.parametrize("value, why", [
+    ("ssh://prod/run/user/1000/docker.sock", "takes no path or query"),
+    ("ssh://prod?socket=/run/docker.sock", "takes no path or query"),
+    ("ssh://", "names a host or an ssh config alias"),
+    ("ssh://ops@prod:99999", "port is not a number"),
+])
+def test_an_ssh_docker_host_that_cannot_mean_what_was_typed_stops_the_run(mini_project, value, why):
+    """DIGITALME_DOCKER_HOST=ssh://... with a path, a query, no host or a bad port: exit 4 before any check, naming
+    the setting, instead of a path silently ignored (the Docker socket there is Docker's default).
+
+    Manual: (the suite's own settings) Point it at the real production host.
+    """
+    run = mini_project(CHECK_READING_DOCKER_HOST)("-m", "daily", env={"DIGITALME_DOCKER_HOST": value})
+    assert run.returncode == 4, run
+    assert "DIGITALME_DOCKER_HOST" in run.stderr and why in run.stderr, run.stderr
+    assert "Traceback" not in run.stderr, run.stderr
+
+
+def test_an_ssh_docker_host_alias_is_accepted(mini_project):
+    """``ssh://prod`` (an alias, no user or port) is a valid Docker host: the config says the rest."""
+    run = mini_project(CHECK_READING_DOCKER_HOST)("-m", "daily", env={"DIGITALME_DOCKER_HOST": "ssh://prod"})
+    assert run.returncode == 0, run
