@@ -432,7 +432,7 @@ def test_a_target_over_ssh_gives_the_same_outcomes_as_a_local_one(healthy_sandbo
     errors = [c["id"] for c in remote.values() if c["outcome"] == "error"]
     assert not errors, f"checks that could not be checked over SSH: {errors}\n{run!r}"
     assert sshd.docker_forwards() > 0, "the remote target's Docker checks never came through sshd"
-    assert sshd.connections() > 1, "the remote target's host checks never came through sshd"
+    assert sshd.commands() > 0, "the remote target's host checks never came through sshd"
 
 
 @pytest.mark.sandbox

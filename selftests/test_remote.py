@@ -123,6 +123,10 @@ class Sshd:
         """How many channels were forwarded to a unix socket (the Docker API's) so far."""
         return self.text().count("server_request_direct_streamlocal")
 
+    def commands(self):
+        """How many sessions (a command each: testinfra's) were opened so far."""
+        return self.text().count("server_input_channel_open: ctype session")
+
     def connections(self):
         """How many clients authenticated so far."""
         return self.text().count("Accepted publickey")
@@ -156,7 +160,9 @@ def test_schedule_over_ssh_gives_the_same_outcomes_as_locally(healthy_sandbox, s
     """
     local = suite("-m", selection, **BUSY_TEST_MACHINE)
     options, env = sshd.target()
+    connections, commands = sshd.connections(), sshd.commands()
     remote = suite("-m", selection, *options, **env, **BUSY_TEST_MACHINE)
+    connections, commands = sshd.connections() - connections, sshd.commands() - commands
     assert "Traceback" not in remote.stdout, remote
     assert outcomes(remote) == outcomes(local), (
         f"over SSH vs locally: { {k: (outcomes(remote).get(k), v) for k, v in outcomes(local).items() if outcomes(remote).get(k) != v} }"
@@ -164,6 +170,9 @@ def test_schedule_over_ssh_gives_the_same_outcomes_as_locally(healthy_sandbox, s
     errors = [c["id"] for c in remote.results["checks"] if c["outcome"] == "error"]
     assert not errors, f"checks that could not be checked over SSH: {errors}\n{remote!r}"
     assert sshd.docker_forwards() > 0, "the Docker checks never came through sshd (no Docker socket forwarded)"
+    # Docker's tunnel and testinfra's commands share one master connection, not one per command.
+    assert connections == 1 and commands > 0, \
+        f"{connections} SSH connections for one {selection} run (want 1), carrying {commands} host commands"
     host_ids = [c["id"] for c in remote.results["checks"] if f"ssh://{sshd.ALIAS}" in c["id"]]
     assert host_ids, f"no host check ran against the ssh:// host: {[c['id'] for c in remote.results['checks']]}"
 
@@ -239,7 +248,7 @@ def test_concurrent_docker_calls_over_ssh_share_one_connection(healthy_sandbox, 
     _, env = sshd.target()
     connections = sshd.connections()
     script = textwrap.dedent(f"""
-        import sys
+        import os, sys
         from concurrent.futures import ThreadPoolExecutor
         from plugins.probes.docker import DockerProbe
         probe = DockerProbe(15, ssh_config={str(sshd.client_config)!r})
@@ -248,7 +257,7 @@ def test_concurrent_docker_calls_over_ssh_share_one_connection(healthy_sandbox, 
             return code, len(probe.logs({CONTAINER!r}, tail=5)), probe.memory_usage({CONTAINER!r})[0] > 0
         with ThreadPoolExecutor(6) as pool:
             print(sorted(set(pool.map(look, range(12)))))  # 36 calls: more than sshd's 10 sessions
-        print(probe.tunnel.folder, probe.tunnel.process.pid)
+        print(os.path.dirname(probe.tunnel.master.control), probe.tunnel.master.process.pid)
         print(sorted(m for m in ("docker", "paramiko") if m in sys.modules))
         """)
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=240,

@@ -95,7 +95,9 @@ def test_docker_and_host_checks_reach_a_target_behind_a_bastion_with_proxyjump(h
 
     Manual: Morning Health Check, run from another machine (README: production behind a bastion).
     """
-    jumps, forwards = world.jumps_to_target(), world.target.docker_forwards()
+    target = world.target
+    jumps, forwards, connections, commands = (world.jumps_to_target(), target.docker_forwards(), target.connections(),
+                                              target.commands())
     run = run_pytest(REPO, [*CHECKS, f"--ssh-config={world.config}"],
                      {**healthy_sandbox.settings_env, **BUSY_TEST_MACHINE, "DIGITALME_DOCKER_HOST": "ssh://dm-behind",
                       "DIGITALME_HOST": "ssh://dm-behind", "HOME": str(world.target.home)}, tmp_path / "reports")
@@ -103,11 +105,13 @@ def test_docker_and_host_checks_reach_a_target_behind_a_bastion_with_proxyjump(h
     checks = {c["id"].split("[")[0]: c for c in run.results["checks"]}
     assert sorted(checks) == sorted(CHECKS), sorted(checks)
     assert_passed_through_ssh(checks, "through dm-behind")
-    assert world.target.docker_forwards() > forwards, "the target's sshd never forwarded the Docker socket"
-    # Docker's tunnel and each host command came through the bastion: it forwarded them to the target's port.
-    assert world.jumps_to_target() >= jumps + 2, (
-        f"the bastion forwarded {world.jumps_to_target() - jumps} connections to the target (want the Docker "
-        f"tunnel and the host commands)\n{world.bastion.text()[-3000:]}")
+    assert target.docker_forwards() > forwards, "the target's sshd never forwarded the Docker socket"
+    assert target.commands() > commands, "the target's sshd never ran a host command"
+    # Every connection the target accepted in this run was one the bastion forwarded to it: Docker's and the
+    # host commands' (one master connection for both).
+    jumped, accepted = world.jumps_to_target() - jumps, target.connections() - connections
+    assert 1 <= jumped == accepted, (f"the bastion forwarded {jumped} connections to the target, which accepted "
+                                     f"{accepted}\n{world.bastion.text()[-3000:]}")
 
 
 @pytest.mark.sandbox

@@ -6,10 +6,11 @@ the known-hosts files it names, the agent. Nothing here parses that config: ``ss
 says what an alias resolved to when a failure must name it. A port or user written in the URL wins over the
 config, as ``ssh -p``/``-l`` do (the URL ``ssh://prod`` names neither: the config's apply).
 
-One SSH connection per Docker host per run (:class:`DockerTunnel`): a master connection forwards a private local
-socket to the remote Docker socket, and the suite's Docker client (pycurl, plugins/probes/docker_api.py) speaks to
-that socket as to a local Docker. Forwarded channels are not sessions: sshd's MaxSessions (10) does not limit
-the probes' concurrent calls.
+One SSH connection per destination per run (:class:`Master`): through it a local socket is forwarded to the
+remote Docker socket (:class:`DockerTunnel`), and the suite's Docker client (pycurl, plugins/probes/docker_api.py)
+speaks to that socket as to a local Docker; forwarded channels are not sessions, so sshd's MaxSessions (10) does
+not limit the probes' concurrent calls. testinfra's ssh commands to the same destination run over the same
+master (:func:`share_connection`). A destination that cannot be reached is tried once per run.
 """
 
 import atexit
@@ -28,6 +29,7 @@ from plugins.probes import ProbeError
 
 REMOTE_DOCKER_SOCKET = "/var/run/docker.sock"  # Docker's own default, where `docker system dial-stdio` connects
 _RESOLVE_TIMEOUT_S = 5  # `ssh -G` reads files only, unless a Match exec runs a command
+_CONTROL_NAME = "%C"  # ssh's hash of local host, host, port and user: the same destination, the same master
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,20 +57,26 @@ class SshDestination:
         options += ["-p", self.port] if self.port else []
         return options + (["-i", self.identity] if self.identity else [])
 
-    def resolved(self):
-        """``user@host:port`` as ssh resolves the name (``ssh -G``: config, Match blocks and all), with the jump
-        host or proxy command it goes through; "" where ssh could not say."""
+    def effective_config(self, *extra):
+        """ssh's effective configuration for the name (``ssh -G``: config, Match blocks and all), {lower-case
+        keyword: value}; {} where ssh could not say."""
         try:
-            done = subprocess.run(["ssh", "-G", *self.options(), "--", self.name], capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, timeout=_RESOLVE_TIMEOUT_S)
+            done = subprocess.run(["ssh", "-G", *self.options(), *extra, "--", self.name], capture_output=True,
+                                  text=True, stdin=subprocess.DEVNULL, timeout=_RESOLVE_TIMEOUT_S)
         except (OSError, subprocess.TimeoutExpired):
-            return ""
-        if done.returncode != 0:
-            return ""
+            return {}
         config = {}
-        for line in done.stdout.splitlines():
+        for line in done.stdout.splitlines() if done.returncode == 0 else ():
             key, _, value = line.partition(" ")
             config.setdefault(key.lower(), value.strip())
+        return config
+
+    def resolved(self):
+        """``user@host:port`` as ssh resolves the name, with the jump host or proxy command it goes through; ""
+        where ssh could not say."""
+        config = self.effective_config()
+        if not config:
+            return ""
         host = config.get("hostname", self.name)
         host = f"[{host}]" if ":" in host else host
         text = f"{config.get('user', '?')}@{host}:{config.get('port', '22')}"
@@ -77,6 +85,15 @@ class SshDestination:
         elif config.get("proxycommand", "none") != "none":
             text += f" via ProxyCommand {config['proxycommand']}"
         return text
+
+    def config_error(self):
+        """Why ``ssh -G`` refused the configuration, in its words."""
+        try:
+            done = subprocess.run(["ssh", "-G", *self.options(), "--", self.name], capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=_RESOLVE_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return str(e)
+        return ssh_words(done.stderr) or f"ssh -G exited {done.returncode}"
 
     def described(self):
         """``prod resolves to ops@10.0.0.5:2222 via bastion``: what the operator named, and what ssh made of it."""
@@ -90,85 +107,69 @@ def ssh_words(text, limit=300):
     return "; ".join(lines[-3:])[:limit]
 
 
-class DockerTunnel:
-    """One ``ssh`` master connection to the Docker host for the run, forwarding a private local socket (in a
-    0700 folder: it is the Docker API of the production host) to its Docker socket. Closed when the run ends."""
+class Master:
+    """This run's one master connection to a destination (``ssh -M``, in the foreground, ended with the run), at
+    a control socket of the run's private folder; Docker's tunnel and testinfra's commands go through it."""
 
-    def __init__(self, destination, timeout_s, remote_socket=REMOTE_DOCKER_SOCKET):
-        self.destination = destination
-        self.timeout_s = timeout_s
-        self.remote_socket = remote_socket
-        self.folder = None
+    def __init__(self, destination, control, timeout_s):
+        self.destination, self.control, self.timeout_s = destination, control, timeout_s
+        self.log = f"{control}.log"
         self.process = None
-
-    @property
-    def log(self):
-        return os.path.join(self.folder, "ssh.log")
+        self.error = None  # the ProbeError of a failed connection: not tried again in this run
 
     def ssh_said(self):
-        """What ssh wrote to its stderr so far (its errors: LogLevel ERROR)."""
+        """What ssh wrote to its stderr so far (its errors and refused channels: LogLevel INFO)."""
         try:
             with open(self.log, encoding="utf-8", errors="replace") as f:
                 return ssh_words(f.read())
-        except (OSError, TypeError):
+        except OSError:
             return ""
 
-    def open(self):
-        """The local socket path of the remote Docker API, or a ProbeError in ssh's words naming what the
-        destination resolved to. Waits no longer than the timeout: ssh's ConnectTimeout bounds each hop's
-        connect and banner, this deadline the whole (jump hosts and authentication included)."""
-        self.folder = tempfile.mkdtemp(prefix="digitalme-ssh-")  # mode 0700
-        _OPEN.add(self)
-        control = os.path.join(self.folder, "control")
-        self._start_master(control)
-        self._wait_for(control)
-        local = os.path.join(self.folder, "docker.sock")
-        self._forward(control, local)
-        return local
+    def connect(self):
+        """Connected (the control socket is there), or a ProbeError in ssh's words. Waits no longer than the
+        timeout: ssh's ConnectTimeout bounds each hop's connect and banner, this deadline the whole (jump hosts
+        and authentication included)."""
+        if self.error is None and (self.process is None or self.process.poll() is not None):
+            try:
+                self._start()
+                self._wait()
+            except ProbeError as e:
+                self.error = e
+        if self.error is not None:
+            raise ProbeError(str(self.error)) from None
 
-    def _start_master(self, control):
-        command = ["ssh", *self.destination.options(), "-M", "-S", control, "-N", "-T",
-                   # Ours alone, in the foreground (a ControlPersist master would detach), with no forwarding
-                   # of the config's own (LocalForward...): only the Docker socket, added below.
+    def _start(self):
+        command = ["ssh", *self.destination.options(), "-M", "-S", self.control, "-N", "-T",
+                   # In the foreground (a ControlPersist master would detach), with none of the config's own
+                   # forwardings (LocalForward...): only the Docker socket, asked for by the tunnel.
                    "-o", "ControlPersist=no", "-o", "ClearAllForwardings=yes",
                    "-o", "BatchMode=yes",  # no password or host-key prompt can be answered: fail instead
                    "-o", f"ConnectTimeout={max(1, math.ceil(self.timeout_s))}", "-o", "LogLevel=INFO",
                    "-o", "ServerAliveInterval=15", "--", self.destination.name]
+        if os.path.exists(self.control):
+            os.unlink(self.control)  # a master that died without removing it: its socket answers nobody
         with open(self.log, "wb") as log:
             try:
+                # In the suite's process group: a Ctrl-C or a hangup that ends the run ends the master too.
                 self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                                stderr=log, start_new_session=True)  # Ctrl-C is the suite's
+                                                stderr=log)
             except OSError as e:
                 raise ProbeError(f"ssh could not be started ({e.strerror or e}): install openssh-client") from None
 
-    def _wait_for(self, control):
-        """Until the master's control socket exists (ssh makes it once connected and authenticated)."""
+    def _wait(self):
+        """Until the control socket exists (ssh makes it once connected and authenticated)."""
         # A second more than ssh's own ConnectTimeout: where ssh gives up on a silent host, its words say why.
         deadline = time.monotonic() + self.timeout_s + 1
-        while not os.path.exists(control):
+        while not os.path.exists(self.control):
             if self.process.poll() is not None:
-                said = self.ssh_said() or f"ssh exited {self.process.returncode}"
-                self.close()
-                raise ProbeError(f"{said} ({self.destination.described()})")
+                raise ProbeError(self.ssh_said() or f"ssh exited {self.process.returncode}")
             if time.monotonic() > deadline:
                 said = self.ssh_said()
                 self.close()
-                raise ProbeError(f"ssh did not connect within {self.timeout_s:g} s"
-                                 f"{': ' + said if said else ''} ({self.destination.described()})")
+                raise ProbeError(f"ssh did not connect within {self.timeout_s:g} s{': ' + said if said else ''}")
             time.sleep(0.02)
 
-    def _forward(self, control, local):
-        done = subprocess.run(["ssh", *self.destination.options(), "-S", control, "-O", "forward",
-                               "-L", f"{local}:{self.remote_socket}", "--", self.destination.name],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=max(5.0, self.timeout_s))
-        if done.returncode != 0 or not os.path.exists(local):
-            self.close()
-            raise ProbeError(f"ssh could not forward {self.remote_socket}: {ssh_words(done.stderr) or 'no reason'} "
-                             f"({self.destination.described()})")
-
     def close(self):
-        """The master ended (its forwarded socket with it) and the private folder removed."""
         process, self.process = self.process, None
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -177,33 +178,115 @@ class DockerTunnel:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-        if self.folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-        _OPEN.discard(self)
 
 
-class _Open:
-    """The tunnels open in this process, closed at its exit (the run's end; an xdist worker's end)."""
+class _Masters:
+    """The run's masters, one per control socket (ssh's %C: the same user, host and port), in a private folder
+    (0700: a master there is the production host's shell and Docker API) made on first use; ended and removed at
+    the process's exit (the run's end; an xdist worker's end)."""
 
     def __init__(self):
-        self._tunnels, self._lock, self._registered = set(), threading.Lock(), False
+        self._folder, self._masters, self._lock, self._registered = None, {}, threading.Lock(), False
+        self._turns = {}  # control socket -> its lock: one connection attempt at a time per destination
 
-    def add(self, tunnel):
+    def folder(self):
         with self._lock:
-            self._tunnels.add(tunnel)
-            if not self._registered:
-                atexit.register(self.close_all)
-                self._registered = True
+            if self._folder is None:
+                # Short: a unix socket's path has at most 107 bytes (%C takes 40 of them, ".docker.sock" 12).
+                self._folder = tempfile.mkdtemp(prefix="dm-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
+                if not self._registered:
+                    atexit.register(self.close)
+                    self._registered = True
+            return self._folder
 
-    def discard(self, tunnel):
+    def connected(self, destination, timeout_s):
+        """The control socket of the destination's master, connected, or a ProbeError in ssh's words."""
+        pattern = os.path.join(self.folder(), _CONTROL_NAME)
+        control = destination.effective_config("-o", f"ControlPath={pattern}").get("controlpath")
+        if not control:
+            raise ProbeError(f"ssh could not read its configuration: {destination.config_error()}")
         with self._lock:
-            self._tunnels.discard(tunnel)
+            turn = self._turns.setdefault(control, threading.Lock())
+        with turn:
+            with self._lock:
+                master = self._masters.setdefault(control, Master(destination, control, timeout_s))
+            master.connect()
+        return master
 
-    def close_all(self):
+    def close(self):
         with self._lock:
-            tunnels = list(self._tunnels)
-        for tunnel in tunnels:
-            tunnel.close()
+            masters, folder = list(self._masters.values()), self._folder
+            self._masters, self._turns, self._folder = {}, {}, None
+        for master in masters:
+            master.close()
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
-_OPEN = _Open()
+_MASTERS = _Masters()
+
+
+def close_all():
+    """Every master of this process ended and the private folder removed (the run's end: pytest_unconfigure; an
+    xdist worker may end without running atexit)."""
+    _MASTERS.close()
+
+
+class DockerTunnel:
+    """The Docker host's socket forwarded to a private local socket over the destination's master connection."""
+
+    def __init__(self, destination, timeout_s, remote_socket=REMOTE_DOCKER_SOCKET):
+        self.destination = destination
+        self.timeout_s = timeout_s
+        self.remote_socket = remote_socket
+        self.master = None
+
+    def ssh_said(self):
+        return self.master.ssh_said() if self.master else ""
+
+    def open(self):
+        """The local socket path of the remote Docker API, or a ProbeError in ssh's words naming what the
+        destination resolved to."""
+        try:
+            self.master = _MASTERS.connected(self.destination, self.timeout_s)
+        except ProbeError as e:
+            raise ProbeError(f"{e} ({self.destination.described()})") from None
+        local = f"{self.master.control}.docker.sock"
+        if os.path.exists(local):
+            os.unlink(local)  # another probe's of this run (a test's second probe): the master forwards anew
+        done = subprocess.run(["ssh", *self.destination.options(), "-S", self.master.control, "-O", "forward",
+                               "-L", f"{local}:{self.remote_socket}", "--", self.destination.name],
+                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              timeout=max(5.0, self.timeout_s))
+        if done.returncode != 0 or not os.path.exists(local):
+            raise ProbeError(f"ssh could not forward {self.remote_socket}: {ssh_words(done.stderr) or 'no reason'} "
+                             f"({self.destination.described()})")
+        return local
+
+
+def share_connection(host):
+    """testinfra's ``host`` (its ssh backend) runs its commands over the run's master connection to its
+    destination, connected before its first command: testinfra otherwise makes one SSH connection per command
+    (it passes ``ControlMaster=auto`` but no ControlPath). A master that cannot connect fails the command in
+    ssh's words, once per run. Left alone where --ssh-extra-args names a ControlMaster or ControlPath."""
+    backend = host.backend
+    if backend.NAME not in ("ssh", "safe-ssh") or getattr(backend, "_digitalme_shared", False):
+        return host
+    extra = (backend.ssh_extra_args or "").lower()
+    if backend.controlpath or "controlmaster" in extra or "controlpath" in extra:
+        return host
+    destination = SshDestination(backend.host.name, backend.host.user, backend.host.port, backend.ssh_config,
+                                 backend.ssh_identity_file)
+    run_ssh, extra_args = backend.run_ssh, backend.ssh_extra_args
+
+    def run_ssh_over_the_master(command):
+        master = _MASTERS.connected(destination, backend.timeout)
+        # A client of the master only (never a master itself, whose ControlPersist would outlive the run);
+        # testinfra %-formats its command line.
+        backend.controlpath = master.control.replace("%", "%%")
+        backend.ssh_extra_args = " ".join(filter(None, [extra_args, "-o ControlMaster=no"]))
+        return run_ssh(command)
+
+    backend.run_ssh = run_ssh_over_the_master
+    backend._digitalme_shared = True
+    return host
