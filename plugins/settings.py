@@ -244,8 +244,8 @@ DECLARED = (
     # The target
     Setting("base_url", "http://localhost", url, "Base URL of the app over plain HTTP (manual: curl http://localhost/health)."),
     Setting("https_url", "https://localhost", optional_url, "HTTPS URL of the app; empty when HTTPS does not apply (HTTPS checks then skip)."),
-    Setting("docker_host", "", docker_url, "The Docker API of the deployment's host (empty: DOCKER_HOST, else the local socket); ssh://user@host goes over SSH."),
-    Setting("host", "", host_spec, "The deployment's host for host checks, as testinfra names it (empty: --hosts, else this machine), e.g. ssh://ops@prod."),
+    Setting("docker_host", "", docker_url, "The Docker API of the deployment's host (empty: DOCKER_HOST, else the local socket); ssh://host-or-alias goes over SSH, your ssh config applying."),
+    Setting("host", "", host_spec, "The deployment's host for host checks, as testinfra names it (empty: --hosts, else this machine), e.g. ssh://prod (an ssh config alias)."),
     Setting("compose_file", "docker-compose.production.yml", required_text, "The deployment's compose file, as a path on the checking machine."),
     Setting("compose_project", "digitalme", required_text, "Compose project name: its containers carry the label com.docker.compose.project."),
     Setting("container", "digitalme-digitalme-1", required_text, "The app container's name."),
