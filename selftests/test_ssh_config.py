@@ -25,8 +25,8 @@ CHECKS = (DOCKER_CHECK, FILES_CHECK, HOST_CHECK)
 class SshWorld:
     """A target sshd, a bastion sshd that may open connections to the target only (PermitOpen), one client key,
     and one ssh config naming them as an operator's would: ``dm-behind`` (through the bastion with ProxyJump),
-    ``dm-matched`` (its port and key only in a Match block), ``dm-wrong-port`` and ``dm-behind-dead`` (a jump
-    host that does not answer). The bastion's host key is in the named GlobalKnownHostsFile, the target's in the
+    ``dm-matched`` (its port only in a Match block), ``dm-wrong-port``, ``dm-behind-dead`` (a jump host that
+    does not answer) and ``dm-unknown-key`` (a known-hosts file without the target's key). The bastion's host key is in the named GlobalKnownHostsFile, the target's in the
     named UserKnownHostsFile; StrictHostKeyChecking: an unknown key is refused."""
 
     def __init__(self, folder):
@@ -40,6 +40,7 @@ class SshWorld:
         self.global_known = folder / "known_hosts_of_bastions"
         self.user_known.write_text(self.target.known_host())
         self.global_known.write_text(self.bastion.known_host())
+        (folder / "known_hosts_empty").write_text("")
         self.config = folder / "ssh_config"
         key, target = self.target.key, self.target.port
         self.config.write_text(
@@ -48,6 +49,9 @@ class SshWorld:
             f"Host dm-behind-dead\n  HostName 127.0.0.1\n  Port {target}\n  User root\n  ProxyJump dm-dead-bastion\n"
             f"Host dm-dead-bastion\n  HostName 127.0.0.1\n  Port {self.dead_port}\n  User root\n"
             f"Host dm-wrong-port\n  HostName 127.0.0.1\n  Port {self.dead_port}\n  User root\n"
+            # The target, but its key in no known-hosts file this alias names: refused, never accepted.
+            f"Host dm-unknown-key\n  HostName 127.0.0.1\n  Port {target}\n  User root\n"
+            f"  UserKnownHostsFile {folder / 'known_hosts_empty'}\n"
             # No port for dm-matched but in the Match block: without it, ssh would try 22 and fail.
             "Host dm-matched\n  HostName 127.0.0.1\n  User root\n"
             f"Match originalhost dm-matched\n  Port {target}\n"
@@ -133,15 +137,18 @@ def test_a_match_block_and_a_targets_file_alias_are_honoured(healthy_sandbox, wo
 
 
 @pytest.mark.sandbox
-def test_a_wrong_port_or_a_dead_bastion_says_what_the_alias_resolved_to(healthy_sandbox, world, tmp_path):
-    """An alias whose Port has nothing listening, and one whose ProxyJump host does not answer: every Docker and
-    host check of each is "could not be checked", in ssh's words, naming the alias and the user, host, port (and
-    jump host) it resolved to; within the timeouts, without a traceback.
+def test_a_wrong_port_a_dead_bastion_or_an_unknown_key_says_what_the_alias_resolved_to(healthy_sandbox, world,
+                                                                                        tmp_path):
+    """An alias whose Port has nothing listening, one whose ProxyJump host does not answer, and one whose named
+    known-hosts file lacks the host's key: every Docker and host check of each is "could not be checked", in
+    ssh's words, naming the alias and the user, host, port (and jump host) it resolved to; within the timeouts,
+    without a traceback.
 
     Manual: Troubleshooting (the production host unreachable is itself a finding).
     """
     text = ('[targets.wrong-port]\ndocker_host = "ssh://dm-wrong-port"\nhost = "ssh://dm-wrong-port"\n'
-            '[targets.no-bastion]\ndocker_host = "ssh://dm-behind-dead"\nhost = "ssh://dm-behind-dead"\n')
+            '[targets.no-bastion]\ndocker_host = "ssh://dm-behind-dead"\nhost = "ssh://dm-behind-dead"\n'
+            '[targets.unknown-key]\ndocker_host = "ssh://dm-unknown-key"\nhost = "ssh://dm-unknown-key"\n')
     started = time.monotonic()
     run = fleet_run(healthy_sandbox, tmp_path, text, *CHECKS, f"--ssh-config={world.config}",
                     env={**TIMEOUTS, "HOME": str(world.target.home)})
@@ -159,6 +166,10 @@ def test_a_wrong_port_or_a_dead_bastion_says_what_the_alias_resolved_to(healthy_
                        rf"\(dm-behind-dead resolves to root@127\.0\.0\.1:{target} via dm-dead-bastion\)$",
                        rf"^could not be checked: host ssh://dm-behind-dead did not answer: .*{refused}.* "
                        rf"\(dm-behind-dead resolves to root@127\.0\.0\.1:{target} via dm-dead-bastion\)$"),
+        "unknown-key": (r"^could not be checked: the Docker daemon did not answer: .*Host key verification failed.* "
+                        rf"\(dm-unknown-key resolves to root@127\.0\.0\.1:{target}\)$",
+                        r"^could not be checked: host ssh://dm-unknown-key did not answer: .*Host key verification "
+                        rf"failed.* \(dm-unknown-key resolves to root@127\.0\.0\.1:{target}\)$"),
     }
     for name, (docker, host) in expected.items():
         checks = of_target(run, name)
@@ -169,7 +180,7 @@ def test_a_wrong_port_or_a_dead_bastion_says_what_the_alias_resolved_to(healthy_
         check = checks[HOST_CHECK]
         assert (check["outcome"], check["severity"]) == ("error", "warning"), check
         assert re.match(host, check["message"]), (name, check["message"])
-    assert elapsed < 60, f"two unreachable aliases took {elapsed:.0f} s (> 60 s)\n{run!r}"
+    assert elapsed < 60, f"three unreachable aliases took {elapsed:.0f} s (> 60 s)\n{run!r}"
 
 
 CHECK_READING_DOCKER_HOST = """

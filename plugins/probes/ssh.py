@@ -15,6 +15,7 @@ master (:func:`share_connection`). A destination that cannot be reached is tried
 
 import atexit
 import dataclasses
+import hashlib
 import math
 import os
 import shutil
@@ -29,7 +30,6 @@ from plugins.probes import ProbeError
 
 REMOTE_DOCKER_SOCKET = "/var/run/docker.sock"  # Docker's own default, where `docker system dial-stdio` connects
 _RESOLVE_TIMEOUT_S = 5  # `ssh -G` reads files only, unless a Match exec runs a command
-_CONTROL_NAME = "%C"  # ssh's hash of local host, host, port and user: the same destination, the same master
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +49,12 @@ class SshDestination:
         return cls(parts.hostname or "", parts.username, str(parts.port) if parts.port else None,
                    os.path.expanduser(config) if config else None,
                    os.path.expanduser(identity) if identity else None)
+
+    def control_name(self):
+        """The name of this destination's control socket: one master per destination as given (an alias and its
+        options), not per resolved user@host:port, which two aliases may share over different routes (a jump
+        host, a key, a known-hosts file)."""
+        return hashlib.sha256(repr(dataclasses.astuple(self)).encode()).hexdigest()[:24]
 
     def options(self):
         """ssh's options for this destination, before the name."""
@@ -85,15 +91,6 @@ class SshDestination:
         elif config.get("proxycommand", "none") != "none":
             text += f" via ProxyCommand {config['proxycommand']}"
         return text
-
-    def config_error(self):
-        """Why ``ssh -G`` refused the configuration, in its words."""
-        try:
-            done = subprocess.run(["ssh", "-G", *self.options(), "--", self.name], capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, timeout=_RESOLVE_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return str(e)
-        return ssh_words(done.stderr) or f"ssh -G exited {done.returncode}"
 
     def described(self):
         """``prod resolves to ops@10.0.0.5:2222 via bastion``: what the operator named, and what ssh made of it."""
@@ -181,7 +178,7 @@ class Master:
 
 
 class _Masters:
-    """The run's masters, one per control socket (ssh's %C: the same user, host and port), in a private folder
+    """The run's masters, one per destination (:meth:`SshDestination.control_name`), in a private folder
     (0700: a master there is the production host's shell and Docker API) made on first use; ended and removed at
     the process's exit (the run's end; an xdist worker's end)."""
 
@@ -192,7 +189,7 @@ class _Masters:
     def folder(self):
         with self._lock:
             if self._folder is None:
-                # Short: a unix socket's path has at most 107 bytes (%C takes 40 of them, ".docker.sock" 12).
+                # Short: a unix socket's path has at most 107 bytes (the name takes 24, ".docker.sock" 12).
                 self._folder = tempfile.mkdtemp(prefix="dm-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
                 if not self._registered:
                     atexit.register(self.close)
@@ -201,10 +198,7 @@ class _Masters:
 
     def connected(self, destination, timeout_s):
         """The control socket of the destination's master, connected, or a ProbeError in ssh's words."""
-        pattern = os.path.join(self.folder(), _CONTROL_NAME)
-        control = destination.effective_config("-o", f"ControlPath={pattern}").get("controlpath")
-        if not control:
-            raise ProbeError(f"ssh could not read its configuration: {destination.config_error()}")
+        control = os.path.join(self.folder(), destination.control_name())
         with self._lock:
             turn = self._turns.setdefault(control, threading.Lock())
         with turn:
@@ -281,9 +275,8 @@ def share_connection(host):
 
     def run_ssh_over_the_master(command):
         master = _MASTERS.connected(destination, backend.timeout)
-        # A client of the master only (never a master itself, whose ControlPersist would outlive the run);
-        # testinfra %-formats its command line.
-        backend.controlpath = master.control.replace("%", "%%")
+        # A client of the master only (never a master itself, whose ControlPersist would outlive the run)
+        backend.controlpath = master.control
         backend.ssh_extra_args = " ".join(filter(None, [extra_args, "-o ControlMaster=no"]))
         return run_ssh(command)
 
