@@ -26,8 +26,9 @@ class SshWorld:
     """A target sshd, a bastion sshd that may open connections to the target only (PermitOpen), one client key,
     and one ssh config naming them as an operator's would: ``dm-behind`` (through the bastion with ProxyJump),
     ``dm-matched`` (its port only in a Match block), ``dm-wrong-port``, ``dm-behind-dead`` (a jump host that
-    does not answer) and ``dm-unknown-key`` (a known-hosts file without the target's key). The bastion's host key is in the named GlobalKnownHostsFile, the target's in the
-    named UserKnownHostsFile; StrictHostKeyChecking: an unknown key is refused."""
+    does not answer) and ``dm-unknown-key`` (a known-hosts file without the target's key). The bastion's host
+    key is in the named GlobalKnownHostsFile, the target's in the named UserKnownHostsFile;
+    StrictHostKeyChecking: an unknown key is refused."""
 
     def __init__(self, folder):
         (folder / "target").mkdir()
@@ -181,6 +182,32 @@ def test_a_wrong_port_a_dead_bastion_or_an_unknown_key_says_what_the_alias_resol
         assert (check["outcome"], check["severity"]) == ("error", "warning"), check
         assert re.match(host, check["message"]), (name, check["message"])
     assert elapsed < 60, f"three unreachable aliases took {elapsed:.0f} s (> 60 s)\n{run!r}"
+
+
+def test_a_host_that_forbids_socket_forwarding_says_so(tmp_path):
+    """sshd with ``AllowStreamLocalForwarding no`` (a hardened host): the connection is made, the Docker socket is
+    not reached, and the Docker probe says so in ssh's words, naming the socket and what the alias resolved to.
+
+    Manual: Troubleshooting (the production host's Docker cannot be reached).
+    """
+    import subprocess
+    import sys
+    hardened = Sshd(tmp_path, sshd_extra="AllowStreamLocalForwarding no\n")
+    hardened.start()
+    try:
+        code = ("from plugins.probes.docker import DockerProbe\nfrom plugins.probes import ProbeError\n"
+                f"probe = DockerProbe(5, 'ssh://{Sshd.ALIAS}', ssh_config={str(hardened.client_config)!r})\n"
+                "try:\n    probe.client\nexcept ProbeError as e:\n    print(e)\n")
+        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
+                              env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(hardened.home)})
+    finally:
+        hardened.stop()
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    # sshd tells the client "open failed" and no more; the message lists what that can mean.
+    assert re.fullmatch(r"the Docker daemon did not answer at /var/run/docker\.sock over ssh \(.*open failed: no "
+                        r"Docker socket there, .*AllowStreamLocalForwarding\); "
+                        rf"{Sshd.ALIAS} resolves to root@127\.0\.0\.1:{hardened.port}\)", done.stdout.strip()), \
+        done.stdout
 
 
 CHECK_READING_DOCKER_HOST = """

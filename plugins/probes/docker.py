@@ -154,6 +154,9 @@ class DockerProbe:
         """Connected over SSH, but no answer from the Docker socket at its end: ssh's words (a channel the host
         refused to open: no socket there, or no permission) rather than curl's about the local end."""
         said = self.tunnel.ssh_said() or curl_said
+        if "open failed" in said:  # sshd tells the client no more than that
+            said += (": no Docker socket there, no permission for this user, or sshd forbids socket forwarding "
+                     "(AllowStreamLocalForwarding)")
         within = f" within {self.timeout_s:g} s" if timed_out else ""
         return (f"the Docker daemon did not answer{within} at {self.tunnel.remote_socket} over ssh ({said}; "
                 f"{self.tunnel.destination.described()})")

@@ -14,6 +14,7 @@ master (:func:`share_connection`). A destination that cannot be reached is tried
 """
 
 import atexit
+import contextlib
 import dataclasses
 import hashlib
 import math
@@ -143,7 +144,7 @@ class Master:
                    "-o", "BatchMode=yes",  # no password or host-key prompt can be answered: fail instead
                    "-o", f"ConnectTimeout={max(1, math.ceil(self.timeout_s))}", "-o", "LogLevel=INFO",
                    "-o", "ServerAliveInterval=15", "--", self.destination.name]
-        if os.path.exists(self.control):
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(self.control)  # a master that died without removing it: its socket answers nobody
         with open(self.log, "wb") as log:
             try:
@@ -248,12 +249,18 @@ class DockerTunnel:
         local = f"{self.master.control}.docker.sock"
         if os.path.exists(local):
             os.unlink(local)  # another probe's of this run (a test's second probe): the master forwards anew
-        done = subprocess.run(["ssh", *self.destination.options(), "-S", self.master.control, "-O", "forward",
-                               "-L", f"{local}:{self.remote_socket}", "--", self.destination.name],
-                              stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                              timeout=max(5.0, self.timeout_s))
-        if done.returncode != 0 or not os.path.exists(local):
-            raise ProbeError(f"ssh could not forward {self.remote_socket}: {ssh_words(done.stderr) or 'no reason'} "
+        try:
+            done = subprocess.run(["ssh", *self.destination.options(), "-S", self.master.control, "-O", "forward",
+                                   "-L", f"{local}:{self.remote_socket}", "--", self.destination.name],
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=max(5.0, self.timeout_s))
+            said = ssh_words(done.stderr) if done.returncode != 0 or not os.path.exists(local) else None
+        except subprocess.TimeoutExpired:
+            said = f"no answer from the master within {max(5.0, self.timeout_s):g} s"
+        except OSError as e:
+            said = e.strerror or str(e)
+        if said is not None:
+            raise ProbeError(f"ssh could not forward {self.remote_socket}: {said or 'no reason'} "
                              f"({self.destination.described()})")
         return local
 
