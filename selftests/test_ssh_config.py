@@ -6,7 +6,10 @@ Real sshds on 127.0.0.1 (a target and a bastion in front of it), keys made for t
 given with --ssh-config (as ``ssh -F``): the machine's own ~/.ssh is never read.
 """
 
+import os
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -76,7 +79,6 @@ class SshWorld:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
-    import os
     if not os.path.exists(SSHD):
         pytest.fail("sshd is missing: `make setup` installs openssh-server", pytrace=False)
     found = SshWorld(tmp_path_factory.mktemp("ssh-world"))
@@ -190,8 +192,6 @@ def test_a_host_that_forbids_socket_forwarding_says_so(tmp_path):
 
     Manual: Troubleshooting (the production host's Docker cannot be reached).
     """
-    import subprocess
-    import sys
     hardened = Sshd(tmp_path, sshd_extra="AllowStreamLocalForwarding no\n")
     hardened.start()
     try:

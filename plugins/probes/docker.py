@@ -10,7 +10,6 @@ looked at.
 import dataclasses
 import datetime as dt
 import io
-import logging
 import os
 import re
 import sys
