@@ -16,6 +16,7 @@ import gc
 import json
 import re
 import subprocess
+import sys
 import threading
 
 import pytest
@@ -76,7 +77,10 @@ def docker_probe(config, target):
         found = config.stash.setdefault(_DOCKER, {})
         if target.name not in found:
             from plugins.probes.docker import DockerProbe
-            found[target.name] = DockerProbe(target.settings.docker_timeout_s, target.settings.docker_host)
+            # An ssh:// Docker host is reached with the run's ssh options, as testinfra's hosts are.
+            found[target.name] = DockerProbe(target.settings.docker_timeout_s, target.settings.docker_host,
+                                             ssh_config=config.option.ssh_config,
+                                             ssh_identity=config.option.ssh_identity_file)
         return found[target.name]
 
 
@@ -99,18 +103,19 @@ _ON_HOSTS = ("host_facts_by_host", "certificate_on_disk")  # probes that read te
 
 
 def checked_hosts(config, target):
-    """testinfra's hosts of the target: its ``host`` in a fleet, else ``--hosts`` (else this machine). testinfra's
-    cache hands the checks the same Host objects."""
+    """testinfra's hosts of the target: its ``host`` in a fleet, else ``--hosts`` (else this machine), their
+    commands sharing the run's SSH connection to each. testinfra's cache hands the checks the same Host objects."""
     from plugins.targets import fleet, testinfra_host
     if fleet(config):
         return [testinfra_host(config, target.settings)]
     import testinfra
+    from plugins.probes.ssh import share_connection
     option = config.option
     specs = option.hosts.split(",") if option.hosts is not None else [None]
-    return testinfra.get_hosts(specs, connection=option.connection, ssh_config=option.ssh_config,
-                               ssh_identity_file=option.ssh_identity_file, sudo=option.sudo,
-                               sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
-                               force_ansible=option.force_ansible)
+    return [share_connection(host) for host in testinfra.get_hosts(
+        specs, connection=option.connection, ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
+        sudo=option.sudo, sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
+        force_ansible=option.force_ansible)]
 
 
 def host_facts_of(hosts, report_dir=None, target=None):
@@ -242,6 +247,8 @@ def pytest_collection_finish(session):
     if settings_of(config) is None or config.option.collectonly or not session.items:
         return
     config.stash[_USED] = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
+    if config.option.hosts is not None:
+        checked_hosts(config, first_targets(config)[0])  # --hosts: testinfra's own host fixture shares the connection
     if hasattr(config, "workerinput"):
         return  # an xdist worker learns its targets as their checks arrive (the fixture below)
     targets = first_targets(config)
@@ -267,8 +274,11 @@ def _prefetched(target, pytestconfig):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config):
-    """The collector back on where collection never finished (a usage error, an interrupted collection)."""
+    """The collector back on where collection never finished (a usage error, an interrupted collection); the
+    run's SSH connections ended."""
     gc.enable()
+    if "plugins.probes.ssh" in sys.modules:
+        sys.modules["plugins.probes.ssh"].close_all()
 
 
 def compose_services_of(settings, docker, target=None):

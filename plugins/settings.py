@@ -82,7 +82,24 @@ def docker_url(value):
     if value and (urllib.parse.urlsplit(value).scheme not in ("unix", "tcp", "ssh") or _WHITESPACE_OR_CONTROL.search(value)):
         raise Invalid("expected empty, or a Docker host such as unix:///var/run/docker.sock, tcp://host:2376 "
                       "or ssh://user@host")
+    if value.startswith("ssh://"):
+        ssh_destination(value)
     return value
+
+
+def ssh_destination(value):
+    """``ssh://[user@]host-or-alias[:port]``, nothing more: the remote socket is Docker's default (plugins/probes/
+    ssh.py), so a path or query would be ignored, as the docker CLI refuses them."""
+    parts = urllib.parse.urlsplit(value)
+    try:
+        parts.port
+    except ValueError:
+        raise Invalid("an ssh:// Docker host's port is not a number from 0 to 65535") from None
+    if not parts.hostname:
+        raise Invalid("an ssh:// Docker host names a host or an ssh config alias: ssh://prod or ssh://user@host:port")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise Invalid("an ssh:// Docker host takes no path or query: ssh://[user@]host-or-alias[:port] (the Docker "
+                      "socket there is /var/run/docker.sock)")
 
 
 _TESTINFRA_BACKENDS = ("local", "ssh", "safe-ssh", "paramiko", "docker", "podman", "kubectl", "openshift",
@@ -278,8 +295,8 @@ DECLARED = (
     # The target
     Setting("base_url", "http://localhost", url, "Base URL of the app over plain HTTP (manual: curl http://localhost/health)."),
     Setting("https_url", "https://localhost", optional_url, "HTTPS URL of the app; empty when HTTPS does not apply (HTTPS checks then skip)."),
-    Setting("docker_host", "", docker_url, "The Docker API of the deployment's host (empty: DOCKER_HOST, else the local socket); ssh://user@host goes over SSH."),
-    Setting("host", "", host_spec, "The deployment's host for host checks, as testinfra names it (empty: --hosts, else this machine), e.g. ssh://ops@prod."),
+    Setting("docker_host", "", docker_url, "The Docker API of the deployment's host (empty: DOCKER_HOST, else the local socket); ssh://host-or-alias goes over SSH, your ssh config applying."),
+    Setting("host", "", host_spec, "The deployment's host for host checks, as testinfra names it (empty: --hosts, else this machine), e.g. ssh://prod (an ssh config alias)."),
     Setting("compose_file", "docker-compose.production.yml", required_text, "The deployment's compose file, as a path on the checking machine."),
     Setting("compose_project", "digitalme", required_text, "Compose project name: its containers carry the label com.docker.compose.project."),
     Setting("container", "digitalme-digitalme-1", required_text, "The app container's name."),

@@ -142,16 +142,18 @@ def load(path, base):
 
 def testinfra_host(config, settings):
     """testinfra's Host for the target's ``host`` (empty: this machine) with the run's ssh options (--ssh-config
-    ...); testinfra caches hosts, so every caller gets the same one. ssh's ConnectTimeout (which also bounds the
+    ...), its commands sharing the run's SSH connection to it; testinfra caches hosts, so every caller gets the same
+    one. ssh's ConnectTimeout (which also bounds the
     wait for the server's banner) is the target's connect timeout, rounded up, not testinfra's 10 s: a host that
     does not answer costs each run that long (``host = "ssh://...?timeout=20"`` sets it for one target)."""
     import math
     import testinfra
+    from plugins.probes.ssh import share_connection
     option = config.option
-    return testinfra.get_host(settings.host or "local://", connection=option.connection,
-                              ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
-                              sudo=option.sudo, sudo_user=option.sudo_user,
-                              timeout=max(1, math.ceil(settings.connect_timeout_s)))
+    return share_connection(testinfra.get_host(settings.host or "local://", connection=option.connection,
+                                               ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
+                                               sudo=option.sudo, sudo_user=option.sudo_user,
+                                               timeout=max(1, math.ceil(settings.connect_timeout_s))))
 
 
 # --- hooks --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ need=()
 command -v ss >/dev/null || need+=(iproute2)
 command -v openssl >/dev/null || need+=(openssl)
 command -v git >/dev/null || need+=(git)
-command -v ssh >/dev/null || need+=(openssh-client)   # testinfra's --hosts ssh://...
+command -v ssh >/dev/null || need+=(openssh-client)   # --hosts ssh://... and DOCKER_HOST=ssh://...: the system ssh
 [ ${#need[@]} -eq 0 ] || { say "installing ${need[*]}"; apt_install "${need[@]}"; }
 
 # --- Python environment --------------------------------------------------------------------------

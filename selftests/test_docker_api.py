@@ -167,10 +167,13 @@ def test_a_daemon_that_never_answers_fails_within_the_timeout(tmp_path):
         server.close()
 
 
-@pytest.mark.parametrize("host, local", [("", "/var/run/docker.sock"), ("unix:///run/d.sock", "/run/d.sock"),
-                                         ("tcp://127.0.0.1:2375", None), ("ssh://ops@example.invalid", None)])
-def test_only_a_local_host_skips_the_sdk(host, local, monkeypatch):
-    """The local socket goes through pycurl; tcp:// and ssh:// keep the Docker SDK (its errors caught).
+@pytest.mark.parametrize("host, local, sdk", [("", "/var/run/docker.sock", False),
+                                              ("unix:///run/d.sock", "/run/d.sock", False),
+                                              ("tcp://127.0.0.1:2375", None, True),
+                                              ("ssh://ops@example.invalid", None, False)])
+def test_only_a_tcp_host_uses_the_sdk(host, local, sdk, monkeypatch):
+    """The local socket goes through pycurl, and so does ssh:// (through the socket ssh forwards to it); tcp://
+    keeps the Docker SDK (its errors caught).
 
     Manual: Morning Health Check (a remote Docker host).
     """
@@ -178,7 +181,7 @@ def test_only_a_local_host_skips_the_sdk(host, local, monkeypatch):
     probe = DockerProbe(5, host)
     assert probe.socket_path == local, f"{host!r}: socket {probe.socket_path!r}, want {local!r}"
     module = probe._errors()[0].__module__
-    want = "plugins.probes.docker_api" if local else "docker.errors"
+    want = "docker.errors" if sdk else "plugins.probes.docker_api"
     assert module == want, f"{host!r}: errors from {module}, want {want}"
 
 

@@ -150,4 +150,5 @@ def test_unreachable_host_fails_the_host_checks_cleanly(tmp_path):
         check = run.check(name)
         assert (check["outcome"], check["severity"]) == ("error", severity), check
         assert check["message"] == ("could not be checked: host ssh://127.0.0.1 did not answer: "
-                                    "ssh: connect to host 127.0.0.1 port 9: Connection refused"), check
+                                    "ssh: connect to host 127.0.0.1 port 9: Connection refused "
+                                    "(127.0.0.1 resolves to nobody@127.0.0.1:9)"), check

@@ -7,11 +7,9 @@ SQLite to read. Each failure to reach Docker becomes a :class:`ProbeError` whose
 looked at.
 """
 
-import contextlib
 import dataclasses
 import datetime as dt
 import io
-import logging
 import os
 import re
 import sys
@@ -38,14 +36,13 @@ class ImageAge:
     days: float
 
 
-def _docker(remote=False):
-    """The Docker SDK, imported where first needed (start-up time matters every five minutes). It imports its SSH
-    transport, and with it paramiko (~150 ms), whenever paramiko is installed; only an ssh:// Docker host uses it,
-    so elsewhere the SDK is imported as if paramiko were absent (its own fallback)."""
-    if "docker" in sys.modules or remote or "paramiko" in sys.modules:
+def _docker():
+    """The Docker SDK (for a tcp:// Docker host only), imported where first needed (start-up time matters every
+    five minutes). It imports its SSH transport, and with it paramiko (~150 ms), whenever paramiko is installed;
+    the suite never uses it (ssh:// goes through the system ssh, plugins/probes/ssh.py), so the SDK is imported
+    as if paramiko were absent (its own fallback)."""
+    if "docker" in sys.modules or "paramiko" in sys.modules:
         import docker
-        if remote:
-            _with_ssh_transport()
         return _direct(docker)
     sys.modules["paramiko"] = None  # `import paramiko` raises ImportError while this stands
     try:
@@ -64,24 +61,10 @@ def _direct(docker):
     return docker
 
 
-def _with_ssh_transport():
-    """The SDK's SSH transport, added when the SDK was imported without it: in a fleet, a local target's probe may
-    import it first, and an ssh:// target's client would then fail with "Install paramiko package"."""
-    import docker.api.client as api_client
-    if not hasattr(api_client, "SSHHTTPAdapter"):
-        import docker.transport
-        from docker.transport.sshconn import SSHHTTPAdapter
-        docker.transport.SSHHTTPAdapter = api_client.SSHHTTPAdapter = SSHHTTPAdapter
-
-
-def _docker_errors(remote=False):
-    errors = _docker(remote).errors
+def _docker_errors():
+    errors = _docker().errors
     import requests.exceptions
-    found = (errors.DockerException, requests.exceptions.RequestException, OSError)
-    if remote:  # an ssh:// Docker host: a channel that cannot be opened is paramiko's SSHException
-        import paramiko
-        found += (paramiko.SSHException,)
-    return found
+    return errors.DockerException, requests.exceptions.RequestException, OSError
 
 
 def local_socket(base_url):
@@ -96,23 +79,26 @@ def local_socket(base_url):
 
 class DockerProbe:
     """Looks at the deployment through the Docker API: ``base_url`` (a target's ``docker_host``), else
-    ``DOCKER_HOST``, else the local socket; ``ssh://user@host`` for a remote host.
+    ``DOCKER_HOST``, else the local socket; ``ssh://[user@]host-or-alias[:port]`` for a remote host.
 
     A local Docker host (its unix socket) is spoken to with pycurl (plugins/probes/docker_api.py), without
-    importing the Docker SDK (~100 ms of every run); tcp:// and ssh:// hosts go through the SDK.
+    importing the Docker SDK (~100 ms of every run); so is an ssh:// one, through a local socket the system
+    ``ssh`` forwards to it (plugins/probes/ssh.py: the operator's ssh config applies as to ``ssh``; ``ssh_config``
+    and ``ssh_identity`` are the run's ``--ssh-config`` and ``--ssh-identity-file``). tcp:// goes through the SDK.
     """
 
-    def __init__(self, timeout_s, base_url=""):
+    def __init__(self, timeout_s, base_url="", ssh_config=None, ssh_identity=None):
         self.timeout_s = timeout_s
         self.base_url = base_url or os.environ.get("DOCKER_HOST", "")
         self.remote = self.base_url.startswith("ssh://")
         self.socket_path = local_socket(self.base_url)
+        self.tunnel = None
+        if self.remote:
+            from plugins.probes.ssh import DockerTunnel, SshDestination
+            self.tunnel = DockerTunnel(SshDestination.from_url(self.base_url, ssh_config, ssh_identity), timeout_s)
         self._client = None
         self._connect_error = None
         self._client_lock = threading.Lock()  # probes start in background threads (plugins/prefetch.py): one client
-        # Over ssh:// one API call at a time: concurrent calls open channels the SDK never closes, and sshd refuses
-        # an 11th session on a connection (MaxSessions). A local socket needs no such turn-taking.
-        self._turn = threading.Lock() if self.remote else contextlib.nullcontext()
         self._inspected = {}
 
     @property
@@ -132,38 +118,60 @@ class DockerProbe:
 
     def _errors(self):
         """(NotFound, ImageNotFound, every failure) of the client in use."""
-        if self.socket_path:
+        if self.socket_path or self.remote:
             from plugins.probes import docker_api
             return docker_api.NotFound, docker_api.ImageNotFound, docker_api.ERRORS
-        errors = _docker(self.remote).errors
-        return errors.NotFound, errors.ImageNotFound, _docker_errors(self.remote)
+        errors = _docker().errors
+        return errors.NotFound, errors.ImageNotFound, _docker_errors()
 
-    def _connect_local(self):
+    def _connect_local(self, socket_path):
         """The local socket's API, which answered a ping within the Docker timeout (curl's own timers bound it:
         no thread needed), or a ProbeError."""
         from plugins.probes.docker_api import ERRORS, LocalDockerAPI
-        client = LocalDockerAPI(self.socket_path, self.timeout_s)
+        client = LocalDockerAPI(socket_path, self.timeout_s)
         try:
             client.ping()
         except ERRORS as e:
-            if getattr(e, "timed_out", False):
+            timed_out = getattr(e, "timed_out", False)
+            if self.tunnel is not None:
+                raise ProbeError(self._remote_ping_failed(_short(e), timed_out)) from None
+            if timed_out:
                 raise ProbeError(f"the Docker daemon did not answer within {self.timeout_s:g} s") from None
             raise ProbeError(f"the Docker daemon did not answer ({_short(e)})") from None
         return client
 
+    def _connect_remote(self):
+        """The remote Docker API through the tunnel's local socket (one SSH connection for the run), or a
+        ProbeError in ssh's words, naming what the alias resolved to."""
+        try:
+            socket_path = self.tunnel.open()
+        except ProbeError as e:
+            raise ProbeError(f"the Docker daemon did not answer: {e}") from None
+        return self._connect_local(socket_path)
+
+    def _remote_ping_failed(self, curl_said, timed_out):
+        """Connected over SSH, but no answer from the Docker socket at its end: ssh's words (a channel the host
+        refused to open: no socket there, or no permission) rather than curl's about the local end."""
+        said = self.tunnel.ssh_said() or curl_said
+        if "open failed" in said:  # sshd tells the client no more than that
+            said += (": no Docker socket there, no permission for this user, or sshd forbids socket forwarding "
+                     "(AllowStreamLocalForwarding)")
+        within = f" within {self.timeout_s:g} s" if timed_out else ""
+        return (f"the Docker daemon did not answer{within} at {self.tunnel.remote_socket} over ssh ({said}; "
+                f"{self.tunnel.destination.described()})")
+
     def _connect(self):
         """A client that answered a ping, within the Docker timeout, or a ProbeError.
 
-        ``DOCKER_HOST=ssh://user@host[:port]`` goes through paramiko: one SSH connection for the run, each API
-        connection a channel on it running ``docker system dial-stdio`` on the remote. The SDK's other mode (the
-        system ``ssh``) breaks pipes when threads share it. paramiko reads ~/.ssh/config (HostName, Port, User,
-        IdentityFile) and the agent, and knows hosts from ~/.ssh/known_hosts only (an unknown host key is
-        refused). Neither bounds the connection itself (a host that drops packets holds it for minutes), so it
-        is made in a thread waited for no longer than the timeout.
+        ``unix://`` and ``ssh://`` go through pycurl (the SSH tunnel bounds its own wait); ``tcp://`` through the
+        SDK, which does not bound the connection itself, so it is made in a thread waited for no longer than the
+        timeout.
         """
         if self.socket_path:
-            return self._connect_local()
-        docker = _docker(self.remote)
+            return self._connect_local(self.socket_path)
+        if self.remote:
+            return self._connect_remote()
+        docker = _docker()
         outcome = {}
         # What the SDK reads of the environment, read one by one: this runs in a background thread, and copying
         # os.environ there races with pytest changing it (KeyError).
@@ -175,16 +183,13 @@ class DockerProbe:
                 client = docker.from_env(timeout=int(max(1, self.timeout_s)), environment=environment)
                 client.ping()
                 outcome["client"] = client
-            except Exception as e:  # noqa: BLE001 -- paramiko's SSHException, socket errors...: all mean "no answer"
+            except Exception as e:  # noqa: BLE001 -- socket errors, TLS errors...: all mean "no answer"
                 outcome["error"] = e
 
         worker = threading.Thread(target=connect, name="docker-connect", daemon=True)
         worker.start()
         worker.join(self.timeout_s)
         if worker.is_alive():
-            # paramiko gives up on its own later (no banner in 15 s) and logs that with a traceback, into the
-            # record of whichever check runs then: the ProbeError already says it.
-            logging.getLogger("paramiko.transport").setLevel(logging.CRITICAL)
             raise ProbeError(f"the Docker daemon did not answer within {self.timeout_s:g} s") from None
         if "error" in outcome:
             raise ProbeError(f"the Docker daemon did not answer ({_short(outcome['error'])})") from None
@@ -194,8 +199,7 @@ class DockerProbe:
         """Run one Docker API call; a failure becomes a ProbeError naming ``what`` was being looked at."""
         not_found, _, failures = self._errors()
         try:
-            with self._turn:
-                return function(*args, **kwargs)
+            return function(*args, **kwargs)
         except not_found:
             raise ProbeError(f"{what}: not found") from None
         except failures as e:
@@ -282,8 +286,7 @@ class DockerProbe:
         """The id the image reference (``name:tag``) names on the Docker host now, or None where it names none."""
         _, image_not_found, failures = self._errors()
         try:
-            with self._turn:
-                return self.client.api.inspect_image(reference)["Id"]
+            return self.client.api.inspect_image(reference)["Id"]
         except image_not_found:
             return None
         except failures as e:
@@ -297,9 +300,8 @@ class DockerProbe:
         not_found, _, failures = self._errors()
         what = f"reading {path} in {container}"
         try:
-            with self._turn:
-                stream, _ = self.client.api.get_archive(container, path)
-                data = b"".join(stream)
+            stream, _ = self.client.api.get_archive(container, path)
+            data = b"".join(stream)
         except not_found:
             raise ProbeError(f"{what}: no such file or folder") from None
         except failures as e:
@@ -324,11 +326,6 @@ class DockerProbe:
 
     def copy_out(self, container, paths, folder):
         """Copy files out of the container (running or not) into ``folder``; returns the local paths copied."""
-        self.client  # connected (or a ProbeError) before taking a turn: the copy streams on one channel
-        with self._turn:
-            return self._copy_out(container, paths, folder)
-
-    def _copy_out(self, container, paths, folder):
         import shutil
         copied = []
         not_found, _, failures = self._errors()

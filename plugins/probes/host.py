@@ -205,8 +205,20 @@ def run_on(host, command):
 
 
 def unreachable(host, error):
-    """Why the host could not be read, in ssh's own words where it gave them."""
+    """Why the host could not be read, in ssh's own words where it gave them, and what ssh made of its name."""
     text = str(error)
     said = re.search(r"_stderr=b'(.*?)'\)?$", text, re.S)
     reason = (said.group(1) if said else text).replace("\\r", "").replace("\\n", " ").strip()
-    return ProbeError(f"host {host.backend.get_pytest_id()} did not answer: {reason[:200]}")
+    return ProbeError(f"host {host.backend.get_pytest_id()} did not answer: {reason[:200]}{_resolved(host)}")
+
+
+def _resolved(host):
+    """`` (prod resolves to ops@10.0.0.5:2222 via bastion)`` for a host testinfra reaches with the system ssh
+    (the name may be an alias of the ssh config); "" for other backends."""
+    backend = host.backend
+    if backend.NAME not in ("ssh", "safe-ssh"):
+        return ""
+    from plugins.probes.ssh import SshDestination
+    spec = backend.host
+    destination = SshDestination(spec.name, spec.user, spec.port, backend.ssh_config, backend.ssh_identity_file)
+    return f" ({destination.described()})"
