@@ -5,7 +5,8 @@ The store, beside the records in the report folder (files, no subfolder: whateve
 serves and archives them too):
 
 - ``history-<YYYY-MM>.jsonl``: one line per run, appended (time, selection, status, counts, each target's status,
-  the trend values, duration, whether its full record was kept and why). The audit's "it ran and passed at
+  the trend values (null where a check ran and measured nothing, e.g. no answer: a gap in its chart), duration,
+  whether its full record was kept and why). The audit's "it ran and passed at
   14:05" of every run, kept or thinned. JSON lines, not SQLite: a run appends one line (O(1), no rewrite, no
   database to lock or repair after a killed run), a month is one greppable text file an auditor can read
   without tools, and a half-written last line (a killed run) costs that line only.
@@ -176,7 +177,8 @@ def summarize(name, document):
                 value = number(trend.pick(check.get("value")))
             except (TypeError, KeyError, ValueError, AttributeError):
                 value = None
-            if value is not None:
+            if value is not None or check.get("outcome") != "skipped":
+                # a check that ran and measured nothing (no answer: no response time) is a gap, [None, threshold]
                 target = check.get("target")
                 into = values if target is None else target_values.setdefault(str(target), {})
                 into[trend.title] = [value, number(check.get("threshold"))]
@@ -287,7 +289,8 @@ def fold(state, now):
             lines[key] = [p for p in points if p[0][:10] >= first_raw]
             by_day = {}
             for when, value, threshold in old:
-                by_day.setdefault(when[:10], []).append((value, threshold))
+                if value is not None:  # a gap (nothing measured) has no place in a day's min/median/max
+                    by_day.setdefault(when[:10], []).append((value, threshold))
             days = state["days"].setdefault(title, {}).setdefault(key, {})
             for day, values in by_day.items():
                 numbers = [v for v, _ in values]
@@ -538,9 +541,10 @@ def upkeep(folder, state, retention, now):
 
 # --- rendering ---------------------------------------------------------------------------------------
 
-def shown(value, unit):
+def shown(value, unit, gap=False):
+    """A trend's value in its unit; None is "-", or with ``gap`` (a run that measured nothing) "no value"."""
     if value is None:
-        return "-"
+        return "no value" if gap else "-"
     if unit == "bytes":
         for size, suffix in ((1024**3, "GiB"), (1024**2, "MiB"), (1024, "KiB")):
             if abs(value) >= size:
@@ -565,7 +569,8 @@ def chart(trend, lines, since, now):
     distinct = sorted({t for t in thresholds.values() if t is not None})
     threshold = distinct[-1] if distinct else None
     every = [p for points in lines.values() for p in points]
-    high = max([p[4] if len(p) > 3 else p[1] for p in every] + (distinct or [0])) * 1.1 or 1
+    measured = [p[4] if len(p) > 3 else p[1] for p in every]
+    high = max([v for v in measured if v is not None] + (distinct or [0])) * 1.1 or 1
     span = (now - since).total_seconds() or 1
 
     def x(when):
@@ -599,12 +604,12 @@ def chart(trend, lines, since, now):
                      f"{TREND_DAYS} days</text>")
     if not named:
         points = lines.get(None, [])
-        latest = (f"latest {shown(points[-1][1], trend.unit)}" if points else "no data") + (
+        latest = (f"latest {shown(points[-1][1], trend.unit, gap=True)}" if points else "no data") + (
             f", threshold {shown(threshold, trend.unit)}" if threshold is not None else "")
     else:
         latest = "latest " + ", ".join(
             f'<span style="color:{colours[key]}">&#9632;</span> {html.escape(names[key])} '
-            + (shown(points[-1][1], trend.unit) if points else "-")
+            + (shown(points[-1][1], trend.unit, gap=True) if points else "-")
             + (f" (threshold {shown(thresholds[key], trend.unit)})" if thresholds[key] is not None else "")
             for key, points in lines.items())
     return (f'<figure class="trend"><figcaption><b>{html.escape(trend.title)}</b> <small>{latest}</small>'
@@ -615,7 +620,8 @@ def chart(trend, lines, since, now):
 
 def plotted(points, unit, x, y, colour="#0969da", label="", circles=True):
     """The points as circles (each with its value; or, ``circles`` false, only the lines, named by ``label``),
-    joined by lines unless further apart than :data:`LINE_GAP` (a missed day). A day's aggregate (a point
+    joined by lines unless further apart than :data:`LINE_GAP` (a missed day) or parted by a run that measured
+    nothing (its value None: no answer has no response time), which is drawn as a gap. A day's aggregate (a point
     ``(noon, median, threshold, min, max, runs)``) is a bar from its min to its max, the line through its median."""
     parts, line = [], []
     label = html.escape(label)
@@ -627,10 +633,12 @@ def plotted(points, unit, x, y, colour="#0969da", label="", circles=True):
                          f'height="{max(y(low) - y(high), 1):.1f}" fill="{colour}" opacity="0.6"><title>{label}'
                          f"{when:%Y-%m-%d}: min {shown(low, unit)}, median {shown(value, unit)}, max "
                          f"{shown(high, unit)} ({runs} runs)</title></rect>")
-        if line and when - points[i - 1][0] > LINE_GAP:
+        if line and (value is None or when - points[i - 1][0] > LINE_GAP):
             parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(line)}"'
                          + (f">{named}</polyline>" if named else "/>"))
             line = []
+        if value is None:  # a run that measured nothing (no answer): a gap in the line, never a value
+            continue
         line.append(f"{x(when):.1f},{y(value):.1f}")
         if circles and len(more) < 4:
             parts.append(f'<circle cx="{x(when):.1f}" cy="{y(value):.1f}" r="2.5" fill="{colour}">'
@@ -805,7 +813,8 @@ def write_month_page(store, month, state):
         for summary in runs:
             for key, found in (("", summary.get("values") or {}), *(summary.get("target_values") or {}).items()):
                 for title, (value, _) in found.items():
-                    values.setdefault((title, key), []).append(value)
+                    if value is not None:  # a gap: nothing measured
+                        values.setdefault((title, key), []).append(value)
         trends = "; ".join(
             f"{html.escape(title)}{' (' + html.escape(key) + ')' if key else ''} {shown(min(v), BY_TITLE[title].unit)}"
             f" / {shown(statistics.median(v), BY_TITLE[title].unit)} / {shown(max(v), BY_TITLE[title].unit)}"
