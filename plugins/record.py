@@ -51,7 +51,7 @@ from pytest_metadata.plugin import metadata_key
 
 from plugins import waivers
 from plugins.markers import SEVERITIES
-from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, outcome_in, owns_run
+from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, counted, outcome_in, owns_run
 from plugins.output import COLOURS, scrub, secret_forms, write_atomically
 from plugins.results import REPORT_ERROR, RESULTS_SHA256, paths_of, report_failed
 from plugins.settings import BY_NAME, SECRET_MASK, SETTINGS, duration, size
@@ -246,7 +246,8 @@ def summary_of(run, secrets, results_file=None, results_sha256=None):
         f'<div id="digitalme-status" style="border-left:8px solid {colour};padding:4px 12px;margin:8px 0">'
         f'<p style="font-size:20px;margin:4px 0">Status: <b style="color:#fff;background:{colour};'
         f'padding:2px 10px;border-radius:4px">{run.status.upper()}</b> '
-        f"{len(failing)} of {len(run.checks)} checks failed"
+        + (f"{counted({o: run.counts[o] for o in FAILING})} of {len(run.checks)} checks" if failing
+           else f"0 of {len(run.checks)} checks failed")  # pytest's words and counts (plugins/outcomes.py)
         + (f" on {len(targets)} targets" if targets else "") + "</p>"
         f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
