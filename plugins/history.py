@@ -743,8 +743,9 @@ def trend_lines(state, trend, names):
         days = state["days"].get(trend.title, {}).get(key, {})
         points = [(dt.datetime.fromisoformat(day + "T12:00:00+00:00"), median, threshold, low, high, runs)
                   for day, (low, median, high, threshold, runs) in sorted(days.items())]
-        points += sorted((dt.datetime.fromisoformat(when), value, threshold)
-                         for when, value, threshold in state["points"].get(trend.title, {}).get(key, []))
+        points += sorted(((dt.datetime.fromisoformat(when), value, threshold)
+                          for when, value, threshold in state["points"].get(trend.title, {}).get(key, [])),
+                         key=lambda p: p[0])  # by time alone: a gap's None is no number to compare
         if points or key == "":
             lines[key or None] = points
     if len(lines) > 1 and not lines[None]:

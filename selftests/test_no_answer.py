@@ -105,3 +105,16 @@ def test_answered_runs_are_one_line_without_a_gap(tmp_path):
     index = (reports / "index.html").read_text()
     figure = index[index.index('aria-label="/health response time"'):].split("</svg>")[0]
     assert figure.count("<circle") == 2 and figure.count("<polyline") == 1, figure
+
+
+def test_a_gap_beside_a_value_of_the_same_second_still_draws():
+    """Two runs started in the same second, one answered and one not: the index draws (a gap's None is never
+    compared with a number) with the answered run's point."""
+    import datetime as dt
+    from plugins import history
+    state = history.empty_state()
+    state["points"]["/health response time"] = {"": [["2026-12-07T10:00:00+00:00", None, 1.0],
+                                                      ["2026-12-07T10:00:00+00:00", 0.1, 1.0]]}
+    page = history.render(state, dt.datetime(2026, 12, 7, 12, tzinfo=dt.timezone.utc))
+    figure = page[page.index('aria-label="/health response time"'):].split("</svg>")[0]
+    assert figure.count("<circle") == 1, figure
