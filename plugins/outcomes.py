@@ -9,6 +9,10 @@
 - Secrets the target lets slip (a key in a log line, a token in ``/info``) are masked where a message, value or
   evidence becomes an outcome (plugins/redaction.py), and the suite's own secrets (webhook URLs) are removed, so
   no writer or sender ever sees them.
+- "Could not be checked" (a ProbeError, a timeout) is an error in whichever phase it happened: in the results file
+  and, through ``pytest_report_teststatus``, in pytest's own counts (``1 failed, 2 errors``), so the terminal, the
+  status line, the results file and the record count alike (pytest alone would call a probe failing inside the
+  check's body "failed" and one failing in its fixture an "error").
 - The outcome travels with the check's last report (teardown) as ``report.user_properties`` entry
   ``("digitalme_outcome", <dict>)``: from an xdist worker to the controller as from pytest to itself. The process
   that owns the run (the controller, or the one process) collects them in ``config.stash[RUN].checks``, the one
@@ -39,6 +43,8 @@ COULD_NOT_CHECK = "could not be checked: "
 EVIDENCE_MAX_CHARS = 4000
 FAILING = ("failed", "error")  # outcomes that alert and make the run's status ("waived": an accepted failure, neither)
 OUTCOMES = ("passed", "failed", "skipped", "error", "waived")
+COULD_NOT_CHECK_MARK = "digitalme_could_not_check"  # on a call report whose failure is "could not be checked" (an
+# attribute of the report, so xdist carries it to the controller's terminal too)
 
 
 @dataclasses.dataclass
@@ -134,6 +140,16 @@ class Run:
         """In a fleet run, each target's status, in the targets file's order; else empty."""
         names = list(dict.fromkeys(c.target for c in self.checks if c.target is not None))
         return {name: status_of([c for c in self.checks if c.target == name]) for name in names}
+
+
+def counted(counts):
+    """A run's counts in pytest's words and order: ``1 failed, 21 passed, 2 skipped, 2 errors`` (waived checks as
+    ``waived``: pytest shows them as xfailed); outcomes with none are left out."""
+    words = (("failed", "failed"), ("passed", "passed"), ("skipped", "skipped"), ("waived", "waived"))
+    parts = [f"{counts[key]} {word}" for key, word in words if counts.get(key)]
+    if counts.get("error"):
+        parts.append(f"{counts['error']} error{'' if counts['error'] == 1 else 's'}")
+    return ", ".join(parts) or "no checks"
 
 
 def status_of(checks):
@@ -292,6 +308,8 @@ def pytest_runtest_makereport(item, call):
         message = redact(one_line(report, call.excinfo))
         if report.when == "call" and not message.startswith(COULD_NOT_CHECK):
             message = waivers.judge_failure(item, report, message)  # an accepted finding: an xfail-like skip
+        elif report.when == "call":
+            setattr(report, COULD_NOT_CHECK_MARK, True)  # an error, as its outcome says (pytest_report_teststatus)
         if item.config.option.tbstyle == "auto":
             report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
         else:
@@ -302,3 +320,11 @@ def pytest_runtest_makereport(item, call):
         secrets = item.config.stash[SETTINGS].secrets() if SETTINGS in item.config.stash else []
         report.user_properties.append((PROPERTY, outcome_of(item, phases).to_dict(secrets)))
     return report
+
+
+def pytest_report_teststatus(report, config):
+    """A check that could not be checked counts as an error in pytest's terminal as in the results file, in
+    whichever phase it broke (pytest would count one in the check's body as failed)."""
+    if report.when == "call" and report.failed and getattr(report, COULD_NOT_CHECK_MARK, False):
+        return "error", "E", "ERROR"
+    return None

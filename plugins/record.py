@@ -51,7 +51,8 @@ from pytest_metadata.plugin import metadata_key
 
 from plugins import waivers
 from plugins.markers import SEVERITIES
-from plugins.outcomes import EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, outcome_in, owns_run
+from plugins.outcomes import (COULD_NOT_CHECK_MARK, EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, counted, outcome_in,
+                              owns_run)
 from plugins.output import COLOURS, scrub, secret_forms, write_atomically
 from plugins.results import REPORT_ERROR, RESULTS_SHA256, paths_of, report_failed
 from plugins.settings import BY_NAME, SECRET_MASK, SETTINGS, duration, size
@@ -65,6 +66,13 @@ CELL_MAX_CHARS = 300
 TARGET = ("base_url", "https_url", "compose_file", "compose_project", "container")
 FLEET_TARGET = TARGET + ("docker_host", "host")  # what tells a fleet's targets apart: shown for each
 OUTCOMES = ("passed", "failed", "error", "skipped", "waived")
+# The summary's own tables (counts, alerts, waivers): cells apart and aligned, so each reads as a column (pytest-html
+# styles only its own tables)
+TABLES = ("<style>#digitalme-alerts td,#digitalme-alerts th,#digitalme-waivers td,#digitalme-waivers th,"
+          "#digitalme-expired-waivers td{padding:2px 10px;border-bottom:1px solid #ddd;text-align:left;"
+          "vertical-align:top}#digitalme-alerts th,#digitalme-waivers th{border-bottom:2px solid #888}</style>")
+# pytest-html's environment table, moved below the results table: the record opens with its summary
+ENVIRONMENT = re.compile(r'\s*<div id="environment-header">.*?<table id="environment"></table>', re.S)
 RESULT_RANK = {"error": 0, "failed": 1, "waived": 2, "skipped": 3, "passed": 4}  # pytest-html's order (waived: XFailed)
 SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
 QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
@@ -246,7 +254,8 @@ def summary_of(run, secrets, results_file=None, results_sha256=None):
         f'<div id="digitalme-status" style="border-left:8px solid {colour};padding:4px 12px;margin:8px 0">'
         f'<p style="font-size:20px;margin:4px 0">Status: <b style="color:#fff;background:{colour};'
         f'padding:2px 10px;border-radius:4px">{run.status.upper()}</b> '
-        f"{len(failing)} of {len(run.checks)} checks failed"
+        + (f"{counted({o: run.counts[o] for o in FAILING})} of {len(run.checks)} checks" if failing
+           else f"0 of {len(run.checks)} checks failed")  # pytest's words and counts (plugins/outcomes.py)
         + (f" on {len(targets)} targets" if targets else "") + "</p>"
         f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
@@ -310,7 +319,8 @@ def alerts_of(alerts, secrets):
                     + "".join(f"<td>{html.escape(scrub(str(c), secrets))}</td>" for c in cells) + "</tr>")
     names = ("State", "Reason", "Route", "Alert", "Severity", "Check") + (("Target",) if fleet_run else ())
     head = "".join(f"<th>{name}</th>" for name in names)
-    return (f'<h3 style="margin:8px 0 2px">Alerts</h3><table id="digitalme-alerts" style="border-collapse:collapse">'
+    return (f'{TABLES}<h3 style="margin:8px 0 2px">Alerts</h3><table id="digitalme-alerts" '
+            f'style="border-collapse:collapse">'
             f"<tr>{head}</tr>{''.join(rows)}</table>")
 
 
@@ -348,7 +358,8 @@ def waivers_section(listed, secrets):
              f"{''.join(map(row, active))}</table>" if active else "<p>None.</p>")
     lapsed = (f'<div id="digitalme-expired-waivers">Expired (no longer applied: renew or remove):<table>'
               f"{''.join(map(row, expired))}</table></div>" if expired else "")
-    return f'<div id="digitalme-active-waivers"><h3 style="margin:8px 0 2px">Active waivers</h3>{table}{lapsed}</div>'
+    return (f'{TABLES}<div id="digitalme-active-waivers"><h3 style="margin:8px 0 2px">Active waivers</h3>{table}'
+            f"{lapsed}</div>")
 
 
 def publish(config):
@@ -362,14 +373,35 @@ def publish(config):
     with open(path, encoding="utf-8") as f:
         text = f.read()
     cleaned = scrub(text, secret_forms(config.stash[SETTINGS].secrets()))
+    scrubbed = cleaned != text
+    cleaned = summary_first(cleaned)
     try:
         if cleaned != text:
             write_atomically(path, cleaned)
     except OSError as e:
-        if cleaned != text:
+        if scrubbed:
             with contextlib.suppress(OSError):
                 os.unlink(path)  # never leave an unscrubbed record behind
         report_failed(config, e)
+
+
+def summary_first(page):
+    """The record with pytest-html's environment table after the results table: the status, the failing checks
+    and the alerts come first, the run's context (target, host, settings) last. The table is still filled (by
+    its id) and folds as before."""
+    found = ENVIRONMENT.search(page)
+    if found is None or "\n  <footer>" not in page:
+        return page  # another pytest-html layout: left as it is
+    page = page[:found.start()] + page[found.end():]
+    return page.replace("\n  <footer>", found.group(0) + "\n  <footer>", 1)
+
+
+def sentence(text):
+    """A skip reason as a sentence: ``HTTPS not applicable: DIGITALME_HTTPS_URL is empty.``"""
+    text = text.strip()
+    if not text:
+        return "Skipped."
+    return text[0].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
 
 
 def failed_writing(config, error):
@@ -409,9 +441,20 @@ class Rows:
             cells.insert(1, '<th class="sortable" data-column-type="target">Target</th>')
 
     @html_hook
+    def pytest_html_results_table_html(self, report, data):
+        """Called after building a row's log: a skip's reason as a sentence (pytest-html shows a skip's
+        ``(path, line, 'Skipped: reason')`` tuple as Python writes it)."""
+        if report.skipped and isinstance(report.longrepr, tuple) and data:
+            reason = str(report.longrepr[2]).removeprefix("Skipped: ")
+            data[0] = html.escape(sentence(reason)) + "\n"
+
+    @html_hook
     def pytest_html_results_table_row(self, report, cells):
         """Called after building a row: the cells of the header's extra columns."""
         outcome = self.outcomes.get(report.nodeid)
+        if report.when == "call" and getattr(report, COULD_NOT_CHECK_MARK, False):
+            cells[0] = '<td class="col-result">Error</td>'  # an error, as pytest and the results file count it
+            counted_as_error(self.config)
         row = row_of(outcome)
         colour = COLOURS.get(row["severity"], "inherit")
         cells[2:2] = [f'<td class="col-severity" style="color:{colour};font-weight:bold">{row["severity"]}</td>',
@@ -430,6 +473,19 @@ class Rows:
                f"{RESULT_RANK.get((outcome or {}).get('outcome'), 0)}."
                f"{order.get(report.nodeid, len(order)):06d}")
         return f'<td class="col-target"><span hidden>{key}</span>{html.escape(name)}</td>'
+
+
+def counted_as_error(config):
+    """pytest-html's counts (the filter boxes) with one check moved from failed to errors: the row it is about to
+    count as failed (pytest-html says error only of a setup or teardown failure). Its counts are reached through
+    its report object's private ``_report`` (pytest-html 4.x): a version without it leaves the counts as
+    pytest-html made them, and test_record.py's count of the filter boxes fails."""
+    from pytest_html.basereport import BaseReport
+    for plugin in config.pluginmanager.get_plugins():
+        counts = getattr(getattr(plugin, "_report", None), "outcomes", None) if isinstance(plugin, BaseReport) else None
+        if isinstance(counts, dict) and "failed" in counts and "error" in counts:
+            counts["failed"]["value"] -= 1  # pytest-html adds this row to "failed" right after this hook
+            counts["error"]["value"] += 1
 
 
 # --- hooks ----------------------------------------------------------------------------------------

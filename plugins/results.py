@@ -58,7 +58,7 @@ import tempfile
 import pytest
 
 from plugins import waivers
-from plugins.outcomes import FAILING, RUN, owns_run
+from plugins.outcomes import FAILING, RUN, counted, owns_run
 from plugins.output import scrub, secret_forms, write_atomically
 from plugins.settings import SETTINGS
 from plugins.targets import fleet, targets_of
@@ -194,12 +194,14 @@ def failed_by_severity(checks):
 
 
 def status_line(config):
-    """``DigitalMe: CRITICAL - 2 critical failed of 28 checks [prod CRITICAL: 2 critical] - report ...``; in a
-    fleet, each target that is not OK is named with what failed there."""
+    """``DigitalMe: CRITICAL - 1 failed, 1 error of 28 checks (2 critical) [prod CRITICAL: 2 critical] - report
+    ...``: the failed and errored checks in pytest's words and counts (pytest's own line, ``1 failed, 1 error``,
+    agrees), then their severities; in a fleet, each target that is not OK is named with what failed there."""
     run = config.stash[RUN]
     counts = run.counts
     failed = failed_by_severity(run.checks)
-    detail = (failed + f" failed of {len(run.checks)} checks") if failed else \
+    not_ok = counted({"failed": counts["failed"], "error": counts["error"]})
+    detail = f"{not_ok} of {len(run.checks)} checks ({failed})" if failed else \
         f"{counts['passed']} checks passed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
     detail += f", {counts['waived']} waived" if counts["waived"] else ""  # accepted findings (plugins/waivers.py)
     if run.targets:

@@ -21,9 +21,13 @@ Where the value and the threshold count different things, the unit is ``"<value'
 ``"bytes|pct"`` for a memory check recording bytes and held to a percentage. A dict's entries are each shown in
 the value's unit, except an entry whose key names its own unit by one of its words (split at ``_`` and spaces):
 ``used_pct``, ``busy_pct_now``, ``waited_s``, ``since start s``, ``age_h``, ``age_days``, ``size_bytes`` (also
-``ms``). Lists are shown item by item. What is not a number (a string, ``True``) is shown as it is, a None entry
-as ``none``, a None value as nothing. A check that names no unit (``unit=None``), or a unit not listed here, has
-its values shown as the record always showed them: floats to 4 decimals, a dict as ``key: value, ...``.
+``ms``); such a key is shown without its unit word, which the value now carries (``dns_s: 0.0012`` is ``dns:
+1.2 ms``, never ``dns_s: 1.2 ms``). A check that names no unit (``unit=None``), or a unit not listed here, has its
+numbers shown as recorded (floats to 4 decimals) and its keys as they are.
+
+Never a Python repr: lists and tuples are their items (``localhost, 127.0.0.1``; ``none`` when empty), a dict its
+entries (``key: value, ...``; ``; `` between them where an entry holds several items), booleans ``yes``/``no``, a
+None entry ``none``, a None value nothing. Strings are shown as they are.
 """
 
 import math
@@ -52,22 +56,52 @@ def units_of(unit):
 def human(value, unit=None):
     """``value`` as the record shows it, in ``unit`` (one of :data:`UNITS`): ``human(1073741824, "bytes")`` ->
     ``"1.0 GiB"``, ``human(0.0213, "s")`` -> ``"21 ms"``, ``human({"/": 41.5}, "pct")`` -> ``"/: 41.5 %"``;
-    ``""`` for None. Without a unit (or with one it does not know) as the record always showed values: floats
-    to 4 decimals, a dict as ``key: value, ...``. Never raises: what it cannot format is shown as it is."""
+    ``""`` for None. Without a unit (or with one it does not know) numbers as recorded (floats to 4 decimals).
+    Never a Python repr, and never raises: what it cannot format is shown as ``str()`` does."""
     if value is None:
         return ""
-    if unit not in FORMATTERS:
-        if isinstance(value, dict):
-            return ", ".join(f"{key}: {human(entry)}" for key, entry in value.items())
-        return plain(value) if isinstance(value, float) else str(value)
+    return shown_entry(value, unit if unit in FORMATTERS else None)
+
+
+def shown_entry(value, unit):
+    """A value inside the record's cell: a container item by item, None as ``none``, a bool as yes/no."""
+    if value is None:
+        return "none"
     if isinstance(value, dict):
-        return ", ".join(f"{key}: {human(entry, unit_of_key(key) or unit) if entry is not None else 'none'}"
-                         for key, entry in value.items())
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(human(item, unit) if item is not None else "none" for item in value) + "]"
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return str(value)
-    return FORMATTERS[unit](value)
+        return entries(value, unit)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(shown_entry(item, unit) for item in value) or "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if unit is not None and isinstance(value, (int, float)) and math.isfinite(value):
+        return FORMATTERS[unit](value)
+    return plain(value) if isinstance(value, float) else str(value)
+
+
+def entries(mapping, unit):
+    """A dict's ``key: value`` entries, each in its key's unit (else the dict's), the key without that unit's
+    word; ``; `` between them where one holds several items (its own items are separated by commas)."""
+    if not mapping:
+        return "none"
+    parts = []
+    for key, entry in mapping.items():
+        own = unit_of_key(key) if unit is not None else None
+        parts.append(f"{label_of(key, own)}: {shown_entry(entry, own or unit)}")
+    several = any(isinstance(e, (dict, list, tuple, set, frozenset)) and len(e) > 1 for e in mapping.values())
+    return ("; " if several else ", ").join(parts)
+
+
+def label_of(key, unit):
+    """A dict key as the cell's label: without the word naming ``unit``, which the value shows (``dns_s`` ->
+    ``dns``, ``busy_pct_now`` -> ``busy now``); any other key as it is (paths, container names)."""
+    if unit is None or not isinstance(key, str):
+        return str(key)
+    words = key.replace("_", " ").split()
+    for n in range(len(words) - 1, -1, -1):
+        if KEY_UNITS.get(words[n]) == unit:
+            del words[n]
+            break
+    return " ".join(words) or key
 
 
 def unit_of_key(key):

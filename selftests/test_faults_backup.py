@@ -102,6 +102,39 @@ def test_old_backups_are_a_warning(healthy_sandbox, suite):
     assert_caught(run, "test_newest_backup_fresh", "warning", r"^newest backup digitalme_\d{8}_\d{6}\.db is 7[12]\.\d h old >= 26 h$")
 
 
+NEWEST_JOB_BACKUP = "/app/backups/$(ls /app/backups | grep '^digitalme_' | tail -n 1)"
+
+
+def test_backup_dated_in_the_future_is_clock_skew_and_never_fresh(healthy_sandbox, suite):
+    """The job's backups are 3 days old (a dead job), and the newest of them is dated 96 h ahead (a clock set wrong,
+    or a file copied in from one): it is named, with how far ahead, and counts as neither fresh nor recent."""
+    with healthy_sandbox.preserved("/app/backups"):
+        healthy_sandbox.exec(f"touch -d '3 days ago' /app/backups/* && touch -d '96 hours' {NEWEST_JOB_BACKUP}")
+        listed = int(healthy_sandbox.exec("ls /app/backups | grep -c '^digitalme_'").stdout)
+        run = suite(BACKUPS, "-m", "daily")
+    ahead = r"digitalme_\d{8}_\d{6}\.db 9[56]\.\d h ahead"
+    check = assert_caught(run, "test_no_backup_dated_in_the_future", "warning",
+                          r"^digitalme_\d{8}_\d{6}\.db is dated 9[56]\.\d h ahead of this host's clock \(> 5 min\): "
+                          r"clock skew or a future-dated file; not counted as a recent backup$")
+    assert 95.9 < check["value"] <= 96.1 and check["threshold"] == 300 / 3600 and check["unit"] == "h", check
+    assert_caught(run, "test_newest_backup_fresh", "warning",
+                  rf"^newest backup digitalme_\d{{8}}_\d{{6}}\.db is 7[12]\.\d h old >= 26 h "
+                  rf"\(1 dated in the future, not counted: {ahead}\)$")
+    recent = run.check("test_enough_recent_backups")
+    assert recent["value"] == listed - 1, f"the future-dated backup was counted as recent: {recent} of {listed}"
+
+
+def test_backup_a_minute_ahead_is_within_the_tolerance(healthy_sandbox, suite):
+    """A host clock a little fast (2 minutes, under the 5 minutes allowed): no finding, and the backup is fresh."""
+    with healthy_sandbox.preserved("/app/backups"):
+        healthy_sandbox.exec(f"touch -d '2 minutes' {NEWEST_JOB_BACKUP}")
+        run = suite(f"{BACKUPS}::test_no_backup_dated_in_the_future", f"{BACKUPS}::test_newest_backup_fresh")
+    assert run.returncode == 0, run
+    check = assert_passed(run, "test_no_backup_dated_in_the_future")
+    assert 0.02 < check["value"] < 0.04 and check["threshold"] == 300 / 3600, check
+    assert_passed(run, "test_newest_backup_fresh")
+
+
 def test_no_backups_at_all_fail_both_backup_checks(healthy_sandbox, suite):
     with healthy_sandbox.preserved("/app/backups"):
         healthy_sandbox.exec("rm -f /app/backups/*")

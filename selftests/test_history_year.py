@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -307,6 +308,65 @@ def year_of_runs(start, days, targets=None):
             yield when, "weekly", "ok"
         if (when.weekday(), when.day <= 7, when.hour, when.minute) == (6, True, 1, 0):
             yield when, "monthly", "ok"
+
+
+def month_rows(folder, month):
+    """The start times (HH:MM:SS) of the runs a month page lists."""
+    page = (folder / f"history-{month}.html").read_text()
+    return re.findall(r"<tr(?: class=c)?><td>(\d\d:\d\d:\d\d)</td>", page)
+
+
+def test_the_current_months_page_lists_every_run_so_far(suite):
+    """The month page is current after each run, not a day behind: made whole by the day's first run, brought up
+    to date by the next ones (from the day's lines alone), and made whole again when its cache is gone."""
+    runs = [suite("monitor"), suite("monitor", FAIL_DISK="1"), suite("monitor")]
+    folder = runs[-1].report_dir
+    month = runs[0].doc["started_at"][:7]
+    started = [line_of(run)["started_at"][11:19] for run in runs]
+    assert month_rows(folder, month) == started, "the month page should list every run of the month so far"
+    assert f"{len(runs)} runs, every one" in (folder / f"history-{month}.html").read_text()
+    (folder / f".history-{month}-days.json").unlink(missing_ok=True)
+    runs.append(suite("monitor"))
+    assert month_rows(folder, month) == started + [line_of(runs[-1])["started_at"][11:19]]
+
+
+def test_a_month_page_brought_up_to_date_equals_one_made_whole(tmp_path):
+    """A run's update of the month page (the newest day's lines over the earlier days' kept parts) gives the page
+    that reading every line gives; a late run of an earlier day, which the kept parts cannot hold, makes it whole."""
+    from plugins import history
+    month, state = "2026-03", history.empty_state()
+
+    def add(when, status="ok"):
+        history.append_line(str(tmp_path), {
+            "file": None, "html": None, "started_at": when.isoformat(), "selection": "monitor", "status": status,
+            "counts": {"passed": 2, "failed": status != "ok", "skipped": 0, "error": 0},
+            "values": {"/health response time": [0.1, 1.0]}, "targets": None, "target_values": {},
+            "duration_s": 0.5, "kept": "summary", "why": ""})
+        state["months"].setdefault(month, {"runs": 0})["runs"] += 1
+
+    def page(folder):
+        return re.sub(r"Written [^<]* UTC", "", (folder / f"history-{month}.html").read_text())
+
+    def whole():
+        """The page made from every line, in a folder of its own (the kept parts here stay as the runs left them)."""
+        other = tmp_path / "whole"
+        other.mkdir(exist_ok=True)
+        shutil.copy(tmp_path / f"history-{month}.jsonl", other)
+        history.write_month_page(str(other), month, history.empty_state())
+        return page(other)
+
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    for hour in range(0, 72, 2):
+        add(start + dt.timedelta(hours=hour))
+    history.write_month_page(str(tmp_path), month, state)
+    for when, status in ((start + dt.timedelta(hours=73), "critical"), (start + dt.timedelta(days=3), "ok"),
+                         (start + dt.timedelta(days=1, minutes=1), "warning")):  # the last: late, of day 2
+        add(when, status)
+        history.refresh_month_page(str(tmp_path), month, state)
+        assert page(tmp_path) == whole(), f"the page brought up to date after the run of {when} differs"
+        assert f"{state['months'][month]['runs']} runs, every one" in page(tmp_path)
+        assert state["pages"][month] == state["months"][month]["runs"]
+    assert not (tmp_path / f".history-{month}-days.json").exists(), "a late run of an earlier day: no cut to keep"
 
 
 def test_a_year_of_runs_keeps_the_index_and_state_small():

@@ -346,7 +346,7 @@ def test_prometheus_folder_that_cannot_be_written_is_one_line_and_changes_nothin
                      f"({'No such file or directory' if where == 'missing' else 'Not a directory'}); the run's other "
                      f"outputs are unaffected"], lines
     assert run.results["status"] == "warning" and (run.report_dir / "latest.html").exists(), run
-    assert re.search(r"^DigitalMe: WARNING - 1 warning failed", run.stdout, re.MULTILINE), run
+    assert re.search(r"^DigitalMe: WARNING - 1 failed of \d+ checks \(1 warning\)", run.stdout, re.MULTILINE), run
 
 
 def test_a_run_in_which_no_check_ran_writes_no_prometheus_file(mini_project, tmp_path):

@@ -65,6 +65,8 @@ def test_filesystems_below_disk_threshold(check):
 @pytest.mark.resources
 def test_host_memory_below_threshold(check):
     """Host memory is below the threshold."""
+    if os.environ.get("SKIP_MEMORY"):
+        pytest.skip("no /proc/meminfo on this host")
     check.record(52.5, 85)
 
 
@@ -221,6 +223,44 @@ def test_report_and_index_render_in_a_real_browser(suite, chromium):
     index = browse(run.report_dir / INDEX, "index")
     assert index.count("<svg") == TRENDS and "<circle" in index and "<polyline" in index
     assert re.search(r'<b class="status"[^>]*>WARNING</b>', index)
+
+
+# Run at the end of the page (the summary's tables are in its HTML): the alerts table's layout as the browser
+# laid it out, written into the DOM dumped.
+LAYOUT_PROBE = """<script>
+  const cell = document.querySelector("#digitalme-alerts td");
+  const texts = [...document.querySelectorAll("#digitalme-alerts tr:nth-child(2) td")].map(td => {
+    const range = document.createRange(); range.selectNodeContents(td); return range.getBoundingClientRect(); });
+  document.body.dataset.alertPadding = cell ? getComputedStyle(cell).paddingLeft : "none";
+  // between one cell's text and the next one's: apart, or the row reads as one run-on line
+  document.body.dataset.alertGaps = texts.slice(1).filter(r => r.width).map((r, i) => Math.round(r.left - texts[i].right)).join(",");
+</script>"""
+
+
+def test_the_record_opens_with_its_summary_its_tables_read_as_columns_and_skips_as_sentences(suite, chromium):
+    """The status and failing checks on top, the environment below the results; the alerts a table with its
+    columns apart; a skip's reason a sentence, never pytest's ``(path, line, 'Skipped: ...')`` tuple."""
+    run = suite("-m", "daily or resources", FAIL_CRITICAL="1", SKIP_MEMORY="1", DIGITALME_ALERTS="dry-run")
+    assert run.returncode == 1, run
+    page = html_of(run)
+    probed = page.with_name("probed.html")
+    probed.write_text(page.read_text().replace("</body>", LAYOUT_PROBE + "</body>"))
+    dom = browse(probed, "record-layout")
+    status, environment, results = (dom.index(f'id="{name}"') for name in ("digitalme-status", "environment",
+                                                                             "results-table"))
+    assert status < results < environment, "the summary first, the results, then the environment"
+    assert re.search(r"<td>Suite version</td>\s*<td>", dom), "the environment table is still filled"
+    assert "No /proc/meminfo on this host." in dom and "Skipped: no /proc" not in dom, "a skip reads as a sentence"
+    assert not re.search(r"\('[^']*test_checks\.py', \d+, ", html.unescape(dom)), "a Python tuple in the record"
+    padding = re.search(r'data-alert-padding="([^"]+)"', dom).group(1)
+    gaps = [int(g) for g in re.search(r'data-alert-gaps="([^"]*)"', dom).group(1).split(",")]
+    assert padding == "10px" and gaps and min(gaps) >= 16, (padding, gaps)
+
+
+def test_a_page_of_another_layout_is_left_as_it_is():
+    from plugins import record
+    page = "<html><body><h1>x</h1><table id='results-table'></table></body></html>"
+    assert record.summary_first(page) == page
 
 
 @pytest.mark.parametrize("killed_at", ["latest.html", "index.html"])

@@ -87,33 +87,45 @@ def test_a_number_is_shown_in_its_unit(value, unit, expected):
     (None, None, ""),
     ("present", "bytes", "present"),
     ("a valid compose file", "s", "a valid compose file"),
-    (True, "pct", "True"),
+    (True, "pct", "yes"),
+    (False, None, "no"),
     (float("nan"), "pct", "nan"),
     (float("inf"), "s", "inf"),
-    ([1024, 2048], "bytes", "[1.0 KiB, 2.0 KiB]"),
+    ([1024, 2048], "bytes", "1.0 KiB, 2.0 KiB"),
     ({"/": 41.5, "/data": 91}, "pct", "/: 41.5 %, /data: 91 %"),
-    ({"total_s": 0.0213, "connect_s": 0.004}, "s", "total_s: 21 ms, connect_s: 4.0 ms"),
-    ({"newest": "pre-restart-1.db", "age_h": 0.5}, "h", "newest: pre-restart-1.db, age_h: 30 min"),
+    ({"total_s": 0.0213, "connect_s": 0.004}, "s", "total: 21 ms, connect: 4.0 ms"),
+    # curl's timers: each label without the unit word its value now carries (never `dns_s: 1.2 ms`)
+    ({"dns_s": 0.0012, "first_byte_s": 0.02}, "s", "dns: 1.2 ms, first byte: 20 ms"),
+    ({"newest": "pre-restart-1.db", "age_h": 0.5}, "h", "newest: pre-restart-1.db, age: 30 min"),
     ({"healthy": False, "waited_s": 12.3, "docker": "running", "up_s_when_healthy": None}, "s",
-     "healthy: False, waited_s: 12.3 s, docker: running, up_s_when_healthy: none"),
+     "healthy: no, waited: 12.3 s, docker: running, up when healthy: none"),
     # a key naming its own unit wins over the check's (bytes entries, a percentage among them)
     ({"mem_available": 5 * GIB, "limit": None, "used_pct": 41.2}, "bytes",
-     "mem_available: 5.0 GiB, limit: none, used_pct: 41.2 %"),
-    ([None, 0.5], "s", "[none, 500 ms]"),
-    ({"load5": 0.52, "cpus_seen": 2, "busy_pct_now": 37.5}, "number", "load5: 0.52, cpus_seen: 2, busy_pct_now: 37.5 %"),
+     "mem_available: 5.0 GiB, limit: none, used: 41.2 %"),
+    ([None, 0.5], "s", "none, 500 ms"),
+    ({"load5": 0.52, "cpus_seen": 2, "busy_pct_now": 37.5}, "number", "load5: 0.52, cpus_seen: 2, busy now: 37.5 %"),
     ({"health": "starting", "since start s": 12.3, "start period s": 40}, "s",
-     "health: starting, since start s: 12.3 s, start period s: 40 s"),
-    ({"outer": {"size_bytes": 2048, "n": 3}}, "number", "outer: size_bytes: 2.0 KiB, n: 3"),
+     "health: starting, since start: 12.3 s, start period: 40 s"),
+    ({"outer": {"size_bytes": 2048, "n": 3}}, "number", "outer: size: 2.0 KiB, n: 3"),
     # no unit, or one not known: as the record always showed values
     (1073741824, None, "1073741824"),
     (0.123456, None, "0.1235"),
-    ({"a": 0.123456, "b": None, "used_pct": 40}, None, "a: 0.1235, b: , used_pct: 40"),
-    ([1, 2], None, "[1, 2]"),
+    ({"a": 0.123456, "b": None, "used_pct": 40}, None, "a: 0.1235, b: none, used_pct: 40"),
+    ([1, 2], None, "1, 2"),
+    # never a Python repr: lists, tuples, empty ones, booleans and None inside a value as words
+    (("exited", 137), None, "exited, 137"),
+    ({"name": "localhost", "certificate names": ["localhost", "127.0.0.1"]}, None,
+     "name: localhost; certificate names: localhost, 127.0.0.1"),
+    ({"privileged": False, "docker socket mounts": []}, None, "privileged: no, docker socket mounts: none"),
+    ({"containers": {"app-1": "running", "db-1": "exited"}, "declared": ["app"]}, None,
+     "containers: app-1: running, db-1: exited; declared: app"),
+    ({"strict-transport-security": None}, None, "strict-transport-security: none"),
+    ({}, None, "none"),
     (5, "furlongs", "5"),
 ])
 def test_anything_else_is_shown_as_it_is_and_dicts_per_entry(value, unit, expected):
-    """Strings, booleans, None and numbers without a (known) unit are shown as recorded; dicts and lists entry by
-    entry, a key naming its own unit in that unit.
+    """Strings and numbers without a (known) unit are shown as recorded; dicts and lists entry by entry, a key
+    naming its own unit in that unit and without its unit's word; no Python repr (lists, tuples, True, None).
 
     Manual: Performance Monitoring, `docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`.
     """
@@ -340,7 +352,7 @@ def test_the_records_cells_are_in_human_units_and_the_results_file_raw(daily):
     run, _, cells = daily
     expected = {
         "test_container_memory_below_limit": {"measured": "1.0 GiB", "threshold": "2.0 GiB"},
-        "test_endpoint_answers_within_time": {"measured": "total_s: 21 ms, connect_s: 4.0 ms", "threshold": "1 s"},
+        "test_endpoint_answers_within_time": {"measured": "total: 21 ms, connect: 4.0 ms", "threshold": "1 s"},
         "test_filesystems_below_disk_threshold": {"measured": "/: 41.5 %, /data: 91 %", "threshold": "80 %"},
         "test_certificate_valid_for_warning_days": {"measured": "12.5 days", "threshold": "30 days"},
         "test_enough_recent_backups": {"measured": "1", "threshold": "3"},  # counts: no unit

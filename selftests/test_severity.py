@@ -1,6 +1,9 @@
 """plugins/markers.py, plugins/outcomes.py and plugins/results.py: classification, one-line messages, the results file."""
 
 import json
+import re
+
+import pytest
 
 from conftest import run_pytest, REPO
 
@@ -92,7 +95,7 @@ def test_failure_is_one_line_with_severity_measured_value_and_threshold(mini_pro
     assert (disk["outcome"], disk["severity"], disk["message"]) == ("failed", "warning", "disk / at 83 % >= 80 %")
     assert disk["value"] == {"/": 83.0} and disk["threshold"] == 80
     assert run.results["status"] == "warning"
-    assert "DigitalMe: WARNING - 1 warning failed of 5 checks" in run.stdout
+    assert "DigitalMe: WARNING - 1 failed of 5 checks (1 warning)" in run.stdout
     assert "Traceback" not in run.stdout and "assert os.environ" not in run.stdout
 
 
@@ -152,3 +155,55 @@ def test_unreachable_host_fails_the_host_checks_cleanly(tmp_path):
         assert check["message"] == ("could not be checked: host ssh://127.0.0.1 did not answer: "
                                     "ssh: connect to host 127.0.0.1 port 9: Connection refused "
                                     "(127.0.0.1 resolves to nobody@127.0.0.1:9)"), check
+
+
+# A probe failing inside a check's body, one failing in its fixture, a finding, and a passing check.
+UNCHECKED = """
+    import pytest
+    from plugins.probes import ProbeError
+
+    @pytest.fixture
+    def docker():
+        raise ProbeError("the Docker daemon did not answer (connection refused)")
+
+    @pytest.mark.critical
+    @pytest.mark.daily
+    def test_probe_fails_in_the_body(check):
+        raise ProbeError("the Docker daemon did not answer (connection refused)")
+
+    @pytest.mark.warning
+    @pytest.mark.daily
+    def test_probe_fails_in_the_fixture(check, docker):
+        pass
+
+    @pytest.mark.warning
+    @pytest.mark.daily
+    def test_disk(check):
+        assert False, "disk / at 83 % >= 80 %"
+
+    @pytest.mark.warning
+    @pytest.mark.daily
+    def test_memory(check):
+        pass
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_terminal_and_results_file_count_alike(mini_project, workers):
+    """"Could not be checked" is an error wherever it broke: pytest's own line says what the results file and the
+    status line say (pytest alone would count the one in the check's body as failed)."""
+    run = mini_project(UNCHECKED)(*workers)
+    assert run.returncode == 1, run
+    assert run.results["counts"] == {"passed": 1, "failed": 1, "skipped": 0, "error": 2, "waived": 0}
+    assert re.search(r"=+ 1 failed, 1 passed, 2 errors in [\d.]+s", run.stdout), run
+    assert "DigitalMe: CRITICAL - 1 failed, 2 errors of 4 checks (1 critical, 2 warning) - report " in run.stdout
+    assert "ERROR tests_mini/test_checks.py::test_probe_fails_in_the_body" in run.stdout, run
+    assert "FAILED tests_mini/test_checks.py::test_disk" in run.stdout, run
+
+
+def test_a_run_without_errors_counts_failed_alike(mini_project):
+    run = mini_project(UNCHECKED.replace('raise ProbeError("the Docker daemon did not answer (connection refused)")',
+                                         "pass"))()
+    assert run.returncode == 1 and run.results["counts"]["failed"] == 1 and run.results["counts"]["error"] == 0
+    assert re.search(r"=+ 1 failed, 3 passed in [\d.]+s", run.stdout), run
+    assert "DigitalMe: WARNING - 1 failed of 4 checks (1 warning) - report " in run.stdout, run

@@ -12,6 +12,9 @@ import pytest
 
 BACKUP_NAME = re.compile(r"^(digitalme_\d{8}_\d{6}|pre-restart-.*|manual-backup-.*|pre-update-.*)\.db$")
 JOB_BACKUP_NAME = re.compile(r"^digitalme_\d{8}_\d{6}\.db$")  # what the backup job writes; the rest are copies by hand
+# A file time further ahead of this host's clock than this is clock skew or a future-dated file, never a fresh backup.
+# NTP keeps clocks within seconds; 5 minutes spares a host that drifted a little, and no operator needs to tune it.
+AHEAD_TOLERANCE_S = 300
 
 
 def backups_in(container_files, settings):
@@ -19,6 +22,26 @@ def backups_in(container_files, settings):
     if not container_files.backup_dir_listed:  # a folder that could not be read raised ProbeError instead
         pytest.fail(f"{settings.backup_dir} does not exist in {settings.container}")
     return [f for f in container_files.in_folder(settings.backup_dir) if BACKUP_NAME.match(f.name)]
+
+
+def dated_ahead(backups):
+    """The backups whose file time is ahead of this host's clock by more than AHEAD_TOLERANCE_S, most ahead first:
+    their age (negative) says nothing about when they were made, so they count as neither recent nor fresh."""
+    now = time.time()
+    return sorted((f for f in backups if f.mtime - now > AHEAD_TOLERANCE_S), key=lambda f: f.mtime, reverse=True)
+
+
+def dated_now(backups):
+    """The backups not dated ahead (:func:`dated_ahead`): the ones whose age can be judged."""
+    ahead = set(dated_ahead(backups))
+    return [f for f in backups if f not in ahead]
+
+
+def not_counted(backups):
+    """`` (1 dated in the future, not counted: digitalme_..db 96.0 h ahead)`` beside a finding, or ``""``."""
+    ahead = dated_ahead(backups)
+    return (f" ({len(ahead)} dated in the future, not counted: {ahead[0].name} {-ahead[0].age_h:.1f} h ahead)"
+            if ahead else "")
 
 
 def listing(container_files, settings):
@@ -33,11 +56,13 @@ def test_enough_recent_backups(container_files, settings, check):
     Manual: Morning 5, `ls -la /app/backups/ | tail -5`; expected "At least 3 recent backups visible".
     """
     cutoff = time.time() - settings.backup_window_days * 86400
-    recent = [f for f in backups_in(container_files, settings) if f.mtime >= cutoff and f.size > 0]
+    backups = backups_in(container_files, settings)
+    recent = [f for f in dated_now(backups) if f.mtime >= cutoff and f.size > 0]
     check.record(len(recent), settings.backups_min)
     check.attach("ls -la /app/backups | tail", listing(container_files, settings))
+    beside = not_counted(backups)
     assert len(recent) >= settings.backups_min, (
-        f"{len(recent)} backup(s) in the last {settings.backup_window_days:g} days < {settings.backups_min}")
+        f"{len(recent)} backup(s) in the last {settings.backup_window_days:g} days < {settings.backups_min}{beside}")
 
 
 @pytest.mark.warning
@@ -49,17 +74,38 @@ def test_newest_backup_fresh(container_files, settings, check):
     Manual copies (pre-restart, manual-backup, pre-update) are made by hand: a fresh one says nothing about
     whether the job still runs, so it is named beside the finding, never judged in the job's place.
     """
-    backups = backups_in(container_files, settings)
+    listed = backups_in(container_files, settings)
+    backups = dated_now(listed)
     jobs = [f for f in backups if JOB_BACKUP_NAME.match(f.name)]
     manual = [f for f in backups if not JOB_BACKUP_NAME.match(f.name)]
     beside = f" (newest manual copy: {manual[-1].name}, {manual[-1].age_h:.1f} h old)" if manual else ""
+    beside += not_counted(listed)
     check.attach("ls -la /app/backups | tail", listing(container_files, settings))
-    assert backups, f"no backup in {settings.backup_dir}"
+    assert backups, f"no backup in {settings.backup_dir}{beside}"
     assert jobs, f"no backup by the backup job (digitalme_YYYYMMDD_HHMMSS.db) in {settings.backup_dir}{beside}"
     newest = jobs[-1]
     check.record(round(newest.age_h, 2), settings.backup_max_age_h, unit="h")
     assert newest.age_h < settings.backup_max_age_h, (
         f"newest backup {newest.name} is {newest.age_h:.1f} h old >= {settings.backup_max_age_h:g} h{beside}")
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_no_backup_dated_in_the_future(container_files, settings, check):
+    """No backup's file time is more than 5 minutes ahead of this host's clock (clock skew or a future-dated file).
+
+    Manual: Morning 5, "recent backups": a backup dated days ahead looks fresh whatever its real age, and one such
+    file would hide a dead backup job; the backup checks do not count it, and this check names it.
+    """
+    backups = backups_in(container_files, settings)
+    ahead = dated_ahead(backups)
+    lead_h = max([0.0, *((f.mtime - time.time()) / 3600 for f in backups)])
+    check.record(round(lead_h, 3), AHEAD_TOLERANCE_S / 3600, unit="h")
+    check.attach("ls -la /app/backups | tail", listing(container_files, settings))
+    others = f" and {len(ahead) - 1} more" if len(ahead) > 1 else ""
+    assert not ahead, (
+        f"{ahead[0].name} is dated {-ahead[0].age_h:.1f} h ahead of this host's clock{others} "
+        f"(> {AHEAD_TOLERANCE_S // 60} min): clock skew or a future-dated file; not counted as a recent backup")
 
 
 @pytest.mark.critical

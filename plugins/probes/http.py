@@ -25,8 +25,9 @@ class Answer:
     body: str = ""
     headers: dict = dataclasses.field(default_factory=dict)  # lower-case names, final response only
     final_url: str = ""
-    timings: dict = dataclasses.field(default_factory=dict)
+    timings: dict = dataclasses.field(default_factory=dict)  # an answer's curl timers; empty without an answer
     error: str = ""
+    waited_s: float = 0.0  # how long the request took, answered or not (how long it waited for none)
 
     @property
     def answered(self):
@@ -34,13 +35,15 @@ class Answer:
 
     @property
     def seconds(self):
-        return self.timings.get("total_s", 0.0)
+        """The response time, or None without an answer: a refused connection has no response time (its
+        0.02 s would be recorded and charted as a fast answer)."""
+        return self.timings.get("total_s") if self.answered else None
 
     def describe(self, path=None):
         """``/health answered 503 'Unhealthy' in 0.02 s`` or ``/health gave no answer: ...``."""
         name = path or self.url
         if not self.answered:
-            return f"{name} gave no answer after {self.seconds:.2f} s: {self.error}"
+            return f"{name} gave no answer after {self.waited_s:.2f} s: {self.error}"
         redirect = f" (redirected to {self.final_url})" if self.final_url and self.final_url != self.url else ""
         body = self.body.strip()
         shown = repr(body[:60] + ("..." if len(body) > 60 else ""))
@@ -118,7 +121,9 @@ class HttpProbe:
             for curl, _code, message in failed:
                 pending[curl][0].error = message or "request failed"
             for curl in [*done, *(f[0] for f in failed)]:
-                pending[curl][0].timings = _timings(curl)
+                answer = pending[curl][0]
+                answer.waited_s = round(curl.getinfo(pycurl.TOTAL_TIME), 4)
+                answer.timings = _timings(curl) if answer.answered else {}
                 multi.remove_handle(curl)
                 curl.close()
                 remaining -= 1
