@@ -19,7 +19,7 @@ check that passed stays passed.
 
 Only where the headline check of that target is selected in the run: otherwise nothing says the target is
 down, and the dependent checks fail as they always did. At the end of the run (:func:`gather`, on the process
-that owns it) the headline's message and value list the checks that were not checked because of it, and a
+that owns it) the headline's message and value (``"not checked"``) list the checks not checked because of it, and a
 check judged "not checked" on a worker whose view differed from the headline's (the target came back between
 the two) gets its own failure back.
 """
@@ -46,7 +46,7 @@ LISTED_MAX = 6  # checks named in the headline's message (the value lists them a
 class Reach:
     """What answered of one target: HTTP, the Docker daemon, and the app container's state."""
     http: str  # "" when an endpoint answered, else why none did
-    http_answer: str  # the first answer, in the probe's words ("/health answered 200 ..." or "gave no answer ...")
+    http_answer: str  # the first answer ("<url> answered 200") or, with none, why ("<url> gave no answer after ...")
     docker: str  # "" when the Docker daemon answered, else why not
     container: str  # "" when the app container runs, else its state ("exited (code 137) ...", "does not exist")
     remote_host: bool = False  # the target's host checks go over ssh (they need it to answer)
@@ -84,8 +84,8 @@ def http_of(config, target):
     endpoints = fetched(config, target, "endpoints")
     answers = list(endpoints.answers.values())
     answered = [a for a in answers if a.answered]
-    if answered:
-        return "", answered[0].describe()
+    if answered:  # without its time: the value stays the same from run to run
+        return "", f"{answered[0].url} answered {answered[0].status}"
     first = answers[0] if answers else None
     return (first.error if first else "no endpoint configured") or "no answer", first.describe() if first else ""
 
@@ -106,9 +106,8 @@ def container_of(config, target):
         return "", (f"app container {name} does not exist" if text.endswith(": not found") else "")
     if state.get("Running") and not state.get("Restarting"):
         return "", ""
-    status = state.get("Status", "not running")
-    since = f" since {state['FinishedAt'][:19]}Z" if state.get("FinishedAt", "").startswith(("19", "20")) and \
-        not state["FinishedAt"].startswith("0001") else ""
+    status, finished = state.get("Status", "not running"), state.get("FinishedAt") or ""
+    since = f" since {finished[:19]}Z" if finished and not finished.startswith("0001") else ""  # 0001: never ran
     return "", f"app container {name} is {status} (exit code {state.get('ExitCode', '?')}){since}, not running"
 
 
@@ -147,7 +146,8 @@ def judge(item, report, message):
     if report.when not in ("setup", "call") or is_headline(item) or not headline_selected(item):
         return False
     reach = reach_of(item.config, targets_of(item.config)[target_of(item)])
-    outcome = "error" if report.when != "call" or message.startswith("could not be checked: ") else "failed"
+    could_not = message.startswith("could not be checked: ")  # outcomes.COULD_NOT_CHECK: the check did not run
+    outcome = "error" if report.when != "call" or could_not else "failed"
     if not reach.unreachable or not reach.blocks(item.fixturenames, outcome):
         return False
     headline = headline_id(item)
@@ -194,7 +194,8 @@ def gather(run):
         listed = [c for c in run.checks
                   if c.outcome == NOT_CHECKED and (c.blocked_by or {}).get("check") == headline.id]
         if listed and headline.outcome in ("failed", "error", "waived"):
-            headline.value = [c.title for c in listed]
+            measured = headline.value if isinstance(headline.value, dict) else {}
+            headline.value = {**measured, NOT_CHECKED: [c.title for c in listed]}
             titles = "; ".join(c.title for c in listed[:LISTED_MAX])
             more = f" and {len(listed) - LISTED_MAX} more" if len(listed) > LISTED_MAX else ""
             headline.message += f"; not checked because of it: {len(listed)} checks ({titles}{more})"

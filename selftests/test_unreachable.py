@@ -34,7 +34,8 @@ def assert_headline_stands_for_the_rest(checks, finding):
     assert headline["message"].startswith("the target is unreachable: "), headline["message"]
     assert finding in headline["message"], headline["message"]
     assert f"not checked because of it: {len(checks)} checks" in headline["message"], headline["message"]
-    assert sorted(headline["value"]) == sorted(c["title"] for c in checks.values()), headline["value"]
+    assert sorted(headline["value"]["not checked"]) == sorted(c["title"] for c in checks.values()), headline["value"]
+    assert {"HTTP", "Docker", "app container"} <= set(headline["value"]), headline["value"]
     for check in checks.values():
         assert check["outcome"] == "not checked", check
         assert check["message"].startswith("not checked: its target is unreachable, see test_target_reachable"), check
@@ -137,3 +138,22 @@ def test_a_check_not_checked_whose_headline_passed_gets_its_failure_back():
     run.checks[0].id = blocked["check"]
     assert gather(run) is True
     assert (run.checks[1].outcome, run.checks[1].message) == ("failed", "/health gave no answer"), run.checks[1]
+
+
+def test_a_check_not_checked_keeps_its_failing_streak_as_it_was():
+    """A failing check, then "not checked" while its target is unreachable, then failing again: one streak since
+    its first failing run, counting the runs that judged it (the run that did not judge it neither ends nor
+    lengthens it)."""
+    import types
+    from plugins.history import since_when
+
+    def run(outcome):
+        return types.SimpleNamespace(id="t.py::test_backups", target=None, outcome=outcome, failing_since=None,
+                                     failing_runs=None, new_finding=None)
+    state = {}
+    since_when(state, "daily", "2026-12-01T09:00:00+00:00", [run("failed")])
+    since_when(state, "daily", "2026-12-02T09:00:00+00:00", [run("not checked")])
+    again = run("failed")
+    since_when(state, "daily", "2026-12-03T09:00:00+00:00", [again])
+    assert (again.failing_since, again.failing_runs, again.new_finding) == (
+        "2026-12-01T09:00:00+00:00", 2, False), vars(again)
