@@ -24,6 +24,7 @@ SUITE_PLUGINS = [  # the flow: settings -> probes (prefetch, fixtures below) -> 
     "plugins.targets",
     "plugins.markers",
     "plugins.waivers",
+    "plugins.reachability",
     "plugins.outcomes",
     "plugins.results",
     "plugins.prefetch",

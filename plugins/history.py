@@ -31,7 +31,8 @@ Since when (``history-state.json`` ``"failing"``): per selection, the checks fai
 the start of the first run of its streak and the streak's length (per target in a fleet run): O(1) per run, and
 bounded by the checks failing now. A failing check of the next run of that selection gets ``failing_since``,
 ``failing_runs`` and ``new_finding`` (the previous run of the selection did not fail it, or there was none); a
-passing (or thinned, or skipped) run ends a streak; a waived check still fails, so its streak goes on. Runs of
+passing (or thinned, or skipped) run ends a streak; a waived check still fails, so its streak goes on; a check "not
+checked" (its target unreachable: plugins/reachability.py) keeps its streak as it was, neither longer nor ended. Runs of
 other selections do not touch it. A run older than its selection's newest (overlapping, finished late) is read
 against the newest streaks and changes nothing.
 
@@ -83,6 +84,7 @@ import time
 
 from plugins import results
 from plugins.outcomes import RUN, slug_of
+from plugins.reachability import NOT_CHECKED
 from plugins.output import COLOURS, write_atomically
 from plugins.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
 from plugins.settings import SETTINGS
@@ -695,6 +697,7 @@ def row(summary, fleet=False, opening="<tr>"):
             + f"<td>{counts.get('passed', 0)} passed, "
             f"{counts.get('failed', 0)} failed, {counts.get('error', 0)} errors, {counts.get('skipped', 0)} skipped"
             + (f", {counts['waived']} waived" if counts.get("waived") else "")
+            + (f", {counts[NOT_CHECKED]} not checked" if counts.get(NOT_CHECKED) else "")
             + f"</td><td>{links(summary)}</td></tr>")
 
 
@@ -967,6 +970,7 @@ def month_row(summary, fleet):
             + (f"<td>{html.escape(', '.join(f'{n} {s.upper()}' for n, s in targets.items()))}</td>" if fleet else "")
             + f"<td>{counts.get('passed', 0)}/{counts.get('failed', 0)}/{counts.get('error', 0)}/"
             f"{counts.get('skipped', 0)}" + (f" ({counts['waived']} waived)" if counts.get("waived") else "")
+            + (f" ({counts[NOT_CHECKED]} not checked)" if counts.get(NOT_CHECKED) else "")
             + f"</td><td>{links(summary)}{sha_of(summary)}</td></tr>")
 
 
@@ -1032,6 +1036,8 @@ def since_when(state, selection, started, checks):
     late = at is not None and started < at
     failing = {}
     for check in checks:
+        if check.outcome == NOT_CHECKED and streak_key(check) in before:
+            failing[streak_key(check)] = before[streak_key(check)]  # not judged this run: its streak waits, as is
         if check.outcome not in STREAK:
             continue
         key = streak_key(check)

@@ -32,7 +32,7 @@ from plugins.probes import ProbeError
 from plugins.redaction import MASK, redact, redacted, secret_parts
 from plugins.settings import SETTINGS
 from plugins.targets import target_of
-from plugins import waivers
+from plugins import reachability, waivers
 
 RUN = pytest.StashKey["Run"]()
 MEASUREMENT = pytest.StashKey["Measurement"]()
@@ -42,7 +42,7 @@ PROPERTY = "digitalme_outcome"  # the name of the outcome in report.user_propert
 COULD_NOT_CHECK = "could not be checked: "
 EVIDENCE_MAX_CHARS = 4000
 FAILING = ("failed", "error")  # outcomes that alert and make the run's status ("waived": an accepted failure, neither)
-OUTCOMES = ("passed", "failed", "skipped", "error", "waived")
+OUTCOMES = ("passed", "failed", "skipped", "error", "waived", reachability.NOT_CHECKED)
 COULD_NOT_CHECK_MARK = "digitalme_could_not_check"  # on a call report whose failure is "could not be checked" (an
 # attribute of the report, so xdist carries it to the controller's terminal too)
 
@@ -82,6 +82,7 @@ class CheckOutcome:
     declared_severity: str
     schedules: list
     outcome: str  # passed | failed | skipped | error | waived (a failure an active waiver accepts: plugins/waivers.py)
+    # | not checked (its target is unreachable: plugins/reachability.py)
     message: str
     duration_s: float
     value: object = None
@@ -94,6 +95,7 @@ class CheckOutcome:
     failing_since: str = None  # a failing check: when its run of failures began (plugins/history.py)
     failing_runs: int = None  # ... and how many runs of its selection it has failed in a row, this one included
     new_finding: bool = None  # a failing check that passed (or did not fail) in the previous run of its selection
+    blocked_by: dict = None  # a "not checked" check: the headline's id, its finding, and the failure it would be
 
     def to_dict(self, secrets=()):
         """The outcome as plain JSON values (what travels in the report), without the suite's secrets."""
@@ -241,14 +243,15 @@ def outcome_of(item, phases):
     declared = severity_of(item)
     measurement = item.stash.get(MEASUREMENT, Measurement())
     title, manual = describe(item)
-    outcome, message, waiver = waivers.waiver_of(item, *result_of(phases))
+    outcome, message, blocked = reachability.blocked_of(item, *result_of(phases))
+    outcome, message, waiver = waivers.waiver_of(item, outcome, message)
     return CheckOutcome(
         id=item.nodeid, target=target_of(item), title=title, manual=manual, declared_severity=declared,
         severity=applied_severity(declared, measurement, outcome in ("failed", "waived")),
         schedules=schedules_of(item), outcome=outcome, message=redact(message),
         duration_s=round(sum(r.duration for r, _ in phases), 4),
         value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
-        unit=measurement.unit, level3=level3_of(item), waiver=waiver,
+        unit=measurement.unit, level3=level3_of(item), waiver=waiver, blocked_by=blocked,
     )
 
 
@@ -299,6 +302,20 @@ def check(request):
     return request.node.stash.setdefault(MEASUREMENT, Measurement())
 
 
+def failed_here(item, report, call, message):
+    """A failed phase's report as the operator reads it: a waived finding judged, the sentence (or the
+    traceback without secrets)."""
+    if report.when == "call" and not message.startswith(COULD_NOT_CHECK):
+        message = waivers.judge_failure(item, report, message)  # an accepted finding: an xfail-like skip
+    elif report.when == "call":
+        setattr(report, COULD_NOT_CHECK_MARK, True)  # an error, as its outcome says (pytest_report_teststatus)
+    if item.config.option.tbstyle == "auto":
+        report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
+    else:
+        report.longrepr = without_secrets(report.longrepr, item.config, call.excinfo)
+    return message
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     """Each phase's one-line message; at the last phase (teardown), the check's outcome, onto its report."""
@@ -306,14 +323,9 @@ def pytest_runtest_makereport(item, call):
     message = None
     if report.failed:
         message = redact(one_line(report, call.excinfo))
-        if report.when == "call" and not message.startswith(COULD_NOT_CHECK):
-            message = waivers.judge_failure(item, report, message)  # an accepted finding: an xfail-like skip
-        elif report.when == "call":
-            setattr(report, COULD_NOT_CHECK_MARK, True)  # an error, as its outcome says (pytest_report_teststatus)
-        if item.config.option.tbstyle == "auto":
-            report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
-        else:
-            report.longrepr = without_secrets(report.longrepr, item.config, call.excinfo)
+        # a check of an unreachable target is judged "not checked" (a skip naming why), else as a failure
+        if not reachability.judge(item, report, message):
+            message = failed_here(item, report, call, message)
     phases = item.stash.setdefault(PHASES, [])
     phases.append((report, message))
     if report.when == "teardown":

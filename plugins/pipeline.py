@@ -15,7 +15,7 @@ before pytest's terminal reporter, so the terminal's summary (the status line) c
 
 import pytest
 
-from plugins import alerting, history, record, results
+from plugins import alerting, history, reachability, record, results
 from plugins.outcomes import RUN, in_collection_order, owns_run
 
 
@@ -26,6 +26,8 @@ def finish_run(session, exitstatus):
     config = session.config
     run = config.stash[RUN]
     in_collection_order(config)  # xdist workers report in any order; the outputs list checks as collected
+    if reachability.gather(run):  # each unreachable target's headline lists what it stands for
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a "not checked" without its headline failed after all
     alerting.send(config, run, exitstatus)  # 1. alerts: their delivery outcomes go into the results file and record
     # 2. under the history's lock: since-when data, the results file (chained to the previous one), its line in the
     # history now (a run killed later is still listed), the state

@@ -61,7 +61,8 @@ _STARTED = pytest.StashKey[dict]()  # target name -> {probe name: Background}
 _USED = pytest.StashKey[set]()  # the probes the selected checks use
 _LOCK = threading.Lock()  # probes of several targets start from the main thread and their own threads
 NEEDS = {"container_memory": ("inside_container",),  # a probe -> the probes it reads (started with it)
-         "certificate_on_disk": ("app_container",)}
+         "certificate_on_disk": ("app_container",),
+         "reach": ("endpoints", "app_container")}  # the headline's judgement (plugins/reachability.py)
 _EARLY = pytest.StashKey[str]()  # the marker of a plain `-m <name>` selection ("": none, probes start after collection)
 _REMEMBERED = pytest.StashKey[set]()  # the probe names a schedule's previous run used
 LOOKAHEAD = 4  # in a serial fleet run, the targets whose probes are fetched at once (the current one and next)

@@ -13,7 +13,8 @@ collector never reads half a file)::
 ``severity`` the one it alerts at, ``target`` the target's name in a fleet run and empty without a targets file.
 Every series carries ``selection``: node_exporter merges all files of its folder, and a check of two schedules
 (daily and monthly) would otherwise be the same series in two files, which fails the scrape. A skipped check has no
-series: it was not judged, and neither 1 nor 0 would be true. A run in which no check ran (``-m`` matching none)
+series: it was not judged, and neither 1 nor 0 would be true; nor has a check "not checked" because its target is
+unreachable (the headline check, ``test_target_reachable``, is 0). A run in which no check ran (``-m`` matching none)
 writes nothing, so that its file's timestamp goes stale as a run that never happened would. A folder that cannot
 be written is one line at the end of the run; every other output is made as usual. ``prometheus_client`` is
 imported only when the setting is set: a monitor run every 5 minutes pays nothing for it otherwise.
@@ -25,6 +26,7 @@ import time
 import pytest
 
 from plugins.outcomes import FAILING, owns_run
+from plugins.reachability import NOT_CHECKED
 from plugins.settings import SETTINGS
 
 PROBLEM = pytest.StashKey[str]()  # why the file could not be written
@@ -64,7 +66,7 @@ def registry_of(run, duration_s):
     value = Gauge("digitalme_check_value", "The check's measured value, where it is a number",
                   ["check", "target", "selection"], registry=registry)
     for check in run.checks:
-        if check.outcome == "skipped":
+        if check.outcome in ("skipped", NOT_CHECKED):
             continue
         labels = {"check": check_label(check), "target": check.target or "", "selection": selection}
         success.labels(severity=check.severity, **labels).set(0 if check.outcome in FAILING else 1)

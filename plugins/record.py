@@ -19,6 +19,9 @@ opens grouped by target (in the targets file's order; failures first within each
 table of a single target), and the environment table lists each target's own settings (redacted) beside the
 settings all targets share. Without a targets file none of that appears: the record is as it always was.
 
+A check "not checked" because its target is unreachable (plugins/reachability.py) is a Skipped row saying so, and
+has its own count column; the failing list shows the target's one headline.
+
 With a waivers file (plugins/waivers.py) a waived row is pytest-html's "XFailed", with its waiver (reason, owner,
 expiry) under it, as are an expired or no longer needed waiver's checks; the top ends with every active waiver
 and its state this run, and the expired ones.
@@ -65,7 +68,7 @@ COLUMNS = ("Severity", "Manual", "Measured", "Threshold")  # after pytest-html's
 CELL_MAX_CHARS = 300
 TARGET = ("base_url", "https_url", "compose_file", "compose_project", "container")
 FLEET_TARGET = TARGET + ("docker_host", "host")  # what tells a fleet's targets apart: shown for each
-OUTCOMES = ("passed", "failed", "error", "skipped", "waived")
+OUTCOMES = ("passed", "failed", "error", "skipped", "waived", "not checked")
 # The summary's own tables (counts, alerts, waivers): cells apart and aligned, so each reads as a column (pytest-html
 # styles only its own tables)
 TABLES = ("<style>#digitalme-alerts td,#digitalme-alerts th,#digitalme-waivers td,#digitalme-waivers th,"
@@ -73,7 +76,8 @@ TABLES = ("<style>#digitalme-alerts td,#digitalme-alerts th,#digitalme-waivers t
           "vertical-align:top}#digitalme-alerts th,#digitalme-waivers th{border-bottom:2px solid #888}</style>")
 # pytest-html's environment table, moved below the results table: the record opens with its summary
 ENVIRONMENT = re.compile(r'\s*<div id="environment-header">.*?<table id="environment"></table>', re.S)
-RESULT_RANK = {"error": 0, "failed": 1, "waived": 2, "skipped": 3, "passed": 4}  # pytest-html's order (waived: XFailed)
+RESULT_RANK = {"error": 0, "failed": 1, "waived": 2, "not checked": 3, "skipped": 3,  # pytest-html's order (waived:
+               "passed": 4}  # XFailed; not checked: Skipped, its target unreachable: plugins/reachability.py)
 SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
 QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -292,7 +296,8 @@ def targets_of_run(run, statuses):
             f'<tr id="target-{html.escape(name)}" class="target-{status}"><th scope="row">{html.escape(name)}</th>'
             f'<td><b style="color:#fff;background:{COLOURS[status]};padding:1px 8px;border-radius:4px">'
             f"{status.upper()}</b></td>"
-            + "".join(f'<td class="count-{o}">{sum(c.outcome == o for c in checks)}</td>' for o in OUTCOMES)
+            + "".join(f'<td class="count-{o.replace(" ", "-")}">{sum(c.outcome == o for c in checks)}</td>'
+                      for o in OUTCOMES)
             + (f'<td><ul style="margin:0;padding-left:16px">{listed}</ul></td>' if listed else "<td>none failed</td>")
             + "</tr>")
     head = "".join(f'<th scope="col">{name}</th>' for name in ("Target", "Status", *OUTCOMES, "Failing checks"))

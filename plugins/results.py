@@ -8,13 +8,15 @@ Schema 1 (stable; extended only by adding fields)::
     {"schema": 1, "started_at", "finished_at", "selection", "target": {non-secret settings},
      "status": "ok|warning|critical",
      "targets": {"<name>": "ok|warning|critical"}, "target_settings": {"<name>": {...}},  (fleet runs only)
-     "counts": {"passed", "failed", "skipped", "error", "waived"},
+     "counts": {"passed", "failed", "skipped", "error", "waived", "not checked"},
      "checks": [{"id", "title", "manual", "severity", "declared_severity", "schedules", "outcome",
                  "message", "duration_s", "value", "threshold", "evidence", "target" (null without a fleet),
                  "failing_since", "failing_runs", "new_finding" (a failing check only, else null: the start of
                  the first run of its current streak of failing runs of this selection, per target; the
                  streak's length with this run; whether the previous run of this selection did not fail it),
-                 "waiver": {"check", "target", "reason", "owner", "expires", "state"} or null}],
+                 "waiver": {"check", "target", "reason", "owner", "expires", "state"} or null,
+                 "blocked_by": {"check", "finding", "outcome", "message"} or null (a "not checked" check: the
+                 headline of its unreachable target, and the failure it would have been: plugins/reachability.py)}],
      "waivers": [{"number", "check", "target", "reason", "owner", "expires", "message" (when set), "state",
                   "checks"}],   (every waiver of the waivers file, its state this run: plugins/waivers.py)
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
@@ -59,6 +61,7 @@ import pytest
 
 from plugins import waivers
 from plugins.outcomes import FAILING, RUN, counted, owns_run
+from plugins.reachability import NOT_CHECKED
 from plugins.output import scrub, secret_forms, write_atomically
 from plugins.settings import SETTINGS
 from plugins.targets import fleet, targets_of
@@ -204,6 +207,8 @@ def status_line(config):
     detail = f"{not_ok} of {len(run.checks)} checks ({failed})" if failed else \
         f"{counts['passed']} checks passed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
     detail += f", {counts['waived']} waived" if counts["waived"] else ""  # accepted findings (plugins/waivers.py)
+    unchecked = counts[NOT_CHECKED]  # the checks an unreachable target's headline stands for (plugins/reachability.py)
+    detail += f", {unchecked} not checked (target unreachable)" if unchecked else ""
     if run.targets:
         bad = [f"{name} {status.upper()}: {failed_by_severity([c for c in run.checks if c.target == name])}"
                for name, status in run.targets.items() if status != "ok"]

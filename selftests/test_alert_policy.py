@@ -173,6 +173,38 @@ def test_a_new_episode_escalates_again_but_a_warning_never_does():
     assert any(r["route"] == "emergency" for r in runs.run(check())), "a new episode did not escalate"
 
 
+def test_escalation_counts_from_the_first_critical_alert_not_an_earlier_warning():
+    """/health Degraded (lowered to warning) for 40 minutes, then Unhealthy: the episode began with the warning,
+    but Level 3 waits DIGITALME_ESCALATE_AFTER (30 min) from the first critical alert; it is paged once that has
+    passed, naming both times. Back to Degraded and Unhealthy again later does not restart the clock."""
+    runs = Runs(minutes=10, webhook_url_emergency=EMERGENCY_HOOK)
+    degraded = [runs.run(check(severity="warning")) for _ in range(4)]  # 0, 10, 20, 30 min: warning only
+    assert all(states(r) in (["sent warning firing"], ["suppressed warning firing"]) for r in degraded), degraded
+    first_critical = runs.now  # 40 min
+    unhealthy = [runs.run(check()) for _ in range(3)]  # 40, 50, 60 min: 0, 10, 20 min after the first critical
+    assert states(unhealthy[0]) == ["sent critical firing"], unhealthy[0]
+    assert all(r["route"] != "emergency" for rs in unhealthy for r in rs), \
+        f"Level 3 paged before 30 min past the first critical alert: {unhealthy}"
+    assert runs.state[next(iter(runs.state))]["first_critical"] == first_critical.isoformat(), runs.state
+    assert states(runs.run(check(severity="warning"))) == ["sent warning firing"]  # 70 min: Degraded again
+    [escalation] = [r for r in runs.run(check()) if r["route"] == "emergency"]  # 80 min: 40 past the first critical
+    payload = escalation["payload"]
+    assert payload["escalation"] is True and payload["level"] == 3, payload
+    assert (payload["first_alerted"], payload["first_critical"]) == (
+        START.isoformat(), first_critical.isoformat()), payload
+
+
+def test_an_alert_state_from_before_first_critical_escalates_as_it_did():
+    """A state entry written before ``first_critical`` was kept (a critical episode already open) escalates from
+    its ``first_alerted``: an upgrade neither pages early nor forgets an open outage."""
+    runs = Runs(minutes=10, webhook_url_emergency=EMERGENCY_HOOK)
+    runs.run(check())
+    for entry in runs.state.values():
+        del entry["first_critical"]
+    assert all(r["route"] != "emergency" for r in runs.run(check()) + runs.run(check()))  # 10, 20 min
+    assert [r["route"] for r in runs.run(check())] == ["critical", "emergency"], "not escalated at 30 min"
+
+
 def test_a_level3_finding_goes_to_the_emergency_route_at_once_beside_its_critical_route():
     """A failing check marked ``emergency("data loss")`` alerts its critical route and, at once, the emergency
     route with ``"level": 3, "level3": "data loss"``, even with a flap threshold (a finding of data loss is no
@@ -260,6 +292,16 @@ CHECKS = '''
 
 
     @pytest.mark.critical
+    @pytest.mark.monitor
+    def test_health(check):
+        """/health answers Healthy"""
+        answer = os.environ.get("HEALTH", "Healthy")
+        if answer == "Degraded":
+            check.lower_to_warning()
+        assert answer == "Healthy", f"/health answered {answer}"
+
+
+    @pytest.mark.critical
     @pytest.mark.emergency("data loss")
     @pytest.mark.weekly
     def test_integrity():
@@ -318,6 +360,30 @@ def test_escalation_and_level3_reach_the_emergency_webhook(policy_runs, receiver
     resolved = [p for p in receiver.payloads("/emergency/" + TOKEN) if p["status"] == "resolved"]
     assert sorted(p["check"].split("::")[1] for p in resolved) == ["test_disk", "test_integrity"], resolved
     assert TOKEN not in recovered.stdout + json.dumps(recovered.doc), "a webhook URL was written"
+
+
+def test_a_warning_before_the_critical_does_not_start_the_escalation_clock(policy_runs, receiver):
+    """End to end, with the state file between runs: /health Degraded (a warning alert) past
+    DIGITALME_ESCALATE_AFTER, then Unhealthy: its critical alert goes out, not Level 3; Level 3 is paged once
+    DIGITALME_ESCALATE_AFTER has passed since that first critical alert, and once only."""
+    level3 = {"DIGITALME_WEBHOOK_URL_EMERGENCY": receiver.url("/emergency/" + TOKEN), "DIGITALME_ESCALATE_AFTER": "3s",
+              "DIGITALME_WEBHOOK_URL_WARNING": receiver.url("/warning/" + TOKEN)}
+    policy_runs(**level3, HEALTH="Degraded")
+    assert [p["severity"] for p in receiver.payloads("/warning/" + TOKEN)] == ["warning"], receiver.payloads()
+    time.sleep(3.2)  # the warning alert is now older than DIGITALME_ESCALATE_AFTER
+    first = policy_runs(**level3, HEALTH="Unhealthy")
+    assert [p["severity"] for p in receiver.payloads("/critical/" + TOKEN)] == ["critical"], receiver.payloads()
+    assert receiver.posts("/emergency/" + TOKEN) == [], f"paged on the first critical: {receiver.payloads()}"
+    state = json.loads((first.report_dir / "alerts" / "state.json").read_text())
+    [entry] = [e for e in state["alerts"].values() if e["check"].endswith("::test_health")]
+    assert entry["first_critical"] > entry["first_alerted"], entry
+    time.sleep(3.2)  # now past DIGITALME_ESCALATE_AFTER since the first critical alert
+    policy_runs(**level3, HEALTH="Unhealthy")
+    [paged] = receiver.payloads("/emergency/" + TOKEN)
+    assert paged["escalation"] is True and paged["check"].endswith("::test_health"), paged
+    assert paged["first_critical"] == entry["first_critical"][:19] + "+00:00", paged
+    policy_runs(**level3, HEALTH="Unhealthy")
+    assert len(receiver.posts("/emergency/" + TOKEN)) == 1, f"Level 3 paged twice: {receiver.payloads()}"
 
 
 def test_a_run_blocked_at_the_lock_still_counts(policy_runs, receiver, tmp_path):

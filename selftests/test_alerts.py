@@ -676,7 +676,7 @@ def test_the_heartbeat_fails_when_an_alert_could_not_be_delivered(alerting, rece
 def test_the_heartbeat_fails_when_no_check_was_selected(alerting, receiver):
     result = alerting("-k", "no_such_check", DIGITALME_HEARTBEAT_URL=receiver.url("/ping/abc"))
     assert result.returncode == 5 and result.doc["counts"] == dict.fromkeys(
-        ("passed", "failed", "skipped", "error", "waived"), 0)
+        ("passed", "failed", "skipped", "error", "waived", "not checked"), 0)
     pings = [r["path"] for r in receiver.requests if r["method"] == "GET"]
     assert pings == ["/ping/abc/fail"], pings
     assert "heartbeat (fail, no check ran) pinged" in result.stdout

@@ -16,17 +16,25 @@ LOGS = "tests_health/test_logs.py"
 
 
 def test_stopped_container_fails_the_monitor_checks_as_critical(healthy_sandbox, suite):
-    """The run completes; containers, /health, the database and the ports are each reported, critical."""
+    """The run completes; the target's headline is the one critical finding, and containers, /health, the
+    database and the ports are each "not checked" because of it, keeping what each found (plugins/reachability.py).
+    Without the headline in the selection they are each reported, critical, as they always were."""
     healthy_sandbox.docker("stop", "-t", "1", CONTAINER)
     run = suite("-m", "monitor or resources")
-    assert_caught(run, "test_compose_containers_running", "critical", rf"{CONTAINER} is Exited")
-    assert_caught(run, "test_app_container_healthy", "critical", r"is exited, not running")
-    assert_caught(run, "test_health_answers_healthy", "critical", r"^/health gave no answer after [\d.]+ s: .*(refused|reset|connect)")
-    assert_caught(run, "test_database_file_exists", "critical", r"^could not be checked: .*(not running|is not running)", outcome="error")
-    assert_caught(run, "test_ports_answer", "critical",
-                  rf"^nothing answers on TCP port {HTTP_PORT}, {HTTPS_PORT} .*connection refused")
+    assert_caught(run, "test_target_reachable", "critical", rf"^the target is unreachable: app container {CONTAINER} "
+                  r"is exited .*, not running; HTTP: .*gave no answer")
+    for name, pattern in (("test_compose_containers_running", rf"{CONTAINER} is Exited"),
+                          ("test_app_container_healthy", r"is exited, not running"),
+                          ("test_health_answers_healthy", r"^/health gave no answer after [\d.]+ s: .*(refused|reset|connect)"),
+                          ("test_database_file_exists", r"^could not be checked: .*(not running|is not running)"),
+                          ("test_ports_answer", rf"^nothing answers on TCP port {HTTP_PORT}, {HTTPS_PORT} .*connection refused")):
+        check = run.check(name)
+        assert check["outcome"] == "not checked" and re.search(pattern, check["blocked_by"]["message"]), check
     assert run.results["status"] == "critical"
     assert "DigitalMe: CRITICAL" in run.stdout
+    alone = suite("-m", "monitor or resources", "-k", "not test_target_reachable")
+    assert_caught(alone, "test_health_answers_healthy", "critical", r"^/health gave no answer after [\d.]+ s")
+    assert_caught(alone, "test_database_file_exists", "critical", r"^could not be checked: .*not running", outcome="error")
 
 
 def test_removed_containers_fail_the_container_check(healthy_sandbox, suite):

@@ -246,9 +246,19 @@ def unreachable_table(name, port):
             f"docker_host = \"tcp://127.0.0.1:{port}\"\nhost = \"ssh://root@127.0.0.1:{port}\"\n")
 
 
+HEADLINE = "test_target_reachable"  # a dead target's one finding; its other checks are "not checked" because of it
+
+
+def judged(check):
+    """(outcome, message) a check found: its own, or for one "not checked" what it would have been."""
+    blocked = check.get("blocked_by") or {}
+    return blocked.get("outcome", check["outcome"]), blocked.get("message", check["message"])
+
+
 # Checks that read nothing of the target (the compose file is read on the machine running the suite) or skip on
 # what the target's settings say: they may pass or skip on a dead target. Every other check must not pass there.
-TARGET_FREE = {"test_compose_config_valid": ("passed",), "test_certificate_matches_host_name": ("skipped", "error")}
+TARGET_FREE = {"test_compose_config_valid": ("passed",),
+               "test_certificate_matches_host_name": ("skipped", "error", "not checked")}
 # The manual's port check is `netstat -tlnp | grep :80`: a port that accepts connections is served, answer or not.
 HUNG_LISTENS = {("hung", "test_ports_answer")}
 
@@ -256,8 +266,9 @@ HUNG_LISTENS = {("hung", "test_ports_answer")}
 @pytest.mark.sandbox
 def test_a_dead_and_a_hung_target_leave_the_live_one_as_it_is_within_the_timeouts(healthy_sandbox, tmp_path):
     """Beside a live target: one whose every port refuses (HTTP, Docker tcp://, SSH) and one whose every port
-    accepts and never answers. The live target's outcomes are those of a run without them; theirs are "could not
-    be checked" at the check's severity or failed with a clear message; the run takes no longer than the
+    accepts and never answers. The live target's outcomes are those of a run without them; each of theirs is one
+    headline (the target unreachable) and its checks "not checked" because of it, each keeping what it found
+    ("could not be checked", or failed with a clear message) at the check's severity; the run takes no longer than the
     connect, read, Docker and SSH timeouts (once each, not once per check) past the run without them.
 
     Manual: Troubleshooting (a deployment that does not answer is itself a finding, and the others still count).
@@ -288,27 +299,33 @@ def test_a_dead_and_a_hung_target_leave_the_live_one_as_it_is_within_the_timeout
         checks = of_target(fleet, name)
         assert sorted(checks) == sorted(reference), f"{name}: not every check ran: {set(checks) ^ set(reference)}"
         wrong = []
+        headline = checks.pop(f"tests_health/test_reachable.py::{HEADLINE}")
+        assert (headline["outcome"], headline["severity"]) == ("failed", "critical"), headline
+        assert "neither HTTP nor Docker answers" in headline["message"], headline
         for check in checks.values():
             short = check["id"].split("::")[-1].split("[")[0]
+            outcome, message = judged(check)
             if short in TARGET_FREE or (name, short) in HUNG_LISTENS:
                 wrong += [] if check["outcome"] in TARGET_FREE.get(short, ("passed",)) else [check]
-            elif check["outcome"] not in ("error", "failed") or check["severity"] != check["declared_severity"]:
-                wrong.append(check)  # passed or skipped on a target that never answered, or its severity changed
-            elif check["outcome"] == "error" and not re.match(r"could not be checked: .{10}", check["message"]):
+            elif check["outcome"] != "not checked" or check["severity"] != check["declared_severity"]:
+                wrong.append(check)  # not the headline's: passed, skipped or failed alone, or its severity changed
+            elif outcome not in ("error", "failed"):
                 wrong.append(check)
-            elif check["outcome"] == "failed" and len(check["message"]) < 10:
+            elif outcome == "error" and not re.match(r"could not be checked: .{10}", message):
+                wrong.append(check)
+            elif outcome == "failed" and len(message) < 10:
                 wrong.append(check)
         assert not wrong, f"{name}: checks not 'could not be checked' nor failed with a reason:\n" + \
             "\n".join(f"{c['id']}: {c['outcome']} {c['severity']} {c['message']!r}" for c in wrong)
         messages = {c["id"].split("::")[-1]: c["message"] for c in checks.values()}
         assert "CommandResult" not in str(messages) and "Traceback" not in str(messages), messages
-        docker = checks["tests_health/test_containers.py::test_compose_containers_running"]
-        assert docker["outcome"] == "error" and "the Docker daemon did not answer" in docker["message"], docker
-        memory = checks["tests_resources/test_host.py::test_host_memory_below_threshold"]
-        assert memory["outcome"] == "error" and re.match(
-            r"could not be checked: host ssh://127\.0\.0\.1 did not answer", memory["message"]), memory
-        health = checks["tests_health/test_endpoints.py::test_health_answers_healthy"]
-        assert health["outcome"] == "failed" and "gave no answer" in health["message"], health
+        docker = judged(checks["tests_health/test_containers.py::test_compose_containers_running"])
+        assert docker[0] == "error" and "the Docker daemon did not answer" in docker[1], docker
+        memory = judged(checks["tests_resources/test_host.py::test_host_memory_below_threshold"])
+        assert memory[0] == "error" and re.match(
+            r"could not be checked: host ssh://127\.0\.0\.1 did not answer", memory[1]), memory
+        health = judged(checks["tests_health/test_endpoints.py::test_health_answers_healthy"])
+        assert health[0] == "failed" and "gave no answer" in health[1], health
     # Each unreachable target waits once for HTTP (connect 1 s + read 2 s, all endpoints at once), Docker (3 s) and
     # ssh (connect 1 s), and its two TLS checks each wait for a handshake (connect + read, 3 s; the TLS probe does
     # not remember a failed handshake), plus a margin for a machine shared with other test sessions.

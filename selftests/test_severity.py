@@ -74,7 +74,7 @@ def test_healthy_run_writes_an_ok_results_file_and_a_status_line(mini_project):
     assert run.returncode == 0, run
     results = run.results
     assert results["schema"] == 1 and results["status"] == "ok" and results["selection"] == "daily or monitor"
-    assert results["counts"] == {"passed": 5, "failed": 0, "skipped": 0, "error": 0, "waived": 0}
+    assert results["counts"] == {"passed": 5, "failed": 0, "skipped": 0, "error": 0, "waived": 0, "not checked": 0}
     first = run.check("test_container_up")
     assert first["title"] == "Every container is up." and first["manual"] == "Morning 1, docker-compose ps."
     assert {"id", "title", "severity", "outcome", "message", "duration_s", "value", "threshold"} <= set(first)
@@ -129,32 +129,40 @@ def test_unreachable_target_is_could_not_be_checked_without_traceback(mini_proje
 
 
 def test_dead_docker_daemon_fails_the_real_checks_cleanly(tmp_path):
-    """The real suite with no Docker daemon behind DOCKER_HOST: every Docker check errors, the run completes."""
+    """The real suite with no Docker daemon behind DOCKER_HOST and no HTTP answer: the run completes; the target's
+    headline is the one critical finding, and each Docker check is "not checked" because of it, keeping the error
+    it would have been (plugins/reachability.py)."""
     run = run_pytest(REPO, ["-m", "monitor"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
                                                 "DIGITALME_BASE_URL": "http://127.0.0.1:9",
                                                 "DIGITALME_ALERTS": "off"}, tmp_path / "reports")
     assert run.returncode == 1, run
     assert "Traceback" not in run.stdout
+    headline = run.check("test_target_reachable")
+    assert (headline["outcome"], headline["severity"]) == ("failed", "critical"), headline
+    assert "neither HTTP nor Docker answers" in headline["message"], headline
     containers = run.check("test_compose_containers_running")
-    assert containers["outcome"] == "error" and containers["severity"] == "critical"
-    assert containers["message"].startswith("could not be checked: the Docker daemon did not answer")
+    assert containers["outcome"] == "not checked" and containers["severity"] == "critical"
+    assert containers["blocked_by"]["outcome"] == "error"
+    assert containers["blocked_by"]["message"].startswith("could not be checked: the Docker daemon did not answer")
     health = run.check("test_health_answers_healthy")
-    assert health["outcome"] == "failed" and "/health gave no answer" in health["message"]
+    assert health["blocked_by"]["outcome"] == "failed" and "/health gave no answer" in health["blocked_by"]["message"]
     assert json.loads((tmp_path / "reports" / "latest.json").read_text())["status"] == "critical"
 
 
 def test_unreachable_host_fails_the_host_checks_cleanly(tmp_path):
-    """--hosts naming a host that does not answer: each host check errors at its severity, in ssh's words."""
+    """--hosts naming a host that does not answer: each host check errors at its severity, in ssh's words; with
+    neither HTTP nor Docker answering either, the target's headline stands for them ("not checked")."""
     run = run_pytest(REPO, ["-m", "resources", "--hosts=ssh://nobody@127.0.0.1:9"],
                      {"DIGITALME_ALERTS": "off", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}, tmp_path / "reports")
     assert run.returncode == 1 and "Traceback" not in run.stdout, run
     for name, severity in (("test_host_memory_below_threshold", "warning"),
                            ("test_filesystems_below_disk_threshold", "warning")):
         check = run.check(name)
-        assert (check["outcome"], check["severity"]) == ("error", severity), check
-        assert check["message"] == ("could not be checked: host ssh://127.0.0.1 did not answer: "
-                                    "ssh: connect to host 127.0.0.1 port 9: Connection refused "
-                                    "(127.0.0.1 resolves to nobody@127.0.0.1:9)"), check
+        assert (check["outcome"], check["severity"]) == ("not checked", severity), check
+        assert (check["blocked_by"]["outcome"], check["blocked_by"]["message"]) == (
+            "error", "could not be checked: host ssh://127.0.0.1 did not answer: "
+            "ssh: connect to host 127.0.0.1 port 9: Connection refused "
+            "(127.0.0.1 resolves to nobody@127.0.0.1:9)"), check
 
 
 # A probe failing inside a check's body, one failing in its fixture, a finding, and a passing check.
@@ -194,7 +202,7 @@ def test_terminal_and_results_file_count_alike(mini_project, workers):
     status line say (pytest alone would count the one in the check's body as failed)."""
     run = mini_project(UNCHECKED)(*workers)
     assert run.returncode == 1, run
-    assert run.results["counts"] == {"passed": 1, "failed": 1, "skipped": 0, "error": 2, "waived": 0}
+    assert run.results["counts"] == {"passed": 1, "failed": 1, "skipped": 0, "error": 2, "waived": 0, "not checked": 0}
     assert re.search(r"=+ 1 failed, 1 passed, 2 errors in [\d.]+s", run.stdout), run
     assert "DigitalMe: CRITICAL - 1 failed, 2 errors of 4 checks (1 critical, 2 warning) - report " in run.stdout
     assert "ERROR tests_mini/test_checks.py::test_probe_fails_in_the_body" in run.stdout, run

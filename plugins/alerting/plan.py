@@ -18,9 +18,10 @@ count as neither. Defaults 1 and 1: alert on the first failure, resolve on the f
 **Level 3** (the ``emergency`` route, only where a target sets ``webhook_url_emergency``), once per episode: at
 once for a finding (outcome failed) of a check marked ``emergency(<kind>)``, beside its own route, payload
 ``"level": 3, "level3": <kind>`` (such a finding is no flap: it alerts on its first failing run); else for a
-critical still firing ``escalate_after`` after the episode's first alert, payload ``"level": 3, "escalation":
-true, "first_alerted"``. The emergency route gets its ``resolved`` like every route told, and its own flood
-summary.
+critical still firing ``escalate_after`` after the episode's first *critical* alert (a warning before it, /health
+Degraded then Unhealthy, does not start the clock: the state keeps ``first_critical``), payload ``"level": 3,
+"escalation": true, "first_alerted", "first_critical"``. The emergency route gets its ``resolved`` like every
+route told, and its own flood summary.
 
 In a fleet run (a targets file) each alert is its target's: the payload adds ``target_name`` (``target`` stays the
 base URL, now that target's own), the fingerprint is made from the check and the target's name, and the target's
@@ -55,7 +56,7 @@ class TargetPolicy:
     window: object = None  # its maintenance window (settings.Window), or None
     alert_after: dict = dataclasses.field(default_factory=lambda: {s: 1 for s in SEVERITIES})  # failing runs
     resolve_after: int = 1  # passing runs of an alerted check before its resolved
-    escalate_s: float = 30 * 60  # a critical still firing this long after its first alert goes to "emergency"
+    escalate_s: float = 30 * 60  # a critical still firing this long after its first critical alert: "emergency"
 
     def window_now(self, now):
         """The maintenance window when ``now`` is inside it, else None."""
@@ -235,7 +236,7 @@ def plan_failing(check, key, state, held, policy):
     if not own.routes.get(check.severity):
         entry.update(state="unrouted", reason="no webhook configured")
         if seen or not (level3_of(check) and own.routes.get(EMERGENCY)):
-            state[key] = dict(seen, **counts) if seen else counting
+            state[key] = critical_since(dict(seen, **counts), check, now) if seen else counting
         else:  # nobody at this severity, but the emergency route hears of the finding: an episode all the same
             state[key] = episode(check, None, now, counts)
     elif seen and seen.get("severity") == check.severity and age_s(seen, now) < own.repeat_s[check.severity]:
@@ -252,24 +253,40 @@ def episode(check, seen, now, counts):
     entry = {"check": check.id, "severity": check.severity, "last_alerted": now.isoformat(),
              "first_alerted": (seen or {}).get("first_alerted", now.isoformat()),
              "routes": told(seen) if seen else [], **counts}
-    if seen and seen.get("emergency"):
-        entry["emergency"] = seen["emergency"]
+    for kept in ("emergency", "first_critical"):
+        if seen and seen.get(kept):
+            entry[kept] = seen[kept]
+    return critical_since(entry, check, now)
+
+
+def critical_since(entry, check, now):
+    """``entry`` with ``first_critical``, when the episode first alerted at critical (the escalation's clock: an
+    earlier warning, /health Degraded before Unhealthy, does not start it)."""
+    if check.severity == "critical" and not entry.get("first_critical"):
+        entry["first_critical"] = now.isoformat()
     return entry
+
+
+def escalation_clock(seen):
+    """When a critical episode's escalation delay started: its first critical alert. An entry written before that
+    was kept has only ``first_alerted`` (its first alert, whatever the severity), read as before."""
+    return seen.get("first_critical") or seen.get("first_alerted")
 
 
 def plan_emergency(check, key, state, own, policy):
     """Level 3, once per episode, when the target has an emergency webhook: at once for a finding of a Level 3
     kind (the check's ``emergency`` marker), else for a critical still firing ``escalate_s`` after its first
-    alert (an escalation). Updates ``state``."""
+    critical alert (an escalation). Updates ``state``."""
     seen = state.get(key)
     if not own.routes.get(EMERGENCY) or not alerted(seen) or seen.get("emergency"):
         return []
     kind = level3_of(check)
     if kind:
         marks = {"level": 3, "level3": kind}
-    elif check.severity == "critical" and since_s(seen.get("first_alerted"), policy.now) >= own.escalate_s:
-        first = dt.datetime.fromisoformat(seen["first_alerted"]).isoformat(timespec="seconds")
-        marks = {"level": 3, "escalation": True, "first_alerted": first}
+    elif check.severity == "critical" and since_s(escalation_clock(seen), policy.now) >= own.escalate_s:
+        first, critical = (dt.datetime.fromisoformat(when).isoformat(timespec="seconds")
+                           for when in (seen["first_alerted"], escalation_clock(seen)))
+        marks = {"level": 3, "escalation": True, "first_alerted": first, "first_critical": critical}
     else:
         return []
     state[key] = dict(seen, emergency=policy.now.isoformat())

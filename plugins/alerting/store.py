@@ -1,8 +1,8 @@
 """Keep (steps 4 and 5 of plugins/alerting): the alert state, the outbox and the spool of blocked runs, under one
 lock, in ``<report dir>/alerts`` or else a private fallback folder.
 
-``state.json`` holds the dedup state (fingerprint -> when and at which severity it first and last alerted, the
-routes told of it, when the emergency route heard of it, its consecutive failing and passing runs; a check counting
+``state.json`` holds the dedup state (fingerprint -> when and at which severity it first and last alerted, when it
+first alerted at critical (Level 3's escalation clock), the routes told of it, when the emergency route heard of it, its consecutive failing and passing runs; a check counting
 towards its threshold is an entry marked ``waiting``) and the alerts held over the maintenance window;
 ``outbox.jsonl`` the alerts not yet delivered, oldest first; ``spool/<run>.json`` the checks of runs that could not
 get the lock. Everything is written atomically before the lock is released. No URL is ever written: items name
@@ -126,8 +126,8 @@ class Store:
         return max(saved)[2] if any(s[0] for s in saved) else self.primary
 
     def read_state(self):
-        """(fingerprint -> ``{"check", "severity", "last_alerted", "first_alerted", "routes", "emergency",
-        "failing", "passing"}`` or, not alerted yet, ``{"check", "severity", "waiting": true, "failing"}``, held
+        """(fingerprint -> ``{"check", "severity", "last_alerted", "first_alerted", "first_critical", "routes",
+        "emergency", "failing", "passing"}`` or, not alerted yet, ``{"check", "severity", "waiting": true, "failing"}``, held
         alerts)."""
         document = self.read_document(self.newest())
         alerts = document.get("alerts") if isinstance(document.get("alerts"), dict) else {}

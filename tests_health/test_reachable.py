@@ -1,0 +1,33 @@
+"""The target answers at all: the one headline for a target that cannot be reached (plugins/reachability.py).
+
+When it fails, the checks that depend on what is down are "not checked because of it", not 27 findings of their
+own: one critical finding and one alert per unreachable target, resolved when it is back.
+"""
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def reach(pytestconfig, target):
+    """What of the target answered: HTTP, the Docker daemon, the app container (judged once per run)."""
+    from plugins.reachability import reach_of
+    return reach_of(pytestconfig, target)
+
+
+@pytest.mark.critical
+@pytest.mark.monitor
+@pytest.mark.daily
+@pytest.mark.resources
+@pytest.mark.weekly
+@pytest.mark.monthly
+def test_target_reachable(reach, settings, check):
+    """The target answers (HTTP or Docker) and its app container is running.
+
+    Manual: Critical Alerts "Container Down" (`docker-compose ps | grep -q "Up"`) and "Health Check Failure";
+    monitor.sh's container status and /health.
+    """
+    check.record({"HTTP": reach.http_answer or reach.http, "Docker": reach.docker or "answered",
+                  "app container": reach.container or ("running" if not reach.docker else "not known")},
+                 f"an HTTP or Docker answer, and app container {settings.container} running")
+    assert not reach.unreachable, (f"the target is unreachable: {reach.finding} (required: an HTTP or Docker "
+                                   f"answer, and app container {settings.container} running)")
