@@ -62,10 +62,10 @@ def test_a_stopped_app_container_is_one_headline_and_one_alert_then_resolved(hea
     assert (alert["check"], alert["severity"], alert["status"]) == (HEADLINE, "critical", "firing"), alert
     assert f"app container {CONTAINER} is exited" in alert["message"] and f"{unchecked} checks" in alert["message"]
     assert re.search(rf"1 failed, {6 - 1 - unchecked} passed, \d+ deselected, {unchecked} not checked", down.stdout)
-    assert (f"DigitalMe: CRITICAL - 1 critical failed of 6 checks, {unchecked} not checked (target unreachable)"
+    assert (f"DigitalMe: CRITICAL - 1 failed of 6 checks (1 critical), {unchecked} not checked (target unreachable)"
             in down.stdout), down
     record = (down.report_dir / "latest.html").read_text()
-    assert "not checked: its target is unreachable" in record, "the record does not say why the checks were not run"
+    assert "Not checked: its target is unreachable" in record, "the record does not say why the checks were not run"
     healthy_sandbox.restore()
     back = suite(*MONITOR, **alerting_to(receiver))
     assert back.returncode == 0, back
