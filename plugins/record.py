@@ -297,7 +297,7 @@ def targets_of_run(run, statuses, secrets):
 
 
 def alerts_of(alerts, secrets):
-    """The run's alerts as a table: state (and why), route, status and check; nothing when there were none."""
+    """The run's alerts as a table: state (and why), route, status and finding (the title); nothing when there were none."""
     if not alerts:
         return ""
     rows = []
@@ -310,7 +310,7 @@ def alerts_of(alerts, secrets):
                  payload.get("severity", ""), payload.get("title", "")) + ((entry.get("target") or "",) if fleet_run else ())
         rows.append(f'<tr class="alert-{html.escape(entry["state"])}">'
                     + "".join(f"<td>{html.escape(scrub(str(c), secrets))}</td>" for c in cells) + "</tr>")
-    names = ("State", "Reason", "Route", "Alert", "Severity", "Check") + (("Target",) if fleet_run else ())
+    names = ("State", "Reason", "Route", "Alert", "Severity", "Finding") + (("Target",) if fleet_run else ())
     head = "".join(f"<th>{name}</th>" for name in names)
     return (f'<h3 style="margin:8px 0 2px">Alerts</h3><table id="digitalme-alerts" style="border-collapse:collapse">'
             f"<tr>{head}</tr>{''.join(rows)}</table>")
