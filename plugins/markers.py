@@ -11,7 +11,7 @@ import re
 import pytest
 
 from plugins.settings import BY_NAME, size as parse_size
-from plugins.units import size as shown_size, whole_or_tenths
+from plugins.units import size as shown_size
 
 SEVERITIES = ("critical", "warning")  # worst first
 SCHEDULES = {
@@ -70,7 +70,7 @@ def with_values(title, settings):
         found = getattr(settings, setting.name) if settings is not None else setting.parse(setting.default)
         if setting.parse is parse_size:
             return shown_size(found)
-        return whole_or_tenths(found) if isinstance(found, (int, float)) and not isinstance(found, bool) else str(found)
+        return f"{found:g}" if isinstance(found, float) else str(found)  # as the messages print it: 7, 2.5, 1e-05
     return SETTING_FIELD.sub(value, title)
 
 
