@@ -153,7 +153,7 @@ def test_faults_are_caught_over_ssh(healthy_sandbox, suite, sshd):
         run = suite("tests_health/test_endpoints.py::test_health_answers_healthy",
                     "tests_backup/test_database.py::test_database_file_exists", *options, **env)
     assert_caught(run, "test_health_answers_healthy", "critical", r"'Unhealthy'")
-    assert_caught(run, "test_database_file_exists", "critical", rf"^{re.escape(DB)} is missing in {CONTAINER}$")
+    assert_caught(run, "test_database_file_exists", "critical", rf"^{re.escape(DB)} is missing in {CONTAINER} \(required: the database file\)$")
     assert any(c.startswith("paramiko") for c in sshd.clients()), f"the Docker SDK never connected: {sshd.clients()}"
 
 
