@@ -238,7 +238,8 @@ def summary_of(run, secrets, results_file=None, results_sha256=None):
         + f'<b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> '
         + (f'<span class="target">[{html.escape(c.target)}]</span> ' if targets else "")
         + f"{html.escape(scrub(c.message, secrets))} "  # what was found first, then the check it failed
-        f"<small>(check: {html.escape(c.title)}; {html.escape(c.id)}{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small>"
+        f"<small>(check: {html.escape(c.title)}; {html.escape(c.id)}"
+        f"{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small>"
         + (f' <small class="since">{html.escape(since)}</small>' if (since := since_of(vars(c))) else "")
         + "</li>"
         for c in failing)
@@ -297,7 +298,7 @@ def targets_of_run(run, statuses, secrets):
 
 
 def alerts_of(alerts, secrets):
-    """The run's alerts as a table: state (and why), route, status and finding (the title); nothing when there were none."""
+    """The run's alerts as a table: state (and why), route, status and finding (its title); nothing when none."""
     if not alerts:
         return ""
     rows = []

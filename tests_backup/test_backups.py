@@ -57,7 +57,8 @@ def test_newest_backup_fresh(container_files, settings, check):
     check.attach("ls -la /app/backups | tail", listing(container_files, settings))
     required = f"(required: a backup by the job younger than {settings.backup_max_age_h:g} h)"
     assert backups, f"no backup in {settings.backup_dir} {required}"
-    assert jobs, f"no backup by the backup job (digitalme_YYYYMMDD_HHMMSS.db) in {settings.backup_dir}{beside} {required}"
+    assert jobs, (f"no backup by the backup job (digitalme_YYYYMMDD_HHMMSS.db) in {settings.backup_dir}{beside} "
+                  f"{required}")
     newest = jobs[-1]
     check.record(round(newest.age_h, 2), settings.backup_max_age_h, unit="h")
     assert newest.age_h < settings.backup_max_age_h, (

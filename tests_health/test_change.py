@@ -191,7 +191,8 @@ def test_no_error_logged_since_the_container_started(after_change, docker, setti
                   "started": state["StartedAt"][:19] + "Z"}, {"error entries": 0})
     check.attach("error entries since the start", "\n".join(e.shown() for e in errors[-SHOWN_ENTRIES:]))
     assert not errors, (f"{len(errors)} error entr{'y' if len(errors) == 1 else 'ies'} logged since "
-                        f"{settings.container} started at {state['StartedAt'][:19]}Z; latest: {errors[-1].one_line[:160]!r} "
+                        f"{settings.container} started at {state['StartedAt'][:19]}Z; "
+                        f"latest: {errors[-1].one_line[:160]!r} "
                         f"(required: none)")
 
 

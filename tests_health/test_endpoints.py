@@ -94,4 +94,5 @@ def test_https_health_answers_healthy(endpoints, settings, check):
     check.record({"status": health.status, "body": health.body.strip()[:40]}, "200 Healthy")
     if health.status == 200 and health.body.strip() == "Degraded":
         check.lower_to_warning()  # as over HTTP: the app serves, one of its dependencies does not
-    assert health.status == 200 and health.body.strip() == "Healthy", health.describe(settings.https_url + "/health", required="200 Healthy")
+    assert health.status == 200 and health.body.strip() == "Healthy", (
+        health.describe(settings.https_url + "/health", required="200 Healthy"))

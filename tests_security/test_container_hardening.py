@@ -47,7 +47,8 @@ def test_data_files_not_exposed(container_files, app_container, host, settings, 
                         f"every folder above open to others, o+x): "
                         + "; ".join(f"{f.mode:04o} {f.path} at {at}" for f, at in reachable[:5])
                         + ("; ..." if len(reachable) > 5 else ""))
-    assert not problems, "; ".join(problems) + " (required: none writable by group or others, none readable by other users)"
+    assert not problems, ("; ".join(problems)
+                          + " (required: none writable by group or others, none readable by other users)")
 
 
 @pytest.mark.critical

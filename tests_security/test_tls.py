@@ -31,8 +31,8 @@ def test_certificate_valid_for_warning_days(tls, settings, check):
     check.record(days, settings.cert_warn_days, unit="days")
     check.attach("certificate", _validity(certificate))
     assert certificate.days_left >= settings.cert_warn_days, (
-        f"certificate of {tls.address} has {days:g} days left ({'expired' if certificate.days_left < 0 else 'renew it'}; "
-        f"{_validity(certificate)}) (required: at least {settings.cert_warn_days} days)")
+        f"certificate of {tls.address} has {days:g} days left "
+        f"({'expired' if certificate.days_left < 0 else 'renew it'}; {_validity(certificate)}) (required: at least {settings.cert_warn_days} days)")
 
 
 @pytest.mark.critical
