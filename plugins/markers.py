@@ -6,7 +6,12 @@ none is silently never run. The rest of the suite asks this module what a check 
 (:func:`severity_of`, :func:`schedules_of`, :func:`describe`) and which schedule runs (:func:`selection_of`).
 """
 
+import re
+
 import pytest
+
+from plugins.settings import BY_NAME, size as parse_size
+from plugins.units import size as shown_size
 
 SEVERITIES = ("critical", "warning")  # worst first
 SCHEDULES = {
@@ -42,13 +47,31 @@ def level3_of(item):
     return (marker.args[0] if marker.args else "emergency") if marker is not None else None
 
 
-def describe(item):
-    """(title, manual line) from the check's docstring: first line, and the line starting 'Manual:'."""
+SETTING_FIELD = re.compile(r"\{([a-z][a-z0-9_]*)\}")  # "{backups_min}" in a docstring's first line
+
+
+def describe(item, settings=None):
+    """(title, manual line) from the check's docstring: first line, and the line starting 'Manual:'. The title's
+    ``{setting}`` fields are the target's values (``settings``), so it states what is required, not a name."""
     doc = (getattr(item, "obj", None).__doc__ or "").strip()
     lines = [line.strip() for line in doc.splitlines()]
     title = lines[0] if lines and lines[0] else item.name
     manual = " ".join(line[len("Manual:"):].strip() for line in lines if line.startswith("Manual:"))
-    return title, manual
+    return with_values(title, settings), manual
+
+
+def with_values(title, settings):
+    """``At least {backups_min} backups`` -> ``At least 3 backups``, in the setting's human unit (a size as
+    ``2.0 GiB``); without settings (none resolved) the manual's default. A field naming no setting stays."""
+    def value(match):
+        setting = BY_NAME.get(match.group(1))
+        if setting is None:
+            return match.group(0)
+        found = getattr(settings, setting.name) if settings is not None else setting.parse(setting.default)
+        if setting.parse is parse_size:
+            return shown_size(found)
+        return f"{found:g}" if isinstance(found, float) else str(found)  # as the messages print it: 7, 2.5, 1e-05
+    return SETTING_FIELD.sub(value, title)
 
 
 def unclassified(item):

@@ -2,7 +2,9 @@
 
 - The ``check`` fixture lets a check record what it measured (``check.record(value, threshold)``), attach
   evidence, and lower one failure to warning where the finding is partial.
-- Failures read as one line for the operator (what was measured against what), not a traceback.
+- Failures read as one line for the operator, not a traceback: what was found, then what was required
+  (``disk / at 83 % (required: below 80 %)``), or ``could not be checked: <what happened>``. A check's title is its
+  docstring's first line with the target's values in its ``{setting}`` fields (plugins/markers.py).
 - A failure an active waiver accepts (plugins/waivers.py) is judged where it happened, at its call phase: its
   outcome is ``waived`` (neither failing nor passed) and its report an xfail-like skip, so pytest's exit code and
   terminal see it too.
@@ -31,7 +33,7 @@ from plugins.output import scrub, scrubbed
 from plugins.probes import ProbeError
 from plugins.redaction import MASK, redact, redacted, secret_parts
 from plugins.settings import SETTINGS
-from plugins.targets import target_of
+from plugins.targets import TARGETS, target_of
 from plugins import reachability, waivers
 
 RUN = pytest.StashKey["Run"]()
@@ -40,6 +42,7 @@ PHASES = pytest.StashKey[list]()  # (report, one-line message or None) of each p
 ORDER = pytest.StashKey[dict]()  # check id -> its place in the collection, where the run is owned
 PROPERTY = "digitalme_outcome"  # the name of the outcome in report.user_properties
 COULD_NOT_CHECK = "could not be checked: "
+REQUIRED = " (required: "  # a failure reads "<what was found> (required: <what the check requires>)"
 EVIDENCE_MAX_CHARS = 4000
 FAILING = ("failed", "error")  # outcomes that alert and make the run's status ("waived": an accepted failure, neither)
 OUTCOMES = ("passed", "failed", "skipped", "error", "waived", reachability.NOT_CHECKED)
@@ -238,11 +241,22 @@ def result_of(phases):
     return outcome, message
 
 
+def finding_of(message):
+    """What was found, the head of a failure's message (its "(required: ...)" left off): an alert's title."""
+    return message.split(REQUIRED, 1)[0]
+
+
+def settings_of(item):
+    """The settings of the check's target (its title states their values), or None where none were resolved."""
+    target = item.config.stash.get(TARGETS, {}).get(target_of(item))
+    return target.settings if target is not None else None
+
+
 def outcome_of(item, phases):
     """The check's one outcome, from its phases so far (all three, when called at teardown)."""
     declared = severity_of(item)
     measurement = item.stash.get(MEASUREMENT, Measurement())
-    title, manual = describe(item)
+    title, manual = describe(item, settings_of(item))
     outcome, message, blocked = reachability.blocked_of(item, *result_of(phases))
     outcome, message, waiver = waivers.waiver_of(item, outcome, message)
     return CheckOutcome(

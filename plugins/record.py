@@ -249,8 +249,9 @@ def summary_of(run, secrets, results_file=None, results_sha256=None):
         + (NEW_BADGE + " " if c.new_finding is True else "")
         + f'<b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> '
         + (f'<span class="target">[{html.escape(c.target)}]</span> ' if targets else "")
-        + f"{html.escape(c.title)} - {html.escape(scrub(c.message, secrets))} "
-        f"<small>({html.escape(c.id)}{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small>"
+        + f"{html.escape(scrub(c.message, secrets))} "  # what was found first, then the check it failed
+        f"<small>(check: {html.escape(c.title)}; {html.escape(c.id)}"
+        f"{'; manual: ' + html.escape(c.manual) if c.manual else ''})</small>"
         + (f' <small class="since">{html.escape(since)}</small>' if (since := since_of(vars(c))) else "")
         + "</li>"
         for c in failing)
@@ -263,7 +264,7 @@ def summary_of(run, secrets, results_file=None, results_sha256=None):
         + (f" on {len(targets)} targets" if targets else "") + "</p>"
         f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
-        + (targets_of_run(run, targets) if targets else "")
+        + (targets_of_run(run, targets, secrets) if targets else "")
         + (f'<h3 style="margin:8px 0 2px">Failing checks{f" ({new} new)" if new else ""}</h3>'
            f'<ol id="digitalme-failing">{items}</ol>' if items else "")
         + alerts_of(run.alerts, secrets)
@@ -282,7 +283,7 @@ def finding_rank(check):
     return (check.new_finding is not True, severity_rank(check))
 
 
-def targets_of_run(run, statuses):
+def targets_of_run(run, statuses, secrets):
     """One row per target of a fleet run, in the targets file's order: its status, counts, and its failing checks
     by severity (critical first)."""
     rows = []
@@ -290,8 +291,10 @@ def targets_of_run(run, statuses):
         checks = [c for c in run.checks if c.target == name]
         failing = sorted((c for c in checks if c.outcome in FAILING), key=severity_rank)
         listed = "".join(
-            f'<li><b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> {html.escape(c.title)} '
-            f'<small>({html.escape(c.id.split("::")[-1])}, {c.outcome})</small></li>' for c in failing)
+            f'<li><b style="color:{COLOURS.get(c.severity, "#000")}">{c.severity.upper()}</b> '
+            f'{html.escape(scrub(c.message, secrets))} '
+            f'<small>(check: {html.escape(c.title)}; {html.escape(c.id.split("::")[-1])}, {c.outcome})</small></li>'
+            for c in failing)
         rows.append(
             f'<tr id="target-{html.escape(name)}" class="target-{status}"><th scope="row">{html.escape(name)}</th>'
             f'<td><b style="color:#fff;background:{COLOURS[status]};padding:1px 8px;border-radius:4px">'
@@ -309,7 +312,7 @@ def targets_of_run(run, statuses):
 
 
 def alerts_of(alerts, secrets):
-    """The run's alerts as a table: state (and why), route, status and check; nothing when there were none."""
+    """The run's alerts as a table: state (and why), route, status and finding (its title); nothing when none."""
     if not alerts:
         return ""
     rows = []
@@ -322,7 +325,7 @@ def alerts_of(alerts, secrets):
                  payload.get("severity", ""), payload.get("title", "")) + ((entry.get("target") or "",) if fleet_run else ())
         rows.append(f'<tr class="alert-{html.escape(entry["state"])}">'
                     + "".join(f"<td>{html.escape(scrub(str(c), secrets))}</td>" for c in cells) + "</tr>")
-    names = ("State", "Reason", "Route", "Alert", "Severity", "Check") + (("Target",) if fleet_run else ())
+    names = ("State", "Reason", "Route", "Alert", "Severity", "Finding") + (("Target",) if fleet_run else ())
     head = "".join(f"<th>{name}</th>" for name in names)
     return (f'{TABLES}<h3 style="margin:8px 0 2px">Alerts</h3><table id="digitalme-alerts" '
             f'style="border-collapse:collapse">'

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -102,7 +103,8 @@ def suite(sandbox, tmp_path):
 
 
 def assert_caught(run, check_name, severity, message_pattern, outcome="failed"):
-    """The run completed, and the named check failed with this severity and a message matching the pattern."""
+    """The run completed, and the named check failed with this severity and a message matching the pattern; and
+    every failing check of the run, its alert and its line in the record, say what was found first."""
     import re
     assert run.returncode == 1, f"expected pytest exit 1 (checks failed), got {run!r}"
     assert "Traceback" not in run.stdout, f"a traceback reached the operator: {run!r}"
@@ -110,7 +112,62 @@ def assert_caught(run, check_name, severity, message_pattern, outcome="failed"):
     assert check["outcome"] == outcome, f"{check_name}: expected {outcome}, got {check}"
     assert check["severity"] == severity, f"{check_name}: expected severity {severity}, got {check}"
     assert re.search(message_pattern, check["message"]), f"{check_name}: message {check['message']!r} !~ {message_pattern!r}"
+    assert_findings_first(run)
     return check
+
+
+# --- findings first: what an operator reads of a failure starts with what was found ---------------------
+
+REQUIRED = " (required: "  # plugins/outcomes.py REQUIRED: "<what was found> (required: <what the check requires>)"
+COULD_NOT_CHECK = "could not be checked: "
+REQUIREMENT_FIRST = re.compile(r"^(required|expected|must|should|at least|at most|no more than|every|each)\b", re.I)
+
+
+def finding_first_problem(check):
+    """Why a failing check's message does not lead with what was found, or "" when it does: ``<finding>
+    (required: <requirement>)``, or ``could not be checked: <what was found>`` for a check that could not run."""
+    message, title = check["message"], check["title"]
+    if check["outcome"] == "error" and message.startswith(COULD_NOT_CHECK) and len(message) > len(COULD_NOT_CHECK) + 5:
+        return ""
+    if message.startswith(title) or message.startswith(title.rstrip(".")):
+        return "it opens with the check's title (the requirement)"
+    if REQUIREMENT_FIRST.match(message):
+        return "it opens with a requirement phrase"
+    if message.find(REQUIRED) < 1 or not message.endswith(")"):
+        return f"it does not end with{REQUIRED}...)"
+    return ""
+
+
+def assert_findings_first(run):
+    """Every failing check's message, every firing alert's title and message, and every line of the record's
+    failing list lead with the finding; no title names a setting (DIGITALME_...) or a field left unfilled."""
+    import html as html_module
+    results = run.results
+    checks = results["checks"]
+    for check in checks:
+        assert "DIGITALME_" not in check["title"] and "{" not in check["title"], f"title names a setting: {check}"
+    failing = [c for c in checks if c["outcome"] in ("failed", "error")]
+    wrong = {c["id"]: (problem, c["message"]) for c in failing if (problem := finding_first_problem(c))}
+    assert not wrong, f"failure messages that do not lead with the finding: {wrong}"
+    by_key = {(c["id"], c.get("target")): c for c in failing}
+    titles = {c["title"] for c in checks}
+    for alert in results["alerts"]:
+        payload = alert["payload"]
+        if payload["status"] != "firing":
+            continue
+        check = by_key.get((payload["check"], payload.get("target_name")))
+        if check is None:  # an alert about the run, not one check (the flood summary): its title is what was found
+            assert not REQUIREMENT_FIRST.match(payload["title"]) and payload["title"] not in titles, payload
+            continue
+        assert payload["title"] == check["message"].split(REQUIRED)[0], (payload, check["message"])
+        assert payload["message"].startswith(check["message"]), (payload, check["message"])
+    if failing:
+        record = (run.report_dir / "latest.html").read_text()
+        listed = record[record.index('id="digitalme-failing"'):].split("</ol>")[0]
+        for check in failing:
+            shown = html_module.escape(check["message"])
+            assert re.search(r"(</b>|</span>) " + re.escape(shown) + r" <small>\(check: ", listed), (
+                f"the record's failing list does not lead with the finding {shown!r}:\n{listed[:3000]}")
 
 
 def assert_passed(run, check_name):

@@ -30,7 +30,7 @@ def settings_of(**raw):
 
 def check(outcome="failed", severity="critical", level3=None, name="test_disk", target=None):
     return types.SimpleNamespace(id=f"tests_mini/test_checks.py::{name}", title=name, severity=severity,
-                                 outcome=outcome, message="/ is 91% used (threshold 80%)", value=91, threshold=80,
+                                 outcome=outcome, message="/ is 91% used (required: below 80%)", value=91, threshold=80,
                                  level3=level3, target=target)
 
 
@@ -288,7 +288,7 @@ CHECKS = '''
         """Disk use below 80%"""
         used = 91 if os.environ.get("FAIL_DISK") else 40
         check.record(used, 80)
-        assert used < 80, f"/ is {used}% used (threshold 80%)"
+        assert used < 80, f"/ is {used}% used (required: below 80%)"
 
 
     @pytest.mark.critical
@@ -306,7 +306,7 @@ CHECKS = '''
     @pytest.mark.weekly
     def test_integrity():
         """The database passes its integrity check"""
-        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (expected ok)"
+        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (required: ok)"
 '''
 
 

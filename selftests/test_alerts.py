@@ -28,7 +28,7 @@ CHECKS = '''
         """Disk use below 80%"""
         used = 91 if os.environ.get("FAIL_DISK") else 40
         check.record(used, 80)
-        assert used < 80, f"/ is {used}% used (threshold 80%)"
+        assert used < 80, f"/ is {used}% used (required: below 80%)"
 
 
     @pytest.mark.warning
@@ -60,7 +60,7 @@ CHECKS = '''
     @pytest.mark.weekly
     def test_integrity():
         """The database passes its integrity check"""
-        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (expected ok)"
+        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (required: ok)"
 
 
     @pytest.mark.critical
@@ -165,8 +165,8 @@ def test_a_failing_check_sends_one_signed_post_with_the_manuals_payload(alerting
     [post] = receiver.posts()
     payload = json.loads(post["body"])
     assert payload["severity"] == "critical" and payload["service"] == "DigitalMe" and payload["status"] == "firing"
-    assert payload["check"].endswith("::test_disk") and payload["title"] == "Disk use below 80%"
-    assert "/ is 91% used" in payload["message"]
+    assert payload["check"].endswith("::test_disk") and payload["title"] == "/ is 91% used"  # the finding
+    assert payload["message"] == "/ is 91% used (required: below 80%); check: Disk use below 80%"
     assert dt.datetime.fromisoformat(payload["timestamp"]).utcoffset() == dt.timedelta(0)
     assert payload["target"] == "http://localhost" and len(payload["fingerprint"]) >= 16
     assert (payload["value"], payload["threshold"]) == (91, 80) and payload["report"].endswith(".html")
@@ -393,7 +393,7 @@ def test_a_flood_of_failures_sends_one_summary(alerting, receiver):
                    FAIL_DISK="1", FAIL_LOGS="1")
     [summary] = receiver.payloads()
     assert summary["severity"] == "critical" and summary["message"].startswith("5 checks failed: ")
-    assert "Disk use below 80%" in summary["message"]
+    assert "/ is 91% used" in summary["message"]  # each alert's finding
     assert len(alerts_of(result, state="summarised")) == 5
 
 

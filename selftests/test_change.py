@@ -104,8 +104,9 @@ def test_never_healthy_within_the_wait_is_critical(healthy_sandbox, suite):
     healthy_sandbox.wait_for("{{.State.Health.Status}}", "unhealthy")
     run = suite("-m", "change", "--timeout=2", DIGITALME_CHANGE_WAIT_S="4")
     check = assert_caught(run, "test_app_healthy_after_change", "critical",
-                          rf"^{CONTAINER} not healthy after waiting \d s \(DIGITALME_CHANGE_WAIT_S=4\): "
-                          r"health unhealthy; /health answered 503 'Unhealthy' in [\d.]+ s$")
+                          rf"^{CONTAINER} not healthy after waiting \d s: "
+                          r"health unhealthy; /health answered 503 'Unhealthy' in [\d.]+ s "
+                          r"\(required: Docker health healthy and /health Healthy within 4 s\)$")
     assert 4 <= check["value"]["waited_s"] < 8, check
     assert check["value"]["healthy"] is False and check["threshold"] == 4, check
 
@@ -116,8 +117,9 @@ def test_degraded_after_the_wait_is_a_warning(healthy_sandbox, suite):
     healthy_sandbox.control("health", "Degraded")
     run = suite("-m", "change", "-k", "test_app_healthy_after_change", DIGITALME_CHANGE_WAIT_S="2")
     check = assert_caught(run, "test_app_healthy_after_change", "warning",
-                          rf"^{CONTAINER} not healthy after waiting \d+ s \(DIGITALME_CHANGE_WAIT_S=2\): health healthy; "
-                          r"/health answered 200 'Degraded'")
+                          rf"^{CONTAINER} not healthy after waiting \d+ s: health healthy; "
+                          r"/health answered 200 'Degraded'.* \(required: Docker health healthy and /health Healthy "
+                          r"within 2 s\)$")
     assert check["declared_severity"] == "critical" and check["value"]["waited_s"] >= 2, check
 
 
@@ -135,8 +137,9 @@ def test_error_logged_since_the_start_fails_and_one_before_it_does_not(healthy_s
                               ["System.InvalidOperationException: injected by the selftest"])
     after = suite("-m", "change", "-k", "test_no_error_logged_since_the_container_started")
     assert_caught(after, "test_no_error_logged_since_the_container_started", "critical",
-                  rf"^1 error entry logged since {CONTAINER} started at \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(expected 0\); "
-                  r"latest: 'fail: Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware\[1\] An unhandled")
+                  rf"^1 error entry logged since {CONTAINER} started at \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ; "
+                  r"latest: 'fail: Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware\[1\] An unhandled.* "
+                  r"\(required: none\)$")
 
 
 def test_missing_pre_change_backup_is_a_warning(healthy_sandbox, suite):
@@ -144,11 +147,12 @@ def test_missing_pre_change_backup_is_a_warning(healthy_sandbox, suite):
     none = suite("-m", "change", "-k", "test_pre_change_backup_made_within_the_hour")
     assert_caught(none, "test_pre_change_backup_made_within_the_hour", "warning",
                   r"^no pre-restart-\*, pre-update-\* or manual-backup-\* backup younger than 1 h in /app/backups "
-                  r"\(none at all\)$")
+                  r"\(none at all\) \(required: one younger than 1 h\)$")
     with pre_restart_backup(healthy_sandbox, age="2 hours ago") as name:
         old = suite("-m", "change", "-k", "test_pre_change_backup_made_within_the_hour")
     check = assert_caught(old, "test_pre_change_backup_made_within_the_hour", "warning",
-                          rf"younger than 1 h in /app/backups \(newest: {re.escape(name)}, 2\.0 h old\)$")
+                          rf"younger than 1 h in /app/backups \(newest: {re.escape(name)}, 2\.0 h old\) "
+                          r"\(required: one younger than 1 h\)$")
     assert check["value"]["newest"] == name and 1.9 < check["value"]["age_h"] < 2.2, check
 
 
@@ -168,7 +172,8 @@ def test_service_running_another_image_than_the_compose_file_names_is_critical(h
         healthy_sandbox.docker("rmi", other, check=False)
     check = assert_caught(run, "test_services_run_the_images_their_compose_file_names", "critical",
                           rf"^{CONTAINER} of service 'digitalme' runs {re.escape(other)}, the compose file names "
-                          r"digitalme-sandbox:latest \(.*docker-compose.production.yml: `docker-compose up -d` not applied\?\)$")
+                          r"digitalme-sandbox:latest \(.*docker-compose.production.yml: `docker-compose up -d` not applied\?\) "
+                          r"\(required: every declared service runs the image its compose file names\)$")
     assert check["value"] == {"digitalme": [other]} and check["threshold"] == {"digitalme": "digitalme-sandbox:latest"}
 
 
@@ -325,12 +330,12 @@ def test_in_container_figures_pass_and_fail_below_what_was_measured(healthy_sand
     below = round(memory["used_pct"] / 2, 1)
     low = suite(*INSIDE, DIGITALME_MEMORY_MAX_PCT=str(below), DIGITALME_CPU_MAX_PCT="0")
     assert_caught(low, "test_memory_available_in_container", "warning",
-                  rf"^{CONTAINER} has \d+ MiB of \d+ MiB left: [\d.]+ % in use >= {below:g} % "
-                  r"\(MemAvailable \d+ MiB, no memory limit\)$")
+                  rf"^{CONTAINER} has \d+ MiB of \d+ MiB left: [\d.]+ % in use "
+                  rf"\(MemAvailable \d+ MiB, no memory limit\) \(required: below {below:g} % in use\)$")
     assert_caught(low, "test_load_in_container_below_threshold", "warning",
                   rf"^{CONTAINER} busy at [\d.]+ % of its \d+ CPU\(s\) (now|since the previous run \d+ s ago) and "
                   r"[\d.]+ % 5-minute load per CPU it sees "
-                  r"\(load [\d.]+ on \d+\), both >= 0 %$")
+                  r"\(load [\d.]+ on \d+\) \(required: not both at 0 % or above\)$")
 
 
 def test_memory_limit_bounds_what_the_container_has_left(healthy_sandbox, suite):
@@ -342,8 +347,8 @@ def test_memory_limit_bounds_what_the_container_has_left(healthy_sandbox, suite)
     run = suite(INSIDE[0], "tests_resources/test_host.py::test_host_memory_below_threshold",
                 DIGITALME_MEMORY_MAX_PCT="50")
     check = assert_caught(run, "test_memory_available_in_container", "warning",
-                          rf"^{CONTAINER} has \d+ MiB of 160 MiB left: [\d.]+ % in use >= 50 % \(MemAvailable \d+ MiB, "
-                          r"limit 160 MiB of which it uses \d+ MiB\)$")
+                          rf"^{CONTAINER} has \d+ MiB of 160 MiB left: [\d.]+ % in use \(MemAvailable \d+ MiB, "
+                          r"limit 160 MiB of which it uses \d+ MiB\) \(required: below 50 % in use\)$")
     assert check["value"]["limit"] == 160 * 1024**2 and check["value"]["used_pct"] >= 60, check
     assert_passed(run, "test_host_memory_below_threshold")
 
@@ -355,8 +360,9 @@ def test_absent_container_fails_and_unreachable_docker_is_not_judged(healthy_san
     absent = suite("-m", "change", "-k", "test_app_healthy_after_change", DIGITALME_CONTAINER="dmselftest-absent",
                    DIGITALME_CHANGE_WAIT_S="1")
     assert_caught(absent, "test_app_healthy_after_change", "critical",
-                  r"^dmselftest-absent not healthy after waiting \d+ s \(DIGITALME_CHANGE_WAIT_S=1\): inspecting container "
-                  r"dmselftest-absent: not found; /health answered 200 'Healthy'")
+                  r"^dmselftest-absent not healthy after waiting \d+ s: inspecting container "
+                  r"dmselftest-absent: not found; /health answered 200 'Healthy'.* \(required: Docker health healthy "
+                  r"and /health Healthy within 1 s\)$")
     closed = free_ports(1)[0]
     unreachable = suite("-m", "change", "-k", "test_app_healthy_after_change",
                         DIGITALME_DOCKER_HOST=f"tcp://127.0.0.1:{closed}", DIGITALME_CHANGE_WAIT_S="1")

@@ -18,14 +18,14 @@ CHECKS = """
     def test_container_up(check):
         '''Every container is up.'''
         check.record("exited", "running")
-        assert False, "container digitalme-digitalme-1 is Exited (137)"
+        assert False, "container digitalme-digitalme-1 is Exited (137) (required: running)"
 
     @pytest.mark.warning
     @pytest.mark.daily
     def test_disk(check):
         '''Disk use is below the threshold.'''
         check.record({"/": 83.0}, 80)
-        assert False, "disk / at 83 % >= 80 %"
+        assert False, "disk / at 83 % (required: below 80 %)"
 
     @pytest.mark.warning
     @pytest.mark.daily
@@ -61,7 +61,8 @@ def test_the_readme_example_plugin_adds_a_channel_and_an_output(mini_project, re
                                   "DIGITALME_MAINTENANCE_WINDOW": "off", "NO_PROXY": "127.0.0.1"})
     assert result.returncode == 1, result
     chat = [r["body"].decode() for r in receiver.posts("/chat")]
-    expected = "FIRING Every container is up.: container digitalme-digitalme-1 is Exited (137)"
+    expected = ("FIRING container digitalme-digitalme-1 is Exited (137) (required: running); "
+                "check: Every container is up.")  # what was found first
     assert chat == [json.dumps({"text": expected})], chat
     webhook = receiver.payloads("/hook")
     assert [(p["severity"], p["check"].split("::")[-1]) for p in webhook] == [("warning", "test_disk")], webhook
@@ -69,8 +70,8 @@ def test_the_readme_example_plugin_adds_a_channel_and_an_output(mini_project, re
     lines = (result.report_dir / "failed.txt").read_text().splitlines()
     stem = result.results["files"]["json"].rsplit("/", 1)[1][:-len(".json")]
     assert lines == [f"{stem} critical tests_mini/test_checks.py::test_container_up: "
-                     "container digitalme-digitalme-1 is Exited (137)",
-                     f"{stem} warning tests_mini/test_checks.py::test_disk: disk / at 83 % >= 80 %"], lines
+                     "container digitalme-digitalme-1 is Exited (137) (required: running)",
+                     f"{stem} warning tests_mini/test_checks.py::test_disk: disk / at 83 % (required: below 80 %)"], lines
 
 
 def test_a_finished_run_hook_sees_every_output_already_written(mini_project, tmp_path):

@@ -44,19 +44,19 @@ def quiet_database(healthy_sandbox):
 def test_missing_database_is_critical(healthy_sandbox, suite):
     with healthy_sandbox.moved_aside(DB):
         run = suite(f"{DATABASE}::test_database_file_exists")
-    assert_caught(run, "test_database_file_exists", "critical", rf"^/app/data/digitalme.db is missing in {CONTAINER}$")
+    assert_caught(run, "test_database_file_exists", "critical", rf"^/app/data/digitalme.db is missing in {CONTAINER} \(required: the database file\)$")
 
 
 def test_stale_database_is_a_warning(quiet_database, suite):
     quiet_database.exec(f"touch -d '2 days ago' {DB} {DB}-wal")
     run = suite(f"{DATABASE}::test_database_recently_written")
-    assert_caught(run, "test_database_recently_written", "warning", r"last written 4[89]\.\d h ago >= 24 h")
+    assert_caught(run, "test_database_recently_written", "warning", r"last written 4[89]\.\d h ago \(required: within 24 h\)$")
 
 
 def test_corrupt_database_fails_integrity_as_critical(quiet_database, suite):
     quiet_database.python(CORRUPT_INDEX)
     run = suite(f"{DATABASE}::test_database_integrity_ok")
-    assert_caught(run, "test_database_integrity_ok", "critical", r"integrity_check of /app/data/digitalme.db: .*(missing from index|wrong # of entries)")
+    assert_caught(run, "test_database_integrity_ok", "critical", r"^integrity_check of /app/data/digitalme.db: .*(missing from index|wrong # of entries).* \(required: ok\)$")
 
 
 def test_database_copies_are_removed_and_the_live_file_is_only_read(healthy_sandbox, suite, tmp_path):
@@ -71,19 +71,19 @@ def test_database_copies_are_removed_and_the_live_file_is_only_read(healthy_sand
 def test_fragmented_database_makes_vacuum_due(quiet_database, suite):
     quiet_database.python(FRAGMENT)
     run = suite(f"{DATABASE}::test_vacuum_not_due")
-    assert_caught(run, "test_vacuum_not_due", "warning", r"^\d+ of \d+ pages free \(\d+ % >= 25 %\): VACUUM is due$")
+    assert_caught(run, "test_vacuum_not_due", "warning", r"^\d+ of \d+ pages free \(\d+ %\): VACUUM is due \(required: below 25 %\)$")
 
 
 def test_database_over_the_size_limit_is_a_warning(healthy_sandbox, suite):
     run = suite(f"{DATABASE}::test_database_size_below_limit", DIGITALME_DB_SIZE_MAX="16KiB")
-    assert_caught(run, "test_database_size_below_limit", "warning", r"^/app/data/digitalme.db is [\d.]+ MiB >= 0.0 MiB$")
+    assert_caught(run, "test_database_size_below_limit", "warning", r"^/app/data/digitalme.db is [\d.]+ MiB \(required: below 0.0 MiB\)$")
 
 
 def test_too_few_backups_is_a_warning(healthy_sandbox, suite):
     with healthy_sandbox.preserved("/app/backups"):
         healthy_sandbox.exec("cd /app/backups && ls digitalme_*.db | head -n -2 | xargs rm -f")
         run = suite(f"{BACKUPS}::test_enough_recent_backups")
-    check = assert_caught(run, "test_enough_recent_backups", "warning", r"^2 backup\(s\) in the last 7 days < 3$")
+    check = assert_caught(run, "test_enough_recent_backups", "warning", r"^2 backup\(s\) in the last 7 days \(required: at least 3\)$")
     assert "backup_report_" in check["evidence"]["ls -la /app/backups | tail"]
 
 
@@ -99,7 +99,7 @@ def test_old_backups_are_a_warning(healthy_sandbox, suite):
     with healthy_sandbox.preserved("/app/backups"):
         healthy_sandbox.exec("touch -d '3 days ago' /app/backups/*")
         run = suite(f"{BACKUPS}::test_newest_backup_fresh")
-    assert_caught(run, "test_newest_backup_fresh", "warning", r"^newest backup digitalme_\d{8}_\d{6}\.db is 7[12]\.\d h old >= 26 h$")
+    assert_caught(run, "test_newest_backup_fresh", "warning", r"^newest backup digitalme_\d{8}_\d{6}\.db is 7[12]\.\d h old \(required: younger than 26 h\)$")
 
 
 NEWEST_JOB_BACKUP = "/app/backups/$(ls /app/backups | grep '^digitalme_' | tail -n 1)"
@@ -114,12 +114,13 @@ def test_backup_dated_in_the_future_is_clock_skew_and_never_fresh(healthy_sandbo
         run = suite(BACKUPS, "-m", "daily")
     ahead = r"digitalme_\d{8}_\d{6}\.db 9[56]\.\d h ahead"
     check = assert_caught(run, "test_no_backup_dated_in_the_future", "warning",
-                          r"^digitalme_\d{8}_\d{6}\.db is dated 9[56]\.\d h ahead of this host's clock \(> 5 min\): "
-                          r"clock skew or a future-dated file; not counted as a recent backup$")
+                          r"^digitalme_\d{8}_\d{6}\.db is dated 9[56]\.\d h ahead of this host's clock: clock skew "
+                          r"or a future-dated file, not counted as a recent backup "
+                          r"\(required: no backup more than 5 min ahead\)$")
     assert 95.9 < check["value"] <= 96.1 and check["threshold"] == 300 / 3600 and check["unit"] == "h", check
     assert_caught(run, "test_newest_backup_fresh", "warning",
-                  rf"^newest backup digitalme_\d{{8}}_\d{{6}}\.db is 7[12]\.\d h old >= 26 h "
-                  rf"\(1 dated in the future, not counted: {ahead}\)$")
+                  rf"^newest backup digitalme_\d{{8}}_\d{{6}}\.db is 7[12]\.\d h old "
+                  rf"\(1 dated in the future, not counted: {ahead}\) \(required: younger than 26 h\)$")
     recent = run.check("test_enough_recent_backups")
     assert recent["value"] == listed - 1, f"the future-dated backup was counted as recent: {recent} of {listed}"
 
@@ -140,7 +141,7 @@ def test_no_backups_at_all_fail_both_backup_checks(healthy_sandbox, suite):
         healthy_sandbox.exec("rm -f /app/backups/*")
         run = suite(BACKUPS, "-m", "daily")
     assert_caught(run, "test_enough_recent_backups", "warning", r"^0 backup\(s\)")
-    assert_caught(run, "test_newest_backup_fresh", "warning", r"^no backup in /app/backups$")
+    assert_caught(run, "test_newest_backup_fresh", "warning", r"^no backup in /app/backups \(required: a backup by the job younger than 26 h\)$")
 
 
 def test_corrupt_newest_backup_fails_the_restore_as_critical(healthy_sandbox, suite):
@@ -158,7 +159,8 @@ def test_backup_without_the_apps_tables_fails_the_restore_as_critical(healthy_sa
                                "sqlite3.connect(f'/app/backups/digitalme_{n}.db').execute('CREATE TABLE t (x)')")
         run = suite(f"{BACKUPS}::test_newest_backup_restores")
     assert_caught(run, "test_newest_backup_restores", "critical",
-                  r"lacks table\(s\) ApiConfigurations, .*AspNetUsers, .*__EFMigrationsHistory of the live database \(it holds 0 of 20\)$")
+                  r"lacks table\(s\) ApiConfigurations, .*AspNetUsers, .*__EFMigrationsHistory \(it holds 0 of 20\) "
+                  r"\(required: every table of the live database\)$")
 
 
 # A backup made the job's way (SQLite's online backup of the live database), then one table dropped from it.
@@ -185,8 +187,8 @@ def test_backup_missing_one_table_of_the_live_database_is_critical_naming_it(hea
         healthy_sandbox.python(BACKUP_WITHOUT.format(table="TelegramMessages"))
         run = suite(f"{BACKUPS}::test_newest_backup_restores")
     assert_caught(run, "test_newest_backup_restores", "critical",
-                  r"^restored copy of digitalme_\d{8}_\d{6}\.db lacks table\(s\) TelegramMessages of the live database "
-                  r"\(it holds 19 of 20\)$")
+                  r"^restored copy of digitalme_\d{8}_\d{6}\.db lacks table\(s\) TelegramMessages "
+                  r"\(it holds 19 of 20\) \(required: every table of the live database\)$")
 
 
 # An update's migration, as EF Core applies it at start: a new table and its row in the history.
@@ -215,13 +217,14 @@ def test_backup_missing_a_table_with_the_same_migrations_is_critical(quiet_datab
         quiet_database.python(BACKUP_WITHOUT.format(table="SelftestReminders"))
         run = suite(f"{BACKUPS}::test_newest_backup_restores")
     assert_caught(run, "test_newest_backup_restores", "critical",
-                  r"lacks table\(s\) SelftestReminders of the live database \(it holds 20 of 21\)$")
+                  r"lacks table\(s\) SelftestReminders \(it holds 20 of 21\) \(required: every table of the live database\)$")
 
 
 def test_required_tables_are_an_addition_to_the_live_databases(healthy_sandbox, suite):
     run = suite(f"{BACKUPS}::test_newest_backup_restores", DIGITALME_DB_REQUIRED_TABLES="AspNetUsers,AuditTrail")
     assert_caught(run, "test_newest_backup_restores", "critical",
-                  r"lacks table\(s\) AuditTrail of the live database and DIGITALME_DB_REQUIRED_TABLES \(it holds 20 of 21\)$")
+                  r"lacks table\(s\) AuditTrail \(it holds 20 of 21\) \(required: every table of the live database, and "
+                  r"AspNetUsers, AuditTrail\)$")
 
 
 def test_fresh_manual_copy_does_not_hide_a_dead_backup_job(healthy_sandbox, suite):
@@ -232,8 +235,8 @@ def test_fresh_manual_copy_does_not_hide_a_dead_backup_job(healthy_sandbox, suit
                              "touch -d '1 hour ago' /app/backups/pre-restart-x.db")
         run = suite(f"{BACKUPS}::test_newest_backup_fresh")
     assert_caught(run, "test_newest_backup_fresh", "warning",
-                  r"^newest backup digitalme_\d{8}_\d{6}\.db is 7[12]\.\d h old >= 26 h "
-                  r"\(newest manual copy: pre-restart-x\.db, 1\.0 h old\)$")
+                  r"^newest backup digitalme_\d{8}_\d{6}\.db is 7[12]\.\d h old "
+                  r"\(newest manual copy: pre-restart-x\.db, 1\.0 h old\) \(required: younger than 26 h\)$")
 
 
 def test_only_manual_copies_are_no_backup_by_the_job(healthy_sandbox, suite):
@@ -243,7 +246,7 @@ def test_only_manual_copies_are_no_backup_by_the_job(healthy_sandbox, suite):
         run = suite(f"{BACKUPS}::test_newest_backup_fresh")
     assert_caught(run, "test_newest_backup_fresh", "warning",
                   r"^no backup by the backup job \(digitalme_YYYYMMDD_HHMMSS\.db\) in /app/backups "
-                  r"\(newest manual copy: manual-backup-today\.db, 0\.0 h old\)$")
+                  r"\(newest manual copy: manual-backup-today\.db, 0\.0 h old\) \(required: a backup by the job younger than 26 h\)$")
 
 
 def test_restore_without_a_readable_live_database_could_not_be_checked(healthy_sandbox, suite):

@@ -72,7 +72,7 @@ def test_declared_service_without_a_container_is_critical(healthy_sandbox, suite
     run = suite(f"{CONTAINERS}::test_compose_containers_running", DIGITALME_COMPOSE_FILE=str(tmp_path / "absent.yml"))
     check = assert_caught(run, "test_compose_containers_running", "critical",
                           r"^container not running: service 'worker' declared in .*docker-compose.production.yml,"
-                          r".*override.yml has no container$")
+                          r".*override.yml has no container \(required: every declared service has a running container\)$")
     assert check["value"]["declared services"] == ["digitalme", "worker"], check
 
 
@@ -142,13 +142,13 @@ def test_restart_loop_is_a_warning(healthy_sandbox, suite):
     healthy_sandbox.docker("restart", "-t", "1", CONTAINER)
     healthy_sandbox.wait_for("{{ge .RestartCount 4}}", "true", timeout=60)
     run = suite(f"{CONTAINERS}::test_app_container_not_restart_looping")
-    assert_caught(run, "test_app_container_not_restart_looping", "warning", r"(is restarting|restarted \d+ times > 3)")
+    assert_caught(run, "test_app_container_not_restart_looping", "warning", r"(is restarting .*\(required: running, not restarting\)|restarted \d+ times since it was created \(required: at most 3\))$")
 
 
 def test_unhealthy_health_endpoint_is_critical(healthy_sandbox, suite):
     healthy_sandbox.control("health", "Unhealthy")
     run = suite(f"{ENDPOINTS}::test_health_answers_healthy")
-    assert_caught(run, "test_health_answers_healthy", "critical", r"^/health answered 503 'Unhealthy' in [\d.]+ s$")
+    assert_caught(run, "test_health_answers_healthy", "critical", r"^/health answered 503 'Unhealthy' in [\d.]+ s \(required: 200 Healthy\)$")
 
 
 def test_degraded_health_endpoint_is_a_warning(healthy_sandbox, suite):
@@ -182,7 +182,7 @@ def test_info_answering_a_json_array_is_a_warning(healthy_sandbox, suite):
     healthy_sandbox.control("info", "array")
     run = suite(f"{ENDPOINTS}::test_info_names_version_and_environment")
     check = assert_caught(run, "test_info_names_version_and_environment", "warning",
-                          r"^/info answered a JSON array where an object was expected \(with version and environment\): '\[")
+                          r"^/info answered a JSON array: '\[.*' \(required: 200 with a JSON object naming version and environment\)$")
     assert check["value"] == "array"
 
 
@@ -191,7 +191,7 @@ def test_slow_endpoints_are_warnings_with_their_timing(healthy_sandbox, suite):
     run = suite("-k", "test_endpoint_answers_within_time", ENDPOINTS, DIGITALME_RESPONSE_TIME_MAX_S="0.4")
     for path in ("/health", "/health/ready", "/info"):
         check = assert_caught(run, f"test_endpoint_answers_within_time[{path}]", "warning",
-                              rf"^{path} took 0\.[6-9]\d s >= 0.4 s \(connect")
+                              rf"^{path} took 0\.[6-9]\d s \(connect .*\) \(required: an answer within 0.4 s\)$")
         assert set(check["value"]) >= {"dns_s", "connect_s", "tls_s", "first_byte_s", "total_s"}
         assert check["value"]["total_s"] >= 0.6
 

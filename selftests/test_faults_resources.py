@@ -17,21 +17,21 @@ CONTAINER_CHECKS = "tests_resources/test_container.py"
 def test_host_memory_over_threshold_is_a_warning(healthy_sandbox, suite):
     run = suite("-k", "test_host_memory_below_threshold", HOST, DIGITALME_MEMORY_MAX_PCT="0.5")
     check = assert_caught(run, "test_host_memory_below_threshold", "warning",
-                          r"^memory at [\d.]+ % >= 0.5 % \(\d+ MiB available of \d+ MiB\)$")
+                          r"^memory at [\d.]+ % \(\d+ MiB available of \d+ MiB\) \(required: below 0.5 %\)$")
     assert 0 < check["value"] < 100
 
 
 def test_disk_over_threshold_is_a_warning(healthy_sandbox, suite):
     run = suite("-k", "test_filesystems_below_disk_threshold", HOST, DIGITALME_DISK_MAX_PCT="0.5")
-    check = assert_caught(run, "test_filesystems_below_disk_threshold", "warning", r"^disk / at \d+ %.* >= 0.5 %$")
+    check = assert_caught(run, "test_filesystems_below_disk_threshold", "warning", r"^disk / at \d+ %.* \(required: below 0.5 %\)$")
     assert "/" in check["value"] and not any(mount.startswith("/proc") for mount in check["value"])
 
 
 def test_sustained_cpu_over_threshold_is_a_warning(healthy_sandbox, suite):
     run = suite("-k", "test_cpu_below_threshold_sustained", HOST, DIGITALME_CPU_MAX_PCT="0")
     check = assert_caught(run, "test_cpu_below_threshold_sustained", "warning",
-                          r"^CPU at \d+ % busy now and \d+ % 5-minute load per core \(load [\d.]+ on \d+ cores\), "
-                          r"both >= 0 %$")
+                          r"^CPU at \d+ % busy now and \d+ % 5-minute load per core \(load [\d.]+ on \d+ cores\) "
+                          r"\(required: not both at 0 % or above\)$")
     assert set(check["value"]) == {"load5_per_core_pct", "busy_pct_now"}
 
 
@@ -42,7 +42,7 @@ def test_container_memory_over_limit_is_a_warning(healthy_sandbox, suite):
     time.sleep(1.5)  # the app allocates within half a second
     run = suite(f"{CONTAINER_CHECKS}::test_container_memory_below_limit", DIGITALME_CONTAINER_MEMORY_MAX="64MiB")
     check = assert_caught(run, "test_container_memory_below_limit", "warning",
-                          rf"^{CONTAINER} uses \d+ MiB >= 64 MiB$")
+                          rf"^{CONTAINER} uses \d+ MiB \(required: below 64 MiB\)$")
     assert check["value"] >= 96 * 1024**2
 
 
@@ -51,7 +51,7 @@ def test_closed_ports_are_critical(healthy_sandbox, suite):
     run = suite("-k", "test_ports_answer", HOST, DIGITALME_BASE_URL=f"http://127.0.0.1:{closed}")
     check = assert_caught(run, "test_ports_answer", "critical",
                           rf"^nothing answers on TCP port {closed} \(of 127.0.0.1:{closed}, 127.0.0.1:{HTTPS_PORT}\): "
-                          rf"127.0.0.1:{closed} connection refused$")
+                          rf"127.0.0.1:{closed} connection refused \(required: every port answers\)$")
     assert check["value"][f"127.0.0.1:{HTTPS_PORT}"].startswith(f"https://127.0.0.1:{HTTPS_PORT}/health answered 200")
 
 
@@ -82,7 +82,8 @@ def test_reclaimable_docker_space_over_limit_is_a_warning(healthy_sandbox, suite
     finally:
         healthy_sandbox.docker("rm", "-f", name, check=False)
     assert_caught(run, "test_reclaimable_docker_space_below_limit", "warning",
-                  r"^\d+ MiB reclaimable \(\d+ dangling image\(s\), [1-9]\d* stopped container\(s\)\) >= 1 MiB: prune them$")
+                  r"^\d+ MiB reclaimable \(\d+ dangling image\(s\), [1-9]\d* stopped container\(s\)\): prune them "
+                  r"\(required: below 1 MiB\)$")
 
 
 def test_invalid_compose_file_is_critical(healthy_sandbox, suite, tmp_path):

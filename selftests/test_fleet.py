@@ -199,7 +199,7 @@ def test_each_target_has_its_status_and_one_targets_setting_fails_only_its_check
     assert all(c["outcome"] == "passed" for c in prod.values()), f"prod should pass: {prod}"
     assert staging[names[1]]["outcome"] == "passed", staging[names[1]]
     failed = staging[backups]
-    assert failed["outcome"] == "failed" and re.search(r"< 99", failed["message"]), failed
+    assert failed["outcome"] == "failed" and re.search(r"\(required: at least 99\)$", failed["message"]), failed
     assert results["targets"] == {"prod": "ok", "staging": failed["severity"]}, results["targets"]
     assert results["status"] == max(results["targets"].values(), key=RANK.get), (results["status"], results["targets"])
     line = status_line(run)

@@ -64,11 +64,11 @@ def test_a_fleet_record_and_history_show_each_target(healthy_sandbox, suite, tmp
     rows = summary_rows(record)
     assert {name: status for name, (status, _) in rows.items()} == {
         name: status.upper() for name, status in results["targets"].items()}, rows
-    assert re.search(rf"<li><b [^>]*>{severity.upper()}</b> [^<]*<small>\(test_enough_recent_backups\[staging\], "
+    assert re.search(rf"<li><b [^>]*>{severity.upper()}</b> [^<]*<small>\(check: [^<;]*; test_enough_recent_backups\[staging\], "
                      r"failed\)</small></li>", rows["staging"][1]), rows["staging"]
     assert "test_enough_recent_backups" not in rows["prod"][1], rows["prod"]
     failing = record[record.index('id="digitalme-failing"'):].split("</ol>")[0]
-    assert re.search(rf'{severity.upper()}</b> <span class="target">\[staging\]</span> [^<]*<small>\([^<;]*'
+    assert re.search(rf'{severity.upper()}</b> <span class="target">\[staging\]</span> [^<]*<small>\(check: [^<;]*; [^<;]*'
                      r"::test_enough_recent_backups\[staging\];", failing), failing
 
     data = json.loads(html.unescape(re.search(r'data-jsonblob="([^"]*)"', record).group(1)))

@@ -42,7 +42,7 @@ def test_endpoint_answers_within_time(check, target, path):
     slow = os.environ.get("SLOW_TARGET", "-") in ("all", target.name)
     total = 2.5 if slow else 0.125
     check.record({"total_s": total}, 1.0)
-    assert total < 1.0, f"{path} answered in {total} s, expected < 1.0 s"
+    assert total < 1.0, f"{path} answered in {total} s (required: below 1.0 s)"
 
 
 @pytest.mark.warning
@@ -63,7 +63,7 @@ def test_filesystems_below_disk_threshold(check):
     """
     fullest = 91.0 if os.environ.get("FAIL_DISK") else 63.0
     check.record({"/": 41.0, "/data": fullest}, 80)
-    assert fullest < 80, f"/data at {fullest} %, expected < 80 %"
+    assert fullest < 80, f"/data at {fullest} % (required: below 80 %)"
 '''
 
 TARGETS = '''

@@ -19,7 +19,8 @@ TLS = "tests_security/test_tls.py"
 NEWEST = f"{TLS}::test_served_certificate_is_newest_on_disk"
 PULLED = "tests_security/test_container_hardening.py::test_running_image_is_the_pulled_one"
 HTTPS = rf"127\.0\.0\.1:{HTTPS_PORT}"
-RESTART_HINT = r"the renewal was not picked up; restart the app \(docker-compose restart\)$"
+RESTART_HINT = (r"the renewal was not picked up; restart the app \(docker-compose restart\) "
+                r"\(required: the file's certificate served\)$")
 
 
 def samples(path):
@@ -198,7 +199,7 @@ def test_image_rebuilt_under_the_same_tag_is_a_warning_until_up_d(healthy_sandbo
         check = assert_caught(run, "test_running_image_is_the_pulled_one", "warning",
                               rf"^{CONTAINER} runs image {running[7:19]} but {re.escape(tag)} names {rebuilt[7:19]} "
                               r"now \(pulled or rebuilt since the container was created\): `docker-compose up -d` is "
-                              r"pending$")
+                              rf"pending \(required: the image {re.escape(tag)} names\)$")
         assert check["value"] == {"running": running[7:19], tag: rebuilt[7:19]}, check["value"]
 
         healthy_sandbox.compose("up", "--detach", "--wait", "--wait-timeout", "90")  # the manual's `up -d`

@@ -45,7 +45,7 @@ def test_endpoint_answers_within_time(check, path):
     total = 2.5 if os.environ.get("FAIL_CRITICAL") else 0.125
     check.record({"total_s": total, "connect_s": 0.01}, 1.0)
     check.attach("timing", f"connect 0.010 s\\ntotal {total:.3f} s")
-    assert total < 1.0, f"{path} answered in {total} s, expected < 1.0 s"
+    assert total < 1.0, f"{path} answered in {total} s (required: below 1.0 s)"
 
 
 @pytest.mark.warning
@@ -58,7 +58,7 @@ def test_filesystems_below_disk_threshold(check):
     """
     fullest = 91.0 if os.environ.get("FAIL_WARNING") else 63.0
     check.record({"/": 41.0, "/data": fullest}, 80)
-    assert fullest < 80, f"/data at {fullest} %, expected < 80 %"
+    assert fullest < 80, f"/data at {fullest} % (required: below 80 %)"
 
 
 @pytest.mark.warning
@@ -181,7 +181,7 @@ def test_every_run_writes_its_dated_record_and_latest(suite):
     assert 'id="digitalme-status"' in text and ">CRITICAL</b>" in text
     assert 'data-column-type="severity">Severity</th>' in text
     failing = text[text.index('id="digitalme-failing"'):]
-    assert "/health answered in 2.5 s, expected &lt; 1.0 s" in failing.split("</ol>")[0]
+    assert re.search(r"</b> /health answered in 2.5 s \(required: below 1.0 s\) <small>\(check: ", failing.split("</ol>")[0])
     data = html.unescape(text)
     assert "connect 0.010 s" in data and "backup-1.db" in data  # evidence, inline
     assert "Daily Health Check - ls -la /app/backups" in data  # the manual column

@@ -193,7 +193,7 @@ def listed(summary):
     failing = summary[summary.index('id="digitalme-failing"'):].split("</ol>")[0]
     return [(bool(new), severity, title, since)
             for new, severity, title, since in re.findall(
-                r'<li[^>]*>(<b class="new-finding"[^>]*>NEW</b> )?<b [^>]*>(\w+)</b> ([^<]*?) - [^<]*<small>[^<]*</small>'
+                r'<li[^>]*>(<b class="new-finding"[^>]*>NEW</b> )?<b [^>]*>(\w+)</b> [^<]* <small>\(check: ([^;<]*);[^<]*</small>'
                 r'(?: <small class="since">([^<]*)</small>)?</li>', failing)]
 
 
@@ -275,7 +275,7 @@ def test_endpoint_answers_within_time(check):
 def test_filesystems_below_disk_threshold(check):
     """Every filesystem is below the disk threshold."""
     check.record({"/": 41.5, "/data": 91.0}, 80, unit="pct")
-    assert False, "/data at 91 % >= 80 %"
+    assert False, "/data at 91 % (required: below 80 %)"
 
 
 @pytest.mark.warning
@@ -283,7 +283,7 @@ def test_filesystems_below_disk_threshold(check):
 def test_certificate_valid_for_warning_days(check):
     """The certificate has enough days left."""
     check.record(12.5, 30, unit="days")
-    assert False, "12.5 days left < 30"
+    assert False, "12.5 days left (required: at least 30 days)"
 
 
 @pytest.mark.critical
@@ -291,7 +291,7 @@ def test_certificate_valid_for_warning_days(check):
 def test_enough_recent_backups(check):
     """There are enough recent backups."""
     check.record(1, 3)
-    assert False, "1 backup(s) < 3"
+    assert False, "1 backup(s) (required: at least 3)"
 '''
 
 # The history's part, by hand: each failing check's since-when from FAKE_SINCE (set on the run's checks before
@@ -401,7 +401,7 @@ import pytest
 def test_filesystems_below_disk_threshold(check):
     """Every filesystem is below the disk threshold."""
     check.record({"/data": 91.0}, 80, unit="pct")
-    assert False, "/data at 91 % >= 80 %"
+    assert False, "/data at 91 % (required: below 80 %)"
 
 
 @pytest.mark.critical
@@ -409,7 +409,7 @@ def test_filesystems_below_disk_threshold(check):
 def test_enough_recent_backups(check):
     """There are enough recent backups."""
     check.record(1, 3)
-    assert not os.environ.get("FAIL_BACKUPS"), "1 backup(s) < 3"
+    assert not os.environ.get("FAIL_BACKUPS"), "1 backup(s) (required: at least 3)"
 '''
 
 

@@ -188,7 +188,8 @@ def test_faults_are_caught_over_ssh(healthy_sandbox, suite, sshd):
         run = suite("tests_health/test_endpoints.py::test_health_answers_healthy",
                     "tests_backup/test_database.py::test_database_file_exists", *options, **env)
     assert_caught(run, "test_health_answers_healthy", "critical", r"'Unhealthy'")
-    assert_caught(run, "test_database_file_exists", "critical", rf"^{re.escape(DB)} is missing in {CONTAINER}$")
+    assert_caught(run, "test_database_file_exists", "critical",
+                  rf"^{re.escape(DB)} is missing in {CONTAINER} \(required: the database file\)$")
     assert sshd.docker_forwards() > 0, "the Docker checks never came through sshd (no Docker socket forwarded)"
 
 

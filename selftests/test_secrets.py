@@ -22,7 +22,7 @@ CHECK_USING_SETTINGS = '''
         hook = settings.webhook_url  # a local holding a secret, as --showlocals would print it
         used = 91
         check.record(used, settings.disk_max_pct)
-        assert used < settings.disk_max_pct, f"/ is {used}% used (threshold {settings.disk_max_pct}%)"
+        assert used < settings.disk_max_pct, f"/ is {used}% used (required: below {settings.disk_max_pct}%)"
 '''
 
 

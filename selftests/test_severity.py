@@ -30,7 +30,7 @@ CHECKS = """
     @pytest.mark.daily
     def test_disk(check):
         check.record({"/": 83.0}, 80)
-        assert os.environ.get("BREAK") != "disk", "disk / at 83 % >= 80 %"
+        assert os.environ.get("BREAK") != "disk", "disk / at 83 % (required: below 80 %)"
 
     @pytest.mark.critical
     @pytest.mark.daily
@@ -92,7 +92,7 @@ def test_failure_is_one_line_with_severity_measured_value_and_threshold(mini_pro
     run = mini_project(CHECKS)(env={"BREAK": "disk"})
     assert run.returncode == 1
     disk = run.check("test_disk")
-    assert (disk["outcome"], disk["severity"], disk["message"]) == ("failed", "warning", "disk / at 83 % >= 80 %")
+    assert (disk["outcome"], disk["severity"], disk["message"]) == ("failed", "warning", "disk / at 83 % (required: below 80 %)")
     assert disk["value"] == {"/": 83.0} and disk["threshold"] == 80
     assert run.results["status"] == "warning"
     assert "DigitalMe: WARNING - 1 failed of 5 checks (1 warning)" in run.stdout

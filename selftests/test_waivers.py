@@ -391,7 +391,7 @@ def test_a_real_finding_waived_on_the_sandbox(healthy_sandbox, suite, tmp_path):
         reason = "the backup job moves to the new host on Monday"
         owner = "sysadmin@your-domain.com"
         expires = {day(14)}
-        message = "in the last 7 days < 99$"
+        message = "in the last 7 days [(]required: at least 99[)]$"
         ''')
     args = ("-k", "test_enough_recent_backups")
     settings = {"DIGITALME_BACKUPS_MIN": "99", **DRY_RUN}
@@ -399,7 +399,7 @@ def test_a_real_finding_waived_on_the_sandbox(healthy_sandbox, suite, tmp_path):
     assert waived.returncode == 0, waived
     check = waived.check("test_enough_recent_backups")
     assert check["outcome"] == "waived" and check["waiver"]["state"] == "applied", check
-    assert re.search(r"backup\(s\) in the last 7 days < 99$", check["message"]), check
+    assert re.search(r"backup\(s\) in the last 7 days \(required: at least 99\)$", check["message"]), check
     assert waived.results["status"] == "ok" and not waived.results["alerts"], waived.results
     assert "the backup job moves to the new host on Monday" in (waived.report_dir / "latest.html").read_text()
     failed = suite(*args, **settings)

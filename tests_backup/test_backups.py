@@ -20,7 +20,7 @@ AHEAD_TOLERANCE_S = 300
 def backups_in(container_files, settings):
     """Backup databases in the backup folder, oldest first."""
     if not container_files.backup_dir_listed:  # a folder that could not be read raised ProbeError instead
-        pytest.fail(f"{settings.backup_dir} does not exist in {settings.container}")
+        pytest.fail(f"{settings.backup_dir} does not exist in {settings.container} (required: the backup folder)")
     return [f for f in container_files.in_folder(settings.backup_dir) if BACKUP_NAME.match(f.name)]
 
 
@@ -51,7 +51,7 @@ def listing(container_files, settings):
 @pytest.mark.warning
 @pytest.mark.daily
 def test_enough_recent_backups(container_files, settings, check):
-    """At least DIGITALME_BACKUPS_MIN backup databases within DIGITALME_BACKUP_WINDOW_DAYS.
+    """At least {backups_min} backups within {backup_window_days} days.
 
     Manual: Morning 5, `ls -la /app/backups/ | tail -5`; expected "At least 3 recent backups visible".
     """
@@ -62,13 +62,14 @@ def test_enough_recent_backups(container_files, settings, check):
     check.attach("ls -la /app/backups | tail", listing(container_files, settings))
     beside = not_counted(backups)
     assert len(recent) >= settings.backups_min, (
-        f"{len(recent)} backup(s) in the last {settings.backup_window_days:g} days < {settings.backups_min}{beside}")
+        f"{len(recent)} backup(s) in the last {settings.backup_window_days:g} days{beside} "
+        f"(required: at least {settings.backups_min})")
 
 
 @pytest.mark.warning
 @pytest.mark.daily
 def test_newest_backup_fresh(container_files, settings, check):
-    """The backup job's newest backup (``digitalme_YYYYMMDD_HHMMSS.db``) is younger than DIGITALME_BACKUP_MAX_AGE_H.
+    """The backup job's newest backup (``digitalme_YYYYMMDD_HHMMSS.db``) is younger than {backup_max_age_h} h.
 
     Manual: Morning 5, "recent backups"; the app's own backup health: a problem when none within 24 h.
     Manual copies (pre-restart, manual-backup, pre-update) are made by hand: a fresh one says nothing about
@@ -81,12 +82,15 @@ def test_newest_backup_fresh(container_files, settings, check):
     beside = f" (newest manual copy: {manual[-1].name}, {manual[-1].age_h:.1f} h old)" if manual else ""
     beside += not_counted(listed)
     check.attach("ls -la /app/backups | tail", listing(container_files, settings))
-    assert backups, f"no backup in {settings.backup_dir}{beside}"
-    assert jobs, f"no backup by the backup job (digitalme_YYYYMMDD_HHMMSS.db) in {settings.backup_dir}{beside}"
+    required = f"(required: a backup by the job younger than {settings.backup_max_age_h:g} h)"
+    assert backups, f"no backup in {settings.backup_dir}{beside} {required}"
+    assert jobs, (f"no backup by the backup job (digitalme_YYYYMMDD_HHMMSS.db) in {settings.backup_dir}{beside} "
+                  f"{required}")
     newest = jobs[-1]
     check.record(round(newest.age_h, 2), settings.backup_max_age_h, unit="h")
     assert newest.age_h < settings.backup_max_age_h, (
-        f"newest backup {newest.name} is {newest.age_h:.1f} h old >= {settings.backup_max_age_h:g} h{beside}")
+        f"newest backup {newest.name} is {newest.age_h:.1f} h old{beside} "
+        f"(required: younger than {settings.backup_max_age_h:g} h)")
 
 
 @pytest.mark.warning
@@ -104,8 +108,9 @@ def test_no_backup_dated_in_the_future(container_files, settings, check):
     check.attach("ls -la /app/backups | tail", listing(container_files, settings))
     others = f" and {len(ahead) - 1} more" if len(ahead) > 1 else ""
     assert not ahead, (
-        f"{ahead[0].name} is dated {-ahead[0].age_h:.1f} h ahead of this host's clock{others} "
-        f"(> {AHEAD_TOLERANCE_S // 60} min): clock skew or a future-dated file; not counted as a recent backup")
+        f"{ahead[0].name} is dated {-ahead[0].age_h:.1f} h ahead of this host's clock{others}: clock skew or a "
+        f"future-dated file, not counted as a recent backup "
+        f"(required: no backup more than {AHEAD_TOLERANCE_S // 60} min ahead)")
 
 
 @pytest.mark.critical
@@ -119,12 +124,13 @@ def test_newest_backup_restores(container_files, databases, settings, check):
     adds tables a backup must hold besides.
     """
     backups = backups_in(container_files, settings)
-    assert backups, f"no backup in {settings.backup_dir} to restore"
+    assert backups, f"no backup in {settings.backup_dir} to restore (required: a backup that restores)"
     newest = backups[-1]
     restored = databases.facts(newest.path, with_journal=False)
     check.record({"backup": newest.name, "integrity": restored.integrity[:200], "tables": len(restored.app_tables)},
                  {"integrity": "ok"})
-    assert restored.ok, f"restored copy of {newest.name} fails integrity_check: {restored.integrity[:200]}"
+    assert restored.ok, (f"restored copy of {newest.name} fails integrity_check: {restored.integrity[:200]} "
+                         f"(required: integrity_check ok)")
     live = databases.facts(settings.db_path)
     if not live.readable:
         pytest.fail(f"could not be checked: the live database {settings.db_path} cannot be read to compare "
@@ -143,9 +149,9 @@ def test_newest_backup_restores(container_files, databases, settings, check):
                               f"({', '.join(sorted(set(live.app_tables) - set(restored.tables))) or 'none'}) "
                               "are added by EF Core when it is restored" if behind else ""))
     assert not missing, (
-        f"restored copy of {newest.name} lacks table(s) {', '.join(missing)} of the live database"
-        f"{' and DIGITALME_DB_REQUIRED_TABLES' if settings.db_required_tables else ''} "
-        f"(it holds {len(expected) - len(missing)} of {len(expected)})")
+        f"restored copy of {newest.name} lacks table(s) {', '.join(missing)} (it holds {len(expected) - len(missing)} "
+        f"of {len(expected)}) (required: every table of the live database"
+        f"{', and ' + ', '.join(settings.db_required_tables) if settings.db_required_tables else ''})")
 
 
 def newer_migrations(backup, live):

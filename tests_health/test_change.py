@@ -107,7 +107,7 @@ def after_change(docker, settings):
 @pytest.mark.critical
 @pytest.mark.change
 def test_app_healthy_after_change(after_change, settings, check):
-    """The app container is healthy and /health answers Healthy within DIGITALME_CHANGE_WAIT_S of the gate's start.
+    """The app container is healthy and /health answers Healthy within {change_wait_s} s of the gate's start.
 
     Manual: Application Restart Procedure 4, "Verify restart: `sleep 10; curl -f http://localhost/health`";
     Emergency Restart 2 and Configuration Change 5, `curl -f http://localhost/health` (polled, not a fixed sleep).
@@ -124,8 +124,8 @@ def test_app_healthy_after_change(after_change, settings, check):
         raise ProbeError(f"{wait.docker} (waited {wait.waited_s:.0f} s; {wait.health_answer})")
     if wait.docker_ok and wait.degraded:
         check.lower_to_warning()  # the app runs, one of its dependencies does not: as test_health_answers_healthy
-    pytest.fail(f"{settings.container} not healthy after waiting {wait.waited_s:.0f} s "
-                f"(DIGITALME_CHANGE_WAIT_S={wait.limit_s:g}): {wait.docker}; {wait.health_answer}")
+    pytest.fail(f"{settings.container} not healthy after waiting {wait.waited_s:.0f} s: {wait.docker}; "
+                f"{wait.health_answer} (required: Docker health healthy and /health Healthy within {wait.limit_s:g} s)")
 
 
 def normalized(reference):
@@ -184,7 +184,8 @@ def test_services_run_the_images_their_compose_file_names(after_change, docker, 
                                   f"{declared.raw[service]}, {unset_variables(declared.unset[service])}")
             else:
                 wrong.append(f"{name} of service {service!r} runs {found}, the compose file names {image}")
-    assert not wrong, "; ".join(wrong) + f" ({declared.compose_file}: `docker-compose up -d` not applied?)"
+    assert not wrong, ("; ".join(wrong) + f" ({declared.compose_file}: `docker-compose up -d` not applied?) "
+                       "(required: every declared service runs the image its compose file names)")
     if not_judged:
         raise ProbeError("the image the deploy chose is not known here: " + "; ".join(not_judged)
                          + f" ({how_to_set(declared)})")
@@ -223,7 +224,9 @@ def test_no_error_logged_since_the_container_started(after_change, docker, setti
                   "started": state["StartedAt"][:19] + "Z"}, {"error entries": 0})
     check.attach("error entries since the start", "\n".join(e.shown() for e in errors[-SHOWN_ENTRIES:]))
     assert not errors, (f"{len(errors)} error entr{'y' if len(errors) == 1 else 'ies'} logged since "
-                        f"{settings.container} started at {state['StartedAt'][:19]}Z (expected 0); latest: {errors[-1].one_line[:160]!r}")
+                        f"{settings.container} started at {state['StartedAt'][:19]}Z; "
+                        f"latest: {errors[-1].one_line[:160]!r} "
+                        f"(required: none)")
 
 
 @pytest.mark.warning
@@ -236,7 +239,8 @@ def test_pre_change_backup_made_within_the_hour(after_change, docker, settings, 
     """
     files = docker.container_files(settings.container, settings.db_path, settings.backup_dir)  # now, not prefetched
     if not files.backup_dir_listed:
-        pytest.fail(f"{settings.backup_dir} does not exist in {settings.container}")
+        pytest.fail(f"{settings.backup_dir} does not exist in {settings.container} (required: a pre-change backup "
+                    f"in it younger than {PRE_CHANGE_BACKUP_MAX_AGE_H:g} h)")
     copies = [f for f in files.in_folder(settings.backup_dir) if PRE_CHANGE_BACKUP.match(f.name) and f.size > 0]
     fresh = [f for f in copies if f.age_h < PRE_CHANGE_BACKUP_MAX_AGE_H]
     newest = copies[-1] if copies else None
@@ -246,4 +250,5 @@ def test_pre_change_backup_made_within_the_hour(after_change, docker, settings, 
                  "\n".join(f.ls_line() for f in files.in_folder(settings.backup_dir)[-10:]))
     assert fresh, (f"no pre-restart-*, pre-update-* or manual-backup-* backup younger than "
                    f"{PRE_CHANGE_BACKUP_MAX_AGE_H:g} h in {settings.backup_dir}"
-                   + (f" (newest: {newest.name}, {newest.age_h:.1f} h old)" if newest else " (none at all)"))
+                   + (f" (newest: {newest.name}, {newest.age_h:.1f} h old)" if newest else " (none at all)")
+                   + f" (required: one younger than {PRE_CHANGE_BACKUP_MAX_AGE_H:g} h)")

@@ -45,9 +45,10 @@ def test_compose_containers_running(docker, compose_services, settings, check):
     assert service_containers, (
         f"no containers of compose project {settings.compose_project!r} exist"
         + (f" besides {one_offs} one-off container(s)" if one_offs else "") + " (is the stack down?)"
-        + "".join(f"; {text}" for text in without))
+        + "".join(f"; {text}" for text in without) + " (required: every declared service has a running container)")
     down = [f"{c['name']} is {c['status'] or c['state']}" for c in service_containers if c["state"] != "running"]
-    assert not down + without, "container not running: " + "; ".join(down + without)
+    assert not down + without, ("container not running: " + "; ".join(down + without)
+                                + " (required: every declared service has a running container)")
 
 
 @pytest.mark.critical
@@ -66,7 +67,8 @@ def test_app_container_healthy(app_container, settings, check):
     check.record(health["Status"], "healthy")
     last = health.get("Log", [])[-1:] or [{}]
     check.attach("last healthcheck", f"exit {last[0].get('ExitCode')}: {last[0].get('Output', '').strip()}")
-    assert state["Running"], f"{settings.container} is {state['Status']}, not running (health {health['Status']})"
+    assert state["Running"], (f"{settings.container} is {state['Status']}, not running (health {health['Status']}) "
+                              f"(required: running and healthy)")
     if health["Status"] == "starting":
         # Docker says `starting` from a (re)start until the first passing probe, for up to the start period
         # (40 s in the real compose file; Docker's default is 0): every restart would otherwise be an outage.
@@ -78,16 +80,16 @@ def test_app_container_healthy(app_container, settings, check):
                         f"start period")
         pytest.fail(f"{settings.container} health is still 'starting' {since_s:.0f} s after start, past its "
                     f"{period_s:g} s start period (no probe has passed; last probe: "
-                    f"{last[0].get('Output', '').strip()[:120]!r})")
+                    f"{last[0].get('Output', '').strip()[:120]!r}) (required: healthy within its start period)")
     assert health["Status"] == "healthy", (
         f"{settings.container} health is {health['Status']!r} after {health.get('FailingStreak', 0)} failing "
-        f"probe(s); last probe: {last[0].get('Output', '').strip()[:120]!r}")
+        f"probe(s); last probe: {last[0].get('Output', '').strip()[:120]!r} (required: healthy)")
 
 
 @pytest.mark.warning
 @pytest.mark.daily
 def test_app_container_not_restart_looping(app_container, settings, check):
-    """The app container is not restart-looping.
+    """The app container is not restart-looping (at most {restarts_max} restarts).
 
     Manual: Morning 1, all containers `Up` (a container that keeps restarting is briefly Up between crashes).
     """
@@ -95,6 +97,8 @@ def test_app_container_not_restart_looping(app_container, settings, check):
     restarts = app_container.get("RestartCount", 0)
     check.record(restarts, settings.restarts_max)
     assert not state.get("Restarting"), (
-        f"{settings.container} is restarting (restart count {restarts}, last exit code {state.get('ExitCode')})")
+        f"{settings.container} is restarting (restart count {restarts}, last exit code {state.get('ExitCode')}) "
+        f"(required: running, not restarting)")
     assert restarts <= settings.restarts_max, (
-        f"{settings.container} restarted {restarts} times > {settings.restarts_max} since it was created")
+        f"{settings.container} restarted {restarts} times since it was created "
+        f"(required: at most {settings.restarts_max})")

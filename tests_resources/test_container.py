@@ -21,21 +21,21 @@ SELF_ROTATING_LOG_DRIVERS = {"local", "journald", "syslog", "fluentd", "gelf", "
 @pytest.mark.resources
 @pytest.mark.daily
 def test_container_memory_below_limit(container_memory, settings, check):
-    """The app container's memory is below DIGITALME_CONTAINER_MEMORY_MAX.
+    """The app container's memory is below {container_memory_max}.
 
     Manual: Resource Monitoring, `docker stats --no-stream digitalme-digitalme-1`; "Container Memory: >2GB".
     """
     used, _limit = container_memory
     check.record(used, settings.container_memory_max, unit="bytes")
     assert used < settings.container_memory_max, (
-        f"{settings.container} uses {mib(used)} >= {mib(settings.container_memory_max)}")
+        f"{settings.container} uses {mib(used)} (required: below {mib(settings.container_memory_max)})")
 
 
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
 def test_memory_available_in_container(inside_container, container_memory, settings, check):
-    """Memory in use as the app container sees it (MemAvailable, within its limit) is below DIGITALME_MEMORY_MAX_PCT.
+    """Memory in use as the app container sees it (MemAvailable, within its limit) is below {memory_max_pct} %.
 
     Manual: Performance Monitoring, `docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`.
     /proc/meminfo shows the host's memory; a memory limit (``docker stats``) caps what the app may still take, so
@@ -51,9 +51,10 @@ def test_memory_available_in_container(inside_container, container_memory, setti
                   "limit": limit if limited else None, "available": available, "used_pct": used_pct},
                  settings.memory_max_pct, unit="bytes|pct")  # the threshold of used_pct
     assert used_pct < settings.memory_max_pct, (
-        f"{settings.container} has {mib(available)} of {mib(usable)} left: {used_pct:g} % in use >= "
-        f"{settings.memory_max_pct:g} % (MemAvailable {mib(figures.mem_available)}"
-        + (f", limit {mib(limit)} of which it uses {mib(used)})" if limited else ", no memory limit)"))
+        f"{settings.container} has {mib(available)} of {mib(usable)} left: {used_pct:g} % in use "
+        f"(MemAvailable {mib(figures.mem_available)}"
+        + (f", limit {mib(limit)} of which it uses {mib(used)})" if limited else ", no memory limit)")
+        + f" (required: below {settings.memory_max_pct:g} % in use)")
 
 
 @pytest.mark.warning
@@ -61,7 +62,7 @@ def test_memory_available_in_container(inside_container, container_memory, setti
 @pytest.mark.daily
 def test_load_in_container_below_threshold(inside_container, settings, check):
     """The load the app container sees is not sustained CPU starvation: the 5-minute load per CPU it sees and its own
-    CPU use now (a share of the CPUs it may use) are not both at DIGITALME_CPU_MAX_PCT.
+    CPU use now (a share of the CPUs it may use) are not both at {cpu_max_pct} %.
 
     Manual: Performance Monitoring, `docker exec digitalme-digitalme-1 cat /proc/loadavg`; "CPU >90 %".
     The load counts every task of the host (and tasks waiting on disk): alone it is not the app's CPU use, so it
@@ -81,8 +82,8 @@ def test_load_in_container_below_threshold(inside_container, settings, check):
     over = "now" if figures.busy_measured.startswith("sampled") else figures.busy_measured.split(";")[0]
     assert not (load_pct >= settings.cpu_max_pct and figures.busy_pct >= settings.cpu_max_pct), (
         f"{settings.container} busy at {figures.busy_pct:g} % of its {figures.cpus_allowed:g} CPU(s) {over} and "
-        f"{load_pct:g} % 5-minute load per CPU it sees (load {figures.load[1]:g} on {figures.cpus_seen}), "
-        f"both >= {settings.cpu_max_pct:g} %")
+        f"{load_pct:g} % 5-minute load per CPU it sees (load {figures.load[1]:g} on {figures.cpus_seen}) "
+        f"(required: not both at {settings.cpu_max_pct:g} % or above)")
 
 
 @pytest.mark.warning
@@ -98,13 +99,14 @@ def test_log_rotation_configured(app_container, settings, check):
     if driver in SELF_ROTATING_LOG_DRIVERS:
         return
     assert driver == "json-file" and options.get("max-size"), (
-        f"{settings.container} logs with {driver!r} and no max-size: its log file grows without bound")
+        f"{settings.container} logs with {driver!r} and no max-size: its log file grows without bound "
+        f"(required: json-file with max-size, or a driver that rotates by itself)")
 
 
 @pytest.mark.warning
 @pytest.mark.weekly
 def test_reclaimable_docker_space_below_limit(docker, settings, check):
-    """Reclaimable Docker space (dangling images, stopped containers) is below DIGITALME_DOCKER_RECLAIMABLE_MAX.
+    """Reclaimable Docker space (dangling images, stopped containers) is below {docker_reclaimable_max}.
 
     Manual: Weekly 1, `docker image prune -f` and `docker container prune -f`.
     """
@@ -112,7 +114,8 @@ def test_reclaimable_docker_space_below_limit(docker, settings, check):
     check.record(space.size, settings.docker_reclaimable_max, unit="bytes")
     assert space.size < settings.docker_reclaimable_max, (
         f"{mib(space.size)} reclaimable ({space.dangling_images} dangling image(s), "
-        f"{space.stopped_containers} stopped container(s)) >= {mib(settings.docker_reclaimable_max)}: prune them")
+        f"{space.stopped_containers} stopped container(s)): prune them "
+        f"(required: below {mib(settings.docker_reclaimable_max)})")
 
 
 @pytest.mark.critical
@@ -130,10 +133,11 @@ def test_compose_config_valid(settings, check):
     if not validation.exists:
         check.record("absent", "a valid compose file")
         pytest.fail(f"compose file {os.path.abspath(path)} does not exist (DIGITALME_COMPOSE_FILE={path!r}): "
-                    f"the deployment cannot be validated, nor started again from it")
+                    f"the deployment cannot be validated, nor started again from it (required: a compose file "
+                    f"that validates)")
     check.record(validation.returncode, 0)
     if validation.required_variable_unset:  # set where the deploy runs compose, maybe: not a finding here
         name = validation.required_variable_unset
         raise ProbeError(f"{path} requires {name}, unset here ({validation.problem}): set {name} as the deploy "
                          f"does, in the checker's environment or in {validation.env_file}")
-    assert validation.returncode == 0, f"{path} does not validate: {validation.problem}"
+    assert validation.returncode == 0, f"{path} does not validate: {validation.problem} (required: it validates)"

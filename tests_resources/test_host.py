@@ -12,38 +12,38 @@ import pytest
 @pytest.mark.resources
 @pytest.mark.daily
 def test_host_memory_below_threshold(host_facts, settings, check):
-    """Host memory in use is below DIGITALME_MEMORY_MAX_PCT.
+    """Host memory in use is below {memory_max_pct} %.
 
     Manual: Resource Monitoring, `free -h`; Warning Alerts "Memory usage >85%".
     """
     used = host_facts.memory_used_pct
     check.record(used, settings.memory_max_pct, unit="pct")
     assert used < settings.memory_max_pct, (
-        f"memory at {used:.1f} % >= {settings.memory_max_pct:g} % "
-        f"({host_facts.memory_kib['MemAvailable'] // 1024} MiB available of {host_facts.memory_kib['MemTotal'] // 1024} MiB)")
+        f"memory at {used:.1f} % ({host_facts.memory_kib['MemAvailable'] // 1024} MiB available of "
+        f"{host_facts.memory_kib['MemTotal'] // 1024} MiB) (required: below {settings.memory_max_pct:g} %)")
 
 
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
 def test_filesystems_below_disk_threshold(host_facts, settings, check):
-    """Every real filesystem is below DIGITALME_DISK_MAX_PCT (pseudo filesystems ignored).
+    """Every real filesystem is below {disk_max_pct} % (pseudo filesystems ignored).
 
     Manual: Resource Monitoring, `df -h`; Warning Alerts "Disk usage >80%" on any partition.
     """
     usage = {mount: percent for mount, _kind, percent, _size in host_facts.filesystems}
     check.record(usage, settings.disk_max_pct, unit="pct")
     check.attach("df -P -T -k", host_facts.df_text)
-    assert usage, "df listed no real filesystem"
+    assert usage, "df listed no real filesystem (required: at least one, each below the threshold)"
     full = [f"{mount} at {percent:.0f} %" for mount, percent in usage.items() if percent >= settings.disk_max_pct]
-    assert not full, f"disk {', '.join(full)} >= {settings.disk_max_pct:g} %"
+    assert not full, f"disk {', '.join(full)} (required: below {settings.disk_max_pct:g} %)"
 
 
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
 def test_cpu_below_threshold_sustained(host_facts, settings, check):
-    """CPU use is not above DIGITALME_CPU_MAX_PCT sustained (5-minute load per core and CPU busy now, both).
+    """CPU use is not at {cpu_max_pct} % or above sustained (5-minute load per core and CPU busy now, both).
 
     Manual: Resource Monitoring, `top -bn1 | grep "Cpu"`; Warning Alerts "CPU usage >90% (sustained)".
     "Busy now" is measured since the previous run when it kept its counters 1 s to 6 min ago (a 5-minute schedule:
@@ -57,7 +57,7 @@ def test_cpu_below_threshold_sustained(host_facts, settings, check):
     over = "now" if host_facts.cpu_measured.startswith("sampled") else host_facts.cpu_measured.split(";")[0]
     assert not (load >= settings.cpu_max_pct and busy >= settings.cpu_max_pct), (
         f"CPU at {busy:.0f} % busy {over} and {load:.0f} % 5-minute load per core (load {host_facts.load[1]:.2f} on "
-        f"{host_facts.cores} cores), both >= {settings.cpu_max_pct:g} %")
+        f"{host_facts.cores} cores) (required: not both at {settings.cpu_max_pct:g} % or above)")
 
 
 @pytest.mark.critical
@@ -74,4 +74,5 @@ def test_ports_answer(endpoints, check):
     check.record({port: how for port, (_served, how) in ports.items()}, "every port answers")
     silent = {port: how for port, (served, how) in ports.items() if not served}
     assert not silent, (f"nothing answers on TCP port {', '.join(p.rsplit(':', 1)[1] for p in silent)} "
-                        f"(of {', '.join(ports)}): " + "; ".join(f"{p} {how}" for p, how in silent.items()))
+                        f"(of {', '.join(ports)}): " + "; ".join(f"{p} {how}" for p, how in silent.items())
+                        + " (required: every port answers)")

@@ -29,7 +29,7 @@ def test_data_files_not_exposed(container_files, app_container, host, settings, 
     files = [f for f in database if f] + container_files.in_folder(settings.backup_dir)
     if not files:
         pytest.fail(f"neither {settings.db_path} nor any file in {settings.backup_dir} was found in "
-                    f"{settings.container}")
+                    f"{settings.container} (required: the data files, none exposed)")
     writable = [f for f in files if f.mode & 0o022]
     reachable = reachable_on_host(host, app_container, [f for f in files if f.world_readable])
     check.record({"writable by group/others": [f.path for f in writable],
@@ -39,15 +39,16 @@ def test_data_files_not_exposed(container_files, app_container, host, settings, 
     problems = []
     if writable:
         problems.append(f"{len(writable)} of {len(files)} data file(s) writable by group or others in "
-                        f"{settings.container} (expected none): "
+                        f"{settings.container}: "
                         + "; ".join(f"{f.mode:04o} {f.owner} {f.path}" for f in writable[:5])
                         + ("; ..." if len(writable) > 5 else ""))
     if reachable:
         problems.append(f"{len(reachable)} of {len(files)} data file(s) readable by any user of the host (o+r, and "
-                        f"every folder above open to others, o+x; expected none): "
+                        f"every folder above open to others, o+x): "
                         + "; ".join(f"{f.mode:04o} {f.path} at {at}" for f, at in reachable[:5])
                         + ("; ..." if len(reachable) > 5 else ""))
-    assert not problems, "; ".join(problems)
+    assert not problems, ("; ".join(problems)
+                          + " (required: none writable by group or others, none readable by other users)")
 
 
 @pytest.mark.critical
@@ -64,9 +65,9 @@ def test_container_not_privileged_and_no_docker_socket(app_container, settings, 
                if any(str(m.get(side, "")).endswith("/" + name) for side in ("Source", "Destination")
                       for name in DOCKER_SOCKETS)]
     check.record({"privileged": privileged, "docker socket mounts": sockets}, {"privileged": False, "docker socket mounts": []})
-    problems = ([f"{settings.container} runs privileged (HostConfig.Privileged true, expected false)"] if privileged else []) \
-        + ([f"{settings.container} mounts the Docker socket ({', '.join(sockets)}; expected no such mount)"] if sockets else [])
-    assert not problems, "; ".join(problems)
+    problems = ([f"{settings.container} runs privileged (HostConfig.Privileged true)"] if privileged else []) \
+        + ([f"{settings.container} mounts the Docker socket ({', '.join(sockets)})"] if sockets else [])
+    assert not problems, "; ".join(problems) + " (required: not privileged, no Docker socket mounted)"
 
 
 @pytest.mark.warning
@@ -81,18 +82,18 @@ def test_app_runs_as_non_root(app_container, docker, settings, check):
     check.record({"Config.User": configured or "(image default: root)", "PID 1 uid": effective}, "not root (uid != 0)")
     if effective is not None:
         assert effective != 0, (
-            f"PID 1 of {settings.container} runs as uid 0 (root; Config.User {configured or 'unset'!r}), expected a "
-            f"non-root user")
+            f"PID 1 of {settings.container} runs as uid 0 (root; Config.User {configured or 'unset'!r}) "
+            f"(required: a non-root user)")
     else:
         assert configured.split(":")[0] not in ("", "root", "0"), (
-            f"{settings.container} runs as {configured or 'the default user'!r}: root (Config.User unset or root), "
-            f"expected a non-root user")
+            f"{settings.container} runs as {configured or 'the default user'!r}: root (Config.User unset or root) "
+            f"(required: a non-root user)")
 
 
 @pytest.mark.warning
 @pytest.mark.weekly
 def test_image_not_older_than_max_age(app_container, docker, settings, check):
-    """The running image was built no more than DIGITALME_IMAGE_MAX_AGE_DAYS ago.
+    """The running image was built no more than {image_max_age_days} days ago.
 
     Manual: Update Procedure (`docker-compose pull`, `build --no-cache`): an old image carries old fixes.
     """
@@ -102,7 +103,8 @@ def test_image_not_older_than_max_age(app_container, docker, settings, check):
     check.record(round(age.days, 6), settings.image_max_age_days, unit="days")
     assert age.days <= settings.image_max_age_days, (
         f"image {name} ({image_id[7:19]}) was built {_days(age.days)} days ago "
-        f"({age.created:%Y-%m-%d %H:%M} UTC) > {settings.image_max_age_days:g} days: rebuild or pull it")
+        f"({age.created:%Y-%m-%d %H:%M} UTC): rebuild or pull it (required: at most {settings.image_max_age_days:g} "
+        f"days ago)")
 
 
 @pytest.mark.warning
@@ -123,7 +125,8 @@ def test_running_image_is_the_pulled_one(app_container, docker, check):
     check.record({"running": running[7:19], reference: named[7:19]}, "the same image")
     assert running == named, (
         f"{app_container['Name'].lstrip('/')} runs image {running[7:19]} but {reference} names {named[7:19]} now "
-        f"(pulled or rebuilt since the container was created): `docker-compose up -d` is pending")
+        f"(pulled or rebuilt since the container was created): `docker-compose up -d` is pending (required: the "
+        f"image {reference} names)")
 
 
 @pytest.mark.warning
@@ -142,13 +145,13 @@ def test_no_pending_security_updates(host, check):
         # Old lists cannot show this week's security updates: that is the finding (the weekly update is not run).
         check.record(updates.lists_too_old, f"apt lists at most {APT_LISTS_MAX_AGE_DAYS} days old")
         pytest.fail(f"{updates.lists_too_old}: the weekly apt-get update is not running; pending security updates "
-                    f"cannot be known")
+                    f"cannot be known (required: apt lists at most {APT_LISTS_MAX_AGE_DAYS} days old)")
     pending = updates.security
     check.attach("pending security updates", "\n".join(f"{p} ({origin})" for p, origin in pending[:100]))
     check.record(len(pending), 0)
     assert not pending, (
-        f"{len(pending)} pending security update(s) on the host > 0 (apt-get -s dist-upgrade): "
-        + ", ".join(p for p, _ in pending[:10]) + (", ..." if len(pending) > 10 else ""))
+        f"{len(pending)} pending security update(s) on the host (apt-get -s dist-upgrade): "
+        + ", ".join(p for p, _ in pending[:10]) + (", ..." if len(pending) > 10 else "") + " (required: none)")
 
 
 def _days(days):

@@ -22,7 +22,7 @@ def _validity(certificate):
 @pytest.mark.daily
 @pytest.mark.monthly
 def test_certificate_valid_for_warning_days(tls, settings, check):
-    """The TLS certificate of the HTTPS URL has at least DIGITALME_CERT_WARN_DAYS days left.
+    """The TLS certificate of the HTTPS URL has at least {cert_warn_days} days left.
 
     Manual: Monthly Maintenance, SSL certificate expiry; deployment guide, "certificates valid for 30+ days".
     """
@@ -31,15 +31,15 @@ def test_certificate_valid_for_warning_days(tls, settings, check):
     check.record(days, settings.cert_warn_days, unit="days")
     check.attach("certificate", _validity(certificate))
     assert certificate.days_left >= settings.cert_warn_days, (
-        f"certificate of {tls.address} has {days:g} days left < {settings.cert_warn_days} "
-        f"({'expired' if certificate.days_left < 0 else 'renew it'}; {_validity(certificate)})")
+        f"certificate of {tls.address} has {days:g} days left "
+        f"({'expired' if certificate.days_left < 0 else 'renew it'}; {_validity(certificate)}) (required: at least {settings.cert_warn_days} days)")
 
 
 @pytest.mark.critical
 @pytest.mark.daily
 @pytest.mark.monthly
 def test_certificate_valid_for_critical_days(tls, settings, check):
-    """The TLS certificate of the HTTPS URL has at least DIGITALME_CERT_CRIT_DAYS days left and is not expired.
+    """The TLS certificate of the HTTPS URL has at least {cert_crit_days} days left and is not expired.
 
     Manual: Monthly Maintenance, SSL certificate expiry; Critical Alerts (HTTPS down once it expires).
     """
@@ -48,10 +48,11 @@ def test_certificate_valid_for_critical_days(tls, settings, check):
     check.record(days, settings.cert_crit_days, unit="days")
     check.attach("certificate", _validity(certificate))
     assert certificate.days_left >= 0, (
-        f"certificate of {tls.address} expired {-days:g} days ago (< 0 days left; threshold "
-        f"{settings.cert_crit_days} days; {_validity(certificate)})")
+        f"certificate of {tls.address} expired {-days:g} days ago ({_validity(certificate)}) "
+        f"(required: at least {settings.cert_crit_days} days left)")
     assert certificate.days_left >= settings.cert_crit_days, (
-        f"certificate of {tls.address} has {days:g} days left < {settings.cert_crit_days} ({_validity(certificate)})")
+        f"certificate of {tls.address} has {days:g} days left ({_validity(certificate)}) "
+        f"(required: at least {settings.cert_crit_days} days)")
 
 
 @pytest.mark.warning
@@ -70,7 +71,7 @@ def test_certificate_matches_host_name(tls, users_host_name, check):
     check.attach("certificate", _validity(certificate))
     assert certificate.matches(name), (
         f"certificate presented for {name} (from {source}) is valid for {', '.join(certificate.names()) or 'no name'}, "
-        f"not {name}")
+        f"not {name} (required: valid for {name})")
 
 
 @pytest.mark.warning
@@ -96,12 +97,13 @@ def test_served_certificate_is_newest_on_disk(tls, certificate_on_disk, check):
         f"{path} holds a newer certificate (issued {on_disk.not_valid_before:%Y-%m-%d %H:%M}, valid until "
         f"{on_disk.not_valid_after:%Y-%m-%d %H:%M} UTC) than {tls.address} serves (issued "
         f"{served.not_valid_before:%Y-%m-%d %H:%M}, valid until {served.not_valid_after:%Y-%m-%d %H:%M} UTC): the "
-        f"renewal was not picked up; restart the app (docker-compose restart)")
+        f"renewal was not picked up; restart the app (docker-compose restart) (required: the file's certificate "
+        f"served)")
     assert False, (
         f"{tls.address} serves a certificate (valid until {served.not_valid_after:%Y-%m-%d %H:%M} UTC, sha256 "
         f"{served.sha256[:16]}) that is not the one in {path} (from {source}; valid until "
         f"{on_disk.not_valid_after:%Y-%m-%d %H:%M} UTC, sha256 {on_disk.sha256[:16]}, not newer): the file the app "
-        f"is configured with is not the one it serves (expected the same certificate)")
+        f"is configured with is not the one it serves (required: the file's certificate served)")
 
 
 def _summary(certificate):
@@ -121,8 +123,8 @@ def test_old_tls_versions_refused(tls, check):
     check.record({name: "accepted" if ok else "refused" for name, (ok, _) in attempts.items()}, "both refused")
     check.attach("handshakes", "\n".join(detail for _, detail in attempts.values()))
     assert not accepted, (
-        f"{tls.address} accepts {' and '.join(accepted)} (expected both TLS 1.0 and 1.1 refused): "
-        + "; ".join(detail for ok, detail in attempts.values() if ok))
+        f"{tls.address} accepts {' and '.join(accepted)}: "
+        + "; ".join(detail for ok, detail in attempts.values() if ok) + " (required: TLS 1.0 and 1.1 refused)")
 
 
 @pytest.mark.warning
@@ -142,12 +144,14 @@ def test_https_enforced(endpoints, settings, check):
                  "redirect to HTTPS, or HSTS with max-age > 0")
     if redirected or max_age > 0:
         return
-    assert secure.answered, f"HTTPS gave no answer and HTTP does not redirect: {secure.describe(settings.https_url + '/health')}"
+    required = "a redirect to HTTPS, or HSTS with max-age > 0"
+    assert secure.answered, (f"HTTP does not redirect and HTTPS gave no answer: "
+                             f"{secure.describe(settings.https_url + '/health', required=required)}")
     assert False, (
         f"{settings.base_url}/health is served over plain HTTP (final URL {plain.final_url or plain.url}, no redirect to "
         f"HTTPS) and {settings.https_url}/health sends "
         + (f"Strict-Transport-Security {hsts!r} with max-age 0" if hsts else "no Strict-Transport-Security")
-        + " (expected a redirect or HSTS max-age > 0)")
+        + f" (required: {required})")
 
 
 def _max_age(hsts):

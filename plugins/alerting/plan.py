@@ -37,7 +37,7 @@ import hashlib
 import json
 
 from plugins.markers import SEVERITIES
-from plugins.outcomes import FAILING
+from plugins.outcomes import FAILING, finding_of
 from plugins.output import scrubbed
 
 SERVICE = "DigitalMe"
@@ -105,19 +105,26 @@ def payload_of(check, status, severity, policy):
     ``target_name``)."""
     context, name = policy.context, target_of(check)
     url = policy.of(name).url
-    if status == "firing":
-        message = f"{check.title}: {check.message}" if check.message else check.title
-    else:
-        message = f"resolved: {check.title}"
+    title, message = headline(check, status)
     payload = {
         "severity": severity, "service": SERVICE, "message": message, "timestamp": context["timestamp"],
-        "status": status, "check": check.id, "title": check.title, "target": url,
+        "status": status, "check": check.id, "title": title, "target": url,
         "fingerprint": fingerprint(check.id, url, name), "report": context["report"],
         "value": as_json(check.value), "threshold": as_json(check.threshold),
     }
     if name is not None:
         payload["target_name"] = name
     return scrubbed(payload, context["secrets"])
+
+
+def headline(check, status):
+    """(title, message) of a check's alert, what was found first: a firing one's title is the finding, its message
+    the finding, what was required and the check; a resolved one's both say the check's requirement holds again."""
+    if status != "firing":
+        return f"resolved: {check.title}", f"resolved: {check.title}"
+    if not check.message:
+        return check.title, check.title
+    return finding_of(check.message), f"{check.message}; check: {check.title}"
 
 
 def record(payload, state, reason="", route=None, **delivery):

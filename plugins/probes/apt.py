@@ -68,5 +68,5 @@ def apt_lists_too_old(newest, now):
         return "apt lists were never updated (/var/lib/apt/lists is empty)"
     age_days = (now - float(newest)) / 86400
     if age_days > APT_LISTS_MAX_AGE_DAYS:
-        return f"apt lists are {age_days:.0f} days old (> {APT_LISTS_MAX_AGE_DAYS} days)"
+        return f"apt lists are {age_days:.0f} days old"
     return ""

@@ -39,15 +39,17 @@ class Answer:
         0.02 s would be recorded and charted as a fast answer)."""
         return self.timings.get("total_s") if self.answered else None
 
-    def describe(self, path=None):
-        """``/health answered 503 'Unhealthy' in 0.02 s`` or ``/health gave no answer: ...``."""
+    def describe(self, path=None, required=None):
+        """``/health answered 503 'Unhealthy' in 0.02 s`` or ``/health gave no answer after 3.00 s: ...``, then
+        what the check requires where it is given: ``... (required: 200 Healthy)``."""
         name = path or self.url
+        wanted = f" (required: {required})" if required else ""
         if not self.answered:
-            return f"{name} gave no answer after {self.waited_s:.2f} s: {self.error}"
+            return f"{name} gave no answer after {self.waited_s:.2f} s: {self.error}{wanted}"
         redirect = f" (redirected to {self.final_url})" if self.final_url and self.final_url != self.url else ""
         body = self.body.strip()
         shown = repr(body[:60] + ("..." if len(body) > 60 else ""))
-        return f"{name} answered {self.status} {shown} in {self.seconds:.2f} s{redirect}"
+        return f"{name} answered {self.status} {shown} in {self.seconds:.2f} s{redirect}{wanted}"
 
 
 def _timings(curl):
