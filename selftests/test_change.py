@@ -207,7 +207,8 @@ def test_image_tag_set_in_the_projects_env_file_passes_and_a_wrong_one_is_critic
     wrong = suite("-m", "change", "-k", IMAGES, DIGITALME_COMPOSE_FILE=str(compose_file), TAG="wrong-tag")
     assert_caught(wrong, IMAGES, "critical",
                   rf"^{CONTAINER} of service 'digitalme' runs digitalme-sandbox:latest, the compose file names "
-                  r"digitalme-sandbox:wrong-tag \(.*docker-compose.production.yml: `docker-compose up -d` not applied\?\)$")
+                  r"digitalme-sandbox:wrong-tag \(.*docker-compose.production.yml: `docker-compose up -d` not applied\?\) "
+                  r"\(required: every declared service runs the image its compose file names\)$")
 
 
 def test_image_tag_set_nowhere_is_not_judged_and_named(healthy_sandbox, suite, tmp_path, monkeypatch):
