@@ -26,8 +26,9 @@ In a fleet run (a targets file) each alert is its target's: the payload adds ``t
 base URL, now that target's own), the fingerprint is made from the check and the target's name, and the target's
 own settings give the routes, repeat intervals, flap thresholds, escalation delay and maintenance window
 (:class:`TargetPolicy`). The flood guard counts the whole run's alerts and sends one summary per target
-concerned, to that target's route. Without a targets file payloads and fingerprints are exactly what they always
-were.
+concerned, to that target's route. Without a targets file payloads and fingerprints are what they always were,
+made from the check's stable id (plugins/targets.py); state kept under a host check's earlier id (``[local]``)
+is re-keyed when read (:func:`migrated`).
 """
 
 import dataclasses
@@ -38,6 +39,7 @@ import json
 from plugins.markers import SEVERITIES
 from plugins.outcomes import FAILING
 from plugins.output import scrubbed
+from plugins.targets import current_id
 
 SERVICE = "DigitalMe"
 FLOOD_TITLES = 5
@@ -196,9 +198,31 @@ def withdrawn(item, reason):
     return record(item["payload"], "withdrawn", reason, item["route"], from_held=True, held_at=item.get("held_at"))
 
 
+def migrated(state, held, policy):
+    """(state, held) with the entries written before stable check ids re-keyed: without a targets file a host
+    check's id carried testinfra's host parameter (``test_x[local]``, plugins/targets.py), and so did its
+    fingerprint. Such an entry (its fingerprint is that of its ``check`` on the run's URL) moves to the fingerprint
+    of the id as it is now, so its open alert repeats, escalates and resolves as before; a held alert's payload
+    too. A fleet's fingerprints were made from stable ids already and are left alone."""
+    url = policy.of(None).url
+    moved = {}
+    for key, entry in state.items():
+        old = entry.get("check")
+        if isinstance(old, str) and current_id(old) != old and key == fingerprint(old, url):
+            moved[key] = fingerprint(current_id(old), url)
+    if not moved:
+        return state, held
+    state = {moved.get(key, key): dict(entry, check=current_id(entry["check"])) if key in moved else entry
+             for key, entry in state.items()}
+    held = [dict(item, payload=dict(item["payload"], fingerprint=moved[item["payload"]["fingerprint"]],
+                                    check=current_id(item["payload"].get("check"))))
+            if item["payload"].get("fingerprint") in moved else item for item in held]
+    return state, held
+
+
 def plan_checks(checks, state, held, policy):
     """(records, new state, new held): one record per alert of this run, ``pending`` where it is to be sent."""
-    state, held = dict(state), list(held)
+    state, held = migrated(dict(state), list(held), policy)
     records = []
     for check in checks:
         key = fingerprint(check.id, policy.of(target_of(check)).url, target_of(check))
