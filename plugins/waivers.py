@@ -284,6 +284,8 @@ def functions_in(path):
     """The check functions (``test_*``) a module defines, by reading it (not importing it); empty when it cannot
     be read."""
     import ast  # here: only a run naming paths, with a waiver of a check outside them, needs it
+    if path.suffix != ".py":
+        return set()
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"))
     except (OSError, SyntaxError, ValueError):
@@ -293,11 +295,11 @@ def functions_in(path):
 
 
 def whole_suite_collected(config):
-    """Whether collection saw every check of the suite (its test paths, nothing ignored), so that a check's
-    parameters can be told too."""
+    """Whether collection saw every check of the suite (its test paths, nothing ignored, no ``--lf`` skipping
+    modules), so that a check's parameters can be told too."""
     option = config.option
     return config.args_source is pytest.Config.ArgsSource.TESTPATHS and not option.ignore \
-        and not option.ignore_glob
+        and not option.ignore_glob and not getattr(option, "lf", False)
 
 
 def unknown_checks(config, items):

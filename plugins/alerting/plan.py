@@ -27,8 +27,8 @@ base URL, now that target's own), the fingerprint is made from the check and the
 own settings give the routes, repeat intervals, flap thresholds, escalation delay and maintenance window
 (:class:`TargetPolicy`). The flood guard counts the whole run's alerts and sends one summary per target
 concerned, to that target's route. Without a targets file payloads and fingerprints are what they always were,
-made from the check's stable id (plugins/targets.py); state kept under a host check's earlier id (``[local]``)
-is re-keyed when read (:func:`migrated`).
+made from the check's stable id (plugins/targets.py); an episode opened under a host check's earlier id
+(``[local]``) goes on under its fingerprint until it ends (:func:`aliases`).
 """
 
 import dataclasses
@@ -198,38 +198,45 @@ def withdrawn(item, reason):
     return record(item["payload"], "withdrawn", reason, item["route"], from_held=True, held_at=item.get("held_at"))
 
 
-def migrated(state, held, policy):
-    """(state, held) with the entries written before stable check ids re-keyed: without a targets file a host
-    check's id carried testinfra's host parameter (``test_x[local]``, plugins/targets.py), and so did its
-    fingerprint. Such an entry (its fingerprint is that of its ``check`` on the run's URL) moves to the fingerprint
-    of the id as it is now, so its open alert repeats, escalates and resolves as before; a held alert's payload
-    too. A fleet's fingerprints were made from stable ids already and are left alone."""
+def aliases(state, policy):
+    """{fingerprint of a check's id now: the fingerprint its open state is kept under} for state written before
+    stable check ids: without a targets file a host check's id carried testinfra's host parameter
+    (``test_x[local]``, plugins/targets.py), and so did its fingerprint. Such an entry (its key is the fingerprint
+    of its ``check`` on the run's URL) stays under that key until its episode ends, marked ``alias_of``, and its
+    alerts keep the fingerprint receivers know it by: a repeat is suppressed, the escalation clock runs from the
+    first alert, the resolved closes what was opened. A fleet's fingerprints were made from stable ids already."""
     url = policy.of(None).url
-    moved = {}
+    found = {}
     for key, entry in state.items():
+        natural = entry.get("alias_of")
         old = entry.get("check")
-        if isinstance(old, str) and current_id(old) != old and key == fingerprint(old, url):
-            moved[key] = fingerprint(current_id(old), url)
-    if not moved:
-        return state, held
-    state = {moved.get(key, key): dict(entry, check=current_id(entry["check"])) if key in moved else entry
-             for key, entry in state.items()}
-    held = [dict(item, payload=dict(item["payload"], fingerprint=moved[item["payload"]["fingerprint"]],
-                                    check=current_id(item["payload"].get("check"))))
-            if item["payload"].get("fingerprint") in moved else item for item in held]
-    return state, held
+        if natural is None and isinstance(old, str) and current_id(old) != old and key == fingerprint(old, url):
+            natural = fingerprint(current_id(old), url)
+        if isinstance(natural, str):
+            found[natural] = key
+    return found
 
 
 def plan_checks(checks, state, held, policy):
     """(records, new state, new held): one record per alert of this run, ``pending`` where it is to be sent."""
-    state, held = migrated(dict(state), list(held), policy)
+    state, held = dict(state), list(held)
+    kept_as = aliases(state, policy)
     records = []
     for check in checks:
-        key = fingerprint(check.id, policy.of(target_of(check)).url, target_of(check))
+        natural = fingerprint(check.id, policy.of(target_of(check)).url, target_of(check))
+        key = kept_as.get(natural, natural)
         if check.outcome in FAILING:
-            records += plan_failing(check, key, state, held, policy)
+            planned = plan_failing(check, key, state, held, policy)
         elif check.outcome == "passed":  # skipped or deselected checks resolve nothing
-            records += plan_passed(check, key, state, held, policy)
+            planned = plan_passed(check, key, state, held, policy)
+        else:
+            continue
+        if key != natural:  # an episode opened under the check's earlier id: its alerts keep that fingerprint
+            for entry in planned:
+                entry["payload"]["fingerprint"] = key
+            if key in state:
+                state[key] = dict(state[key], alias_of=natural)
+        records += planned
     return records, state, held
 
 
