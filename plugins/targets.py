@@ -174,7 +174,8 @@ def configure_targets(config):
             config.option.hosts = base.host  # DIGITALME_HOST is --hosts for the one target
         hosts = [h for h in (config.option.hosts or "").split(",") if h.strip()]
         if len(hosts) > 1:  # the one target has one host: its checks' ids name no host (see the module's doc)
-            raise pytest.UsageError(f"--hosts names {len(hosts)} hosts ({', '.join(hosts)}): a run without a targets "
+            shown = ", ".join(without_url_credentials(h.strip(), SECRET_MASK) for h in hosts)
+            raise pytest.UsageError(f"--hosts names {len(hosts)} hosts ({shown}): a run without a targets "
                                     "file checks one deployment on one host; for several, write a targets file "
                                     "(DIGITALME_TARGETS) with host = \"ssh://...\" in each [targets.<name>]")
         return

@@ -152,16 +152,18 @@ def test_an_invalid_targets_file_stops_the_run_before_any_check_naming_file_tabl
 
 def test_several_hosts_without_a_targets_file_is_a_usage_error(tmp_path):
     """``--hosts=a,b`` without a targets file: one target has one host (its checks' ids name no host), so
-    several hosts are refused with the way to check them (a targets file), exit 4, before any check.
+    several hosts are refused with the way to check them (a targets file), exit 4, before any check; a password
+    in a host's URL is not echoed.
 
     Manual: Resource Monitoring, on each host an operator runs.
     """
-    run = run_pytest(REPO, ["-m", "daily", "--hosts=ssh://ops@a.example,ssh://ops@b.example"], {},
+    run = run_pytest(REPO, ["-m", "daily", "--hosts=ssh://ops:s3cr3t@a.example,ssh://b.example"], {},
                      tmp_path / "reports", 120)
     output = run.stdout + run.stderr
     assert run.returncode == 4, f"expected exit 4 (usage error), got {run!r}"
-    assert re.search(r"ERROR: --hosts names 2 hosts \(ssh://ops@a.example, ssh://ops@b.example\): a run without a "
+    assert re.search(r"ERROR: --hosts names 2 hosts \(ssh://\*\*\*@a.example, ssh://b.example\): a run without a "
                      r"targets file checks one deployment on one host; for several, write a targets file", output), output
+    assert "s3cr3t" not in output, output
     assert not (tmp_path / "reports" / "latest.json").exists(), f"checks ran:\n{output}"
 
 
