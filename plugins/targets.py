@@ -230,7 +230,12 @@ def host(target, pytestconfig):
     its ``host`` setting in a fleet, else ``--hosts`` / DIGITALME_HOST, else this machine. Not a parameter of
     the checks, unlike testinfra's, so a host check's id is the same whichever host it reads."""
     from plugins.prefetch import checked_hosts
-    return checked_hosts(pytestconfig, target)[0]
+    hosts = checked_hosts(pytestconfig, target)
+    if len(hosts) > 1:  # an ansible:// spec naming a group: checking only the first would pass silently
+        from plugins.probes import ProbeError
+        raise ProbeError(f"--hosts names {len(hosts)} hosts ({', '.join(h.backend.get_pytest_id() for h in hosts)}): "
+                         "a run without a targets file checks one host; name each in a targets file instead")
+    return hosts[0]
 
 
 @pytest.fixture(scope="session")
