@@ -3,7 +3,7 @@ textfile format, written atomically with ``prometheus_client`` (a temporary file
 collector never reads half a file)::
 
     digitalme_check_success{check,severity,target,selection}    1 passed (or waived), 0 failed or not checked
-    digitalme_check_applied_severity{check,target,selection}    the severity it alerts at this run: 2 critical, 1 warning
+    digitalme_check_applied_severity{check,target,selection}    its severity this run: 2 critical, 1 warning
     digitalme_check_waived{check,target,selection}              1 where a waiver accepted the check's failure
     digitalme_check_value_seconds{check,measure,target,selection}  a measured duration or age, in seconds
     digitalme_check_value_bytes{check,measure,target,selection}    a measured size, in bytes
