@@ -88,6 +88,7 @@ from plugins.reachability import NOT_CHECKED
 from plugins.output import COLOURS, write_atomically
 from plugins.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
 from plugins.settings import SETTINGS
+from plugins.targets import current_id, without_target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,17 +143,8 @@ def when_of(summary):
 
 def trend_of(check_id, target=None):
     """The trend a check feeds, if any; in a fleet run without the target in its parameters (``[prod-/health]``
-    is ``[/health]`` of target prod)."""
-    name = check_id.split("::")[-1]
-    if target is not None and name.endswith("]") and "[" in name:
-        function, params = name[:-1].split("[", 1)
-        if params == target:
-            params = ""
-        elif params.startswith(target + "-"):
-            params = params[len(target) + 1:]
-        elif params.endswith("-" + target):
-            params = params[:-len(target) - 1]
-        name = f"{function}[{params}]" if params else function
+    is ``[/health]`` of target prod); an id written before stable ids (``[local]``) as it is now."""
+    name = current_id(without_target(check_id, target)).split("::")[-1]
     return BY_CHECK.get(name) or BY_CHECK.get(name.split("[")[0])
 
 
@@ -199,6 +191,15 @@ def outcomes_of(document):
     return {str(check["id"]): str(check["outcome"]) for check in document["checks"]}
 
 
+def previous_outcomes(previous):
+    """The outcomes of a selection's previous run, keyed by today's ids: a run without a targets file written
+    before stable ids named host checks with testinfra's parameter (``test_x[local]``, plugins/targets.py)."""
+    outcomes = previous["outcomes"]
+    if previous.get("targets") is not None or not isinstance(outcomes, dict):
+        return outcomes  # a fleet's ids were stable already (and ``[local]`` may be a target's name there)
+    return {current_id(check_id): outcome for check_id, outcome in outcomes.items()}
+
+
 def why_kept(document, previous, thin):
     """Why this run keeps its full record, or None: it repeats the previous run of its selection and may be
     thinned."""
@@ -212,7 +213,7 @@ def why_kept(document, previous, thin):
         return "alerts"
     if previous is None or previous.get("outcomes") is None:
         return "first run of its selection"
-    if previous["outcomes"] != outcomes_of(document):
+    if previous_outcomes(previous) != outcomes_of(document):
         return "an outcome changed"
     return None
 
@@ -1020,6 +1021,12 @@ def streak_key(check):
     return check.id if check.target is None else f"{check.target}::{check.id}"
 
 
+def current_streak_key(key):
+    """A streak's key as kept before stable ids (``...::test_x[local]``, a run without a targets file) as it is
+    now; a fleet's keys (``<target>::<id>``, never starting with a module's path) were stable already."""
+    return current_id(key) if key.split("::", 1)[0].endswith(".py") else key
+
+
 def since_when(state, selection, started, checks):
     """Fill ``failing_since``, ``failing_runs`` and ``new_finding`` on each failing check of a run of ``selection``
     started at ``started`` (ISO) and keep the selection's streaks in the state: only the checks failing in its
@@ -1030,7 +1037,8 @@ def since_when(state, selection, started, checks):
     streaks = state.setdefault("failing", {})
     entry = streaks.get(selection)
     try:
-        at, before = str(entry["at"]), {str(k): [str(v[0]), int(v[1])] for k, v in entry["checks"].items()}
+        at, before = str(entry["at"]), {current_streak_key(str(k)): [str(v[0]), int(v[1])]
+                                        for k, v in entry["checks"].items()}
     except (KeyError, TypeError, ValueError, IndexError, AttributeError):  # none yet, or a state edited by hand
         at, before = None, {}
     late = at is not None and started < at

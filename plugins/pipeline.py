@@ -47,9 +47,16 @@ def finish_run(session, exitstatus):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session, exitstatus):
-    """The end of the run (:func:`finish_run`) where the run is owned; elsewhere nothing of ours."""
+    """The end of the run (:func:`finish_run`) where the run is owned; elsewhere nothing of ours. A run stopped
+    by bad input found at collection (exit 4: a check without its markers, a waiver naming no check) checked
+    nothing: it leaves no results file, record or alert behind, as one stopped at start-up."""
     if not owns_run(session.config):
         return (yield)
+    if exitstatus == pytest.ExitCode.USAGE_ERROR:
+        try:
+            return (yield)
+        finally:  # after pytest-html's own sessionfinish wrote it
+            record.withdraw(session.config)
     return (yield from finish_run(session, exitstatus))
 
 

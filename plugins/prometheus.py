@@ -2,25 +2,36 @@
 textfile format, written atomically with ``prometheus_client`` (a temporary file renamed over the old one, so the
 collector never reads half a file)::
 
-    digitalme_check_success{check,severity,target,selection}   1 passed (or waived), 0 failed or could not be checked
-    digitalme_check_waived{check,target,selection}             1 where a waiver accepted the check's failure
-    digitalme_check_value{check,target,selection}              a check's measured value, where it is a number
-    digitalme_run_status{selection}                            0 ok, 1 warning, 2 critical
-    digitalme_run_timestamp_seconds{selection}                 when the run finished (Unix time)
-    digitalme_run_duration_seconds{selection}                  how long it took
+    digitalme_check_success{check,severity,target,selection}    1 passed (or waived), 0 failed or not checked
+    digitalme_check_applied_severity{check,target,selection}    its severity this run: 2 critical, 1 warning
+    digitalme_check_waived{check,target,selection}              1 where a waiver accepted the check's failure
+    digitalme_check_value_seconds{check,measure,target,selection}  a measured duration or age, in seconds
+    digitalme_check_value_bytes{check,measure,target,selection}    a measured size, in bytes
+    digitalme_check_value_ratio{check,measure,target,selection}    a measured share, 0-1 (the record's percent / 100)
+    digitalme_check_value{check,measure,target,selection}          a measured count or other plain number
+    digitalme_endpoint_response_seconds{endpoint,target,selection} an endpoint's response time (curl's total)
+    digitalme_target_status{target,selection}                   each target's status: 0 ok, 1 warning, 2 critical
+    digitalme_run_status{selection}                             the run's: 0 ok, 1 warning, 2 critical
+    digitalme_run_timestamp_seconds{selection}                  when the run finished (Unix time)
+    digitalme_run_duration_seconds{selection}                   how long it took
 
-``check`` is the check's id without the target (``tests_health/test_endpoints.py::test_health_answers_healthy``),
-``severity`` the one it alerts at, ``target`` the target's name in a fleet run and empty without a targets file.
-Every series carries ``selection``: node_exporter merges all files of its folder, and a check of two schedules
-(daily and monthly) would otherwise be the same series in two files, which fails the scrape. A skipped check has no
-series: it was not judged, and neither 1 nor 0 would be true; nor has a check "not checked" because its target is
-unreachable (the headline check, ``test_target_reachable``, is 0). A run in which no check ran (``-m`` matching none)
-writes nothing, so that its file's timestamp goes stale as a run that never happened would. A folder that cannot
-be written is one line at the end of the run; every other output is made as usual. ``prometheus_client`` is
-imported only when the setting is set: a monitor run every 5 minutes pays nothing for it otherwise.
+A series' identity never changes from run to run: ``check`` is the check's id as a run without a targets file names
+it (``tests_health/test_endpoints.py::test_health_answers_healthy``, plugins/targets.py), the same in a fleet, where
+``target`` names the target (empty without a targets file); ``severity`` is the severity the check declares, and the
+one it alerts at this run (a Degraded /health lowers it to warning) is the value of
+``digitalme_check_applied_severity``, not a label. Values are in base units, as Prometheus' naming conventions ask:
+each number a check records goes to the metric of its unit (plugins/units.py; a dict's entry by its key's unit,
+``measure`` naming the key, empty for a single number). Every series carries ``selection``: node_exporter merges all
+files of its folder, and a check of two schedules (daily and monthly) would otherwise be the same series in two
+files, which fails the scrape. A skipped check has no series: it was not judged, and neither 1 nor 0 would be true;
+nor has a check "not checked" because its target is unreachable (the headline check, ``test_target_reachable``, is
+0); an endpoint that did not answer has no response time. A run in which no check ran (``-m`` matching none) writes
+nothing, so that its file's timestamp goes stale as a run that never happened would. A folder that cannot be written
+is one line at the end of the run; every other output is made as usual. ``prometheus_client`` is imported only when
+the setting is set: a monitor run every 5 minutes pays nothing for it otherwise.
 """
 
-import re
+import math
 import time
 
 import pytest
@@ -28,6 +39,8 @@ import pytest
 from plugins.outcomes import FAILING, owns_run
 from plugins.reachability import NOT_CHECKED
 from plugins.settings import SETTINGS
+from plugins.targets import without_target
+from plugins.units import unit_of_key, units_of
 
 PROBLEM = pytest.StashKey[str]()  # why the file could not be written
 STATUS_VALUES = {"ok": 0, "warning": 1, "critical": 2}
@@ -38,18 +51,42 @@ def selection_slug(run):
     return run.slug
 
 
+# a unit of plugins/units.py -> (the metric's suffix, what one of it is in the base unit: multiply, divide)
+BASE_UNITS = {"s": ("_seconds", 1, 1), "ms": ("_seconds", 1, 1000), "h": ("_seconds", 3600, 1),
+              "days": ("_seconds", 86400, 1), "bytes": ("_bytes", 1, 1), "pct": ("_ratio", 1, 100)}
+VALUE_METRICS = {"_seconds": "a measured duration or age, in seconds", "_bytes": "a measured size, in bytes",
+                 "_ratio": "a measured share, 0 to 1 (the record's percent / 100)",
+                 "": "a measured count or other plain number"}
+RESPONSE_CHECK = "test_endpoint_answers_within_time"  # tests_health/test_endpoints.py; its parameter: the endpoint
+SEVERITY_LEVELS = {"warning": 1, "critical": 2}
+
+
 def check_label(check):
     """The check's id without its target's parameter (the target is a label of its own)."""
-    if not check.target:
-        return check.id
-    match = re.fullmatch(r"(.*)\[(.*)\]", check.id)
-    if not match:
-        return check.id
-    name, params = match.groups()
-    for rest in (params.removesuffix("-" + check.target), params.removeprefix(check.target + "-")):
-        if rest != params:
-            return f"{name}[{rest}]"
-    return name if params == check.target else check.id
+    return without_target(check.id, check.target)
+
+
+def is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def measures(check):
+    """(measure, metric suffix, value in base units) of each number the check recorded: ``measure`` is a dict's
+    key (its own unit where its name says one: ``waited_s``), "" for a single number."""
+    unit = units_of(check.unit)[0]
+    entries = check.value.items() if isinstance(check.value, dict) else [("", check.value)]
+    for key, value in entries:
+        if is_number(value):
+            suffix, times, per = BASE_UNITS.get(unit_of_key(key) or unit, ("", 1, 1))
+            yield str(key), suffix, value * times / per
+
+
+def response_time(check):
+    """(endpoint, seconds) of an endpoint's timing check that got an answer, else None."""
+    name, _, endpoint = check_label(check).split("::")[-1].partition("[")
+    if name != RESPONSE_CHECK or not isinstance(check.value, dict) or not is_number(check.value.get("total_s")):
+        return None
+    return endpoint.rstrip("]"), check.value["total_s"]
 
 
 def registry_of(run, duration_s):
@@ -60,20 +97,34 @@ def registry_of(run, duration_s):
     success = Gauge("digitalme_check_success",
                     "1 when the check passed (or its failure is waived), 0 when it failed or could not be checked",
                     ["check", "severity", "target", "selection"], registry=registry)
+    applied = Gauge("digitalme_check_applied_severity",
+                    "The severity the check alerts at this run (its declared one, or lowered): 2 critical, 1 warning",
+                    ["check", "target", "selection"], registry=registry)
     waived = Gauge("digitalme_check_waived",
                    "1 when the check failed and an active waiver accepted it (plugins/waivers.py): not alerted",
                    ["check", "target", "selection"], registry=registry)
-    value = Gauge("digitalme_check_value", "The check's measured value, where it is a number",
-                  ["check", "target", "selection"], registry=registry)
+    values = {suffix: Gauge(f"digitalme_check_value{suffix}", f"The check's {help_text}",
+                            ["check", "measure", "target", "selection"], registry=registry)
+              for suffix, help_text in VALUE_METRICS.items()}
+    response = Gauge("digitalme_endpoint_response_seconds", "How long the endpoint took to answer (curl's total)",
+                     ["endpoint", "target", "selection"], registry=registry)
     for check in run.checks:
         if check.outcome in ("skipped", NOT_CHECKED):
             continue
         labels = {"check": check_label(check), "target": check.target or "", "selection": selection}
-        success.labels(severity=check.severity, **labels).set(0 if check.outcome in FAILING else 1)
+        success.labels(severity=check.declared_severity, **labels).set(0 if check.outcome in FAILING else 1)
+        applied.labels(**labels).set(SEVERITY_LEVELS[check.severity])
         if check.outcome == "waived":
             waived.labels(**labels).set(1)
-        if isinstance(check.value, (int, float)) and not isinstance(check.value, bool):
-            value.labels(**labels).set(check.value)
+        for measure, suffix, value in measures(check):
+            values[suffix].labels(measure=measure, **labels).set(value)
+        timed = response_time(check)
+        if timed is not None:
+            response.labels(endpoint=timed[0], target=labels["target"], selection=selection).set(timed[1])
+    status = Gauge("digitalme_target_status", "Each target's status this run: 0 ok, 1 warning, 2 critical "
+                   "(target empty without a targets file)", ["target", "selection"], registry=registry)
+    for name, target_status in (run.targets or {"": run.status}).items():
+        status.labels(name, selection).set(STATUS_VALUES[target_status])
     Gauge("digitalme_run_status", "The run's status: 0 ok, 1 warning, 2 critical", ["selection"],
           registry=registry).labels(selection).set(STATUS_VALUES[run.status])
     Gauge("digitalme_run_timestamp_seconds", "When the run finished (Unix time)", ["selection"],

@@ -412,6 +412,14 @@ def sentence(text):
     return text[0].upper() + text[1:] + ("" if text[-1] in ".!?" else ".")
 
 
+def withdraw(config):
+    """A run stopped by bad input at collection checked nothing: no record of it (pytest-html writes one as the
+    session starts and ends; an empty dated record beside no results file would stand in the audit folder)."""
+    if RECORD in config.stash:
+        with contextlib.suppress(OSError):
+            os.unlink(config.stash[RECORD])
+
+
 def failed_writing(config, error):
     """pytest-html could not write the record (a folder filled during the run): noted for the run's one-line
     error; an OSError of a run without a record is not ours, and is raised again."""

@@ -19,7 +19,15 @@ pytest.ini, the manual's default): the most specific place that names it wins.
 
 Every check then runs once per target: the ``target`` fixture is session-scoped and parametrised by target
 name (``test_health_answers_healthy[prod]``), so every probe, being a session fixture that depends on it, is
-fetched once per target, and pytest runs each target's checks together. Under pytest-xdist (``-n``) the
+fetched once per target, and pytest runs each target's checks together.
+
+Check ids are stable: without a targets file a check's id carries no target or host parameter
+(``tests_resources/test_host.py::test_host_memory_below_threshold``; testinfra's ``host`` fixture, which adds
+``[local]`` or ``[ssh://prod]``, is replaced by the target's own :func:`host`), and in a fleet the same id with the
+target's name as its first parameter (``...::test_host_memory_below_threshold[prod]``,
+``...::test_endpoint_answers_within_time[prod-/health]``). :func:`without_target` turns the one into the other;
+waivers, alert fingerprints, the history and the Prometheus series all use that id. Ids written before (with
+testinfra's host parameter) are read as today's by :func:`current_id`. Under pytest-xdist (``-n``) the
 controller hands each worker whole targets (:func:`pytest_xdist_make_scheduler`): one worker fetches a target's
 probes once. Without a targets file nothing changes: one target, no parameter.
 """
@@ -166,6 +174,12 @@ def configure_targets(config):
         config.stash[TARGETS] = {None: Target(None, base)}
         if base.host and config.option.hosts is None:
             config.option.hosts = base.host  # DIGITALME_HOST is --hosts for the one target
+        hosts = [h for h in (config.option.hosts or "").split(",") if h.strip()]
+        if len(hosts) > 1:  # the one target has one host: its checks' ids name no host (see the module's doc)
+            shown = ", ".join(without_url_credentials(h.strip(), SECRET_MASK) for h in hosts)
+            raise pytest.UsageError(f"--hosts names {len(hosts)} hosts ({shown}): a run without a targets "
+                                    "file checks one deployment on one host; for several, write a targets file "
+                                    "(DIGITALME_TARGETS) with host = \"ssh://...\" in each [targets.<name>]")
         return
     if config.option.hosts is not None:
         raise pytest.UsageError("--hosts does not apply with a targets file: set host = \"ssh://...\" in each "
@@ -175,7 +189,6 @@ def configure_targets(config):
     config.stash[TARGETS] = targets
     secrets = next(iter(targets.values())).settings.also_secret
     config.stash[SETTINGS] = dataclasses.replace(base, also_secret=secrets)
-    config.pluginmanager.import_plugin("plugins.fleet_host")
 
 
 def pytest_generate_tests(metafunc):
@@ -214,6 +227,20 @@ def target(request):
 
 
 @pytest.fixture(scope="session")
+def host(target, pytestconfig):
+    """The target's host, as testinfra's ``host`` (which it replaces, here registered after testinfra's plugin):
+    its ``host`` setting in a fleet, else ``--hosts`` / DIGITALME_HOST, else this machine. Not a parameter of
+    the checks, unlike testinfra's, so a host check's id is the same whichever host it reads."""
+    from plugins.prefetch import checked_hosts
+    hosts = checked_hosts(pytestconfig, target)
+    if len(hosts) > 1:  # an ansible:// spec naming a group: checking only the first would pass silently
+        from plugins.probes import ProbeError
+        raise ProbeError(f"--hosts names {len(hosts)} hosts ({', '.join(h.backend.get_pytest_id() for h in hosts)}): "
+                         "a run without a targets file checks one host; name each in a targets file instead")
+    return hosts[0]
+
+
+@pytest.fixture(scope="session")
 def settings(target):
     """The target's resolved settings (``settings.disk_max_pct`` ...)."""
     return target.settings
@@ -229,3 +256,32 @@ def target_of(item):
     """The target name of a check, or None (no targets file)."""
     callspec = getattr(item, "callspec", None)
     return callspec.params.get("target") if callspec is not None else None
+
+
+def without_target(check_id, target):
+    """The check's id without its target's parameter (``test_x[prod-/health]`` -> ``test_x[/health]``,
+    ``test_x[prod]`` -> ``test_x``): the id the same check has without a targets file."""
+    if not target:
+        return check_id
+    match = re.fullmatch(r"(.*)\[(.*)\]", check_id)
+    if not match:
+        return check_id
+    name, params = match.groups()
+    if params == target:
+        return name
+    for rest in (params.removeprefix(target + "-"), params.removesuffix("-" + target)):
+        if rest != params:
+            return f"{name}[{rest}]"
+    return check_id
+
+
+# testinfra's parameter of a host, as ids before stable identities carried it: ``local``, ``ssh://prod.example``,
+# ``paramiko://ops@prod`` ... (a check's own parameters are paths such as ``/health``: never ``<scheme>://``)
+_HOST_PARAMETER = re.compile(r"\[(?:local|[a-z][a-z0-9+.-]*://[^\[\]]*)\]$")
+
+
+def current_id(check_id):
+    """A check id as written by earlier versions without a targets file (``test_x[local]``, testinfra's host
+    parameter) as it is now (``test_x``); any other id unchanged. For stored state only: in a fleet ``[local]``
+    may be a target's name."""
+    return _HOST_PARAMETER.sub("", check_id) if isinstance(check_id, str) else check_id

@@ -18,12 +18,20 @@ has passed: the check failed and alerts as usual, and its message says so); ``no
 The file's top-level ``waivers`` gives each waiver's state this run: the same, or ``unused`` (it named no check
 that passed or failed as it describes: not selected, skipped, could not be checked, another message).
 
-In a fleet (a targets file) a waiver's ``check`` is the check's id without the target's parameter, as alert
-fingerprints and Prometheus labels name it, and ``target`` narrows it to one target.
+A waiver's ``check`` is the check's id as a run without a targets file names it (alert fingerprints and
+Prometheus labels name it so too), and applies in a fleet to that check on every target; ``target`` narrows it to
+one target. The id as a fleet names it (``...::test_x[prod]``, ``...[prod-/health]``: copied from a fleet's
+results file) is the same as that id with ``target = "prod"``; the id with testinfra's host parameter of earlier
+versions (``...::test_host_memory_below_threshold[local]``) is the same as the id without it. Either way the waiver
+applies in both modes where its check runs.
 
 The file is read at start-up, on the xdist workers too (they build the outcomes); any problem (a missing or invalid
 file, an unknown key, a missing reason, owner or expiry, an expiry too far ahead, a bad regex, a target not in the
-targets file) stops the run before any check (exit 4), naming the file, the waiver's number and the key.
+targets file) stops the run before any check (exit 4), naming the file, the waiver's number and the key. So does a
+waiver whose check is no check of the suite, in any selection (a typo, a renamed or removed check), with a
+did-you-mean: it is found once the checks are collected and before ``-m``/``-k`` deselect any
+(:func:`pytest_collection_modifyitems`), still before any check runs. Where the run names paths or check ids
+(``pytest tests_health/``), a waiver of a check outside them is held to its file defining that function.
 """
 
 import dataclasses
@@ -34,7 +42,7 @@ import re
 import pytest
 
 from plugins.settings import SETTINGS, closest
-from plugins.targets import TARGETS, fleet, read_toml, target_of
+from plugins.targets import TARGETS, current_id, fleet, read_toml, target_of, without_target
 
 WAIVERS = pytest.StashKey[list]()  # the run's waivers, in the file's order (empty without a file)
 JUDGED = pytest.StashKey[tuple]()  # on an item: (the waiver entry of its failure, the failure's message)
@@ -82,22 +90,6 @@ def today():
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def without_target(check_id, target):
-    """The check's id without its target's parameter (``test_x[prod-/health]`` -> ``test_x[/health]``)."""
-    if not target:
-        return check_id
-    match = re.fullmatch(r"(.*)\[(.*)\]", check_id)
-    if not match:
-        return check_id
-    name, params = match.groups()
-    if params == target:
-        return name
-    for rest in (params.removesuffix("-" + target), params.removeprefix(target + "-")):
-        if rest != params:
-            return f"{name}[{rest}]"
-    return check_id
-
-
 def required_text(waiver, key, where, problems, what):
     value = waiver.get(key)
     if value is None:
@@ -107,6 +99,24 @@ def required_text(waiver, key, where, problems, what):
     else:
         return value.strip()
     return None
+
+
+def as_named(check, target_names, where, target, problems):
+    """(the check's id as a run without a targets file names it, the target its id named or None): a fleet's id
+    (``test_x[prod-/health]``) names the check ``test_x[/health]`` on target prod; an id of earlier versions with
+    testinfra's host parameter (``test_x[local]``) is ``test_x``."""
+    if check is None:
+        return None, None
+    in_id = next((n for n in target_names or () if re.search(rf"\[{re.escape(n)}(\]|-)", check)), None)
+    if in_id is None:
+        return current_id(check), None
+    if check.endswith("*"):
+        problems.append(f"{where} check = {check!r}: write the check's id without the target's parameter "
+                        f"({in_id}) before the *, and target = {in_id!r} to narrow the waiver to it")
+    elif target is not None and target != in_id:
+        problems.append(f"{where} check = {check!r} is target {in_id}'s id, but target = {target!r}: name the "
+                        f"check without the target's parameter ({without_target(check, in_id)})")
+    return without_target(check, in_id), in_id
 
 
 def one(waiver, number, where, problems, day, max_days, target_names):
@@ -122,10 +132,7 @@ def one(waiver, number, where, problems, day, max_days, target_names):
     if check is not None and ("::" not in check or "*" in check[:-1]):
         problems.append(f"{where} check = {check!r}: expected a check id such as tests_backup/test_backups.py::"
                         "test_enough_recent_backups (a * only at the end, for its parameters)")
-    in_id = next((n for n in target_names or () if check and re.search(rf"\[{re.escape(n)}(\]|-)", check)), None)
-    if in_id is not None:  # copied from the results file: in a fleet that id has the target's parameter
-        problems.append(f"{where} check = {check!r}: write the check's id without the target's parameter "
-                        f"({in_id}), and target = {in_id!r} to narrow the waiver to it")
+    check, in_id = as_named(check, target_names, where, waiver.get("target"), problems)
     reason = required_text(waiver, "reason", where, problems, "why the finding is accepted")
     owner = required_text(waiver, "owner", where, problems, "who answers for it, e.g. an e-mail address")
     expires = waiver.get("expires")
@@ -138,7 +145,7 @@ def one(waiver, number, where, problems, day, max_days, target_names):
     elif (expires - day).days > max_days:
         problems.append(f"{where} expires = {expires}: {(expires - day).days} days ahead, more than "
                         f"DIGITALME_WAIVER_MAX_DAYS = {max_days}: a waiver is reviewed, not forgotten")
-    target = waiver.get("target")
+    target = waiver.get("target", in_id)
     if target is not None:
         if not isinstance(target, str) or not target.strip():
             problems.append(f"{where} target = {target!r}: expected a target's name")
@@ -269,6 +276,85 @@ def cleanup_line(config, checks):
     return f"DigitalMe waivers to clean up in {config.stash[SETTINGS].waivers}: " + " - ".join(parts)
 
 
+# --- every waiver names a check of the suite --------------------------------------------------------------
+
+def functions_in(path):
+    """The check functions (``test_*``) a module defines, by reading it (not importing it); empty when it cannot
+    be read."""
+    import ast  # here: only a run naming paths, with a waiver of a check outside them, needs it
+    if path.suffix != ".py":
+        return set()
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    return {node.name for node in tree.body
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name.startswith("test_")}
+
+
+def whole_suite_collected(config):
+    """Whether collection saw every check of the suite (its test paths, nothing ignored, no ``--lf`` skipping
+    modules), so that a check's parameters can be told too."""
+    option = config.option
+    return config.args_source is pytest.Config.ArgsSource.TESTPATHS and not option.ignore \
+        and not option.ignore_glob and not getattr(option, "lf", False)
+
+
+def unknown_checks(config, items):
+    """The problems of the waivers that name no check of the suite, each with a did-you-mean."""
+    known = {without_target(item.nodeid, target_of(item)) for item in items}
+    whole = whole_suite_collected(config)
+    problems = []
+    for waiver in waivers_of(config):
+        if any(waiver.names(check_id, waiver.target) for check_id in known):
+            continue
+        module, _, function = waiver.check.partition("::")
+        defined = set() if whole else {f"{module}::{name}" for name in functions_in(config.rootpath / module)}
+        if f"{module}::{function.rstrip('*').split('[')[0]}" in defined:
+            continue  # outside the checks named on the command line: its module defines it (parameters unknown)
+        close = closest(waiver.check.rstrip("*"), sorted(known | defined))
+        hint = (f" (did you mean {close}?)" if close else
+                f" (no close match among the {len(known)} checks collected)")
+        problems.append(f"waiver {waiver.number}: check = {waiver.check!r}: names no check of the suite{hint}")
+    return problems
+
+
+def suite_modules(config):
+    """The suite's check modules (``tests_health/test_endpoints.py`` ...), under its test paths."""
+    paths = config.getini("testpaths") or ["."]
+    return sorted(str(found.relative_to(config.rootpath)) for folder in paths
+                  for found in (config.rootpath / folder).rglob("test_*.py"))
+
+
+def undefined_checks(config):
+    """Where the checks are collected by pytest-xdist's workers, not here: the problems of the waivers whose
+    module does not define their check's function (read, not imported), each with a did-you-mean. The workers
+    cannot stop the run with a usage error (pytest-xdist reports it as a crash), so a check's parameters are not
+    told apart under ``-n``."""
+    modules = suite_modules(config)
+    problems = []
+    for waiver in waivers_of(config):
+        module, _, function = waiver.check.partition("::")
+        name = function.rstrip("*").split("[")[0]
+        defined = functions_in(config.rootpath / module)
+        if name in defined:
+            continue
+        close = closest(name, sorted(defined))
+        close = f"{module}::{close}" if close else closest(module, modules)
+        hint = f" (did you mean {close}?)" if close else ""
+        problems.append(f"waiver {waiver.number}: check = {waiver.check!r}: names no check of the suite{hint}")
+    return problems
+
+
+def stop_for(config, problems):
+    raise pytest.UsageError(f"invalid DigitalMe waivers file {config.stash[SETTINGS].waivers}:\n  "
+                            + "\n  ".join(problems))
+
+
+def under_xdist_controller(config):
+    return getattr(config.option, "dist", "no") != "no" and not hasattr(config, "workerinput")
+
+
 # --- hooks --------------------------------------------------------------------------------------
 
 def pytest_configure(config):
@@ -283,6 +369,8 @@ def pytest_configure(config):
     names = [n for n in config.stash.get(TARGETS, {})] if fleet(config) else None
     config.stash[WAIVERS] = load(os.path.expanduser(settings.waivers), settings.waiver_max_days,
                                  target_names=names)
+    if under_xdist_controller(config) and (problems := undefined_checks(config)):
+        stop_for(config, problems)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -293,3 +381,14 @@ def pytest_terminal_summary(terminalreporter, config):
         line = cleanup_line(config, config.stash[RUN].checks)
         if line:
             terminalreporter.write_line(line, yellow=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session, config, items):
+    """A waiver naming no check of the suite stops the run (exit 4): judged on every collected check, before
+    ``-m``, ``-k`` or ``--deselect`` remove any, so a waiver of another schedule's check is not refused."""
+    if not waivers_of(config) or session.testsfailed or hasattr(config, "workerinput"):
+        return  # a module that failed to import is reported as such; xdist's controller judged the names already
+    problems = unknown_checks(config, items)
+    if problems:
+        stop_for(config, problems)

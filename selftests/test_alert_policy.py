@@ -143,6 +143,35 @@ def test_per_target_thresholds_in_a_fleet(tmp_path):
 
 # --- Level 3 ---------------------------------------------------------------------------------------
 
+def test_alert_state_of_a_host_checks_earlier_id_keeps_its_episode():
+    """Issue 23 (stable identities): a host check alerted while its id carried testinfra's ``[local]``; the episode
+    kept under that id's fingerprint goes on for the check's id now: its next failure is a repeat within the
+    interval (suppressed, no second page), its escalation clock runs from the episode's first alert, and its
+    resolved closes it, every alert with the fingerprint receivers know it by; the next episode has the new one.
+    A fleet's state (keyed by target name) has no such alias."""
+    runs = Runs(webhook_url_emergency=EMERGENCY_HOOK, escalate_after="10m")
+    old = check(name="test_host_memory_below_threshold[local]")
+    (first,) = runs.run(old)  # as the earlier version alerted and kept it
+    known = first["payload"]["fingerprint"]
+    assert list(runs.state) == [known], runs.state
+    now = check(name="test_host_memory_below_threshold")
+    repeat = runs.run(now)
+    assert states(repeat) == ["suppressed critical firing"], "the renamed check paged again"
+    assert repeat[0]["payload"]["fingerprint"] == known and list(runs.state) == [known], runs.state
+    escalated = runs.run(now)  # 10 minutes after the first alert (under the old id): the emergency route
+    assert "sent emergency firing" in states(escalated), escalated
+    resolved = runs.run(check("passed", name="test_host_memory_below_threshold"))
+    assert sorted(states(resolved)) == ["sent critical resolved", "sent emergency resolved"], resolved
+    assert {r["payload"]["fingerprint"] for r in resolved} == {known}, resolved
+    assert runs.state == {}, runs.state
+    (again,) = runs.run(now)  # a new episode: the check's own fingerprint now
+    assert states([again]) == ["sent critical firing"] and again["payload"]["fingerprint"] != known, again
+
+    fleet = {"k": {"check": "t.py::test_x[local]", "severity": "critical"}}
+    policy = plan.Policy(now=START, context={}, targets={"local": runs.own}, fallback=runs.own)
+    assert plan.aliases(fleet, policy) == {}, "a fleet's state was taken for an earlier id's"
+
+
 def test_a_critical_still_firing_after_escalate_after_goes_once_to_the_emergency_route():
     """Escalation: 30 min after its first alert a critical still firing is sent to the emergency route, marked
     ``escalation`` and ``level`` 3, once; its resolved then goes to the emergency route too."""

@@ -75,7 +75,8 @@ def status_line(run):
 
 def test_every_check_is_collected_once_per_target_named_by_its_parameter(tmp_path):
     """A valid targets file (two targets, [defaults]) makes each check of a run once per target, ``...[name]``,
-    whether named by DIGITALME_TARGETS or --digitalme-targets.
+    whether named by DIGITALME_TARGETS or --digitalme-targets: its id without a targets file with the target's
+    name added, and nothing else (issue 23: stable identities).
 
     Manual: every section, for each deployment an operator runs (issue 13: a fleet in one run).
     """
@@ -92,9 +93,11 @@ def test_every_check_is_collected_once_per_target_named_by_its_parameter(tmp_pat
         run = run_pytest(REPO, ["-m", "daily", "--collect-only", "-q", *args], env, tmp_path / "reports", 120)
         assert run.returncode == 0, run
         return [line for line in run.stdout.splitlines() if "::" in line]
-    # The one target's checks, without testinfra's parameter of the local host (a fleet names hosts per target).
-    single = [re.sub(r"\[local\]$", "", i) for i in ids()]
+    # The one target's checks carry no host or target parameter (testinfra's [local] is gone): stable ids.
+    single = ids()
     assert len(single) >= 20, f"too few daily checks collected: {single}"
+    assert "tests_resources/test_host.py::test_host_memory_below_threshold" in single, single
+    assert not [i for i in single if re.search(r"\[(local|ssh://[^]]*)\]$", i)], single
     expected = sorted(with_target(i, name) for i in single for name in ("prod", "staging"))
     by_env = ids(env={"DIGITALME_TARGETS": str(path)})
     by_option = ids(f"--digitalme-targets={path}")
@@ -153,6 +156,23 @@ def test_an_invalid_targets_file_stops_the_run_before_any_check_naming_file_tabl
         f"{case}: checks ran or a traceback was shown:\n{output}"
     assert not re.search(r"\d+ (passed|failed|error)", output), f"{case}: checks ran:\n{output}"
     assert "not a url" not in output, f"{case}: a secret's value was echoed:\n{output}"
+
+
+def test_several_hosts_without_a_targets_file_is_a_usage_error(tmp_path):
+    """``--hosts=a,b`` without a targets file: one target has one host (its checks' ids name no host), so
+    several hosts are refused with the way to check them (a targets file), exit 4, before any check; a password
+    in a host's URL is not echoed.
+
+    Manual: Resource Monitoring, on each host an operator runs.
+    """
+    run = run_pytest(REPO, ["-m", "daily", "--hosts=ssh://ops:s3cr3t@a.example,ssh://b.example"], {},
+                     tmp_path / "reports", 120)
+    output = run.stdout + run.stderr
+    assert run.returncode == 4, f"expected exit 4 (usage error), got {run!r}"
+    assert re.search(r"ERROR: --hosts names 2 hosts \(ssh://\*\*\*@a.example, ssh://b.example\): a run without a "
+                     r"targets file checks one deployment on one host; for several, write a targets file", output), output
+    assert "s3cr3t" not in output, output
+    assert not (tmp_path / "reports" / "latest.json").exists(), f"checks ran:\n{output}"
 
 
 def test_hosts_option_with_a_targets_file_is_a_usage_error(tmp_path):

@@ -217,6 +217,8 @@ def test_image_rebuilt_under_the_same_tag_is_a_warning_until_up_d(healthy_sandbo
 # --- Prometheus ------------------------------------------------------------------------------------------
 
 CHECKS = '''
+import os
+
 import pytest
 
 
@@ -249,6 +251,52 @@ def test_not_applicable(check):
     Manual: none.
     """
     pytest.skip("not applicable here")
+
+
+@pytest.mark.critical
+@pytest.mark.daily
+def test_health_not_degraded(check):
+    """/health is not Degraded (a Degraded answer lowers the finding to a warning); Degraded with MINI_DEGRADED.
+
+    Manual: Morning 2.
+    """
+    degraded = os.environ.get("MINI_DEGRADED") == "1"
+    check.record("Degraded" if degraded else "Healthy", "Healthy")
+    if degraded:
+        check.lower_to_warning()
+    assert not degraded, "/health answered Degraded"
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+@pytest.mark.parametrize("path", ["/health", "/info"])
+def test_endpoint_answers_within_time(check, path):
+    """Answers in time; /info does not answer (no response time).
+
+    Manual: Performance Monitoring.
+    """
+    timings = {"connect_s": 0.002, "total_s": 0.25} if path == "/health" else {"connect_s": None, "total_s": None}
+    check.record(timings, 1.0, unit="s")
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_resources_in_base_units(check):
+    """Records a size, percentages (a key naming its own unit: hours) and a plain count.
+
+    Manual: Resource Monitoring.
+    """
+    check.record({"/": 41.5, "age_h": 2}, 80, unit="pct")
+
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_database_size(check):
+    """Records bytes.
+
+    Manual: Database Maintenance.
+    """
+    check.record(3 * 1024**2, 500 * 1024**2, unit="bytes")
 '''
 IMPORTED = '''
 import sys
@@ -292,10 +340,11 @@ def test_prometheus_file_of_a_single_target_run(mini, tmp_path):
     labels = {"target": "", "selection": "daily"}
     assert value(found, "digitalme_check_success", check=HEALTH, severity="critical", **labels) == 1
     assert value(found, "digitalme_check_success", check=BACKUPS, severity="warning", **labels) == 0
-    assert value(found, "digitalme_check_value", check=BACKUPS, **labels) == 5
+    assert value(found, "digitalme_check_value", check=BACKUPS, measure="", **labels) == 5
     assert not [k for k in found if dict(k[1]).get("check", "").endswith("test_not_applicable")], found
-    assert not [k for k in found if k[0] == "digitalme_check_value" and dict(k[1])["check"] == HEALTH], found
+    assert not [k for k in found if k[0].startswith("digitalme_check_value") and dict(k[1])["check"] == HEALTH], found
     assert value(found, "digitalme_run_status", selection="daily") == 1
+    assert value(found, "digitalme_target_status", **labels) == 1
     assert started <= value(found, "digitalme_run_timestamp_seconds", selection="daily") <= time.time()
     assert 0 < value(found, "digitalme_run_duration_seconds", selection="daily") < time.time() - started
     assert sorted(p.name for p in path.parent.iterdir()) == ["digitalme_daily.prom"], "a temporary file was left"
@@ -306,22 +355,79 @@ def test_prometheus_file_of_a_single_target_run(mini, tmp_path):
     found = samples(path)
     assert value(found, "digitalme_check_success", check=BACKUPS, severity="warning", **labels) == 1
     assert value(found, "digitalme_run_status", selection="daily") == 0
+    assert value(found, "digitalme_target_status", **labels) == 0
+
+
+def test_prometheus_series_keep_their_identity_and_use_base_units(mini, tmp_path):
+    """A check lowered from critical to warning (a Degraded /health) keeps its series, ``severity="critical"``
+    (the declared one), and says the applied one in ``digitalme_check_applied_severity`` (1 warning, 2 critical);
+    recorded numbers are in base units by their unit (seconds, bytes, a ratio for a percent, a dict's entry by
+    its key's own unit); the endpoint's response time is ``digitalme_endpoint_response_seconds``, none for an
+    endpoint that did not answer; every metric name is as Prometheus' conventions want it."""
+    (tmp_path / "prom").mkdir()
+    path = tmp_path / "prom" / "digitalme_daily.prom"
+    labels = {"target": "", "selection": "daily"}
+    degraded = "tests_mini/test_checks.py::test_health_not_degraded"
+    series = {}
+    for flag in ("1", "0"):  # Degraded (lowered, failing), then Healthy (passing)
+        run = mini(DIGITALME_PROMETHEUS_DIR=str(tmp_path / "prom"), MINI_DEGRADED=flag)
+        assert "Traceback" not in run.stdout + run.stderr, run
+        assert run.check("test_health_not_degraded")["severity"] == ("warning" if flag == "1" else "critical")
+        found = samples(path)
+        series[flag] = {k for k in found if dict(k[1]).get("check") == degraded}
+        assert value(found, "digitalme_check_success", check=degraded, severity="critical", **labels) == (
+            0 if flag == "1" else 1)
+        assert value(found, "digitalme_check_applied_severity", check=degraded, **labels) == (1 if flag == "1" else 2)
+    assert series["1"] == series["0"], f"the lowered check's series changed: {series['1'] ^ series['0']}"
+
+    found = samples(path)
+    resources, database = (f"tests_mini/test_checks.py::{name}" for name in ("test_resources_in_base_units",
+                                                                             "test_database_size"))
+    assert value(found, "digitalme_check_value_ratio", check=resources, measure="/", **labels) == 0.415
+    assert value(found, "digitalme_check_value_seconds", check=resources, measure="age_h", **labels) == 7200
+    assert value(found, "digitalme_check_value_bytes", check=database, measure="", **labels) == 3 * 1024**2
+    timing = "tests_mini/test_checks.py::test_endpoint_answers_within_time[/health]"
+    assert value(found, "digitalme_check_value_seconds", check=timing, measure="total_s", **labels) == 0.25
+    assert value(found, "digitalme_endpoint_response_seconds", endpoint="/health", **labels) == 0.25
+    assert not [k for k in found if k[0] == "digitalme_endpoint_response_seconds"
+                and dict(k[1])["endpoint"] == "/info"], "an endpoint that did not answer has a response time"
+    names = {k[0] for k in found}
+    assert names == {"digitalme_check_success", "digitalme_check_applied_severity", "digitalme_check_value",
+                     "digitalme_check_value_seconds", "digitalme_check_value_ratio", "digitalme_check_value_bytes",
+                     "digitalme_endpoint_response_seconds", "digitalme_target_status", "digitalme_run_status",
+                     "digitalme_run_timestamp_seconds", "digitalme_run_duration_seconds"}, names
+    assert all(re.fullmatch(r"digitalme_[a-z_]+", name) and not re.search(r"_(ms|pct|percent|h|days)$", name)
+               for name in names), names
 
 
 def test_prometheus_file_of_a_two_target_run(mini, tmp_path):
     """Two targets (staging with backups_min = 99): each check's series per target, the target label its name and
-    the check label without it; the run's status is the worst (warning)."""
+    the check label without it, as a single-target run names it; each target's status; the run's status is the
+    worst (warning)."""
     (tmp_path / "prom").mkdir()
     run = mini(DIGITALME_PROMETHEUS_DIR=str(tmp_path / "prom"), DIGITALME_TARGETS=str(tmp_path / "targets.toml"))
     assert run.returncode == 1 and "Traceback" not in run.stdout, run
     found = samples(tmp_path / "prom" / "digitalme_daily.prom")
-    for target, backups in (("prod", 1), ("staging", 0)):
+    for target, backups, status in (("prod", 1, 0), ("staging", 0, 1)):
         labels = {"target": target, "selection": "daily"}
         assert value(found, "digitalme_check_success", check=HEALTH, severity="critical", **labels) == 1
         assert value(found, "digitalme_check_success", check=BACKUPS, severity="warning", **labels) == backups
-        assert value(found, "digitalme_check_value", check=BACKUPS, **labels) == 5
-    assert len([k for k in found if k[0] == "digitalme_check_success"]) == 4, found
+        assert value(found, "digitalme_check_value", check=BACKUPS, measure="", **labels) == 5
+        assert value(found, "digitalme_endpoint_response_seconds", endpoint="/health", **labels) == 0.25
+        assert value(found, "digitalme_target_status", **labels) == status
+    assert len([k for k in found if k[0] == "digitalme_check_success"]) == 2 * 7, found
     assert value(found, "digitalme_run_status", selection="daily") == 1
+    single = {(k[0], frozenset((n, v) for n, v in k[1] if n != "target")) for k in samples_of_single(mini, tmp_path)}
+    fleet = {(k[0], frozenset((n, v) for n, v in k[1] if n != "target")) for k in found}
+    assert single == fleet, f"series differ between single and fleet mode beyond the target: {single ^ fleet}"
+
+
+def samples_of_single(mini, tmp_path):
+    """The series of the same checks run without a targets file (staging's backups_min), to compare names."""
+    (tmp_path / "prom-single").mkdir()
+    run = mini(DIGITALME_PROMETHEUS_DIR=str(tmp_path / "prom-single"), DIGITALME_BACKUPS_MIN="99")
+    assert run.returncode == 1, run
+    return samples(tmp_path / "prom-single" / "digitalme_daily.prom")
 
 
 def test_prometheus_is_not_imported_and_nothing_written_without_the_setting(mini, tmp_path):

@@ -145,9 +145,9 @@ def sshd(tmp_path_factory):
 
 
 def outcomes(run):
-    """Check name -> (outcome, severity), without the host parameter testinfra adds (local vs ssh://...)."""
-    return {re.sub(r"\[(local|ssh://[^\]]*)\]$", "", c["id"]): (c["outcome"], c["severity"])
-            for c in run.results["checks"]}
+    """Check id -> (outcome, severity): the same ids whichever host the host checks read (issue 23: no ``[local]``
+    or ``[ssh://...]`` parameter)."""
+    return {c["id"]: (c["outcome"], c["severity"]) for c in run.results["checks"]}
 
 
 # daily: containers, logs, the files' stat exec, host facts; weekly adds the database copy (get_archive).
@@ -173,8 +173,10 @@ def test_schedule_over_ssh_gives_the_same_outcomes_as_locally(healthy_sandbox, s
     # Docker's tunnel and testinfra's commands share one master connection, not one per command.
     assert connections == 1 and commands > 0, \
         f"{connections} SSH connections for one {selection} run (want 1), carrying {commands} host commands"
-    host_ids = [c["id"] for c in remote.results["checks"] if f"ssh://{sshd.ALIAS}" in c["id"]]
+    host_ids = [c["id"] for c in remote.results["checks"] if "tests_resources/test_host.py" in c["id"]]
     assert host_ids, f"no host check ran against the ssh:// host: {[c['id'] for c in remote.results['checks']]}"
+    named = [c["id"] for c in remote.results["checks"] + local.results["checks"] if re.search(r"\[(local|ssh:)", c["id"])]
+    assert not named, f"check ids name the host they read: {named}"
 
 
 def test_faults_are_caught_over_ssh(healthy_sandbox, suite, sshd):

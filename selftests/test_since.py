@@ -116,3 +116,32 @@ def test_the_results_file_says_since_when_each_check_fails(mini):
     first, again = runs[0].doc["started_at"], runs[3].doc["started_at"]
     assert got == [(first, 1, True), (first, 2, False), (None, None, None), (again, 1, True)], got
     assert runs[0].other["outcome"] == "passed" and runs[0].other["failing_since"] is None, runs[0].other
+
+
+def test_a_streak_kept_under_a_host_checks_earlier_id_goes_on():
+    """Issue 23 (stable identities): a host check's streak kept while its id carried testinfra's ``[local]`` (a
+    run without a targets file) goes on under the id without it: same start, the count goes on, not new; a fleet's
+    streak of a target named ``local`` is its own."""
+    memory = "tests_resources/test_host.py::test_host_memory_below_threshold"
+    state = history.empty_state()
+    run(state, "daily", 0, **{memory + "[local]": "failed"})
+    found = run(state, "daily", 5, **{memory: "failed"})
+    assert found[memory] == (at(0), 2, False), found
+    fleet = history.empty_state()
+    run(fleet, "daily", 0, **{memory + "[local]@local": "failed"})
+    found = run(fleet, "daily", 5, **{memory + "[local]@local": "failed", memory + "@other": "failed"})
+    assert found[memory + "[local]@local"] == (at(0), 2, False), found
+    assert found[memory + "@other"] == (at(5), 1, True), found
+
+
+def test_a_repeated_run_is_thinned_across_the_change_of_ids():
+    """The first run after the upgrade repeats the previous run of its selection (whose outcomes named a host
+    check with ``[local]``): it is thinned as a repeat, not kept as "an outcome changed"; a fleet's outcomes are
+    compared as they are."""
+    memory = "tests_resources/test_host.py::test_host_memory_below_threshold"
+    document = {"selection": "monitor", "status": "ok", "counts": {"passed": 1}, "alerts": [],
+                "checks": [{"id": memory, "outcome": "passed"}]}
+    before = {"targets": None, "outcomes": {memory + "[local]": "passed"}}
+    assert history.why_kept(document, before, {"monitor"}) is None
+    fleet = {"targets": {"local": "ok"}, "outcomes": {memory + "[local]": "passed"}}
+    assert history.why_kept(document, fleet, {"monitor"}) == "an outcome changed"

@@ -13,7 +13,8 @@ import textwrap
 
 import pytest
 
-from plugins.waivers import Waiver, load, without_target
+from plugins.targets import without_target
+from plugins.waivers import Waiver, load
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 
@@ -125,10 +126,36 @@ def test_a_target_must_be_one_of_the_targets_file(tmp_path):
                                                 r"\(did you mean staging\?\)"):
         load(path, 90, target_names=["prod", "staging"])
     assert load(waivers_file(tmp_path, GOOD + 'target = "staging"\n'), 90, target_names=["prod", "staging"])
+
+
+def test_a_fleet_id_names_the_check_on_its_target_and_an_old_host_parameter_goes(tmp_path):
+    """A check id copied from a fleet's results (``[staging]``, ``[staging-/health]``) is the check without it on
+    that target; testinfra's host parameter of earlier ids (``[local]``) is dropped; a conflicting ``target`` or a
+    * after the target's parameter is refused."""
+    names = ["prod", "staging"]
     copied = GOOD.replace("test_enough_recent_backups", "test_enough_recent_backups[staging]")
-    with pytest.raises(pytest.UsageError, match=r"waiver 1: check = .*\[staging\]': write the check's id without "
-                                                r"the target's parameter \(staging\), and target = 'staging'"):
-        load(waivers_file(tmp_path, copied), 90, target_names=["prod", "staging"])
+    (waiver,) = load(waivers_file(tmp_path, copied), 90, target_names=names)
+    assert (waiver.check, waiver.target) == ("tests_backup/test_backups.py::test_enough_recent_backups", "staging")
+    timed = GOOD.replace("tests_backup/test_backups.py::test_enough_recent_backups",
+                         "tests_health/test_endpoints.py::test_endpoint_answers_within_time[prod-/health]")
+    (waiver,) = load(waivers_file(tmp_path, timed), 90, target_names=names)
+    assert (waiver.check, waiver.target) == (
+        "tests_health/test_endpoints.py::test_endpoint_answers_within_time[/health]", "prod"), waiver
+    host = GOOD.replace("tests_backup/test_backups.py::test_enough_recent_backups",
+                        "tests_resources/test_host.py::test_host_memory_below_threshold[local]")
+    for target_names in (None, names):
+        (waiver,) = load(waivers_file(tmp_path, host), 90, target_names=target_names)
+        assert (waiver.check, waiver.target) == ("tests_resources/test_host.py::test_host_memory_below_threshold",
+                                                 None), waiver
+    (waiver,) = load(waivers_file(tmp_path, host), 90, target_names=["local", "remote"])  # there, a target's name
+    assert (waiver.check, waiver.target) == ("tests_resources/test_host.py::test_host_memory_below_threshold",
+                                             "local"), waiver
+    with pytest.raises(pytest.UsageError, match=r"waiver 1: check = .*\[staging\]' is target staging's id, but "
+                                                r"target = 'prod': name the check without the target's parameter"):
+        load(waivers_file(tmp_path, copied + 'target = "prod"\n'), 90, target_names=names)
+    starred = GOOD.replace("test_enough_recent_backups", "test_enough_recent_backups[staging-*")
+    with pytest.raises(pytest.UsageError, match=r"without the target's parameter \(staging\) before the \*"):
+        load(waivers_file(tmp_path, starred), 90, target_names=names)
 
 
 def test_a_missing_file_stops_the_run(tmp_path):
@@ -240,13 +267,13 @@ def record_data(run):
 def test_waived_failures_do_not_fail_the_run_alert_or_raise_the_status(mini_project, tmp_path):
     """A failure an active waiver accepts (its message matching, parameters by a trailing *) is ``waived``: exit 0,
     status ok, no alert, an x in the terminal, the count in the status line; a waiver whose check passed is "not
-    needed", one naming no check of the run "unused"; the record shows both the rows and the active waivers."""
+    needed", one naming a check this run deselected "unused"; the record shows both the rows and the active
+    waivers."""
     path = waivers_file(tmp_path, entry("test_enough_recent_backups", "backup job moved", day(10),
                                         message=r"^2 recent backups")
                         + entry("test_endpoint_fast*", "slow link until the move", day(20))
                         + entry("test_disk_below_threshold", "disk was full last week", day(5))
-                        + entry("test_endpoint*", "a * is for parameters, not names", day(5))
-                        + entry("test_gone", "a check that no longer exists", day(5)))
+                        + entry("test_database_readable", "a check this run deselects", day(5)))
     run = mini_project(CHECKS)("-rx", "--deselect", MINI + "test_database_readable",
                                env={**DRY_RUN, "DIGITALME_WAIVERS": str(path),
                                     "DIGITALME_PROMETHEUS_DIR": str(tmp_path)})
@@ -267,7 +294,7 @@ def test_waived_failures_do_not_fail_the_run_alert_or_raise_the_status(mini_proj
     assert checks["test_disk_below_threshold"]["waiver"]["state"] == "not needed", checks
     assert not results["alerts"], f"a waived check alerted: {results['alerts']}"
     states = [(w["number"], w["state"]) for w in results["waivers"]]
-    assert states == [(1, "applied"), (2, "applied"), (3, "not needed"), (4, "unused"), (5, "unused")], states
+    assert states == [(1, "applied"), (2, "applied"), (3, "not needed"), (4, "unused")], states
     assert results["waivers"][0]["checks"] == [MINI + "test_enough_recent_backups"], results["waivers"][0]
     assert results["waivers"][0]["message"] == "^2 recent backups", results["waivers"][0]
 
@@ -282,7 +309,7 @@ def test_waived_failures_do_not_fail_the_run_alert_or_raise_the_status(mini_proj
     text, data = record_data(run)
     active = text[text.index('id="digitalme-active-waivers"'):].split("</div>")[0]
     for number, check, state in ((1, "test_enough_recent_backups", "applied"), (3, "test_disk_below_threshold",
-                                                                             "not needed"), (5, "test_gone", "unused")):
+                                                                             "not needed"), (4, "test_database_readable", "unused")):
         assert re.search(rf'<tr class="waiver-{state.replace(" ", "-")}"><td>{number}</td><td>{MINI}{check}</td>'
                          rf"<td>\(any\)</td><td>[^<]+</td><td>ops@example.com</td><td>[\d-]+</td><td>{state}",
                          active), active
@@ -377,6 +404,108 @@ def test_a_fleet_waiver_names_the_check_without_its_target_and_works_under_xdist
     alerted = [(a["payload"]["check"].split("::")[-1], a["target"]) for a in results["alerts"]]
     assert alerted == [("test_enough_recent_backups[prod]", "prod")], alerted
     assert "3 waived on 2 targets" in run.stdout, run
+
+
+# --- stable ids: a waiver applies in both modes; one naming no check is refused --------------------------------
+
+HOST_CHECK = CHECKS + '''
+
+@pytest.mark.warning
+@pytest.mark.daily
+def test_host_disk(host, check):
+    """The host's disk is below the threshold (reads testinfra's host, which once added [local] to the id)."""
+    check.record(host.backend.NAME, "local")
+    assert False, "disk / at 91 % >= 80 %"
+'''
+
+
+def host_disk_outcomes(run):
+    return {c["id"].removeprefix(MINI): (c["outcome"], (c["waiver"] or {}).get("target"))
+            for c in run.results["checks"] if "test_host_disk" in c["id"]}
+
+
+def test_a_waiver_with_or_without_the_parameter_applies_in_both_modes(mini_project, tmp_path):
+    """A host check's id is ``test_host_disk`` without a targets file (no testinfra ``[local]``) and
+    ``test_host_disk[<target>]`` in a fleet; a waiver naming it without a parameter, or as earlier versions did
+    (``[local]``), applies in both modes; one copied from a fleet's results (``[staging]``) applies to staging."""
+    (tmp_path / "targets.toml").write_text(FLEET)
+    project = mini_project(HOST_CHECK)
+    for named in ("test_host_disk", "test_host_disk[local]"):
+        path = waivers_file(tmp_path, entry(named, "disk replaced on Friday", day(10)))
+        env = {**DRY_RUN, "DIGITALME_WAIVERS": str(path)}
+        single = project("-k", "test_host_disk", env=env)
+        assert single.returncode == 0, single
+        assert host_disk_outcomes(single) == {"test_host_disk": ("waived", None)}, host_disk_outcomes(single)
+        fleet = project("-k", "test_host_disk", env={**env, "DIGITALME_TARGETS": str(tmp_path / "targets.toml")})
+        assert fleet.returncode == 0, fleet
+        assert host_disk_outcomes(fleet) == {"test_host_disk[prod]": ("waived", None),
+                                             "test_host_disk[staging]": ("waived", None)}, host_disk_outcomes(fleet)
+    path = waivers_file(tmp_path, entry("test_host_disk[staging]", "staging's disk is small", day(10)))
+    fleet = project("-k", "test_host_disk", env={**DRY_RUN, "DIGITALME_WAIVERS": str(path),
+                                                  "DIGITALME_TARGETS": str(tmp_path / "targets.toml")})
+    assert fleet.returncode == 1, fleet
+    assert host_disk_outcomes(fleet) == {"test_host_disk[prod]": ("failed", None),
+                                         "test_host_disk[staging]": ("waived", "staging")}, host_disk_outcomes(fleet)
+
+
+def test_ids_are_the_same_in_both_modes_but_for_the_targets_name(mini_project, tmp_path):
+    """Every check's id in a fleet is its id without a targets file with the target's name as its first
+    parameter; no id without a targets file carries a host parameter."""
+    (tmp_path / "targets.toml").write_text(FLEET)
+    project = mini_project(HOST_CHECK)
+
+    def ids(env=None):
+        run = project("--collect-only", "-q", env=env)
+        assert run.returncode == 0, run
+        return sorted(line.removeprefix(MINI) for line in run.stdout.splitlines() if "::" in line)
+    single = ids()
+    assert "test_host_disk" in single and "test_endpoint_fast[/health]" in single, single
+    fleet = ids({"DIGITALME_TARGETS": str(tmp_path / "targets.toml")})
+    assert fleet == sorted(f"{i.split('[')[0]}[{name}-{i.split('[')[1]}" if "[" in i else f"{i}[{name}]"
+                           for i in single for name in ("prod", "staging")), fleet
+
+
+UNKNOWN = (entry("test_enough_recent_backup", "a typo", day(10))
+           + entry("test_endpoint_fast[/helth]", "a typo in the parameter", day(10))
+           + entry("test_disk_below_threshold", "a real one", day(10)))
+
+
+def test_a_waiver_naming_no_check_stops_the_run_with_a_did_you_mean(mini_project, tmp_path):
+    """A waiver whose check is no check of the suite (its name, or its parameter) stops the run before any check
+    (exit 4, no results file), each named with the check it probably meant; under xdist its function's name."""
+    path = waivers_file(tmp_path, UNKNOWN)
+    project = mini_project(CHECKS)
+    run = project(env={**DRY_RUN, "DIGITALME_WAIVERS": str(path)})
+    assert run.returncode == 4 and "Traceback" not in run.stdout + run.stderr, run
+    assert re.search(rf"invalid DigitalMe waivers file {re.escape(str(path))}:\n"
+                     rf"  waiver 1: check = '{MINI}test_enough_recent_backup': names no check of the suite "
+                     rf"\(did you mean {MINI}test_enough_recent_backups\?\)\n"
+                     rf"  waiver 2: check = '{re.escape(MINI)}test_endpoint_fast\[/helth\]': names no check of the "
+                     rf"suite \(did you mean {re.escape(MINI)}test_endpoint_fast\[/health\]\?\)\n", run.stderr), run
+    assert "waiver 3" not in run.stderr, run
+    assert not (run.report_dir / "latest.json").exists(), "a run stopped at start-up wrote a results file"
+    assert not list(run.report_dir.glob("*.html")), "a run stopped at start-up left a record"
+    xdist = project("-n", "2", env={**DRY_RUN, "DIGITALME_WAIVERS": str(path)})
+    assert xdist.returncode == 4 and "Traceback" not in xdist.stdout + xdist.stderr, xdist
+    assert re.search(rf"  waiver 1: check = '{MINI}test_enough_recent_backup': names no check of the suite "
+                     rf"\(did you mean {MINI}test_enough_recent_backups\?\)", xdist.stderr), xdist
+
+
+def test_a_waiver_of_a_check_outside_the_selection_is_accepted(mini_project, tmp_path):
+    """Checks are known before ``-m``/``-k`` deselect them, and a run naming one check still knows the others of
+    the suite: their waivers are accepted ("unused" this run); a check that exists nowhere is still refused."""
+    path = waivers_file(tmp_path, entry("test_enough_recent_backups", "moved", day(10))
+                        + entry("test_endpoint_fast[/health]", "slow link", day(10)))
+    project = mini_project(CHECKS)
+    env = {**DRY_RUN, "DIGITALME_WAIVERS": str(path)}
+    for args in (("-k", "test_disk_below_threshold"), (MINI + "test_disk_below_threshold",)):
+        run = project(*args, env=env)
+        assert run.returncode == 0, run
+        assert [w["state"] for w in run.results["waivers"]] == ["unused", "unused"], run.results["waivers"]
+    gone = waivers_file(tmp_path, entry("test_gone", "removed long ago", day(10)), name="gone.toml")
+    run = project(MINI + "test_disk_below_threshold", env={**env, "DIGITALME_WAIVERS": str(gone)})
+    assert run.returncode == 4 and "waiver 1: check = 'tests_mini/test_checks.py::test_gone': names no check" \
+        in run.stderr, run
 
 
 # --- the real suite --------------------------------------------------------------------------------------

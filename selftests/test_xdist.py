@@ -7,6 +7,7 @@ import re
 import pytest
 
 from test_alerts import receiver  # noqa: F401 (receiver is a fixture)
+from test_manual_lines import samples, value  # prometheus_client's parser of a .prom file
 
 # Checks whose values are measured at the moment (timings, ages, memory, disk, CPU, the database's size with its
 # -wal, which the app writes to): two runs never agree on them,
@@ -19,7 +20,7 @@ MEASURED_NOW = ("test_endpoint_answers_within_time", "test_newest_backup_fresh",
                 "test_memory_available_in_container", "test_load_in_container_below_threshold")
 # The machine-wide CPU check judges the machine these tests share with other sessions (test_baseline.py): it may
 # pass in one run and fail in the next whatever the runner, so it is left out of the comparison.
-NOT_COMPARED = "tests_resources/test_host.py::test_cpu_below_threshold_sustained[local]"
+NOT_COMPARED = "tests_resources/test_host.py::test_cpu_below_threshold_sustained"
 SAME = ("id", "title", "manual", "severity", "declared_severity", "schedules", "outcome")
 
 
@@ -56,13 +57,15 @@ def outputs_of(folder):
 @pytest.mark.sandbox
 def test_daily_under_xdist_writes_the_same_results_once_as_a_serial_run(healthy_sandbox, suite, receiver, tmp_path):
     """``-n 4`` against the sandbox: the same checks, outcomes, severities and values (measured-now ones by shape),
-    one results file, one record and one history entry, each alert and the heartbeat sent once."""
+    one results file, one record and one history entry, each alert and the heartbeat sent once, the same
+    Prometheus series (the real suite's: response times, the target's status, host checks without ``[local]``)."""
     runs = {}
     for name, flags in (("serial", []), ("xdist", ["-n", "4"])):
         folder = tmp_path / name
         env = {"DIGITALME_REPORT_DIR": folder, "DIGITALME_BACKUPS_MIN": 99, "DIGITALME_ALERTS": "on",
                "DIGITALME_WEBHOOK_URL": receiver.url(f"/hook/{name}"), "DIGITALME_MAINTENANCE_WINDOW": "off",
-               "DIGITALME_HEARTBEAT_URL": receiver.url(f"/ping/{name}"), "NO_PROXY": "127.0.0.1"}
+               "DIGITALME_HEARTBEAT_URL": receiver.url(f"/ping/{name}"), "NO_PROXY": "127.0.0.1",
+               "DIGITALME_PROMETHEUS_DIR": folder}
         run = suite("-m", "daily", "--deselect", NOT_COMPARED, *flags, **env)
         assert run.returncode == 1, f"{name}: expected exit 1 (backups below the raised minimum): {run!r}"
         runs[name] = (run, *outputs_of(folder))
@@ -88,3 +91,17 @@ def test_daily_under_xdist_writes_the_same_results_once_as_a_serial_run(healthy_
         pings = [r["path"] for r in receiver.requests if r["method"] == "GET" and r["path"].startswith(f"/ping/{name}")]
         assert pings == [f"/ping/{name}/fail"], f"{name}: heartbeat pings {pings}"
     assert xdist.stdout.count("DigitalMe: WARNING") + xdist.stdout.count("DigitalMe: CRITICAL") == 1, xdist
+    # The Prometheus file of the real suite (issue 23): the same series both ways, read by prometheus_client's parser
+    series = {name: samples(tmp_path / name / "digitalme_daily.prom") for name in runs}
+    assert set(series["serial"]) == set(series["xdist"]), set(series["serial"]) ^ set(series["xdist"])
+    found, labels = series["serial"], {"target": "", "selection": "daily"}
+    for endpoint in ("/health", "/health/ready", "/info"):
+        assert 0 < value(found, "digitalme_endpoint_response_seconds", endpoint=endpoint, **labels) < 30
+    status = {"ok": 0, "warning": 1, "critical": 2}[serial_results["status"]]
+    assert value(found, "digitalme_target_status", **labels) == status == value(found, "digitalme_run_status",
+                                                                               selection="daily") > 0
+    memory = "tests_resources/test_host.py::test_host_memory_below_threshold"
+    assert 0 < value(found, "digitalme_check_value_ratio", check=memory, measure="", **labels) < 1
+    assert value(found, "digitalme_check_success", check=memory, severity="warning", **labels) in (0, 1)
+    assert not [k for k in found if "[local]" in dict(k[1]).get("check", "")], "a host check's label names its host"
+    assert not [k for k in found if re.search(r"_(ms|pct|percent|h|hours|days)$", k[0])], sorted({k[0] for k in found})

@@ -1,6 +1,7 @@
 """The host's figures for Resource Monitoring (plugins/probes/host.py), per host of testinfra's ``host``.
 
-``host`` is testinfra's fixture, so ``--hosts ssh://user@prod`` runs these checks on the production host.
+``host`` is the target's testinfra host (plugins/targets.py), so ``--hosts ssh://user@prod`` (or a target's ``host``)
+runs these checks on the production host.
 """
 
 import pytest

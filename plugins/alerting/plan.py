@@ -27,8 +27,9 @@ In a fleet run (a targets file) each alert is its target's: the payload adds ``t
 base URL, now that target's own), the fingerprint is made from the check and the target's name, and the target's
 own settings give the routes, repeat intervals, flap thresholds, escalation delay and maintenance window
 (:class:`TargetPolicy`). The flood guard counts the whole run's alerts and sends one summary per target
-concerned, to that target's route. Without a targets file payloads and fingerprints are exactly what they always
-were.
+concerned, to that target's route. Without a targets file payloads and fingerprints are what they always were,
+made from the check's stable id (plugins/targets.py); an episode opened under a host check's earlier id
+(``[local]``) goes on under its fingerprint until it ends (:func:`aliases`).
 """
 
 import dataclasses
@@ -39,6 +40,7 @@ import json
 from plugins.markers import SEVERITIES
 from plugins.outcomes import FAILING, finding_of
 from plugins.output import scrubbed
+from plugins.targets import current_id
 
 SERVICE = "DigitalMe"
 FLOOD_TITLES = 5
@@ -204,16 +206,45 @@ def withdrawn(item, reason):
     return record(item["payload"], "withdrawn", reason, item["route"], from_held=True, held_at=item.get("held_at"))
 
 
+def aliases(state, policy):
+    """{fingerprint of a check's id now: the fingerprint its open state is kept under} for state written before
+    stable check ids: without a targets file a host check's id carried testinfra's host parameter
+    (``test_x[local]``, plugins/targets.py), and so did its fingerprint. Such an entry (its key is the fingerprint
+    of its ``check`` on the run's URL) stays under that key until its episode ends, marked ``alias_of``, and its
+    alerts keep the fingerprint receivers know it by: a repeat is suppressed, the escalation clock runs from the
+    first alert, the resolved closes what was opened. A fleet's fingerprints were made from stable ids already."""
+    url = policy.of(None).url
+    found = {}
+    for key, entry in state.items():
+        natural = entry.get("alias_of")
+        old = entry.get("check")
+        if natural is None and isinstance(old, str) and current_id(old) != old and key == fingerprint(old, url):
+            natural = fingerprint(current_id(old), url)
+        if isinstance(natural, str):
+            found[natural] = key
+    return found
+
+
 def plan_checks(checks, state, held, policy):
     """(records, new state, new held): one record per alert of this run, ``pending`` where it is to be sent."""
     state, held = dict(state), list(held)
+    kept_as = aliases(state, policy)
     records = []
     for check in checks:
-        key = fingerprint(check.id, policy.of(target_of(check)).url, target_of(check))
+        natural = fingerprint(check.id, policy.of(target_of(check)).url, target_of(check))
+        key = kept_as.get(natural, natural)
         if check.outcome in FAILING:
-            records += plan_failing(check, key, state, held, policy)
+            planned = plan_failing(check, key, state, held, policy)
         elif check.outcome == "passed":  # skipped or deselected checks resolve nothing
-            records += plan_passed(check, key, state, held, policy)
+            planned = plan_passed(check, key, state, held, policy)
+        else:
+            continue
+        if key != natural:  # an episode opened under the check's earlier id: its alerts keep that fingerprint
+            for entry in planned:
+                entry["payload"]["fingerprint"] = key
+            if key in state:
+                state[key] = dict(state[key], alias_of=natural)
+        records += planned
     return records, state, held
 
 
