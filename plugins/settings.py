@@ -87,6 +87,19 @@ def docker_url(value):
     return value
 
 
+def docker_host_variable(values, environ):
+    """``DOCKER_HOST``, where it is what the checks use (no DIGITALME_DOCKER_HOST), held to the same rules: an
+    ``ssh://`` path or an unknown scheme would otherwise be ignored silently. Its value may carry credentials: not
+    shown."""
+    if values.get("docker_host") or not environ.get("DOCKER_HOST", "").strip():
+        return []
+    try:
+        docker_url(environ["DOCKER_HOST"])
+    except Invalid as e:
+        return [f"DOCKER_HOST (from environment, used as DIGITALME_DOCKER_HOST is empty): {e}"]
+    return []
+
+
 def ssh_destination(value):
     """``ssh://[user@]host-or-alias[:port]``, nothing more: the remote socket is Docker's default (plugins/probes/
     ssh.py), so a path or query would be ignored, as the docker CLI refuses them."""
@@ -471,6 +484,7 @@ def resolve(config, environ):
         problems.append(f"DIGITALME_CERT_CRIT_DAYS={values['cert_crit_days']} (from {sources['cert_crit_days']}): "
                         f"must not exceed DIGITALME_CERT_WARN_DAYS={values['cert_warn_days']}")
     problems += unknown_names(config, environ)
+    problems += docker_host_variable(values, environ)
     if problems:
         raise pytest.UsageError("invalid DigitalMe setting" + ("s" if len(problems) > 1 else "") + ":\n  "
                                 + "\n  ".join(problems))

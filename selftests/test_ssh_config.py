@@ -242,3 +242,19 @@ def test_an_ssh_docker_host_alias_is_accepted(mini_project):
     """``ssh://prod`` (an alias, no user or port) is a valid Docker host: the config says the rest."""
     run = mini_project(CHECK_READING_DOCKER_HOST)("-m", "daily", env={"DIGITALME_DOCKER_HOST": "ssh://prod"})
     assert run.returncode == 0, run
+
+
+@pytest.mark.parametrize("value, why", [
+    ("ssh://prod/run/user/1000/docker.sock", "takes no path or query"),
+    ("http://prod:2375", "expected empty, or a Docker host"),
+])
+def test_a_docker_host_variable_that_cannot_mean_what_was_typed_stops_the_run(mini_project, value, why):
+    """DOCKER_HOST, where the checks use it (DIGITALME_DOCKER_HOST empty), is held to the same rules: exit 4 naming
+    DOCKER_HOST; DIGITALME_DOCKER_HOST set, DOCKER_HOST is not the checks' and is left alone."""
+    run = mini_project(CHECK_READING_DOCKER_HOST)("-m", "daily", env={"DOCKER_HOST": value})
+    assert run.returncode == 4, run
+    assert "DOCKER_HOST (from environment, used as DIGITALME_DOCKER_HOST is empty)" in run.stderr, run.stderr
+    assert why in run.stderr and "Traceback" not in run.stderr, run.stderr
+    overridden = mini_project(CHECK_READING_DOCKER_HOST)("-m", "daily", env={
+        "DOCKER_HOST": value, "DIGITALME_DOCKER_HOST": "ssh://prod"})
+    assert overridden.returncode == 0, overridden
