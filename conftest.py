@@ -23,6 +23,7 @@ SUITE_PLUGINS = [  # the flow: settings -> probes (prefetch, fixtures below) -> 
     "plugins.settings",
     "plugins.targets",
     "plugins.markers",
+    "plugins.trends",
     "plugins.waivers",
     "plugins.reachability",
     "plugins.outcomes",

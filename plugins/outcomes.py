@@ -34,7 +34,7 @@ from plugins.probes import ProbeError
 from plugins.redaction import MASK, redact, redacted, secret_parts
 from plugins.settings import SETTINGS
 from plugins.targets import TARGETS, target_of
-from plugins import reachability, waivers
+from plugins import reachability, trends, waivers
 
 RUN = pytest.StashKey["Run"]()
 MEASUREMENT = pytest.StashKey["Measurement"]()
@@ -58,11 +58,15 @@ class Measurement:
     severity: str = ""  # set when a check lowers its severity for a partial finding
     evidence: dict = dataclasses.field(default_factory=dict)
     unit: str = None  # what the value and threshold count (plugins/units.py), for the record's human units
+    trend: dict = None  # the trend this value feeds, as declared in record() (plugins/trends.py), or None
 
-    def record(self, value, threshold=None, unit=None):
+    def record(self, value, threshold=None, unit=None, trend=None, trend_title=None, trend_of=None):
         """Keep the measured value (and the threshold it is held to) for the results file and report; ``unit``
-        (``bytes``, ``pct``, ``s``, ``h``, ``days``) lets the record show them in human units."""
+        (``bytes``, ``pct``, ``s``, ``h``, ``days``) lets the record show them in human units. ``trend`` (a short
+        stable name) charts the value in the history, ``trend_title`` its caption, ``trend_of`` what of the value
+        (a dict's key, or a function of its numbers such as ``max``): plugins/trends.py."""
         self.value, self.threshold, self.unit = redacted(value), redacted(threshold), unit
+        self.trend = trends.declared(trend, trend_title, trend_of, value, unit) if trend is not None else None
 
     def attach(self, name, content):
         """Keep a piece of evidence (bounded) for the report: a listing, log lines, a timing breakdown."""
@@ -99,6 +103,7 @@ class CheckOutcome:
     failing_runs: int = None  # ... and how many runs of its selection it has failed in a row, this one included
     new_finding: bool = None  # a failing check that passed (or did not fail) in the previous run of its selection
     blocked_by: dict = None  # a "not checked" check: the headline's id, its finding, and the failure it would be
+    trend: dict = None  # the trend it feeds: {"name", "title", "unit", "value" (charted)} (plugins/trends.py)
 
     def to_dict(self, secrets=()):
         """The outcome as plain JSON values (what travels in the report), without the suite's secrets."""
@@ -265,7 +270,7 @@ def outcome_of(item, phases):
         schedules=schedules_of(item), outcome=outcome, message=redact(message),
         duration_s=round(sum(r.duration for r, _ in phases), 4),
         value=measurement.value, threshold=measurement.threshold, evidence=measurement.evidence,
-        unit=measurement.unit, level3=level3_of(item), waiver=waiver, blocked_by=blocked,
+        unit=measurement.unit, level3=level3_of(item), waiver=waiver, blocked_by=blocked, trend=measurement.trend,
     )
 
 

@@ -16,7 +16,9 @@ Schema 1 (stable; extended only by adding fields)::
                  streak's length with this run; whether the previous run of this selection did not fail it),
                  "waiver": {"check", "target", "reason", "owner", "expires", "state"} or null,
                  "blocked_by": {"check", "finding", "outcome", "message"} or null (a "not checked" check: the
-                 headline of its unreachable target, and the failure it would have been: plugins/reachability.py)}],
+                 headline of its unreachable target, and the failure it would have been: plugins/reachability.py),
+                 "trend": {"name", "title", "unit", "value" (the number charted, or null)} or null (the trend the
+                 check declared where it recorded its value: plugins/trends.py; since issue 24)}],
      "waivers": [{"number", "check", "target", "reason", "owner", "expires", "message" (when set), "state",
                   "checks"}],   (every waiver of the waivers file, its state this run: plugins/waivers.py)
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
