@@ -58,7 +58,7 @@ def test_enough_recent_backups(container_files, settings, check):
     cutoff = time.time() - settings.backup_window_days * 86400
     backups = backups_in(container_files, settings)
     recent = [f for f in dated_now(backups) if f.mtime >= cutoff and f.size > 0]
-    check.record(len(recent), settings.backups_min)
+    check.record(len(recent), settings.backups_min, trend="recent-backups", trend_title="Recent backups")
     check.attach("ls -la /app/backups | tail", listing(container_files, settings))
     beside = not_counted(backups)
     assert len(recent) >= settings.backups_min, (

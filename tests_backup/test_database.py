@@ -84,6 +84,6 @@ def test_database_size_below_limit(container_files, settings, check):
     if files[0] is None:
         pytest.fail(f"{settings.db_path} is missing in {settings.container} (required: the database file)")
     size = sum(f.size for f in files if f)
-    check.record(size, settings.db_size_max, unit="bytes")
+    check.record(size, settings.db_size_max, unit="bytes", trend="database-size", trend_title="Database size")
     assert size < settings.db_size_max, (
         f"{settings.db_path} is {mib(size, decimals=1)} (required: below {mib(settings.db_size_max, decimals=1)})")

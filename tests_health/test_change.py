@@ -116,7 +116,8 @@ def test_app_healthy_after_change(after_change, settings, check):
     check.record({"healthy": wait.healthy, "waited_s": round(wait.waited_s, 1),
                   "up_s_when_healthy": round(wait.up_s, 1) if wait.up_s is not None else None,
                   "docker": wait.docker, "/health": wait.health_answer},
-                 wait.limit_s, unit="s")  # the threshold of waited_s
+                 wait.limit_s, unit="s",  # the threshold of waited_s
+                 trend="time-to-healthy", trend_title="Time to healthy after a change", trend_of="waited_s")
     check.attach("what the gate saw while it waited", "\n".join(wait.seen))
     if wait.healthy:
         return

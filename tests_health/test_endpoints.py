@@ -72,7 +72,9 @@ def test_endpoint_answers_within_time(endpoints, settings, path, check):
     Manual: Monitoring Dashboard, expected response time <1s; Performance Monitoring, `curl -w "@curl-format.txt"`.
     """
     answer = endpoints[path]
-    check.record(answer.timings or None, settings.response_time_max_s, unit="s")  # no answer: no response time
+    check.record(answer.timings or None, settings.response_time_max_s, unit="s",  # no answer: no response time
+                 trend="health-response-time" if path == "/health" else None, trend_of="total_s",
+                 trend_title="/health response time")
     check.attach("curl-format timings", "\n".join(f"{k:>14}: {v:.4f} s" for k, v in answer.timings.items())
                  or f"no answer: {answer.error}")
     required = f"an answer within {settings.response_time_max_s:g} s"

@@ -26,7 +26,8 @@ def test_container_memory_below_limit(container_memory, settings, check):
     Manual: Resource Monitoring, `docker stats --no-stream digitalme-digitalme-1`; "Container Memory: >2GB".
     """
     used, _limit = container_memory
-    check.record(used, settings.container_memory_max, unit="bytes")
+    check.record(used, settings.container_memory_max, unit="bytes",
+                 trend="container-memory", trend_title="Container memory")
     assert used < settings.container_memory_max, (
         f"{settings.container} uses {mib(used)} (required: below {mib(settings.container_memory_max)})")
 
@@ -49,7 +50,9 @@ def test_memory_available_in_container(inside_container, container_memory, setti
     used_pct = round(100 * (1 - available / usable), 1)
     check.record({"mem_available": figures.mem_available, "mem_total": figures.mem_total,
                   "limit": limit if limited else None, "available": available, "used_pct": used_pct},
-                 settings.memory_max_pct, unit="bytes|pct")  # the threshold of used_pct
+                 settings.memory_max_pct, unit="bytes|pct",  # the threshold of used_pct
+                 trend="container-memory-seen", trend_of="used_pct",
+                 trend_title="Memory in use, as the container sees it")
     assert used_pct < settings.memory_max_pct, (
         f"{settings.container} has {mib(available)} of {mib(usable)} left: {used_pct:g} % in use "
         f"(MemAvailable {mib(figures.mem_available)}"
@@ -74,7 +77,8 @@ def test_load_in_container_below_threshold(inside_container, settings, check):
     check.record({"load1": figures.load[0], "load5": figures.load[1], "load15": figures.load[2],
                   "cpus_seen": figures.cpus_seen, "cpus_allowed": figures.cpus_allowed,
                   "load5_per_cpu_pct": load_pct, "busy_pct_now": figures.busy_pct},
-                 settings.cpu_max_pct, unit="number|pct")  # of both percentages, as the host's CPU check
+                 settings.cpu_max_pct, unit="number|pct",  # of both percentages, as the host's CPU check
+                 trend="container-cpu", trend_title="Container CPU use", trend_of="busy_pct_now")
     check.attach("CPU use measured", figures.busy_measured)
     if figures.busy_pct is None:
         raise ProbeError(f"the CPU use of {settings.container} could not be read from its cgroup (load "

@@ -17,7 +17,7 @@ def test_host_memory_below_threshold(host_facts, settings, check):
     Manual: Resource Monitoring, `free -h`; Warning Alerts "Memory usage >85%".
     """
     used = host_facts.memory_used_pct
-    check.record(used, settings.memory_max_pct, unit="pct")
+    check.record(used, settings.memory_max_pct, unit="pct", trend="host-memory", trend_title="Host memory")
     assert used < settings.memory_max_pct, (
         f"memory at {used:.1f} % ({host_facts.memory_kib['MemAvailable'] // 1024} MiB available of "
         f"{host_facts.memory_kib['MemTotal'] // 1024} MiB) (required: below {settings.memory_max_pct:g} %)")
@@ -32,7 +32,8 @@ def test_filesystems_below_disk_threshold(host_facts, settings, check):
     Manual: Resource Monitoring, `df -h`; Warning Alerts "Disk usage >80%" on any partition.
     """
     usage = {mount: percent for mount, _kind, percent, _size in host_facts.filesystems}
-    check.record(usage, settings.disk_max_pct, unit="pct")
+    check.record(usage, settings.disk_max_pct, unit="pct",
+                 trend="disk-use", trend_title="Disk use (fullest filesystem)", trend_of=max)
     check.attach("df -P -T -k", host_facts.df_text)
     assert usage, "df listed no real filesystem (required: at least one, each below the threshold)"
     full = [f"{mount} at {percent:.0f} %" for mount, percent in usage.items() if percent >= settings.disk_max_pct]
