@@ -5,7 +5,9 @@ The store, beside the records in the report folder (files, no subfolder: whateve
 serves and archives them too):
 
 - ``history-<YYYY-MM>.jsonl``: one line per run, appended (time, selection, status, counts, each target's status,
-  the trend values (null where a check ran and measured nothing, e.g. no answer: a gap in its chart), duration,
+  the trend values by trend name, with each trend's caption and unit: the trends the checks declared where they
+  recorded their values, read from the results file (plugins/trends.py; null where a check ran and measured
+  nothing, e.g. no answer: a gap in its chart), duration,
   whether its full record was kept and why). The audit's "it ran and passed at
   14:05" of every run, kept or thinned. JSON lines, not SQLite: a run appends one line (O(1), no rewrite, no
   database to lock or repair after a killed run), a month is one greppable text file an auditor can read
@@ -76,48 +78,26 @@ import fcntl
 import hashlib
 import html
 import json
-import math
 import os
 import re
 import statistics
 import time
 
-from plugins import results
+from plugins import results, trends
 from plugins.outcomes import RUN, slug_of
 from plugins.reachability import NOT_CHECKED
 from plugins.output import COLOURS, write_atomically
 from plugins.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
 from plugins.settings import SETTINGS
 from plugins.targets import current_id, without_target
+from plugins.trends import Trend, number
 
 
-@dataclasses.dataclass(frozen=True)
-class Trend:
-    title: str
-    check: str  # the check's function name; with its [param] where the check is parametrized
-    unit: str  # s | % | bytes | "" (a count)
-    pick: object  # the check's recorded value -> the number to plot
-
-
-TRENDS = (
-    Trend("/health response time", "test_endpoint_answers_within_time[/health]", "s", lambda v: v["total_s"]),
-    Trend("Disk use (fullest filesystem)", "test_filesystems_below_disk_threshold", "%", lambda v: max(v.values())),
-    Trend("Host memory", "test_host_memory_below_threshold", "%", lambda v: v),
-    Trend("Container memory", "test_container_memory_below_limit", "bytes", lambda v: v),
-    Trend("Memory in use, as the container sees it", "test_memory_available_in_container", "%",
-          lambda v: v["used_pct"]),
-    Trend("Container CPU use", "test_load_in_container_below_threshold", "%", lambda v: v["busy_pct_now"]),
-    Trend("Time to healthy after a change", "test_app_healthy_after_change", "s", lambda v: v["waited_s"]),
-    Trend("Database size", "test_database_size_below_limit", "bytes", lambda v: v),
-    Trend("Recent backups", "test_enough_recent_backups", "", lambda v: v),
-)
-BY_CHECK = {trend.check: trend for trend in TRENDS}
-BY_TITLE = {trend.title: trend for trend in TRENDS}
 RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-(.+?)(?:_\d+)?\.(json|html)$")  # stamp, selection slug, [_n: a 2nd run]
 INDEX, OLD_CACHE, LOCK = "index.html", ".history-cache.json", ".history.lock"
 STATE, PREFIX = "history-state.json", "history-"  # beside the records: history-<YYYY-MM>.jsonl and .html
 OLD_CACHE_VERSION = 2  # the version of .history-cache.json whose summaries are current (with "targets")
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: trends keyed by their declared names, with "trends" {name: [title, unit]} (issue 24)
 LINE_COLOURS = ("#0969da", "#8250df", "#bf3989", "#1b7c83", "#953800", "#6e7781", "#0550ae", "#6639ba",
                 "#99286e", "#116329")  # a trend's lines, one per target (never a status's red, amber or green)
 TREND_DAYS = 30
@@ -141,16 +121,11 @@ def when_of(summary):
 
 # --- the data: one summary per run --------------------------------------------------------------------
 
-def trend_of(check_id, target=None):
-    """The trend a check feeds, if any; in a fleet run without the target in its parameters (``[prod-/health]``
-    is ``[/health]`` of target prod); an id written before stable ids (``[local]``) as it is now."""
-    name = current_id(without_target(check_id, target)).split("::")[-1]
-    return BY_CHECK.get(name) or BY_CHECK.get(name.split("[")[0])
-
-
-def number(value):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return value if ok else None
+def trend_check_name(check_id, target=None):
+    """A check id's last part as results files written before trends were declared knew it (plugins/trends.py
+    maps those by it): in a fleet run without the target in its parameters (``[prod-/health]`` is ``[/health]``
+    of target prod); an id written before stable ids (``[local]``) as it is now."""
+    return current_id(without_target(check_id, target)).split("::")[-1]
 
 
 def summarize(name, document):
@@ -164,26 +139,24 @@ def summarize(name, document):
         targets = {str(target): status for target, status in targets.items()}
         if any(status not in COLOURS for status in targets.values()):
             raise ValueError(f"unknown status among the targets {targets!r}")
-    values, target_values = {}, {}
+    values, target_values, meta = {}, {}, {}
     for check in document["checks"]:
-        trend = trend_of(check["id"], check.get("target"))
-        if trend is not None:
-            try:
-                value = number(trend.pick(check.get("value")))
-            except (TypeError, KeyError, ValueError, AttributeError):
-                value = None
+        target = check.get("target")
+        found = trends.of_check(check, trend_check_name(check["id"], target))
+        if found is not None:
+            trend, value = found
             if value is not None or check.get("outcome") != "skipped":
                 # a check that ran and measured nothing (no answer: no response time) is a gap, [None, threshold]
-                target = check.get("target")
                 into = values if target is None else target_values.setdefault(str(target), {})
-                into[trend.title] = [value, number(check.get("threshold"))]
+                into[trend.name] = [value, number(check.get("threshold"))]
+                meta[trend.name] = [trend.title, trend.unit]
     duration = None
     with contextlib.suppress(KeyError, TypeError, ValueError):
         duration = round((dt.datetime.fromisoformat(document["finished_at"]) - started).total_seconds(), 3)
     return {"file": name, "started_at": started.isoformat(), "selection": str(document["selection"]),
             "status": document["status"], "counts": {k: int(v) for k, v in document["counts"].items()},
             "html": name[:-len(".json")] + ".html", "values": values, "targets": targets,
-            "target_values": target_values, "duration_s": duration}
+            "target_values": target_values, "trends": meta, "duration_s": duration}
 
 
 def outcomes_of(document):
@@ -222,12 +195,12 @@ def why_kept(document, previous, thin):
 
 def empty_state():
     return {"version": STATE_VERSION, "recent": [], "changes": [], "last": {}, "points": {}, "days": {},
-            "strips": {}, "months": {}, "pages": {}, "notes": [], "day": None}
+            "trends": {}, "strips": {}, "months": {}, "pages": {}, "notes": [], "day": None}
 
 
 def row_of(summary):
     """A run as the index's lists hold it: the summary without its trend values."""
-    return {k: v for k, v in summary.items() if k not in ("values", "target_values")}
+    return {k: v for k, v in summary.items() if k not in ("values", "target_values", "trends")}
 
 
 def changed_status(previous, summary):
@@ -265,9 +238,10 @@ def apply(state, summary, outcomes, now):
     counted["runs"] += 1
     counted["full"] += summary["kept"] == "full"
     counted[summary["status"]] += 1
+    state["trends"].update(summary.get("trends") or {})  # each trend's caption and unit, as last declared
     for key, values in (("", summary["values"]), *sorted((summary.get("target_values") or {}).items())):
-        for title, (value, threshold) in values.items():
-            state["points"].setdefault(title, {}).setdefault(key, []).append(
+        for name, (value, threshold) in values.items():
+            state["points"].setdefault(name, {}).setdefault(key, []).append(
                 [summary["started_at"], value, threshold])
     for name, status in (summary.get("targets") or {}).items():
         stretches = state["strips"].setdefault(name, [])
@@ -344,7 +318,7 @@ def read_lines(path):
             for n, line in enumerate(f, 1):
                 if line.strip():
                     try:
-                        summaries.append(json.loads(line))
+                        summaries.append(parsed_line(line))
                     except ValueError:
                         notes.append(f"{os.path.basename(path)} line {n}: not a readable run summary")
     except FileNotFoundError:
@@ -352,12 +326,43 @@ def read_lines(path):
     return summaries, notes
 
 
+def parsed_line(raw):
+    """A run's line of a month file as a summary (ValueError where it is none); every line is read here."""
+    summary = json.loads(raw)
+    if not isinstance(summary, dict):
+        raise ValueError("not a run summary")
+    return named_trends(summary)
+
+
+def named_trends(summary):
+    """A run's line with its trend values keyed by trend names: a line written before trends were declared
+    (keyed by the chart's title) is read as one written now (plugins/trends.py maps it); the file is not rewritten."""
+    if "trends" in summary:
+        return summary
+    summary["values"] = trends.by_name(summary.get("values") or {})
+    summary["target_values"] = {target: trends.by_name(found)
+                                for target, found in (summary.get("target_values") or {}).items()}
+    names = {*summary["values"], *(n for found in summary["target_values"].values() for n in found)}
+    summary["trends"] = trends.legacy_meta(names)
+    return summary
+
+
+def upgraded(state):
+    """A version 1 state (trends keyed by title) as version 2, in place, once: the next write keeps it."""
+    state["points"], state["days"] = trends.by_name(state["points"]), trends.by_name(state["days"])
+    state["trends"] = trends.legacy_meta([*state["points"], *state["days"]])
+    state["version"] = STATE_VERSION
+    return state
+
+
 def read_state(store):
     try:
         with open(os.path.join(store, STATE), encoding="utf-8") as f:
             state = json.load(f)
+        if state.get("version") == 1:
+            return upgraded(state)
         return state if state.get("version") == STATE_VERSION else None
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError):
         return None
 
 
@@ -401,7 +406,7 @@ def old_summaries(folder, names, exclude):
         try:
             stat = os.stat(os.path.join(folder, name))
             if cache.get(name, {}).get("key") == [stat.st_mtime_ns, stat.st_size]:
-                summary = {"duration_s": None, **cache[name]["summary"]}
+                summary = named_trends({"duration_s": None, **cache[name]["summary"]})
             else:
                 with open(os.path.join(folder, name), encoding="utf-8") as f:
                     summary = summarize(name, json.load(f))
@@ -755,11 +760,11 @@ def trend_lines(state, trend, names):
     empty lines left out (the runs without targets always kept, so a history without a fleet draws as before)."""
     lines = {}
     for key in ["", *names]:
-        days = state["days"].get(trend.title, {}).get(key, {})
+        days = state["days"].get(trend.name, {}).get(key, {})
         points = [(dt.datetime.fromisoformat(day + "T12:00:00+00:00"), median, threshold, low, high, runs)
                   for day, (low, median, high, threshold, runs) in sorted(days.items())]
         points += sorted(((dt.datetime.fromisoformat(when), value, threshold)
-                          for when, value, threshold in state["points"].get(trend.title, {}).get(key, [])),
+                          for when, value, threshold in state["points"].get(trend.name, {}).get(key, [])),
                          key=lambda p: p[0])  # by time alone: a gap's None is no number to compare
         if points or key == "":
             lines[key or None] = points
@@ -783,7 +788,8 @@ def render(state, now):
     names = target_names(state, since)
     recent, changes = state["recent"], state["changes"]
     fleet = bool(names) or any(s.get("targets") for s in recent + changes)
-    charts = "".join(chart(t, trend_lines(state, t, names), since, now) for t in TRENDS)
+    charts = "".join(chart(Trend(name, title, unit), trend_lines(state, Trend(name, title, unit), names), since, now)
+                     for name, (title, unit) in state["trends"].items())
     latest = (f"Latest run: {badge(recent[0]['status'])} {html.escape(recent[0]['selection'])} at "
               f"{recent[0]['started_at'][:19].replace('T', ' ')} UTC"
               + (f" ({target_badges(recent[0]['targets'])})" if recent[0].get("targets") else "")
@@ -852,7 +858,7 @@ def refresh_month_page(store, month, state):
         try:
             with open(month_lines(store, month), "rb") as f:
                 f.seek(cache["offset"])
-                runs = [json.loads(line) for line in f.read().splitlines() if line.strip()]
+                runs = [parsed_line(line) for line in f.read().splitlines() if line.strip()]
         except (OSError, ValueError):
             runs = None
     if runs is None or any(s["started_at"][:10] in cache["days"] for s in runs) or \
@@ -875,7 +881,7 @@ def read_positioned(path):
     for raw in data.splitlines(keepends=True):
         if raw.strip():
             try:
-                lines.append((at, json.loads(raw)))
+                lines.append((at, parsed_line(raw)))
             except ValueError:
                 lines.append((at, None))
         at += len(raw)
@@ -906,19 +912,21 @@ def by_day(summaries):
 
 def day_parts(day, runs, fleet):
     """One day of a month page: its overview row (runs by status, trend min / median / max) and its section."""
-    values = {}
+    values, meta = {}, {}
     for summary in runs:
+        meta.update(summary.get("trends") or {})
         for key, found in (("", summary.get("values") or {}), *(summary.get("target_values") or {}).items()):
-            for title, (value, _) in found.items():
+            for name, (value, _) in found.items():
                 if value is not None:  # a gap: nothing measured
-                    values.setdefault((title, key), []).append(value)
-    trends = "; ".join(
-        f"{html.escape(title)}{' (' + html.escape(key) + ')' if key else ''} {shown(min(v), BY_TITLE[title].unit)}"
-        f" / {shown(statistics.median(v), BY_TITLE[title].unit)} / {shown(max(v), BY_TITLE[title].unit)}"
-        for (title, key), v in sorted(values.items()) if title in BY_TITLE)
+                    values.setdefault((name, key), []).append(value)
+    shown_trends = "; ".join(
+        f"{html.escape(meta[name][0])}{' (' + html.escape(key) + ')' if key else ''} {shown(min(v), meta[name][1])}"
+        f" / {shown(statistics.median(v), meta[name][1])} / {shown(max(v), meta[name][1])}"
+        for (name, key), v in sorted(values.items(), key=lambda e: (meta.get(e[0][0], [e[0][0]])[0], e[0][1]))
+        if name in meta)
     overview = (f'<tr><td><a href="#d{day}">{day}</a></td><td>{len(runs)}</td>'
                 + "".join(f"<td>{sum(s['status'] == status for s in runs)}</td>" for status in COLOURS)
-                + f"<td><small>{trends}</small></td></tr>")
+                + f"<td><small>{shown_trends}</small></td></tr>")
     rows = "".join(month_row(s, fleet) for s in runs)
     bad = sum(s["status"] != "ok" for s in runs)
     # closed until opened: a month of 5-minute runs is 9,000 rows, which a browser then need not lay out

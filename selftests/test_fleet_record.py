@@ -119,7 +119,7 @@ def test_enough_recent_backups(check, settings):
 
     Manual: Daily Health Check - ls -la /app/backups
     """
-    check.record(5, settings.backups_min)
+    check.record(5, settings.backups_min, trend="recent-backups", trend_title="Recent backups")
     assert 5 >= settings.backups_min, f"5 recent backups, expected at least {settings.backups_min}"
 
 
@@ -127,7 +127,7 @@ def test_enough_recent_backups(check, settings):
 @pytest.mark.daily
 def test_database_size_below_limit(check):
     """The database is below the size limit."""
-    check.record(12 * 1024**2, 1024**3)
+    check.record(12 * 1024**2, 1024**3, trend="database-size", trend_title="Database size")
 '''
 
 MINI_TARGETS = '''

@@ -41,7 +41,8 @@ def test_endpoint_answers_within_time(check, target, path):
     """
     slow = os.environ.get("SLOW_TARGET", "-") in ("all", target.name)
     total = 2.5 if slow else 0.125
-    check.record({"total_s": total}, 1.0)
+    check.record({"total_s": total}, 1.0, unit="s",
+                 trend="health-response-time", trend_of="total_s", trend_title="/health response time")
     assert total < 1.0, f"{path} answered in {total} s (required: below 1.0 s)"
 
 
@@ -62,7 +63,8 @@ def test_filesystems_below_disk_threshold(check):
     Manual: Resource Monitoring - df -h
     """
     fullest = 91.0 if os.environ.get("FAIL_DISK") else 63.0
-    check.record({"/": 41.0, "/data": fullest}, 80)
+    check.record({"/": 41.0, "/data": fullest}, 80, unit="pct",
+                 trend="disk-use", trend_of=max, trend_title="Disk use (fullest filesystem)")
     assert fullest < 80, f"/data at {fullest} % (required: below 80 %)"
 '''
 
@@ -140,7 +142,7 @@ def test_a_repeated_passing_monitor_run_keeps_a_summary_line_only(suite):
         ("summary", "repeated the previous run", "ok", "monitor"), line
     assert line["counts"] == {"passed": 2, "failed": 0, "skipped": 0, "error": 0, "waived": 0, "not checked": 0}, \
         line["counts"]
-    assert line["values"]["/health response time"] == [0.125, 1.0] and line["duration_s"] >= 0, line
+    assert line["values"]["health-response-time"] == [0.125, 1.0] and line["duration_s"] >= 0, line
     size = len(json.dumps(line, separators=(",", ":"), sort_keys=True)) + 1
     assert size <= LINE_MAX_BYTES, f"a thinned run keeps {size} bytes, expected at most {LINE_MAX_BYTES}"
     index = (folder / INDEX).read_text()
@@ -246,7 +248,7 @@ def test_fleet_runs_keep_each_targets_status_when_thinned(suite, tmp_path):
     assert (kept(first), kept(repeat), kept(slow)) == (True, False, True), [line_of(r) for r in (first, repeat, slow)]
     assert line_of(repeat)["targets"] == {"prod": "ok", "staging": "ok"}, line_of(repeat)
     assert line_of(slow)["targets"] == {"prod": "ok", "staging": "critical"}, line_of(slow)
-    assert line_of(repeat)["target_values"]["staging"]["/health response time"] == [0.125, 1.0], line_of(repeat)
+    assert line_of(repeat)["target_values"]["staging"]["health-response-time"] == [0.125, 1.0], line_of(repeat)
     index = (slow.report_dir / INDEX).read_text()
     strips = index[index.index('<table id="targets">'):].split("</table>")[0]
     bars = re.findall(r"<rect [^>]*><title>(\w+): (\w+), [^<]* \((\d+) runs?\)</title></rect>", strips)
@@ -381,12 +383,13 @@ def test_a_year_of_runs_keeps_the_index_and_state_small():
             history.fold(state, when)
             day = when.date()
         targets = {"prod": status, "staging": "ok"}
-        values = {"/health response time": [0.1 + (count % 7) / 100, 1.0], "Disk use (fullest filesystem)": [63.0, 80]}
+        values = {"health-response-time": [0.1 + (count % 7) / 100, 1.0], "disk-use": [63.0, 80]}
         stem = None if status == "ok" else f"{when:%Y%m%dT%H%M%SZ}-{selection}"
         summary = {"file": stem and stem + ".json", "html": stem and stem + ".html", "started_at": when.isoformat(),
                    "selection": selection,
                    "status": status, "counts": {"passed": 5, "failed": status != "ok", "skipped": 0, "error": 0},
                    "values": {}, "targets": targets, "target_values": {"prod": values, "staging": values},
+                   "trends": {"health-response-time": ["/health response time", "s"], "disk-use": ["Disk use", "%"]},
                    "duration_s": 0.5, "kept": "full" if status != "ok" else "summary", "why": ""}
         history.apply(state, summary, None, when)
         count += 1
@@ -394,6 +397,7 @@ def test_a_year_of_runs_keeps_the_index_and_state_small():
     history.fold(state, end)
     page = history.render(state, end)
     assert count > 105_000, count
+    assert page.count("<figure class=\"trend\">") == 2, "both trends charted"
     assert len(page.encode()) <= 2 * 1024**2, f"index.html of a year is {len(page.encode())} bytes, expected <= 2 MB"
     size = len(json.dumps(state, separators=(",", ":")))
     assert size <= 1024**2, f"the state is {size} bytes after a year, expected <= 1 MB"

@@ -88,7 +88,7 @@ def test_a_refused_connection_records_no_response_time_and_the_chart_has_a_gap(t
     assert [c["value"] for c in raw["checks"]] == [None, None, None], "a refused connection has no response time"
 
     state = json.loads((reports / "history-state.json").read_text())
-    values = [value for _, value, _ in state["points"]["/health response time"][""]]
+    values = [value for _, value, _ in state["points"]["health-response-time"][""]]
     assert values[1] is None and all(isinstance(v, float) for v in values[::2]), values
     index = (reports / "index.html").read_text()
     figure = index[index.index('aria-label="/health response time"'):].split("</svg>")[0]
@@ -113,7 +113,8 @@ def test_a_gap_beside_a_value_of_the_same_second_still_draws():
     import datetime as dt
     from plugins import history
     state = history.empty_state()
-    state["points"]["/health response time"] = {"": [["2026-12-07T10:00:00+00:00", None, 1.0],
+    state["trends"]["health-response-time"] = ["/health response time", "s"]
+    state["points"]["health-response-time"] = {"": [["2026-12-07T10:00:00+00:00", None, 1.0],
                                                       ["2026-12-07T10:00:00+00:00", 0.1, 1.0]]}
     page = history.render(state, dt.datetime(2026, 12, 7, 12, tzinfo=dt.timezone.utc))
     figure = page[page.index('aria-label="/health response time"'):].split("</svg>")[0]

@@ -24,7 +24,7 @@ ARTIFACTS = REPO / "selftests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 TITLE = "DigitalMe health record - {date} - {selection}"
 INDEX = "index.html"
-TRENDS = len(history.TRENDS)  # one chart each, drawn with or without values
+TRENDS = 6  # one chart for each trend the checks below declare (plugins/trends.py)
 SECRET = "SECRET-TOKEN-123"
 WEBHOOK = f"http://127.0.0.1:9/hook/{SECRET}"
 
@@ -43,7 +43,8 @@ def test_endpoint_answers_within_time(check, path):
     Manual: Daily Health Check - curl http://localhost/health
     """
     total = 2.5 if os.environ.get("FAIL_CRITICAL") else 0.125
-    check.record({"total_s": total, "connect_s": 0.01}, 1.0)
+    check.record({"total_s": total, "connect_s": 0.01}, 1.0, unit="s",
+                 trend="health-response-time", trend_of="total_s", trend_title="/health response time")
     check.attach("timing", f"connect 0.010 s\\ntotal {total:.3f} s")
     assert total < 1.0, f"{path} answered in {total} s (required: below 1.0 s)"
 
@@ -57,7 +58,8 @@ def test_filesystems_below_disk_threshold(check):
     Manual: Resource Monitoring - df -h
     """
     fullest = 91.0 if os.environ.get("FAIL_WARNING") else 63.0
-    check.record({"/": 41.0, "/data": fullest}, 80)
+    check.record({"/": 41.0, "/data": fullest}, 80, unit="pct",
+                 trend="disk-use", trend_of=max, trend_title="Disk use (fullest filesystem)")
     assert fullest < 80, f"/data at {fullest} % (required: below 80 %)"
 
 
@@ -67,21 +69,21 @@ def test_host_memory_below_threshold(check):
     """Host memory is below the threshold."""
     if os.environ.get("SKIP_MEMORY"):
         pytest.skip("no /proc/meminfo on this host")
-    check.record(52.5, 85)
+    check.record(52.5, 85, trend="host-memory", trend_title="Host memory")
 
 
 @pytest.mark.warning
 @pytest.mark.resources
 def test_container_memory_below_limit(check):
     """The app container's memory is below its limit."""
-    check.record(300 * 1024**2, 2 * 1024**3)
+    check.record(300 * 1024**2, 2 * 1024**3, unit="bytes", trend="container-memory", trend_title="Container memory")
 
 
 @pytest.mark.warning
 @pytest.mark.daily
 def test_database_size_below_limit(check):
     """The database is below the size limit."""
-    check.record(12 * 1024**2, 1024**3)
+    check.record(12 * 1024**2, 1024**3, unit="bytes", trend="database-size", trend_title="Database size")
 
 
 @pytest.mark.critical
@@ -91,7 +93,7 @@ def test_enough_recent_backups(check):
 
     Manual: Daily Health Check - ls -la /app/backups
     """
-    check.record(5, 3)
+    check.record(5, 3, trend="recent-backups", trend_title="Recent backups")
     check.attach("ls -la /app/backups", "-rw-r--r-- 1 app app 12582912 backup-1.db")
     check.attach("webhook", os.environ.get("DIGITALME_WEBHOOK_URL", ""))
     print("webhook in use:", os.environ.get("DIGITALME_WEBHOOK_URL", ""))
@@ -219,7 +221,7 @@ def test_report_and_index_render_in_a_real_browser(suite, chromium):
     assert re.search(r'<th class="sortable[^"]*" data-column-type="severity">Severity</th>', report)
     # Rows exist only once pytest-html's script has rendered them from its data: a real browser ran it.
     assert re.search(r'<td class="col-severity"[^>]*>warning</td>', report)
-    assert '<td class="col-measured">/: 41.0, /data: 91.0</td>' in report
+    assert '<td class="col-measured">/: 41 %, /data: 91 %</td>' in report
     index = browse(run.report_dir / INDEX, "index")
     assert index.count("<svg") == TRENDS and "<circle" in index and "<polyline" in index
     assert re.search(r'<b class="status"[^>]*>WARNING</b>', index)
