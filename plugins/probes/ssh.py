@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import weakref
 
 from plugins.probes import ProbeError
 
@@ -219,6 +220,7 @@ class _Masters:
 
 
 _MASTERS = _Masters()
+_SHARED = weakref.WeakSet()  # testinfra backends already sharing a master (testinfra caches its hosts)
 
 
 def close_all():
@@ -271,7 +273,7 @@ def share_connection(host):
     (it passes ``ControlMaster=auto`` but no ControlPath). A master that cannot connect fails the command in
     ssh's words, once per run. Left alone where --ssh-extra-args names a ControlMaster or ControlPath."""
     backend = host.backend
-    if backend.NAME not in ("ssh", "safe-ssh") or getattr(backend, "_digitalme_shared", False):
+    if backend.NAME not in ("ssh", "safe-ssh") or backend in _SHARED:
         return host
     extra = (backend.ssh_extra_args or "").lower()
     if backend.controlpath or "controlmaster" in extra or "controlpath" in extra:
@@ -288,5 +290,5 @@ def share_connection(host):
         return run_ssh(command)
 
     backend.run_ssh = run_ssh_over_the_master
-    backend._digitalme_shared = True
+    _SHARED.add(backend)
     return host
