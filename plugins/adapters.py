@@ -10,9 +10,11 @@ tests_health/conftest.py).
 """
 
 import subprocess
+import types
 
 # The versions each adapter was checked against (requirements.txt pins them); the selftest names them.
-CHECKED_AGAINST = {"pytest": "9.2.0", "pytest-html": "4.2.0", "pytest-xdist": "3.8.0", "python": "3.11"}
+CHECKED_AGAINST = {"pytest": "9.2.0", "pytest-html": "4.2.0", "pytest-xdist": "3.8.0", "pytest-testinfra": "10.2.2",
+                   "python": "3.11"}
 
 
 def ini_keys(config):
@@ -55,6 +57,37 @@ def scheduler_by_group(config, log, group_of):
         def _split_scope(self, nodeid):
             return group_of(nodeid)
     return ByGroup(config, log)
+
+
+def testinfra_ssh_options(host):
+    """What testinfra's ``host`` runs ssh with, when its backend runs each command with the ssh binary ("ssh",
+    "safe-ssh"; else None): ``name``, ``user``, ``port``, ``ssh_config``, ``identity``, ``timeout``,
+    ``controlpath``, ``extra_args``. pytest-testinfra 10.2.2 documents these backends, not their attributes
+    (``host.name``/``user``/``port``, ``ssh_config``, ``ssh_identity_file``, ``timeout``, ``controlpath``,
+    ``ssh_extra_args``). Without them host commands go back to one SSH connection each (probes/ssh.py)."""
+    backend = host.backend
+    if getattr(backend, "NAME", None) not in ("ssh", "safe-ssh"):
+        return None
+    return types.SimpleNamespace(name=backend.host.name, user=backend.host.user, port=backend.host.port,
+                                 ssh_config=backend.ssh_config, identity=backend.ssh_identity_file,
+                                 timeout=backend.timeout, controlpath=backend.controlpath,
+                                 extra_args=backend.ssh_extra_args or "")
+
+
+def run_ssh_commands_over(host, control_path_of):
+    """Each of testinfra's commands on ``host`` run as a client of the master whose control socket
+    ``control_path_of()`` gives (connecting it first), never as a master itself. pytest-testinfra 10.2.2 runs every
+    command of its ssh backends through ``backend.run_ssh(command)``, whose ssh command line carries
+    ``-o ControlPath=<controlpath>`` when its extra arguments name a ControlMaster; this replaces that method.
+    Without it testinfra makes one SSH connection per host command (probes/ssh.py)."""
+    backend = host.backend
+    run_ssh, extra_args = backend.run_ssh, backend.ssh_extra_args
+
+    def run_ssh_over_the_master(command):
+        backend.controlpath = control_path_of()
+        backend.ssh_extra_args = " ".join(filter(None, [extra_args, "-o ControlMaster=no"]))
+        return run_ssh(command)
+    backend.run_ssh = run_ssh_over_the_master
 
 
 def spawn_without_vfork():

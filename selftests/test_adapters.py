@@ -146,3 +146,51 @@ def test_the_gate_reads_the_timeout_as_pytest_timeout_does(pytester, monkeypatch
         theirs = pytest_timeout.get_env_settings(config).timeout
         assert found == theirs, (f"the gate read a timeout of {found!r}, pytest-timeout {version('pytest-timeout')} "
                                  f"{theirs!r} (required: the same)")
+
+
+# --- pytest-testinfra: its ssh backend's options, and its commands over our master ---------------------------
+
+class Spawned(Exception):
+    """The command line testinfra's ssh backend would have spawned, caught instead of spawning it."""
+
+
+def ssh_host_of(scheme):
+    """testinfra's host of a made-up destination (never connected to: no command is spawned)."""
+    import testinfra
+    return testinfra.get_host(f"{scheme}://ops@adapter-test.invalid:2222", ssh_config="/nonexistent/ssh_config",
+                              ssh_identity_file="/nonexistent/id", timeout=7)
+
+
+@pytest.mark.parametrize("scheme", ["ssh", "safe-ssh"])
+def test_testinfra_ssh_backend_options_are_read(scheme):
+    try:
+        options = adapters.testinfra_ssh_options(ssh_host_of(scheme))
+    except AttributeError as e:
+        options = f"AttributeError: {e}"
+    read = options and not isinstance(options, str) and (options.name, options.user, options.port, options.ssh_config, options.identity,
+                        options.timeout, options.controlpath, options.extra_args)
+    if read != ("adapter-test.invalid", "ops", "2222", "/nonexistent/ssh_config", "/nonexistent/id", 7, None, ""):
+        broken("pytest-testinfra", f"its {scheme} backend's host, ssh_config, ssh_identity_file, timeout, "
+                                   f"controlpath or ssh_extra_args changed (read: {read or options!r}): host commands would "
+                                   "not share the run's SSH master", "testinfra_ssh_options")
+
+
+@pytest.mark.parametrize("scheme", ["ssh", "safe-ssh"])
+def test_testinfra_ssh_commands_run_as_clients_of_the_given_master(scheme, monkeypatch):
+    host = ssh_host_of(scheme)
+    monkeypatch.setattr(host.backend, "run_ssh", host.backend.run_ssh)  # put back after the test (hosts are cached)
+    monkeypatch.setattr(host.backend, "controlpath", None)
+    monkeypatch.setattr(host.backend, "ssh_extra_args", None)
+
+    def spawn(command, *args, **kwargs):
+        raise Spawned(command % tuple(args))
+    monkeypatch.setattr(host.backend, "run_local", spawn)
+    adapters.run_ssh_commands_over(host, lambda: "/nonexistent/master.sock")
+    with pytest.raises(Spawned) as spawned:
+        host.run("true")
+    line = str(spawned.value)
+    if "-o ControlPath=/nonexistent/master.sock" not in line or "ControlMaster=no" not in line \
+            or "ControlMaster=auto" in line:
+        broken("pytest-testinfra", f"its {scheme} backend no longer runs each command through run_ssh with our "
+                                   f"control path and ControlMaster=no (it would spawn: {line!r}): one SSH "
+                                   "connection per host command", "run_ssh_commands_over")
