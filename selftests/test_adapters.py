@@ -165,13 +165,13 @@ def ssh_host_of(scheme):
 def test_testinfra_ssh_backend_options_are_read(scheme):
     try:
         options = adapters.testinfra_ssh_options(ssh_host_of(scheme))
+        read = options and (options.name, options.user, options.port, options.ssh_config, options.identity,
+                            options.timeout, options.controlpath, options.extra_args)
     except AttributeError as e:
-        options = f"AttributeError: {e}"
-    read = options and not isinstance(options, str) and (options.name, options.user, options.port, options.ssh_config, options.identity,
-                        options.timeout, options.controlpath, options.extra_args)
+        read = f"AttributeError: {e}"
     if read != ("adapter-test.invalid", "ops", "2222", "/nonexistent/ssh_config", "/nonexistent/id", 7, None, ""):
         broken("pytest-testinfra", f"its {scheme} backend's host, ssh_config, ssh_identity_file, timeout, "
-                                   f"controlpath or ssh_extra_args changed (read: {read or options!r}): host commands would "
+                                   f"controlpath or ssh_extra_args changed (read: {read!r}): host commands would "
                                    "not share the run's SSH master", "testinfra_ssh_options")
 
 
