@@ -15,19 +15,19 @@ for a check that is not run only costs its work; one not started in time is fetc
 import gc
 import json
 import re
-import subprocess
 import sys
 import threading
 
 import pytest
 
+from plugins import adapters
 from plugins.settings import SETTINGS
 
 # Probes spawn commands (the host's, ssh, compose) from these threads while pytest rewrites os.environ (putenv of
 # PYTEST_CURRENT_TEST) in the main one. A vfork()ed child shares the parent's memory and reads its environment at
 # execve: a realloc of it meanwhile made execve fail with EFAULT ("[Errno 14] Bad address: '/bin/sh'", seen in
-# fleet runs). fork() gives the child its own copy; Python documents this switch for such cases.
-subprocess._USE_VFORK = False
+# fleet runs). fork() gives the child its own copy (plugins/adapters.py).
+adapters.spawn_without_vfork()
 
 
 class Background:

@@ -17,6 +17,7 @@ import urllib.parse
 
 import pytest
 
+from plugins import adapters
 from plugins.redaction import without_url_credentials
 
 SETTINGS = pytest.StashKey["Settings"]()
@@ -432,13 +433,6 @@ def not_a_setting(name, spell, source):
     return f"{name} is not a setting; {hint} (from {source})"
 
 
-def ini_keys(config):
-    """Every key of the run's ini file, and ``-o`` overrides, as pytest read them. pytest has no public API for
-    the keys it was not told of (``config.inicfg`` is deprecated in pytest 9): this one adapter reads its private
-    dict; selftests/test_settings.py's misspelt-key tests break loudly on a pytest that changes it."""
-    return tuple(getattr(config, "_inicfg", None) or ())
-
-
 def unknown_names(config, environ):
     """A problem for every ``DIGITALME_*`` variable and ``digitalme_*`` ini key (in any case) that names no
     setting: pytest only warns of an unknown ini key, and an unknown variable it never sees, so a typo would
@@ -450,7 +444,7 @@ def unknown_names(config, environ):
     problems = [not_a_setting(name, lambda s: s.env, "environment") for name in sorted(environ)
                 if name.upper().startswith(ENV_PREFIX) and name not in envs]
     problems += [not_a_setting(key, lambda s: s.ini, "option -o" if key in overrides else config.inipath or "ini")
-                 for key in sorted(ini_keys(config)) if key.lower().startswith(INI_PREFIX) and key not in inis]
+                 for key in sorted(adapters.ini_keys(config)) if key.lower().startswith(INI_PREFIX) and key not in inis]
     return problems
 
 

@@ -38,6 +38,7 @@ import re
 
 import pytest
 
+from plugins import adapters
 from plugins.settings import BY_NAME, RUN_WIDE, SECRET_MASK, SETTINGS, Invalid, Settings, closest
 from plugins.redaction import without_url_credentials
 
@@ -205,18 +206,17 @@ def pytest_xdist_make_scheduler(config, log):
 
     xdist's own loadgroup cannot with pytest 9: its workers tag a check's id with its group by setting
     ``item._nodeid``, which pytest 9 no longer reads, so no ``@<group>`` arrives and the checks are spread one by
-    one. Here the group is read from the id the controller already has: the target's parameter.
+    one. Here the group is read from the id the controller already has: the target's parameter (xdist's scheduler
+    through plugins/adapters.py).
     """
     if not fleet(config) or config.getvalue("dist") not in ("load", "loadgroup"):
         return None
-    from xdist.scheduler import LoadScopeScheduling
     names = sorted(targets_of(config), key=len, reverse=True)  # "prod-eu" before "prod": ids join with "-"
 
-    class ByTarget(LoadScopeScheduling):
-        def _split_scope(self, nodeid):
-            params = nodeid.rsplit("@", 1)[0].rpartition("[")[2].rstrip("]")
-            return next((n for n in names if params == n or params.startswith(n + "-")), nodeid)
-    return ByTarget(config, log)
+    def target_in(nodeid):
+        params = nodeid.rsplit("@", 1)[0].rpartition("[")[2].rstrip("]")
+        return next((n for n in names if params == n or params.startswith(n + "-")), nodeid)
+    return adapters.scheduler_by_group(config, log, target_in)
 
 
 @pytest.fixture(scope="session")

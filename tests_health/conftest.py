@@ -1,5 +1,6 @@
 """The post-change gate (tests_health/test_change.py): run only when asked for, and its wait counted in its timeout."""
 
+import os
 import re
 
 import pytest
@@ -8,6 +9,16 @@ from plugins.markers import schedules_of
 
 WAIT_FIXTURE = "after_change"  # tests_health/test_change.py: waits up to DIGITALME_CHANGE_WAIT_S for healthy
 GATE = "change"
+
+
+def run_timeout_s(config):
+    """Each check's timeout as pytest-timeout resolves it, from its documented sources in their order: ``--timeout``,
+    then ``PYTEST_TIMEOUT``, then the ``timeout`` ini key; None or 0: timeouts are off (also with ``-p no:timeout``).
+    pytest-timeout has already refused an invalid value."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return None
+    sources = (config.getoption("timeout"), os.environ.get("PYTEST_TIMEOUT"), config.getini("timeout") or None)
+    return next((float(value) for value in sources if value is not None), None)
 
 
 def asked_for_gate(config):
@@ -27,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
             items[:] = [item for item in items if schedules_of(item) != [GATE]]
     # Whichever check of the gate runs first waits in its setup, which pytest-timeout counts: each gets the wait
     # (DIGITALME_CHANGE_WAIT_S of its target) on top of the run's timeout.
-    base = getattr(config, "_env_timeout", None)  # pytest-timeout's resolved timeout (option, env, ini)
+    base = run_timeout_s(config)
     if not base:
         return  # timeouts are off: none is added
     from plugins.targets import target_of, targets_of

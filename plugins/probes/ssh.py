@@ -26,7 +26,9 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import weakref
 
+from plugins import adapters
 from plugins.probes import ProbeError
 
 REMOTE_DOCKER_SOCKET = "/var/run/docker.sock"  # Docker's own default, where `docker system dial-stdio` connects
@@ -219,6 +221,7 @@ class _Masters:
 
 
 _MASTERS = _Masters()
+_SHARED = weakref.WeakSet()  # testinfra backends already sharing a master (testinfra caches its hosts)
 
 
 def close_all():
@@ -270,23 +273,14 @@ def share_connection(host):
     destination, connected before its first command: testinfra otherwise makes one SSH connection per command
     (it passes ``ControlMaster=auto`` but no ControlPath). A master that cannot connect fails the command in
     ssh's words, once per run. Left alone where --ssh-extra-args names a ControlMaster or ControlPath."""
-    backend = host.backend
-    if backend.NAME not in ("ssh", "safe-ssh") or getattr(backend, "_digitalme_shared", False):
+    options = adapters.testinfra_ssh_options(host)
+    if options is None or host.backend in _SHARED:
         return host
-    extra = (backend.ssh_extra_args or "").lower()
-    if backend.controlpath or "controlmaster" in extra or "controlpath" in extra:
+    extra = options.extra_args.lower()
+    if options.controlpath or "controlmaster" in extra or "controlpath" in extra:
         return host
-    destination = SshDestination(backend.host.name, backend.host.user, backend.host.port, backend.ssh_config,
-                                 backend.ssh_identity_file)
-    run_ssh, extra_args = backend.run_ssh, backend.ssh_extra_args
-
-    def run_ssh_over_the_master(command):
-        master = _MASTERS.connected(destination, backend.timeout)
-        # A client of the master only (never a master itself, whose ControlPersist would outlive the run)
-        backend.controlpath = master.control
-        backend.ssh_extra_args = " ".join(filter(None, [extra_args, "-o ControlMaster=no"]))
-        return run_ssh(command)
-
-    backend.run_ssh = run_ssh_over_the_master
-    backend._digitalme_shared = True
+    destination = SshDestination(options.name, options.user, options.port, options.ssh_config, options.identity)
+    # A client of the master only (never a master itself, whose ControlPersist would outlive the run)
+    adapters.run_ssh_commands_over(host, lambda: _MASTERS.connected(destination, options.timeout).control)
+    _SHARED.add(host.backend)
     return host
