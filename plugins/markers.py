@@ -117,13 +117,12 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Refuse unclassified or unexplained checks before -m deselects them, so none is silently never run."""
-    wrong = [line for line in map(unclassified, items) if line]
-    if wrong:
-        raise pytest.UsageError("every check needs exactly one severity marker (critical or warning) and at "
-                                "least one schedule marker (" + ", ".join(SCHEDULES) + "):\n  " + "\n  ".join(wrong))
-    wrong = [line for line in map(unexplained, items) if line]
-    if wrong:
-        raise pytest.UsageError("every check needs one manual marker naming the manual's lines it enforces, e.g. "
-                                '@pytest.mark.manual("Morning Health Check 2") (the lines: plugins/manual.py):\n  '
-                                + "\n  ".join(wrong))
+    """Refuse unclassified or unexplained checks before -m deselects them, so none is silently never run; every
+    wrong one at once."""
+    rules = (("every check needs exactly one severity marker (critical or warning) and at least one schedule "
+              "marker (" + ", ".join(SCHEDULES) + ")", unclassified),
+             ("every check needs one manual marker naming the manual's lines it enforces, e.g. "
+              '@pytest.mark.manual("Morning Health Check 2") (the lines: plugins/manual.py)', unexplained))
+    broken = [(rule, [line for line in map(why, items) if line]) for rule, why in rules]
+    if any(wrong for _rule, wrong in broken):
+        raise pytest.UsageError("\n".join(f"{rule}:\n  " + "\n  ".join(wrong) for rule, wrong in broken if wrong))

@@ -122,6 +122,13 @@ def test_old_name(check):
 def test_an_action(check):
     """A step that acts on production."""
 '''
+UNCLASSIFIED = '''
+
+@pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 1")
+def test_unclassified(check):
+    """No severity."""
+'''
 
 
 def test_the_results_file_shows_the_lines_the_marker_names(mini_project):
@@ -134,7 +141,8 @@ def test_the_results_file_shows_the_lines_the_marker_names(mini_project):
 
 def test_a_check_naming_no_line_or_one_not_in_the_manual_is_a_collection_error(mini_project):
     """Exit 4 before any check, even under a -m that would deselect them: each wrong check named, an old name
-    with the line meant, an action step refused as not a check line; no traceback."""
+    with the line meant, an action step refused as not a check line, an unclassified one in the same error; no
+    traceback."""
     run = mini_project(CHECKS + WRONG)("-m", "daily", env={"DIGITALME_ALERTS": "off"})
     assert run.returncode == 4 and "Traceback" not in run.stdout + run.stderr, run
     assert "every check needs one manual marker naming the manual's lines it enforces" in run.stderr, run
@@ -143,4 +151,8 @@ def test_a_check_naming_no_line_or_one_not_in_the_manual_is_a_collection_error(m
             "not a check line of the manual") in run.stderr, run
     assert "test_an_action names 'Standard Restart 3'" in run.stderr, run
     assert "test_health" not in run.stderr, run
+    run = mini_project(CHECKS + WRONG + UNCLASSIFIED)("-m", "daily", env={"DIGITALME_ALERTS": "off"})
+    assert run.returncode == 4, run
+    assert "test_unclassified (severity markers: none, schedule markers: ['daily'])" in run.stderr, run
+    assert "test_forgot_manual (0 manual markers" in run.stderr, run  # both rules' findings in one error
     assert not (run.report_dir / "latest.json").exists(), "a results file was written"
