@@ -1,9 +1,9 @@
 """How far an intruder in the app would get: file permissions in the container, the container's privileges and
 user, and how current the image and the host are.
 
-Sources: the image runs as the non-root user ``digitalme``; Morning 4 ``docker exec digitalme-digitalme-1 ls -la
-/app/data/``; deployment guide, ``docker-compose.production.yml`` (no privileged mode, no Docker socket);
-Update Procedure (``docker-compose pull``, rebuild) and the host's own updates (``apt-get upgrade``).
+Each check's ``manual`` marker names its lines: Morning Health Check 4 and 5 (``ls -la /app/data/``), Weekly
+Maintenance 3 (``docker-compose pull``, the host's ``apt-get upgrade``), and the deployment guide's compose file
+(no privileged mode, no Docker socket) and non-root user ``digitalme``.
 """
 
 import pytest

@@ -1,6 +1,6 @@
 """The deployment's secrets at rest: the ``.env`` beside ``docker-compose.production.yml`` on the host.
 
-Sources: the deployment guide, ``.env`` with ``ANTHROPIC_API_KEY`` (``sk-ant-...``) and ``JWT_KEY`` (longer than 32
+The deployment guide's ``.env`` with ``ANTHROPIC_API_KEY`` (``sk-ant-...``) and ``JWT_KEY`` (longer than 32
 characters), ``chmod 600 .env``. The file is summarised on the host (key names and value lengths only): no value
 is read into the suite, so none can be printed.
 """

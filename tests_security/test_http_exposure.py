@@ -1,8 +1,9 @@
 """What anyone on the network sees of the app: its response headers, what its endpoints disclose, and what its
 logs say about attempts to get in.
 
-Sources: security headers on every response (X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no
-``Server`` header); Morning 2 ``curl -f http://localhost/info``; Troubleshooting, security log patterns
+Each check's ``manual`` marker names its lines: the deployment guide's security headers on every response
+(X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no ``Server`` header); Morning Health Check 2
+(``curl -f http://localhost/info``); the troubleshooting guide's security log patterns
 ``Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious``, and credentials the app wrote
 into its own log. A secret is never shown: a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
 """

@@ -1,9 +1,9 @@
 """What a client sees of HTTPS: the certificate's validity and names, whether it is the newest on disk, the protocol
 versions, HTTPS enforced.
 
-Sources: Monthly Maintenance "check SSL certificate expiry"; deployment guide "certificates valid for 30+ days";
-Morning 3 `curl -k https://localhost/health` (if applicable). Every check here skips where DIGITALME_HTTPS_URL
-is empty. Handshakes only: nothing is sent beyond what a browser sends. The certificate file the app is configured
+Each check's ``manual`` marker names its lines: Monthly Maintenance 1 (certificate expiry and renewal), the
+deployment guide's "certificates valid for 30+ days", Morning Health Check 3 (if applicable). Every check here
+skips where DIGITALME_HTTPS_URL is empty. Handshakes only: nothing is sent beyond what a browser sends. The certificate file the app is configured
 with is read out of the container through Docker's archive API (no exec), to compare with the one served.
 """
 
