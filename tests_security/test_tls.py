@@ -3,8 +3,9 @@ versions, HTTPS enforced.
 
 Each check's ``manual`` marker names its lines: Monthly Maintenance 1 (certificate expiry and renewal), the
 deployment guide's "certificates valid for 30+ days", Morning Health Check 3 (if applicable). Every check here
-skips where DIGITALME_HTTPS_URL is empty. Handshakes only: nothing is sent beyond what a browser sends. The certificate file the app is configured
-with is read out of the container through Docker's archive API (no exec), to compare with the one served.
+skips where DIGITALME_HTTPS_URL is empty. Handshakes only: nothing is sent beyond what a browser sends. The
+certificate file the app is configured with is read out of the container through Docker's archive API (no exec),
+to compare with the one served.
 """
 
 import math
