@@ -79,7 +79,8 @@ def test_healthy_run_writes_an_ok_results_file_and_a_status_line(mini_project):
     assert results["schema"] == 1 and results["status"] == "ok" and results["selection"] == "daily or monitor"
     assert results["counts"] == {"passed": 5, "failed": 0, "skipped": 0, "error": 0, "waived": 0, "not checked": 0}
     first = run.check("test_container_up")
-    assert first["title"] == "Every container is up." and first["manual"] == "Morning Health Check 1 (Check container status)"
+    assert first["title"] == "Every container is up."
+    assert first["manual"] == "Morning Health Check 1 (Check container status)"
     assert {"id", "title", "severity", "outcome", "message", "duration_s", "value", "threshold"} <= set(first)
     assert "DigitalMe: OK - 5 checks passed" in run.stdout
 
