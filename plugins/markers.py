@@ -1,15 +1,17 @@
-"""Markers: every check is ``critical`` or ``warning`` and runs on at least one schedule.
+"""Markers: every check is ``critical`` or ``warning``, runs on at least one schedule and names its manual lines.
 
-The markers are registered here, and a check without exactly one severity marker and at least one schedule
-marker is a usage error at collection, before ``-m`` deselects it: nobody can add an unclassified check, and
-none is silently never run. The rest of the suite asks this module what a check declares
-(:func:`severity_of`, :func:`schedules_of`, :func:`describe`) and which schedule runs (:func:`selection_of`).
+The markers are registered here, and a check without exactly one severity marker, at least one schedule marker
+and one ``manual`` marker naming lines of the manual (plugins/manual.py) is a usage error at collection, before
+``-m`` deselects it: nobody can add an unclassified or unexplained check, and none is silently never run. The rest
+of the suite asks this module what a check declares (:func:`severity_of`, :func:`schedules_of`,
+:func:`describe`) and which schedule runs (:func:`selection_of`).
 """
 
 import re
 
 import pytest
 
+from plugins.manual import label_of, unknown
 from plugins.settings import BY_NAME, size as parse_size
 from plugins.units import size as shown_size
 
@@ -23,6 +25,7 @@ SCHEDULES = {
     "change": "the post-change gate (after a restart, update or configuration change)",
 }
 RESPONSE = {"critical": "immediate response", "warning": "response within 1 hour"}
+MANUAL = "manual"  # @pytest.mark.manual("Morning Health Check 2", "Critical Alerts: Health Check Failure")
 LEVEL3 = "emergency"  # @pytest.mark.emergency("data loss"): a failure is the manual's Level 3 at once
 
 
@@ -50,14 +53,19 @@ def level3_of(item):
 SETTING_FIELD = re.compile(r"\{([a-z][a-z0-9_]*)\}")  # "{backups_min}" in a docstring's first line
 
 
+def manual_lines_of(item):
+    """The manual lines the check enforces: its ``manual`` marker's arguments (none without one)."""
+    return [reference for marker in item.iter_markers(MANUAL) for reference in marker.args]
+
+
 def describe(item, settings=None):
-    """(title, manual line) from the check's docstring: first line, and the line starting 'Manual:'. The title's
-    ``{setting}`` fields are the target's values (``settings``), so it states what is required, not a name."""
+    """(title, manual lines): the docstring's first line, and the ``manual`` marker's lines with their words
+    (``Morning Health Check 2 (Verify application health)``). The title's ``{setting}`` fields are the target's
+    values (``settings``), so it states what is required, not a name."""
     doc = (getattr(item, "obj", None).__doc__ or "").strip()
     lines = [line.strip() for line in doc.splitlines()]
     title = lines[0] if lines and lines[0] else item.name
-    manual = " ".join(line[len("Manual:"):].strip() for line in lines if line.startswith("Manual:"))
-    return with_values(title, settings), manual
+    return with_values(title, settings), label_of(manual_lines_of(item))
 
 
 def with_values(title, settings):
@@ -84,6 +92,16 @@ def unclassified(item):
     return f"{item.nodeid} (severity markers: {severities or 'none'}, schedule markers: {schedules or 'none'})"
 
 
+def unexplained(item):
+    """Why ``item`` names no line of the manual (a line saying what it names), or None when it names some."""
+    markers = list(item.iter_markers(MANUAL))
+    references = manual_lines_of(item)
+    if len(markers) != 1 or not references:
+        return f"{item.nodeid} ({len(markers)} manual markers, naming {references or 'no line'})"
+    wrong = unknown(references)
+    return f"{item.nodeid} names {', '.join(wrong)}, not a check line of the manual" if wrong else None
+
+
 # --- hooks --------------------------------------------------------------------------------------
 
 def pytest_configure(config):
@@ -91,14 +109,20 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{severity}: a failure needs {meaning}")
     for schedule, meaning in SCHEDULES.items():
         config.addinivalue_line("markers", f"{schedule}: runs with {meaning}")
+    config.addinivalue_line("markers", f"{MANUAL}(*lines): the manual's lines the check enforces, e.g. 'Morning "
+                                       "Health Check 2' or 'Critical Alerts: Container Down' (plugins/manual.py)")
     config.addinivalue_line("markers", f"{LEVEL3}(kind): a failure goes to the Level 3 (emergency) route at once, "
                                        "e.g. 'data loss' or 'security incident'")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Refuse unclassified checks before -m deselects them, so none is silently never run."""
-    wrong = [line for line in map(unclassified, items) if line]
-    if wrong:
-        raise pytest.UsageError("every check needs exactly one severity marker (critical or warning) and at "
-                                "least one schedule marker (" + ", ".join(SCHEDULES) + "):\n  " + "\n  ".join(wrong))
+    """Refuse unclassified or unexplained checks before -m deselects them, so none is silently never run; every
+    wrong one at once."""
+    rules = (("every check needs exactly one severity marker (critical or warning) and at least one schedule "
+              "marker (" + ", ".join(SCHEDULES) + ")", unclassified),
+             ("every check needs one manual marker naming the manual's lines it enforces, e.g. "
+              '@pytest.mark.manual("Morning Health Check 2") (the lines: plugins/manual.py)', unexplained))
+    broken = [(rule, [line for line in map(why, items) if line]) for rule, why in rules]
+    if any(wrong for _rule, wrong in broken):
+        raise pytest.UsageError("\n".join(f"{rule}:\n  " + "\n  ".join(wrong) for rule, wrong in broken if wrong))

@@ -313,6 +313,7 @@ CHECKS = '''
 
     @pytest.mark.critical
     @pytest.mark.monitor
+    @pytest.mark.manual("Resource Monitoring: Disk Usage")
     def test_disk(check):
         """Disk use below 80%"""
         used = 91 if os.environ.get("FAIL_DISK") else 40
@@ -322,6 +323,7 @@ CHECKS = '''
 
     @pytest.mark.critical
     @pytest.mark.monitor
+    @pytest.mark.manual("Morning Health Check 2")
     def test_health(check):
         """/health answers Healthy"""
         answer = os.environ.get("HEALTH", "Healthy")
@@ -333,6 +335,7 @@ CHECKS = '''
     @pytest.mark.critical
     @pytest.mark.emergency("data loss")
     @pytest.mark.weekly
+    @pytest.mark.manual("Weekly Maintenance 2")
     def test_integrity():
         """The database passes its integrity check"""
         assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (required: ok)"

@@ -15,6 +15,7 @@ CHECKS = """
 
     @pytest.mark.critical
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_container_up(check):
         '''Every container is up.'''
         check.record("exited", "running")
@@ -22,6 +23,7 @@ CHECKS = """
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Resource Monitoring: Disk Usage")
     def test_disk(check):
         '''Disk use is below the threshold.'''
         check.record({"/": 83.0}, 80)
@@ -29,6 +31,7 @@ CHECKS = """
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Resource Monitoring: Memory Usage")
     def test_memory(check):
         '''Memory is below the threshold.'''
         check.record(52.5, 85)

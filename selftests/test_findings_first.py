@@ -71,11 +71,9 @@ import pytest
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(check, settings):
-    """At least {backups_min} backups within {backup_window_days} days.
-
-    Manual: Morning 5, "At least 3 recent backups visible".
-    """
+    """At least {backups_min} backups within {backup_window_days} days."""
     check.record(5, settings.backups_min)
     assert 5 >= settings.backups_min, (
         f"5 backup(s) in the last {settings.backup_window_days:g} days (required: at least {settings.backups_min})")

@@ -114,17 +114,16 @@ import pytest
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(check, settings):
-    """There are at least the minimum number of recent backups.
-
-    Manual: Daily Health Check - ls -la /app/backups
-    """
+    """There are at least the minimum number of recent backups."""
     check.record(5, settings.backups_min, trend="recent-backups", trend_title="Recent backups")
     assert 5 >= settings.backups_min, f"5 recent backups, expected at least {settings.backups_min}"
 
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Key Performance Metrics: Database Performance")
 def test_database_size_below_limit(check):
     """The database is below the size limit."""
     check.record(12 * 1024**2, 1024**3, trend="database-size", trend_title="Database size")

@@ -34,11 +34,9 @@ import pytest
 @pytest.mark.monitor
 @pytest.mark.daily
 @pytest.mark.parametrize("path", ["/health"])
+@pytest.mark.manual("Health Check Endpoints Reference: /health")
 def test_endpoint_answers_within_time(check, target, path):
-    """The endpoint answers within the limit.
-
-    Manual: Health Check Implementation - curl http://localhost/health
-    """
+    """The endpoint answers within the limit."""
     slow = os.environ.get("SLOW_TARGET", "-") in ("all", target.name)
     total = 2.5 if slow else 0.125
     check.record({"total_s": total}, 1.0, unit="s",
@@ -48,6 +46,7 @@ def test_endpoint_answers_within_time(check, target, path):
 
 @pytest.mark.warning
 @pytest.mark.monitor
+@pytest.mark.manual("Morning Health Check 1")
 def test_container_is_up(check):
     """The app container is up (skipped when Docker cannot be asked)."""
     if os.environ.get("SKIP_DOCKER"):
@@ -57,11 +56,9 @@ def test_container_is_up(check):
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_filesystems_below_disk_threshold(check):
-    """Every filesystem is below the disk threshold.
-
-    Manual: Resource Monitoring - df -h
-    """
+    """Every filesystem is below the disk threshold."""
     fullest = 91.0 if os.environ.get("FAIL_DISK") else 63.0
     check.record({"/": 41.0, "/data": fullest}, 80, unit="pct",
                  trend="disk-use", trend_of=max, trend_title="Disk use (fullest filesystem)")

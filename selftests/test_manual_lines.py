@@ -224,42 +224,34 @@ import pytest
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(check, settings):
-    """There are at least the minimum number of recent backups.
-
-    Manual: Morning 5.
-    """
+    """There are at least the minimum number of recent backups."""
     check.record(5, settings.backups_min)
     assert 5 >= settings.backups_min, f"5 recent backups < {settings.backups_min}"
 
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 2")
 def test_health_answers_healthy(check):
-    """/health answers Healthy.
-
-    Manual: Morning 2.
-    """
+    """/health answers Healthy."""
     check.record("Healthy", "Healthy")
 
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 1")
 def test_not_applicable(check):
-    """Skips.
-
-    Manual: none.
-    """
+    """Skips."""
     pytest.skip("not applicable here")
 
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 2")
 def test_health_not_degraded(check):
-    """/health is not Degraded (a Degraded answer lowers the finding to a warning); Degraded with MINI_DEGRADED.
-
-    Manual: Morning 2.
-    """
+    """/health is not Degraded (a Degraded answer lowers the finding to a warning); Degraded with MINI_DEGRADED."""
     degraded = os.environ.get("MINI_DEGRADED") == "1"
     check.record("Degraded" if degraded else "Healthy", "Healthy")
     if degraded:
@@ -270,32 +262,26 @@ def test_health_not_degraded(check):
 @pytest.mark.warning
 @pytest.mark.daily
 @pytest.mark.parametrize("path", ["/health", "/info"])
+@pytest.mark.manual("Health Check Endpoints Reference: /health")
 def test_endpoint_answers_within_time(check, path):
-    """Answers in time; /info does not answer (no response time).
-
-    Manual: Performance Monitoring.
-    """
+    """Answers in time; /info does not answer (no response time)."""
     timings = {"connect_s": 0.002, "total_s": 0.25} if path == "/health" else {"connect_s": None, "total_s": None}
     check.record(timings, 1.0, unit="s")
 
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 1")
 def test_resources_in_base_units(check):
-    """Records a size, percentages (a key naming its own unit: hours) and a plain count.
-
-    Manual: Resource Monitoring.
-    """
+    """Records a size, percentages (a key naming its own unit: hours) and a plain count."""
     check.record({"/": 41.5, "age_h": 2}, 80, unit="pct")
 
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Key Performance Metrics: Database Performance")
 def test_database_size(check):
-    """Records bytes.
-
-    Manual: Database Maintenance.
-    """
+    """Records bytes."""
     check.record(3 * 1024**2, 500 * 1024**2, unit="bytes")
 '''
 IMPORTED = '''

@@ -37,11 +37,9 @@ import pytest
 @pytest.mark.daily
 @pytest.mark.monitor
 @pytest.mark.parametrize("path", ["/health"])
+@pytest.mark.manual("Health Check Endpoints Reference: /health")
 def test_endpoint_answers_within_time(check, path):
-    """The endpoint answers within the limit.
-
-    Manual: Daily Health Check - curl http://localhost/health
-    """
+    """The endpoint answers within the limit."""
     total = 2.5 if os.environ.get("FAIL_CRITICAL") else 0.125
     check.record({"total_s": total, "connect_s": 0.01}, 1.0, unit="s",
                  trend="health-response-time", trend_of="total_s", trend_title="/health response time")
@@ -52,11 +50,9 @@ def test_endpoint_answers_within_time(check, path):
 @pytest.mark.warning
 @pytest.mark.daily
 @pytest.mark.resources
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_filesystems_below_disk_threshold(check):
-    """Every filesystem is below the disk threshold.
-
-    Manual: Resource Monitoring - df -h
-    """
+    """Every filesystem is below the disk threshold."""
     fullest = 91.0 if os.environ.get("FAIL_WARNING") else 63.0
     check.record({"/": 41.0, "/data": fullest}, 80, unit="pct",
                  trend="disk-use", trend_of=max, trend_title="Disk use (fullest filesystem)")
@@ -65,6 +61,7 @@ def test_filesystems_below_disk_threshold(check):
 
 @pytest.mark.warning
 @pytest.mark.resources
+@pytest.mark.manual("Resource Monitoring: Memory Usage")
 def test_host_memory_below_threshold(check):
     """Host memory is below the threshold."""
     if os.environ.get("SKIP_MEMORY"):
@@ -74,6 +71,7 @@ def test_host_memory_below_threshold(check):
 
 @pytest.mark.warning
 @pytest.mark.resources
+@pytest.mark.manual("Resource Monitoring: Container Memory")
 def test_container_memory_below_limit(check):
     """The app container's memory is below its limit."""
     check.record(300 * 1024**2, 2 * 1024**3, unit="bytes", trend="container-memory", trend_title="Container memory")
@@ -81,6 +79,7 @@ def test_container_memory_below_limit(check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Key Performance Metrics: Database Performance")
 def test_database_size_below_limit(check):
     """The database is below the size limit."""
     check.record(12 * 1024**2, 1024**3, unit="bytes", trend="database-size", trend_title="Database size")
@@ -88,11 +87,9 @@ def test_database_size_below_limit(check):
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(check):
-    """There are enough recent backups.
-
-    Manual: Daily Health Check - ls -la /app/backups
-    """
+    """There are enough recent backups."""
     check.record(5, 3, trend="recent-backups", trend_title="Recent backups")
     check.attach("ls -la /app/backups", "-rw-r--r-- 1 app app 12582912 backup-1.db")
     check.attach("webhook", os.environ.get("DIGITALME_WEBHOOK_URL", ""))
@@ -186,7 +183,7 @@ def test_every_run_writes_its_dated_record_and_latest(suite):
     assert re.search(r"</b> /health answered in 2.5 s \(required: below 1.0 s\) <small>\(check: ", failing.split("</ol>")[0])
     data = html.unescape(text)
     assert "connect 0.010 s" in data and "backup-1.db" in data  # evidence, inline
-    assert "Daily Health Check - ls -la /app/backups" in data  # the manual column
+    assert "Morning Health Check 5 (Check backup status)" in data  # the manual column: the marker's line
     for row in ("Target", "Host", "Suite version", "Thresholds and settings", "Started at"):
         assert f'"{row}": ' in data
     assert '"Run by": "CI job DigitalMe daily health 4242 as ' in data

@@ -258,6 +258,7 @@ import pytest
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Container Memory")
 def test_container_memory_below_limit(check):
     """The container's memory is below its limit."""
     check.record(1073741824, 2147483648, unit="bytes")
@@ -265,6 +266,7 @@ def test_container_memory_below_limit(check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Health Check Endpoints Reference: /health")
 def test_endpoint_answers_within_time(check):
     """The endpoint answers within the limit."""
     check.record({"total_s": 0.0213, "connect_s": 0.004}, 1.0, unit="s")
@@ -272,6 +274,7 @@ def test_endpoint_answers_within_time(check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_filesystems_below_disk_threshold(check):
     """Every filesystem is below the disk threshold."""
     check.record({"/": 41.5, "/data": 91.0}, 80, unit="pct")
@@ -280,6 +283,7 @@ def test_filesystems_below_disk_threshold(check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Monthly Maintenance 1")
 def test_certificate_valid_for_warning_days(check):
     """The certificate has enough days left."""
     check.record(12.5, 30, unit="days")
@@ -288,6 +292,7 @@ def test_certificate_valid_for_warning_days(check):
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(check):
     """There are enough recent backups."""
     check.record(1, 3)
@@ -398,6 +403,7 @@ import pytest
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_filesystems_below_disk_threshold(check):
     """Every filesystem is below the disk threshold."""
     check.record({"/data": 91.0}, 80, unit="pct")
@@ -406,6 +412,7 @@ def test_filesystems_below_disk_threshold(check):
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(check):
     """There are enough recent backups."""
     check.record(1, 3)

@@ -17,6 +17,7 @@ CHECK_USING_SETTINGS = '''
 
     @pytest.mark.critical
     @pytest.mark.daily
+    @pytest.mark.manual("Resource Monitoring: Disk Usage")
     def test_disk(settings, check):
         """Disk use below the limit"""
         hook = settings.webhook_url  # a local holding a secret, as --showlocals would print it
@@ -78,6 +79,7 @@ CHECK_QUOTING_THE_TARGET = '''
 
     @pytest.mark.critical
     @pytest.mark.daily
+    @pytest.mark.manual("Troubleshooting Guide: Log patterns")
     def test_log(check):
         """No critical pattern in the logs"""
         lines = json.loads(os.environ["TARGET_LINES"])

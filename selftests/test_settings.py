@@ -11,6 +11,7 @@ CHECK_RECORDING_DISK_MAX = """
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Resource Monitoring: Disk Usage")
     def test_disk_threshold(settings, check):
         check.record(settings.disk_max_pct, None)
 """
@@ -206,6 +207,7 @@ CHECK_RECORDING_SETTINGS = """
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_settings_as_resolved(settings, check):
         check.record({"timeout": settings.connect_timeout_s, "memory": settings.container_memory_max,
                       "window": str(settings.maintenance_window)}, None)

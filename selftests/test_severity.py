@@ -18,22 +18,22 @@ CHECKS = """
 
     @pytest.mark.critical
     @pytest.mark.monitor
+    @pytest.mark.manual("Morning Health Check 1")
     def test_container_up(check):
-        '''Every container is up.
-
-        Manual: Morning 1, docker-compose ps.
-        '''
+        '''Every container is up.'''
         check.record("exited", "running")
         assert os.environ.get("BREAK") != "container", "container digitalme-digitalme-1 is Exited (137)"
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Resource Monitoring: Disk Usage")
     def test_disk(check):
         check.record({"/": 83.0}, 80)
         assert os.environ.get("BREAK") != "disk", "disk / at 83 % (required: below 80 %)"
 
     @pytest.mark.critical
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_partial(check):
         check.lower_to_warning()
         assert os.environ.get("BREAK") != "partial", "/health answered 200 'Degraded' in 0.01 s"
@@ -41,12 +41,14 @@ CHECKS = """
     @pytest.mark.critical
     @pytest.mark.daily
     @pytest.mark.timeout(1)
+    @pytest.mark.manual("Morning Health Check 1")
     def test_hangs(check):
         if os.environ.get("BREAK") == "hang":
             time.sleep(30)
 
     @pytest.mark.critical
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_needs_docker(check, request):
         if os.environ.get("BREAK") == "docker":
             request.getfixturevalue("unreachable")
@@ -61,6 +63,7 @@ def test_unclassified_check_is_a_collection_error(mini_project):
     @pytest.mark.warning
     @pytest.mark.critical
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_two_severities():
         pass
     """)("-m", "monitor")
@@ -76,7 +79,8 @@ def test_healthy_run_writes_an_ok_results_file_and_a_status_line(mini_project):
     assert results["schema"] == 1 and results["status"] == "ok" and results["selection"] == "daily or monitor"
     assert results["counts"] == {"passed": 5, "failed": 0, "skipped": 0, "error": 0, "waived": 0, "not checked": 0}
     first = run.check("test_container_up")
-    assert first["title"] == "Every container is up." and first["manual"] == "Morning 1, docker-compose ps."
+    assert first["title"] == "Every container is up."
+    assert first["manual"] == "Morning Health Check 1 (Check container status)"
     assert {"id", "title", "severity", "outcome", "message", "duration_s", "value", "threshold"} <= set(first)
     assert "DigitalMe: OK - 5 checks passed" in run.stdout
 
@@ -176,21 +180,25 @@ UNCHECKED = """
 
     @pytest.mark.critical
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_probe_fails_in_the_body(check):
         raise ProbeError("the Docker daemon did not answer (connection refused)")
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_probe_fails_in_the_fixture(check, docker):
         pass
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Resource Monitoring: Disk Usage")
     def test_disk(check):
         assert False, "disk / at 83 % >= 80 %"
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Resource Monitoring: Memory Usage")
     def test_memory(check):
         pass
 """

@@ -215,6 +215,7 @@ CHECK_READING_DOCKER_HOST = """
 
     @pytest.mark.warning
     @pytest.mark.daily
+    @pytest.mark.manual("Morning Health Check 1")
     def test_docker_host(settings, check):
         check.record(settings.docker_host, None)
 """

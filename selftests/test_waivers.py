@@ -215,6 +215,7 @@ from plugins.probes import ProbeError
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(check, settings):
     """There are at least the minimum number of recent backups."""
     check.record(2, settings.backups_min)
@@ -224,6 +225,7 @@ def test_enough_recent_backups(check, settings):
 @pytest.mark.warning
 @pytest.mark.daily
 @pytest.mark.parametrize("path", ["/health", "/info"])
+@pytest.mark.manual("Health Check Endpoints Reference: /health")
 def test_endpoint_fast(check, path):
     """Each endpoint answers in time."""
     check.record(2.5 if path == "/health" else 0.1, 1.0)
@@ -232,6 +234,7 @@ def test_endpoint_fast(check, path):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_disk_below_threshold(check):
     """Disk use is below the threshold."""
     check.record(41, 80)
@@ -239,6 +242,7 @@ def test_disk_below_threshold(check):
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 4")
 def test_database_readable(check):
     """The database can be read."""
     raise ProbeError("docker did not answer within 3 s")
@@ -412,6 +416,7 @@ HOST_CHECK = CHECKS + '''
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_host_disk(host, check):
     """The host's disk is below the threshold (reads testinfra's host, which once added [local] to the id)."""
     check.record(host.backend.NAME, "local")

@@ -50,10 +50,11 @@ def listing(container_files, settings):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_enough_recent_backups(container_files, settings, check):
     """At least {backups_min} backups within {backup_window_days} days.
 
-    Manual: Morning 5, `ls -la /app/backups/ | tail -5`; expected "At least 3 recent backups visible".
+    The manual's `ls -la /app/backups/ | tail -5`, expected "At least 3 recent backups visible".
     """
     cutoff = time.time() - settings.backup_window_days * 86400
     backups = backups_in(container_files, settings)
@@ -68,10 +69,11 @@ def test_enough_recent_backups(container_files, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_newest_backup_fresh(container_files, settings, check):
     """The backup job's newest backup (``digitalme_YYYYMMDD_HHMMSS.db``) is younger than {backup_max_age_h} h.
 
-    Manual: Morning 5, "recent backups"; the app's own backup health: a problem when none within 24 h.
+    The manual's "recent backups"; the app's own backup health: a problem when none within 24 h.
     Manual copies (pre-restart, manual-backup, pre-update) are made by hand: a fresh one says nothing about
     whether the job still runs, so it is named beside the finding, never judged in the job's place.
     """
@@ -95,10 +97,11 @@ def test_newest_backup_fresh(container_files, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 5")
 def test_no_backup_dated_in_the_future(container_files, settings, check):
     """No backup's file time is more than 5 minutes ahead of this host's clock (clock skew or a future-dated file).
 
-    Manual: Morning 5, "recent backups": a backup dated days ahead looks fresh whatever its real age, and one such
+    The manual's "recent backups": a backup dated days ahead looks fresh whatever its real age, and one such
     file would hide a dead backup job; the backup checks do not count it, and this check names it.
     """
     backups = backups_in(container_files, settings)
@@ -116,10 +119,11 @@ def test_no_backup_dated_in_the_future(container_files, settings, check):
 @pytest.mark.critical
 @pytest.mark.emergency("data loss")
 @pytest.mark.monthly
+@pytest.mark.manual("Monthly Maintenance 2")
 def test_newest_backup_restores(container_files, databases, settings, check):
     """The newest backup restores: a copy passes integrity_check and holds every table of the live database.
 
-    Manual: Monthly 2, "Test backup restoration process" (`cp` the latest backup, `PRAGMA integrity_check;`).
+    The manual's "Test backup restoration process" (`cp` the latest backup, `PRAGMA integrity_check;`).
     The live database (copied out) is the list of tables, so no list is kept by hand; DIGITALME_DB_REQUIRED_TABLES
     adds tables a backup must hold besides.
     """

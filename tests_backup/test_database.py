@@ -12,10 +12,13 @@ from plugins.units import mib
 @pytest.mark.critical
 @pytest.mark.monitor
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 4", "Health Check Implementation: Check database",
+                    "Critical Alerts: Database Unavailable")
 def test_database_file_exists(container_files, settings, check):
     """The database file exists in the container.
 
-    Manual: Morning 4, `docker exec digitalme-digitalme-1 ls -la /app/data/`; monitor.sh `test -f /app/data/digitalme.db`.
+    The manual's `docker exec digitalme-digitalme-1 ls -la /app/data/` and monitor.sh's
+    `test -f /app/data/digitalme.db`.
     """
     database = container_files.get(settings.db_path)
     check.record(database.size if database else None, "present", unit="bytes")
@@ -28,10 +31,11 @@ def test_database_file_exists(container_files, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 4")
 def test_database_recently_written(container_files, settings, check):
     """The database (or its -wal) was modified within {db_max_age_h} h.
 
-    Manual: Morning 4, expected "Database file: Present with recent timestamp".
+    The manual expects "Database file: Present with recent timestamp".
     """
     files = [f for f in (container_files.get(settings.db_path), container_files.get(settings.db_path + "-wal")) if f]
     if not files:
@@ -46,10 +50,11 @@ def test_database_recently_written(container_files, settings, check):
 @pytest.mark.critical
 @pytest.mark.emergency("data loss")
 @pytest.mark.weekly
+@pytest.mark.manual("Weekly Maintenance 2")
 def test_database_integrity_ok(databases, settings, check):
     """`PRAGMA integrity_check` of the database is ok.
 
-    Manual: Weekly 2, `sqlite3 /app/data/digitalme.db "PRAGMA integrity_check;"`.
+    The manual's `sqlite3 /app/data/digitalme.db "PRAGMA integrity_check;"`.
     """
     facts = databases.facts(settings.db_path)
     check.record(facts.integrity, "ok")
@@ -58,10 +63,11 @@ def test_database_integrity_ok(databases, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Weekly Maintenance 2")
 def test_vacuum_not_due(databases, settings, check):
     """The database's free pages are below {db_free_pct_max} % of its pages (VACUUM not due).
 
-    Manual: Weekly 2, `sqlite3 /app/data/digitalme.db "VACUUM;"`.
+    The manual's `sqlite3 /app/data/digitalme.db "VACUUM;"`.
     """
     facts = databases.facts(settings.db_path)
     if not facts.page_count:
@@ -75,10 +81,11 @@ def test_vacuum_not_due(databases, settings, check):
 @pytest.mark.warning
 @pytest.mark.weekly
 @pytest.mark.daily
+@pytest.mark.manual("Key Performance Metrics: Database Performance", "Deployment Guide: Scaling")
 def test_database_size_below_limit(container_files, settings, check):
     """The database (with its -wal) is below {db_size_max}.
 
-    Manual: Performance Monitoring, `du -h /app/data/digitalme.db`; deployment guide: plan scaling at 1 GB.
+    The manual's `du -h /app/data/digitalme.db`; the deployment guide: plan scaling at 1 GB.
     """
     files = [container_files.get(settings.db_path + suffix) for suffix in ("", "-wal")]
     if files[0] is None:

@@ -106,11 +106,11 @@ def after_change(docker, settings):
 
 @pytest.mark.critical
 @pytest.mark.change
+@pytest.mark.manual("Standard Restart 4", "Emergency Restart 2", "Configuration Change Procedure 5")
 def test_app_healthy_after_change(after_change, settings, check):
     """The app container is healthy and /health answers Healthy within {change_wait_s} s of the gate's start.
 
-    Manual: Application Restart Procedure 4, "Verify restart: `sleep 10; curl -f http://localhost/health`";
-    Emergency Restart 2 and Configuration Change 5, `curl -f http://localhost/health` (polled, not a fixed sleep).
+    The manual's `sleep 10; curl -f http://localhost/health`, polled, not a fixed sleep.
     """
     wait = after_change
     check.record({"healthy": wait.healthy, "waited_s": round(wait.waited_s, 1),
@@ -143,11 +143,12 @@ def normalized(reference):
 
 @pytest.mark.critical
 @pytest.mark.change
+@pytest.mark.manual("Configuration Change Procedure 4", "Weekly Maintenance 3")
 def test_services_run_the_images_their_compose_file_names(after_change, docker, settings, check):
     """Every service declared in the compose file has a running container of the image the file names.
 
-    Manual: Configuration Change Procedure 4-5, `docker-compose -f docker-compose.production.yml up -d`, then
-    "Verify changes"; Weekly 3, `docker-compose pull` then `up -d`: a file changed but not applied runs the old image.
+    The manual's `docker-compose -f docker-compose.production.yml up -d` (after a change, and after `docker-compose
+    pull`): a file changed but not applied runs the old image.
     The file is interpolated as compose does here (the environment over the project folder's .env). An image naming
     a variable unset here is not judged on a blank: could not be checked, naming it; with a default in the file,
     a container running that default passes (`up -d` here would change nothing), another image is not judged (the
@@ -205,12 +206,13 @@ def how_to_set(declared):
 
 @pytest.mark.critical
 @pytest.mark.change
+@pytest.mark.manual("Emergency Restart 3", "Configuration Change Procedure 5")
 def test_no_error_logged_since_the_container_started(after_change, docker, settings, check):
     """No entry at fail or crit (or, outside the logger's format, the manual's ERROR|Exception|fail:) was logged
     since the app container last started.
 
-    Manual: Emergency Restart 3, `docker-compose logs --tail=50 digitalme` (check logs for errors); Configuration
-    Change 5, `docker-compose logs --tail=20`. Every line since the start is read: a start-up error scrolled past the
+    The manual's `docker-compose logs --tail=50 digitalme` (check logs for errors) and `docker-compose logs
+    --tail=20`. Every line since the start is read: a start-up error scrolled past the
     last 20 lines is still one.
     """
     state = docker.call(f"inspecting container {settings.container}", docker.client.api.inspect_container,
@@ -232,10 +234,11 @@ def test_no_error_logged_since_the_container_started(after_change, docker, setti
 
 @pytest.mark.warning
 @pytest.mark.change
+@pytest.mark.manual("Standard Restart 2")
 def test_pre_change_backup_made_within_the_hour(after_change, docker, settings, check):
     """A pre-restart-*, pre-update-* or manual-backup-* backup younger than an hour is in the backup folder.
 
-    Manual: Application Restart Procedure 2, `docker exec ... cp /app/data/digitalme.db
+    The manual's `docker exec ... cp /app/data/digitalme.db
     /app/backups/pre-restart-$(date +%Y%m%d-%H%M%S).db` ("Create backup before restart").
     """
     files = docker.container_files(settings.container, settings.db_path, settings.backup_dir)  # now, not prefetched

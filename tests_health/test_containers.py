@@ -20,11 +20,12 @@ def compose_services(pytestconfig, target):
 @pytest.mark.critical
 @pytest.mark.monitor
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 1", "Health Check Implementation: Check container status",
+                    "Critical Alerts: Container Down")
 def test_compose_containers_running(docker, compose_services, settings, check):
     """Every service of the compose project has a running container (one-off `compose run` containers aside).
 
-    Manual: Morning 1, `docker-compose -f docker-compose.production.yml ps` shows all containers Up;
-    monitor.sh and Critical Alerts "Container Down".
+    The manual's `docker-compose -f docker-compose.production.yml ps` shows all containers Up.
     """
     containers = docker.project_containers(settings.compose_project)
     # `docker compose run` leaves one-off containers (a migration, a shell): an exited one is not the service down.
@@ -54,10 +55,11 @@ def test_compose_containers_running(docker, compose_services, settings, check):
 @pytest.mark.critical
 @pytest.mark.monitor
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 1")
 def test_app_container_healthy(app_container, settings, check):
     """The app container's Docker health status is healthy (`starting` within its start period is not judged yet).
 
-    Manual: Morning 1, container `Up` (and `healthy` where the healthcheck `curl -f http://localhost:80/health` exists).
+    The manual's container `Up` (and `healthy` where the healthcheck `curl -f http://localhost:80/health` exists).
     """
     state = app_container["State"]
     health = state.get("Health")
@@ -88,10 +90,11 @@ def test_app_container_healthy(app_container, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 1")
 def test_app_container_not_restart_looping(app_container, settings, check):
     """The app container is not restart-looping (at most {restarts_max} restarts).
 
-    Manual: Morning 1, all containers `Up` (a container that keeps restarting is briefly Up between crashes).
+    The manual's all containers `Up` (a container that keeps restarting is briefly Up between crashes).
     """
     state = app_container["State"]
     restarts = app_container.get("RestartCount", 0)

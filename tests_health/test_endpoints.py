@@ -14,10 +14,12 @@ JSON_KINDS = {list: "array", str: "string", int: "number", float: "number", bool
 @pytest.mark.critical
 @pytest.mark.monitor
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 2", "Health Check Endpoints Reference: /health",
+                    "Health Check Implementation: Check health endpoint", "Critical Alerts: Health Check Failure")
 def test_health_answers_healthy(endpoints, check):
     """/health answers 200 "Healthy" ("Degraded" is a warning).
 
-    Manual: Morning 2, `curl -f http://localhost/health`; Critical Alerts "Health Check Failure".
+    The manual's `curl -f http://localhost/health`.
     """
     health = endpoints["/health"]
     check.record({"status": health.status, "body": health.body.strip()[:40]}, "200 Healthy")
@@ -28,10 +30,11 @@ def test_health_answers_healthy(endpoints, check):
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Health Check Endpoints Reference: /health/ready")
 def test_readiness_answers_200(endpoints, check):
     """/health/ready answers 200.
 
-    Manual: Monitoring Dashboard, `/health/ready` readiness probe.
+    The manual's `/health/ready` readiness probe.
     """
     ready = endpoints["/health/ready"]
     check.record(ready.status, 200)
@@ -40,10 +43,11 @@ def test_readiness_answers_200(endpoints, check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 2", "Health Check Endpoints Reference: /info")
 def test_info_names_version_and_environment(endpoints, check):
     """/info answers 200 with JSON naming the version and the environment.
 
-    Manual: Morning 2, `curl -f http://localhost/info`.
+    The manual's `curl -f http://localhost/info`.
     """
     info = endpoints["/info"]
     check.record(info.status, "200 JSON with version, environment")
@@ -66,10 +70,12 @@ def test_info_names_version_and_environment(endpoints, check):
 @pytest.mark.warning
 @pytest.mark.daily
 @pytest.mark.parametrize("path", ["/health", "/health/ready", "/info"])
+@pytest.mark.manual("Health Check Endpoints Reference: /health", "Health Check Endpoints Reference: /health/ready",
+                    "Health Check Endpoints Reference: /info", "Key Performance Metrics: Application Performance")
 def test_endpoint_answers_within_time(endpoints, settings, path, check):
     """The endpoint answers within {response_time_max_s} s (curl-style timing recorded).
 
-    Manual: Monitoring Dashboard, expected response time <1s; Performance Monitoring, `curl -w "@curl-format.txt"`.
+    The manual's expected response time <1s, measured as its `curl -w "@curl-format.txt"` does.
     """
     answer = endpoints[path]
     check.record(answer.timings or None, settings.response_time_max_s, unit="s",  # no answer: no response time
@@ -86,10 +92,11 @@ def test_endpoint_answers_within_time(endpoints, settings, path, check):
 
 @pytest.mark.critical
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 3")
 def test_https_health_answers_healthy(endpoints, settings, check):
     """https://.../health answers 200 "Healthy" ("Degraded" is a warning; certificate not verified, like `curl -k`).
 
-    Manual: Morning 3, `curl -k https://localhost/health` (if applicable).
+    The manual's `curl -k https://localhost/health` (if applicable).
     """
     if not settings.https_url:
         pytest.skip("HTTPS not applicable: DIGITALME_HTTPS_URL is empty")

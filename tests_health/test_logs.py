@@ -34,10 +34,11 @@ def is_critical(entry):
 @pytest.mark.critical
 @pytest.mark.monitor
 @pytest.mark.daily
+@pytest.mark.manual("Troubleshooting Guide: Five-minute checklist", "Troubleshooting Guide: Log patterns")
 def test_no_critical_pattern_in_recent_logs(app_logs, settings, target, pytestconfig, check):
     """No crit entry, OutOfMemoryException, StackOverflowException, AccessViolationException or FATAL in the last 100 log lines.
 
-    Manual: Troubleshooting five-minute checklist, "no critical errors in the last 100 log lines".
+    The troubleshooting guide's "no critical errors in the last 100 log lines".
     An entry that an earlier run of the same schedule reported is listed as such, not reported on every run.
     """
     schedule = selection_of(pytestconfig)
@@ -57,10 +58,11 @@ def test_no_critical_pattern_in_recent_logs(app_logs, settings, target, pytestco
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Emergency Restart 3", "Troubleshooting Guide: Log patterns")
 def test_errors_in_last_day_within_limit(app_logs, settings, check):
     """Error entries (logged at fail or crit) in the last 24 h of logs are at most {log_errors_max}.
 
-    Manual: Emergency Restart 3, `docker-compose logs --tail=50 digitalme` (check logs for errors); the
+    The manual's `docker-compose logs --tail=50 digitalme` (check logs for errors); the
     troubleshooting guide's `ERROR|Exception|fail:`, judged by the entry's level where the logger wrote one.
     """
     found = [entry for entry in entries(app_logs(since_h=24)) if entry.is_error]
@@ -73,10 +75,11 @@ def test_errors_in_last_day_within_limit(app_logs, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.monthly
+@pytest.mark.manual("Monthly Maintenance 3")
 def test_performance_lines_in_last_month_within_limit(app_logs, settings, check):
     """Entries naming slow, timeout or performance in the last 720 h of logs are at most {log_slow_max}.
 
-    Manual: Monthly 3, `docker-compose logs --since 720h | grep -i "slow\\|timeout\\|performance"`.
+    The manual's `docker-compose logs --since 720h | grep -i "slow\\|timeout\\|performance"`.
     """
     found = [entry for entry in entries(app_logs(since_h=720)) if entry.matches(PERFORMANCE_PATTERN)]
     check.record(len(found), settings.log_slow_max)

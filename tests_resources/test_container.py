@@ -20,10 +20,11 @@ SELF_ROTATING_LOG_DRIVERS = {"local", "journald", "syslog", "fluentd", "gelf", "
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Container Memory")
 def test_container_memory_below_limit(container_memory, settings, check):
     """The app container's memory is below {container_memory_max}.
 
-    Manual: Resource Monitoring, `docker stats --no-stream digitalme-digitalme-1`; "Container Memory: >2GB".
+    The manual's `docker stats --no-stream digitalme-digitalme-1`, "Container Memory: >2GB".
     """
     used, _limit = container_memory
     check.record(used, settings.container_memory_max, unit="bytes",
@@ -35,10 +36,11 @@ def test_container_memory_below_limit(container_memory, settings, check):
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Key Performance Metrics: Resource Utilization")
 def test_memory_available_in_container(inside_container, container_memory, settings, check):
     """Memory in use as the app container sees it (MemAvailable, within its limit) is below {memory_max_pct} %.
 
-    Manual: Performance Monitoring, `docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`.
+    The manual's `docker exec digitalme-digitalme-1 cat /proc/meminfo | grep MemAvailable`.
     /proc/meminfo shows the host's memory; a memory limit (``docker stats``) caps what the app may still take, so
     what it has left is the smaller of MemAvailable and the limit less its use, out of the smaller of the two totals.
     """
@@ -63,11 +65,12 @@ def test_memory_available_in_container(inside_container, container_memory, setti
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Key Performance Metrics: Resource Utilization")
 def test_load_in_container_below_threshold(inside_container, settings, check):
     """The load the app container sees is not sustained CPU starvation: the 5-minute load per CPU it sees and its own
     CPU use now (a share of the CPUs it may use) are not both at {cpu_max_pct} %.
 
-    Manual: Performance Monitoring, `docker exec digitalme-digitalme-1 cat /proc/loadavg`; "CPU >90 %".
+    The manual's `docker exec digitalme-digitalme-1 cat /proc/loadavg`; "CPU >90 %".
     The load counts every task of the host (and tasks waiting on disk): alone it is not the app's CPU use, so it
     is judged with the container's own CPU use since the previous run (1 s to 6 min ago) or over a 0.25 s sample,
     as the host's CPU check is; the evidence "CPU use measured" says which.
@@ -92,10 +95,11 @@ def test_load_in_container_below_threshold(inside_container, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Weekly Maintenance 1")
 def test_log_rotation_configured(app_container, settings, check):
     """The app container's logs rotate (json-file with max-size, or a driver that rotates by itself).
 
-    Manual: Weekly 1, "Log Rotation and Cleanup" (the image has no logrotate: Docker's log driver rotates).
+    The manual's log rotation (the image has no logrotate: Docker's log driver rotates).
     """
     log_config = app_container["HostConfig"]["LogConfig"]
     driver, options = log_config.get("Type", "?"), log_config.get("Config") or {}
@@ -109,10 +113,11 @@ def test_log_rotation_configured(app_container, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Weekly Maintenance 1")
 def test_reclaimable_docker_space_below_limit(docker, settings, check):
     """Reclaimable Docker space (dangling images, stopped containers) is below {docker_reclaimable_max}.
 
-    Manual: Weekly 1, `docker image prune -f` and `docker container prune -f`.
+    The manual's `docker image prune -f` and `docker container prune -f`.
     """
     space = docker.reclaimable_space()
     check.record(space.size, settings.docker_reclaimable_max, unit="bytes")
@@ -125,10 +130,11 @@ def test_reclaimable_docker_space_below_limit(docker, settings, check):
 @pytest.mark.critical
 @pytest.mark.weekly
 @pytest.mark.change
+@pytest.mark.manual("Configuration Change Procedure 3")
 def test_compose_config_valid(settings, check):
     """`docker compose -f <file> config` validates the deployment's compose file (which must exist).
 
-    Manual: Configuration Change Procedure 3, `docker-compose -f docker-compose.production.yml config`.
+    The manual's `docker-compose -f docker-compose.production.yml config`.
     Interpolated as compose does here (the environment over the project's .env): a required variable (`${TAG:?}`)
     unset here is could not be checked, naming it, not an invalid file.
     """

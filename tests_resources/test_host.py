@@ -11,10 +11,11 @@ import pytest
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Memory Usage", "Warning Alerts: Memory usage >85%")
 def test_host_memory_below_threshold(host_facts, settings, check):
     """Host memory in use is below {memory_max_pct} %.
 
-    Manual: Resource Monitoring, `free -h`; Warning Alerts "Memory usage >85%".
+    The manual's `free -h`.
     """
     used = host_facts.memory_used_pct
     check.record(used, settings.memory_max_pct, unit="pct", trend="host-memory", trend_title="Host memory")
@@ -26,10 +27,11 @@ def test_host_memory_below_threshold(host_facts, settings, check):
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage", "Warning Alerts: Disk usage >80%")
 def test_filesystems_below_disk_threshold(host_facts, settings, check):
     """Every real filesystem is below {disk_max_pct} % (pseudo filesystems ignored).
 
-    Manual: Resource Monitoring, `df -h`; Warning Alerts "Disk usage >80%" on any partition.
+    The manual's `df -h`, on any partition.
     """
     usage = {mount: percent for mount, _kind, percent, _size in host_facts.filesystems}
     check.record(usage, settings.disk_max_pct, unit="pct",
@@ -43,10 +45,11 @@ def test_filesystems_below_disk_threshold(host_facts, settings, check):
 @pytest.mark.warning
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: CPU Usage", "Warning Alerts: CPU usage >90% (sustained)")
 def test_cpu_below_threshold_sustained(host_facts, settings, check):
     """CPU use is not at {cpu_max_pct} % or above sustained (5-minute load per core and CPU busy now, both).
 
-    Manual: Resource Monitoring, `top -bn1 | grep "Cpu"`; Warning Alerts "CPU usage >90% (sustained)".
+    The manual's `top -bn1 | grep "Cpu"`.
     "Busy now" is measured since the previous run when it kept its counters 1 s to 6 min ago (a 5-minute schedule:
     exactly the last 5 minutes), else over a 0.25 s sample; the evidence "CPU use measured" says which.
     """
@@ -64,10 +67,11 @@ def test_cpu_below_threshold_sustained(host_facts, settings, check):
 @pytest.mark.critical
 @pytest.mark.resources
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Network connectivity")
 def test_ports_answer(endpoints, check):
     """The ports of the configured URLs (80 and 443 by default) answer connections.
 
-    Manual: Resource Monitoring, `netstat -tlnp | grep :80` and `grep :443`. A port is served when a connection
+    The manual's `netstat -tlnp | grep :80` and `grep :443`. A port is served when a connection
     to it is answered, whatever listens: with Docker's `userland-proxy: false` no process listens on the host
     and NAT serves the port, so the listening table would call a working port closed.
     """

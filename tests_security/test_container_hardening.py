@@ -1,9 +1,9 @@
 """How far an intruder in the app would get: file permissions in the container, the container's privileges and
 user, and how current the image and the host are.
 
-Manual: the image runs as the non-root user ``digitalme``; Morning 4 ``docker exec digitalme-digitalme-1 ls -la
-/app/data/``; deployment guide, ``docker-compose.production.yml`` (no privileged mode, no Docker socket);
-Update Procedure (``docker-compose pull``, rebuild) and the host's own updates (``apt-get upgrade``).
+Each check's ``manual`` marker names its lines: Morning Health Check 4 and 5 (``ls -la /app/data/``), Weekly
+Maintenance 3 (``docker-compose pull``, the host's ``apt-get upgrade``), and the deployment guide's compose file
+(no privileged mode, no Docker socket) and non-root user ``digitalme``.
 """
 
 import pytest
@@ -17,10 +17,11 @@ DOCKER_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock")
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Morning Health Check 4", "Morning Health Check 5")
 def test_data_files_not_exposed(container_files, app_container, host, settings, check):
     """No data file is writable by group or others, nor readable by other users of the host.
 
-    Manual: Morning 4, `docker exec digitalme-digitalme-1 ls -la /app/data/` and `ls -la /app/backups/`
+    The manual's `docker exec digitalme-digitalme-1 ls -la /app/data/` and `ls -la /app/backups/`
     (user data and its copies belong to the app's user only). A 0644 file (ASP.NET images run with umask 022)
     exposes data only where others reach it: in a bind mount whose host folders are all open to others (o+x).
     Named volumes live under Docker's data root (/var/lib/docker, 0710 root), where other users cannot go.
@@ -54,10 +55,11 @@ def test_data_files_not_exposed(container_files, app_container, host, settings, 
 @pytest.mark.critical
 @pytest.mark.emergency("security incident")
 @pytest.mark.weekly
+@pytest.mark.manual("Deployment Guide: Compose file")
 def test_container_not_privileged_and_no_docker_socket(app_container, settings, check):
     """The app container is not privileged and does not mount the Docker socket.
 
-    Manual: deployment guide, `docker-compose.production.yml` (ports, volumes and certs only: a privileged
+    The deployment guide's `docker-compose.production.yml` (ports, volumes and certs only: a privileged
     container or the Docker socket hands the host to whoever takes over the app).
     """
     privileged = bool(app_container["HostConfig"].get("Privileged"))
@@ -72,10 +74,11 @@ def test_container_not_privileged_and_no_docker_socket(app_container, settings, 
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Deployment Guide: Non-root user")
 def test_app_runs_as_non_root(app_container, docker, settings, check):
     """The app runs as a non-root user (the container's Config.User and the uid of its PID 1).
 
-    Manual: the image runs as the non-root user `digitalme` (aspnet:8.0 `USER`).
+    The deployment guide: the image runs as the non-root user `digitalme` (aspnet:8.0 `USER`).
     """
     configured = app_container["Config"].get("User") or ""
     effective = docker.pid1_uid(settings.container)  # None where /proc/1/status could not be read
@@ -92,10 +95,12 @@ def test_app_runs_as_non_root(app_container, docker, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Weekly Maintenance 3")
 def test_image_not_older_than_max_age(app_container, docker, settings, check):
     """The running image was built no more than {image_max_age_days} days ago.
 
-    Manual: Update Procedure (`docker-compose pull`, `build --no-cache`): an old image carries old fixes.
+    The manual's `docker-compose pull` (the deployment guide's Update Procedure: `build --no-cache`): an old
+    image carries old fixes.
     """
     image_id = app_container["Image"]
     age = docker.image_age(image_id)
@@ -109,10 +114,11 @@ def test_image_not_older_than_max_age(app_container, docker, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Weekly Maintenance 3")
 def test_running_image_is_the_pulled_one(app_container, docker, check):
     """The app container runs the image its image reference (Config.Image) names now: no `up -d` is pending.
 
-    Manual: Weekly 3, `docker-compose pull` then `docker-compose up -d` (pulled without `up -d`, a newer image
+    The manual's `docker-compose pull` then `docker-compose up -d` (pulled without `up -d`, a newer image
     sits under the tag while the container runs the old one).
     """
     running = app_container["Image"]
@@ -131,10 +137,11 @@ def test_running_image_is_the_pulled_one(app_container, docker, check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Weekly Maintenance 3")
 def test_no_pending_security_updates(host, check):
     """The host has no pending security updates (held-back ones included), and its apt lists are at most 7 days old.
 
-    Manual: Weekly Maintenance, system updates (`apt-get update && apt-get upgrade`, security updates first).
+    The manual's system updates (`apt-get update && apt-get upgrade`, security updates first).
     Simulated with `apt-get -s dist-upgrade`: `upgrade` keeps back what needs a new package (a kernel update).
     """
     updates = pending_updates(host)

@@ -1,6 +1,6 @@
 """The deployment's secrets at rest: the ``.env`` beside ``docker-compose.production.yml`` on the host.
 
-Manual: deployment guide, ``.env`` with ``ANTHROPIC_API_KEY`` (``sk-ant-...``) and ``JWT_KEY`` (longer than 32
+The deployment guide's ``.env`` with ``ANTHROPIC_API_KEY`` (``sk-ant-...``) and ``JWT_KEY`` (longer than 32
 characters), ``chmod 600 .env``. The file is summarised on the host (key names and value lengths only): no value
 is read into the suite, so none can be printed.
 """
@@ -13,11 +13,12 @@ JWT_KEY_MIN_LENGTH = 33  # "longer than 32 characters"
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Deployment Guide: Environment configuration")
 def test_env_file_protected_and_complete(deployment_env, check):
     """The deployment's .env is not readable by others, sets ANTHROPIC_API_KEY and JWT_KEY, and JWT_KEY is longer
     than 32 characters (values never printed).
 
-    Manual: deployment guide, "Environment configuration" (`.env`, `chmod 600`); JWT_KEY longer than 32 characters.
+    The deployment guide's `.env`, `chmod 600`); JWT_KEY longer than 32 characters.
     """
     env = deployment_env
     if not env.exists:

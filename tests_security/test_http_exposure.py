@@ -1,8 +1,9 @@
 """What anyone on the network sees of the app: its response headers, what its endpoints disclose, and what its
 logs say about attempts to get in.
 
-Manual: security headers on every response (X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no
-``Server`` header); Morning 2 ``curl -f http://localhost/info``; Troubleshooting, security log patterns
+Each check's ``manual`` marker names its lines: the deployment guide's security headers on every response
+(X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no ``Server`` header); Morning Health Check 2
+(``curl -f http://localhost/info``); the troubleshooting guide's security log patterns
 ``Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious``, and credentials the app wrote
 into its own log. A secret is never shown: a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
 """
@@ -27,11 +28,12 @@ AUTH_FAILURE_PATTERN = re.compile(r"Unauthorized|Forbidden|Invalid.*token|brute.
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Deployment Guide: Security headers")
 def test_security_headers_present(endpoints, check):
     """Every answer carries X-Content-Type-Options, X-Frame-Options, Content-Security-Policy and Referrer-Policy,
     and no header reveals the server's version.
 
-    Manual: deployment guide, security headers middleware (X-Frame-Options DENY, nosniff, CSP, Referrer-Policy;
+    The deployment guide's security headers middleware (X-Frame-Options DENY, nosniff, CSP, Referrer-Policy;
     Kestrel `AddServerHeader = false`).
     """
     answered = {url: answer for url, answer in endpoints.answers.items() if answer.answered}
@@ -56,11 +58,12 @@ def test_security_headers_present(endpoints, check):
 @pytest.mark.critical
 @pytest.mark.emergency("security incident")
 @pytest.mark.daily
+@pytest.mark.manual("Morning Health Check 2", "Deployment Guide: Environment configuration")
 def test_endpoints_expose_no_secrets(endpoints, check):
     """/info and the health endpoints expose no secrets (API keys such as sk-ant-..., passwords, connection
     strings, tokens) in their bodies or headers.
 
-    Manual: Morning 2 `curl -f http://localhost/info`; .env keys `ANTHROPIC_API_KEY`, `JWT_KEY`: never shown.
+    The manual's `curl -f http://localhost/info`; .env keys `ANTHROPIC_API_KEY`, `JWT_KEY`: never shown.
     """
     answered = {url: answer for url, answer in endpoints.answers.items() if answer.answered}
     if not answered:  # nothing looked at is no finding of "no secrets"
@@ -78,11 +81,12 @@ def test_endpoints_expose_no_secrets(endpoints, check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Troubleshooting Guide: Security log review")
 def test_auth_failures_in_last_day_within_limit(app_logs, settings, check):
     """Authentication-failure lines (Unauthorized, Forbidden, invalid token, brute force, repeated failed,
     suspicious) in the last 24 h of logs are at most {log_auth_failures_max}.
 
-    Manual: Troubleshooting, security patterns `grep -i "Unauthorized\\|Forbidden\\|Invalid.*token\\|brute.*force"`;
+    The troubleshooting guide's security patterns `grep -i "Unauthorized\\|Forbidden\\|Invalid.*token\\|brute.*force"`;
     Escalation Level 3 on a suspected breach.
     """
     found = [redact(e.one_line) for e in entries(app_logs(since_h=24)) if e.matches(AUTH_FAILURE_PATTERN)]
@@ -102,11 +106,12 @@ def where_in_the_log(entry):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Troubleshooting Guide: Security log review", "Deployment Guide: Environment configuration")
 def test_no_credentials_in_app_logs(app_logs, settings, target, pytestconfig, check):
     """No API key, password, token or private key written by the app into its log in the last 24 h; each entry
     holding one is reported once per schedule, by its time and logger category, its value masked.
 
-    Manual: Troubleshooting, security log review (`docker-compose logs` for the security patterns); .env keys
+    The troubleshooting guide's security log review (`docker-compose logs` for the security patterns); .env keys
     `ANTHROPIC_API_KEY`, `JWT_KEY`: never shown. A log that holds them shows them to everyone who reads the logs.
     """
     schedule = selection_of(pytestconfig)

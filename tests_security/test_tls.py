@@ -1,10 +1,11 @@
 """What a client sees of HTTPS: the certificate's validity and names, whether it is the newest on disk, the protocol
 versions, HTTPS enforced.
 
-Manual: Monthly Maintenance "check SSL certificate expiry"; deployment guide "certificates valid for 30+ days";
-Morning 3 `curl -k https://localhost/health` (if applicable). Every check here skips where DIGITALME_HTTPS_URL
-is empty. Handshakes only: nothing is sent beyond what a browser sends. The certificate file the app is configured
-with is read out of the container through Docker's archive API (no exec), to compare with the one served.
+Each check's ``manual`` marker names its lines: Monthly Maintenance 1 (certificate expiry and renewal), the
+deployment guide's "certificates valid for 30+ days", Morning Health Check 3 (if applicable). Every check here
+skips where DIGITALME_HTTPS_URL is empty. Handshakes only: nothing is sent beyond what a browser sends. The
+certificate file the app is configured with is read out of the container through Docker's archive API (no exec),
+to compare with the one served.
 """
 
 import math
@@ -21,10 +22,11 @@ def _validity(certificate):
 @pytest.mark.warning
 @pytest.mark.daily
 @pytest.mark.monthly
+@pytest.mark.manual("Monthly Maintenance 1", "Deployment Guide: Certificates")
 def test_certificate_valid_for_warning_days(tls, settings, check):
     """The TLS certificate of the HTTPS URL has at least {cert_warn_days} days left.
 
-    Manual: Monthly Maintenance, SSL certificate expiry; deployment guide, "certificates valid for 30+ days".
+    The manual's certificate expiry (`certbot certificates`); the deployment guide's "certificates valid for 30+ days".
     """
     certificate = tls.certificate()
     days = math.trunc(certificate.days_left * 10) / 10  # shown never rounded up past the threshold
@@ -38,10 +40,11 @@ def test_certificate_valid_for_warning_days(tls, settings, check):
 @pytest.mark.critical
 @pytest.mark.daily
 @pytest.mark.monthly
+@pytest.mark.manual("Monthly Maintenance 1", "Morning Health Check 3")
 def test_certificate_valid_for_critical_days(tls, settings, check):
     """The TLS certificate of the HTTPS URL has at least {cert_crit_days} days left and is not expired.
 
-    Manual: Monthly Maintenance, SSL certificate expiry; Critical Alerts (HTTPS down once it expires).
+    The manual's certificate expiry (`certbot certificates`): HTTPS is down once it expires.
     """
     certificate = tls.certificate()
     days = math.trunc(certificate.days_left * 10) / 10  # shown never rounded up past the threshold
@@ -57,10 +60,11 @@ def test_certificate_valid_for_critical_days(tls, settings, check):
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Deployment Guide: Certificates")
 def test_certificate_matches_host_name(tls, users_host_name, check):
     """The certificate is valid for the host name users reach (the HTTPS URL's host, or the .env's DOMAIN).
 
-    Manual: deployment guide, `DOMAIN`, `SSL_CERT_PATH` in .env (the certificate must be the domain's).
+    The deployment guide's `DOMAIN`, `SSL_CERT_PATH` in .env (the certificate must be the domain's).
     """
     name, source, cannot_judge = users_host_name
     if cannot_judge:
@@ -77,10 +81,11 @@ def test_certificate_matches_host_name(tls, users_host_name, check):
 @pytest.mark.warning
 @pytest.mark.daily
 @pytest.mark.monthly
+@pytest.mark.manual("Monthly Maintenance 1")
 def test_served_certificate_is_newest_on_disk(tls, certificate_on_disk, check):
     """The certificate served on HTTPS is the one in the app's certificate file: a renewal was picked up.
 
-    Manual: Monthly Maintenance 1, `certbot renew --quiet`, then `docker-compose restart` "to pick up new
+    The manual's `certbot renew --quiet`, then `docker-compose restart` "to pick up new
     certificates" (renewed without the restart, the file is new and the served certificate still expires).
     """
     path, source, on_disk = certificate_on_disk
@@ -112,10 +117,11 @@ def _summary(certificate):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Deployment Guide: TLS settings")
 def test_old_tls_versions_refused(tls, check):
     """TLS 1.0 and TLS 1.1 handshakes are refused.
 
-    Manual: deployment guide, Kestrel/nginx TLS settings (TLS 1.2 or later only).
+    The deployment guide's Kestrel/nginx TLS settings (TLS 1.2 or later only).
     """
     attempts = {name: tls.accepts(version) for name, version in
                 (("TLS 1.0", ssl.TLSVersion.TLSv1), ("TLS 1.1", ssl.TLSVersion.TLSv1_1))}
@@ -129,10 +135,11 @@ def test_old_tls_versions_refused(tls, check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Deployment Guide: HTTPS redirection")
 def test_https_enforced(endpoints, settings, check):
     """Plain HTTP redirects to HTTPS, or HTTPS answers with Strict-Transport-Security (where HTTPS applies).
 
-    Manual: deployment guide, HTTPS redirection (nginx 301 HTTP->HTTPS, or the app's 307) and HSTS.
+    The deployment guide's HTTPS redirection (nginx 301 HTTP->HTTPS, or the app's 307) and HSTS.
     """
     if not settings.https_url:
         pytest.skip("HTTPS not applicable: DIGITALME_HTTPS_URL is empty")
