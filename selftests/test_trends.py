@@ -102,6 +102,7 @@ import pytest
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def {function}(check):
     """The queue is short."""
     check.record({{"waiting": 7, "oldest_s": 2}}, 10, trend="queue-length", trend_of="waiting",
@@ -131,6 +132,7 @@ import pytest
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_queue_is_short(check):
     """The queue is short."""
     check.record(7, 10, trend="queue-length")
@@ -138,6 +140,7 @@ def test_queue_is_short(check):
 
 @pytest.mark.warning
 @pytest.mark.weekly
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_old_queue_is_short(check):
     """The other queue is short."""
     check.record(3, 10, trend="queue-length")
@@ -151,6 +154,7 @@ NAME = "queue-length"
 
 @pytest.mark.warning
 @pytest.mark.daily
+@pytest.mark.manual("Resource Monitoring: Disk Usage")
 def test_queue_is_short(check):
     """The queue is short."""
     check.record(7, 10, trend=NAME)
