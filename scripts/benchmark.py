@@ -230,7 +230,8 @@ def fleet(args):
     """The fleet table (scripts/bench/fleetbench.py); its scratch folder is kept only when a run was not clean."""
     scratch = tempfile.mkdtemp(prefix="digitalme-benchmark-fleet-")
     try:
-        problems = fleetbench.measure(args.fleet, args.runs, scratch, load)
+        problems = fleetbench.measure(args.fleet, args.runs, scratch, load,
+                                      say=lambda line: print(line, flush=True))  # progress as it happens
     except (KeyboardInterrupt, fleetbench.Interrupted) as e:
         shutil.rmtree(scratch, ignore_errors=True)
         sys.exit(f"benchmark: interrupted ({str(e) or 'Ctrl-C'}); the sandbox targets it started are removed")

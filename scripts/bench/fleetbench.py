@@ -11,7 +11,9 @@ deployment. The stacks:
   nothing of it), then started afresh;
 - all run during every measurement (the 1-target run too), so the machine's background is the same in every row;
 - are removed at the end by ``scripts/sandbox.sh down`` (label-checked), also after a failure, Ctrl-C, SIGTERM or
-  SIGHUP. Only the projects this run took down and started are removed.
+  SIGHUP. Only the projects this run took down and started are removed. A stack whose ``up`` was cut short is
+  removed once its ``sandbox.sh up`` and compose are gone, and looked for again after a pause (a container create
+  the engine still had in hand lands late), until nothing of it is left (bounded).
 - A lock file keeps two fleet benchmarks from sharing the names (the selftests' own SANDBOX_PROJECT keeps theirs
   apart from a developer's). A benchmark killed with SIGKILL leaves its stacks; the next one resets them, or
   ``scripts/benchmark.py --fleet-down 16`` removes them.
@@ -21,6 +23,7 @@ with the phase plugin (bench_phases.py) telling where its wall time went, ``os.w
 the containers' cgroups the Docker engine's and the targets' CPU time during it.
 """
 
+import contextlib
 import fcntl
 import json
 import os
@@ -29,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -48,6 +52,10 @@ GOALS = {8: 3.0, 16: 5.0}  # targets: at most this many times the wall time of o
 BACKGROUND_S = 10  # idle sample of the engine's and the stacks' own CPU use before the runs
 RUN_TIMEOUT_S = 600  # one measured run; far beyond any healthy one (16 targets: ~10-20 s on 2 cores)
 STACK_TIMEOUT_S = 300  # one `sandbox.sh up` (compose waits 120 s for healthy) or `down`
+# A stack whose `up` was cut short: what the engine still had in hand from the killed compose (a container create
+# on a loaded machine) can appear after the first `down` listed the project; looked for again after a quiet pause.
+SETTLE_S = 2
+SETTLE_ROUNDS = 5
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -59,31 +67,84 @@ def _interrupted(signum, frame):
     raise Interrupted(signal.Signals(signum).name)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GROUP_GONE_S = 10  # a killed command's process group leaves within this (SIGKILL: at once, unless stuck in the kernel)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold Ctrl-C, SIGTERM and SIGHUP while a child is started; yields ``release``, which puts the handlers back
+    and delivers a held signal there. Why: one landing inside subprocess.Popen (after the fork, before it returns)
+    unwinds without the child's handle, and a `sandbox.sh up` left so creates its stack after the removal."""
+    held = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # only the main thread handles signals
+        previous = {s: signal.signal(s, lambda signum, frame: held.append(signum)) for s in STOP_SIGNALS}
+
+    def release():
+        while previous:
+            signal.signal(*previous.popitem())
+        if held:
+            signum = held[0]
+            held.clear()
+            signal.raise_signal(signum)  # now the handler from before: KeyboardInterrupt, Interrupted, ignored
+
+    try:
+        yield release
+    finally:
+        release()
+
+
 def run_group(command, *, env=None, stdout=None, timeout):
     """Run ``command`` in a process group of its own; on a timeout or any exception here (Ctrl-C, SIGTERM) kill
-    that group (the command and whatever it started: xdist workers, compose) and re-raise.
+    that group (the command and whatever it started: xdist workers, compose), wait until it is gone, re-raise.
     Returns (exit code, wall seconds, CPU seconds of the command and its waited-for children, started epoch)."""
     started_epoch, started = time.time(), time.perf_counter()
-    process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        deadline = started + timeout
-        while True:
-            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-            if pid:
-                wall = time.perf_counter() - started
-                process.returncode = os.waitstatus_to_exitcode(status)
-                return process.returncode, wall, usage.ru_utime + usage.ru_stime, started_epoch
-            if time.perf_counter() > deadline:
-                raise TimeoutError(f"{' '.join(command[:4])} ran past {timeout} s")
-            time.sleep(0.005)  # the wall time's resolution; the poll costs nothing measurable
-    except BaseException:
+    with signals_held() as release:
+        process = subprocess.Popen(command, cwd=REPO, env=env, stdout=stdout, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            os.killpg(process.pid, signal.SIGKILL)  # the group this call created, and only it
-        except ProcessLookupError:
-            pass
-        process.wait()
-        raise
+            release()  # a signal that came while the child started is raised here, where the child is killed
+            deadline = started + timeout
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    wall = time.perf_counter() - started
+                    process.returncode = os.waitstatus_to_exitcode(status)
+                    return process.returncode, wall, usage.ru_utime + usage.ru_stime, started_epoch
+                if time.perf_counter() > deadline:
+                    raise TimeoutError(f"{' '.join(command[:4])} ran past {timeout} s")
+                time.sleep(0.005)  # the wall time's resolution; the poll costs nothing measurable
+        except BaseException:
+            end_group(process)
+            raise
+
+
+def end_group(process):
+    """Kill the process group ``run_group`` created (and only it) and wait until none of it runs: what is removed
+    next (a stack the command was creating) must not be re-created by a member still on its way out."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+    deadline = time.monotonic() + GROUP_GONE_S
+    while group_members(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def group_members(pgid):
+    """Pids of the processes of process group ``pgid`` that still run (zombies excepted: they do nothing more)."""
+    members = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+                state, _ppid, group = f.read().rsplit(")", 1)[1].split()[:3]
+        except (OSError, ValueError):
+            continue
+        if int(group) == pgid and state not in "ZX":
+            members.append(int(pid))
+    return members
 
 
 class Stacks:
@@ -93,6 +154,7 @@ class Stacks:
         self.count, self.scratch, self.say = count, scratch, say
         self.log = os.path.join(scratch, "stacks.log")
         self.started = []  # projects this run took down and started: the ones it removes
+        self.creating = None  # the project whose `sandbox.sh up` runs (cut short if still set on the way out)
         self.settings = {}  # project -> its DIGITALME_* settings (sandbox.sh env)
         self._lock = None
 
@@ -120,7 +182,9 @@ class Stacks:
                     raise SystemExit(f"benchmark: scripts/sandbox.sh down refused or failed for compose project "
                                      f"{project} (exit {code}; see {self.log}); nothing of it was touched")
                 self.started.append(project)  # from here on it is ours to remove, even if `up` fails halfway
+                self.creating = project
                 code, wall = self._sandbox(project, "up")
+                self.creating = None
                 if code != 0:
                     raise SystemExit(f"benchmark: scripts/sandbox.sh up failed for {project} (exit {code}; "
                                      f"see {self.log})")
@@ -146,15 +210,15 @@ class Stacks:
             failed = []
             for project in reversed(self.started):
                 try:
-                    code, _ = self._sandbox(project, "down")
-                except (OSError, TimeoutError) as e:
+                    code = self._remove(project, settle=project == self.creating)
+                except (OSError, TimeoutError, subprocess.SubprocessError) as e:
                     code = str(e)
                 if code != 0:
                     failed.append(f"{project} ({code})")
             if self.started:
                 self.say(f"  removed the {len(self.started) - len(failed)} sandbox targets this benchmark started"
                          + (f"; NOT removed: {', '.join(failed)} (see {self.log})" if failed else ""))
-            self.started = []
+            self.started, self.creating = [], None
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
@@ -162,6 +226,22 @@ class Stacks:
                 self._lock.close()  # releases the lock
                 self._lock = None
         return False
+
+    def _remove(self, project, settle):
+        """`sandbox.sh down` (label-checked). With ``settle`` (its `up` was cut short), looked for again after a
+        quiet pause and taken down again while anything of it shows up, a bounded number of times.
+        Returns 0, the failed `down`'s exit code, or what is still there."""
+        code, _ = self._sandbox(project, "down")
+        if not settle:
+            return code
+        for _ in range(SETTLE_ROUNDS):
+            time.sleep(SETTLE_S)
+            left = project_resources(project)
+            if not left:
+                return 0
+            code, _ = self._sandbox(project, "down")
+        left = project_resources(project)
+        return code if code != 0 else f"still there: {', '.join(left)}" if left else 0
 
     def container_ids(self):
         """The full ids of the stacks' containers (for their CPU time in the cgroups)."""
@@ -187,6 +267,21 @@ class Stacks:
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
         return path
+
+
+def project_resources(project):
+    """The containers, volumes and networks of a compose project, as "kind name": by compose's project label, and
+    volumes and networks also by the names compose gives them (<project>_...), as scripts/sandbox.sh sees them."""
+    docker = lambda *args: subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60,  # noqa: E731
+                                          check=True).stdout.splitlines()
+    found = [f"container {name}" for name in docker("ps", "-a", "--format", "{{.Names}}",
+                                                    "--filter", f"label=com.docker.compose.project={project}")]
+    for kind in ("volume", "network"):
+        for line in docker(kind, "ls", "--format", '{{.Name}}|{{.Label "com.docker.compose.project"}}'):
+            name, _, owner = line.partition("|")
+            if owner == project or name.startswith(f"{project}_"):
+                found.append(f"{kind} {name}")
+    return found
 
 
 def down_leftovers(count, say=print):
