@@ -46,11 +46,6 @@ PROBLEM = pytest.StashKey[str]()  # why the file could not be written
 STATUS_VALUES = {"ok": 0, "warning": 1, "critical": 2}
 
 
-def selection_slug(run):
-    """The run's selection as its files name it (``daily``, ``daily-or-weekly``, ``all``)."""
-    return run.slug
-
-
 # a unit of plugins/units.py -> (the metric's suffix, what one of it is in the base unit: multiply, divide)
 BASE_UNITS = {"s": ("_seconds", 1, 1), "ms": ("_seconds", 1, 1000), "h": ("_seconds", 3600, 1),
               "days": ("_seconds", 86400, 1), "bytes": ("_bytes", 1, 1), "pct": ("_ratio", 1, 100)}
@@ -93,7 +88,7 @@ def registry_of(run, duration_s):
     """The run's metrics, in a registry of their own (never the process-wide default one)."""
     from prometheus_client import CollectorRegistry, Gauge
     registry = CollectorRegistry()
-    selection = selection_slug(run)
+    selection = run.slug  # as the run's files name it: daily, daily-or-weekly, all
     success = Gauge("digitalme_check_success",
                     "1 when the check passed (or its failure is waived), 0 when it failed or could not be checked",
                     ["check", "severity", "target", "selection"], registry=registry)
@@ -138,7 +133,7 @@ def write(folder, run, duration_s):
     """Write ``digitalme_<selection>.prom`` into ``folder`` atomically; returns its path."""
     import os
     from prometheus_client import write_to_textfile
-    path = os.path.join(folder, f"digitalme_{selection_slug(run)}.prom")
+    path = os.path.join(folder, f"digitalme_{run.slug}.prom")
     write_to_textfile(path, registry_of(run, duration_s))
     return path
 
