@@ -69,6 +69,36 @@ def mini_project(tmp_path):
     return make
 
 
+# --- the kinds of selftests: a folder each (README, "The suite's own tests") -----------------------------
+
+# The kinds in the order of what they may need: a unit test nothing but this process, a plugin test a subprocess
+# run of the suite's plugins (mini_project), a sandbox test the sandbox stack. bench/ may need anything.
+KINDS = ("unit", "plugin", "sandbox")
+
+
+def kind_needed(fixturenames):
+    """The least kind whose folder may hold a test using these fixtures (with those they use)."""
+    return "sandbox" if "sandbox" in fixturenames else "plugin" if "mini_project" in fixturenames else "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test's kind is its folder: every test in sandbox/ carries the ``sandbox`` marker (``-m "not sandbox"``
+    leaves Docker alone); a test in unit/ or plugin/ that needs more than its kind has stops the run at collection,
+    naming the folder it belongs in, so that the quick command (unit and plugin) never starts a sandbox."""
+    root = Path(__file__).parent
+    wrong = []
+    for item in items:
+        folder = item.path.relative_to(root).parts[0] if item.path.is_relative_to(root) else ""
+        if folder == "sandbox":
+            item.add_marker(pytest.mark.sandbox)
+        needed = kind_needed(item.fixturenames)
+        if folder in KINDS and KINDS.index(needed) > KINDS.index(folder):
+            wrong.append(f"{item.nodeid} uses {'the sandbox' if needed == 'sandbox' else 'mini_project'}: "
+                         f"it belongs in selftests/{needed}/")
+    if wrong:
+        raise pytest.UsageError("selftests in the wrong folder:\n  " + "\n  ".join(wrong))
+
+
 # --- the sandbox ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
