@@ -8,6 +8,7 @@ Like the demo's, it carries the sandbox label, and only what carries it is ever 
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -38,8 +39,12 @@ def free_ports(count):
     return ports
 
 
-# One private stack per test session: its own compose project, container name and ports.
-PROJECT = f"{PROJECT_PREFIX}{os.getpid()}"
+# One private stack per test session, and under pytest-xdist per worker (each worker is a session of its own): its
+# own compose project, container name and ports. The project is named after the process that owns the stack, and
+# the worker's id where there is one: dmselftest<pid> or dmselftest<pid>-gw<n>.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+PROJECT = f"{PROJECT_PREFIX}{os.getpid()}" + (f"-{WORKER}" if WORKER else "")
+OWNER = re.compile(rf"{PROJECT_PREFIX}(\d+)(-gw\d+)?")
 CONTAINER = f"{PROJECT}-digitalme-1"
 # Carried by the images this session builds (Sandbox.rebuild_image): only those are ever removed by it.
 OWN_IMAGE_LABEL = f"io.digitalme-ops.selftest-image={PROJECT}"
@@ -54,17 +59,24 @@ def refusal_to_touch(project):
     return None if done.returncode == 0 else (done.stderr.strip() or f"sandbox.sh check: exit {done.returncode}")
 
 
+def owner_is_gone(project):
+    """The project is a selftest session's (dmselftest<pid>, or -gw<n> for an xdist worker) whose process is gone. A
+    live session's or worker's stack is never stale, whatever else runs; a project not of this form is never judged."""
+    owner = OWNER.fullmatch(project)
+    return bool(owner) and not os.path.exists(f"/proc/{owner.group(1)}")
+
+
 def remove_stale_stacks():
-    """Remove the stacks of earlier sessions that died (CI ends what it finds): projects dmselftest<pid> whose
-    process is gone, found by the sandbox label (never by name alone), and only when all of it carries the label."""
+    """Remove the stacks of earlier sessions that died (CI ends what it finds): projects dmselftest<pid>[-gw<n>]
+    whose process is gone, found by the sandbox label (never by name alone), and only when all of it carries the
+    label."""
     listed = set()
     for kind in (["ps", "-a"], ["volume", "ls"], ["network", "ls"]):
         out = subprocess.run(["docker", *kind, "--filter", f"label={SANDBOX_LABEL}", "--format",
                               '{{.Label "com.docker.compose.project"}}'], capture_output=True, text=True, timeout=60)
         listed.update(out.stdout.split())
     for project in sorted(listed):
-        pid = project[len(PROJECT_PREFIX):]
-        if not (project.startswith(PROJECT_PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}")):
+        if not owner_is_gone(project):
             continue
         refusal = refusal_to_touch(project)
         if refusal:
@@ -83,8 +95,7 @@ def remove_stale_images():
                          capture_output=True, text=True, timeout=60)
     for line in out.stdout.splitlines():
         image, _, project = line.partition(" ")
-        pid = project[len(PROJECT_PREFIX):]
-        if project.startswith(PROJECT_PREFIX) and pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+        if owner_is_gone(project):
             subprocess.run(["docker", "image", "rm", image], capture_output=True, timeout=60)
 
 

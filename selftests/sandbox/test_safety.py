@@ -232,27 +232,34 @@ def test_sandbox_refuses_to_stop_a_project_without_its_label(production):
 
 
 def test_stale_stack_cleanup_removes_only_labelled_sandboxes(production, tmp_path):
-    """The selftests' cleanup removes a dead session's sandbox, never a look-alike project without the label.
+    """The selftests' cleanup removes a dead session's sandbox and a dead xdist worker's, never a live worker's (of
+    this run or another), nor a look-alike project without the label.
 
     Manual: none (issue 10, point 1): cleanup lists by the sandbox label, never by project name alone.
     """
     with open("/proc/sys/kernel/pid_max") as f:
         pid_max = int(f.read())
-    dead = [pid_max + 1, pid_max + 2]  # pids no process can have: their sessions are certainly gone
+    dead = [pid_max + 1, pid_max + 2, pid_max + 3]  # pids no process can have: their sessions are certainly gone
     look_alike = StandIn(tmp_path, f"{PROJECT_PREFIX}{dead[0]}")  # named like a dead session's, not labelled
-    stale = f"{PROJECT_PREFIX}{dead[1]}"  # a dead session's real sandbox (created, not started: no ports needed)
+    stale = [f"{PROJECT_PREFIX}{dead[1]}", f"{PROJECT_PREFIX}{dead[2]}-gw1"]  # a dead session's, a dead worker's
+    live = f"{PROJECT_PREFIX}{os.getpid()}-gw99"  # a worker's whose process runs (this one stands for it)
     http, https = free_ports(2)
-    subprocess.run([*compose_binary(), "-p", stale, "-f", str(COMPOSE_FILE), "create"], capture_output=True,
-                   text=True, timeout=120, check=True,
-                   env={**os.environ, "SANDBOX_HTTP_PORT": str(http), "SANDBOX_HTTPS_PORT": str(https)})
-    try:
-        assert project_resources(stale), f"the stale sandbox {stale} was not created"
+    try:  # from here on, whatever fails, the look-alike and the sandboxes are removed
+        for project in (*stale, live):  # real sandboxes, created, not started: no ports needed
+            subprocess.run([*compose_binary(), "-p", project, "-f", str(COMPOSE_FILE), "create"], capture_output=True,
+                           text=True, timeout=120, check=True,
+                           env={**os.environ, "SANDBOX_HTTP_PORT": str(http), "SANDBOX_HTTPS_PORT": str(https)})
+        assert all(project_resources(p) for p in (*stale, live)), "the sandboxes to clean up were not created"
+        live_before = sorted((kind, name) for kind, name, _ in project_resources(live))
         remove_stale_stacks()
         production.assert_intact("the selftests' stale-stack cleanup")
         look_alike.assert_intact("the selftests' stale-stack cleanup")
-        left = [f"{kind} {name}" for kind, name, _ in project_resources(stale)]
-        assert not left, f"the dead session's labelled sandbox {stale} was not removed: {left}"
+        left = [f"{kind} {name}" for project in stale for kind, name, _ in project_resources(project)]
+        assert not left, f"the dead sessions' labelled sandboxes {stale} were not removed: {left}"
+        kept = sorted((kind, name) for kind, name, _ in project_resources(live))
+        assert kept == live_before, f"the live worker's sandbox {live} was touched: {live_before} -> {kept}"
     finally:
         look_alike.remove()
-        subprocess.run([*compose_binary(), "-p", stale, "-f", str(COMPOSE_FILE), "down", "--volumes"],
-                       capture_output=True, timeout=120)
+        for project in (*stale, live):
+            subprocess.run([*compose_binary(), "-p", project, "-f", str(COMPOSE_FILE), "down", "--volumes"],
+                           capture_output=True, timeout=120)
