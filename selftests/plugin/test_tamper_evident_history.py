@@ -407,12 +407,23 @@ def test_verify_records_finds_its_folder_as_the_suite_does(chained_folder, tmp_p
 SAME_SECOND = '''
 import os as _os
 import time as _time
+from pathlib import Path as _Path
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
-    """Both runs wait for START_AT here, right before the plugins' configure: they name their run together."""
-    _time.sleep(max(0.0, float(_os.environ.get("START_AT", "0")) - _time.time()))
+    """Both runs meet here, right before the plugins' configure, however long their start took on a loaded machine:
+    each marks itself ready in READY_DIR and waits for the other; then both sleep to 0.1 s past the whole second after
+    the later mark (the same second for both, read from the marks) and name their run together. (Without READY_DIR,
+    a run of its own: it starts at once.)"""
+    if "READY_DIR" not in _os.environ:
+        return
+    ready = _Path(_os.environ["READY_DIR"])
+    (ready / str(_os.getpid())).touch()
+    while len(list(ready.iterdir())) < 2:
+        _time.sleep(0.01)
+    start = int(max(mark.stat().st_mtime for mark in ready.iterdir())) + 1.1
+    _time.sleep(max(0.0, start - _time.time()))
 '''
 
 
@@ -425,16 +436,18 @@ def test_runs_started_in_the_same_second_keep_both_records(mini_project, tmp_pat
     """
     run = mini_project(CHECKS, conftest_extra=SAME_SECOND)
     folder = tmp_path / "reports"
-    start = int(time.time()) + 6.1  # imports done by then, even on a loaded machine; 0.9 s left to start in
+    ready = tmp_path / "ready"  # where both runs meet before they start together (SAME_SECOND)
+    ready.mkdir()
     env = {**os.environ, "DIGITALME_REPORT_DIR": str(folder), "PYTHONPATH": str(REPO), "DIGITALME_ALERTS": "off",
-           "START_AT": str(start)}
+           "READY_DIR": str(ready)}
     env = {k: v for k, v in env.items() if not k.startswith("DIGITALME_") or k in (
         "DIGITALME_REPORT_DIR", "DIGITALME_ALERTS")}
     both = [subprocess.Popen([sys.executable, "-m", "pytest", "-m", "daily"], cwd=tmp_path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0] for p in both]
     assert [p.returncode for p in both] == [0, 0], "\n".join(o[-2000:] for o in outputs)
-    stamp = dt.datetime.fromtimestamp(int(start), dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    start = int(max(mark.stat().st_mtime for mark in ready.iterdir())) + 1  # the second both started in
+    stamp = dt.datetime.fromtimestamp(start, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     names = sorted(p.name for p in folder.glob("*-daily*.*"))
     assert names == [f"{stamp}-daily.html", f"{stamp}-daily.json", f"{stamp}-daily_2.html",
                      f"{stamp}-daily_2.json"], f"both runs' results files and records, named apart: {names}"
