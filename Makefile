@@ -13,7 +13,11 @@ BENCHMARK_FLEET ?= 1,4,8,16
 # A year of history synthesised and a monitor run timed against it (scripts/bench/history_year.py); empty: left out.
 BENCHMARK_HISTORY ?= 1
 
-.PHONY: install setup demo demo-down test benchmark benchmark-fleet verify-records
+# Worker processes of `make test` and `make test-quick` (pytest-xdist -n), measured on a 2-core machine (README,
+# "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
+TEST_WORKERS ?= 4
+
+.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -32,9 +36,16 @@ demo: setup
 demo-down:
 	@scripts/sandbox.sh down
 
-## make test: the suite's own tests (plugins, and every check proven both ways on a private sandbox)
+## make test: the suite's own tests, every kind, in TEST_WORKERS parallel workers (a file stays on one worker):
+## selftests/unit/ (functions, in-process), plugin/ (the plugins run in a throw-away project), sandbox/ (every
+## check proven both ways on a private sandbox stack), bench/ (the benchmarks). A new selftest goes in the folder
+## of the least it needs (README, "The suite's own tests").
 test: setup
-	@cd selftests && ../$(PYTEST) -q
+	@cd selftests && ../$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+## make test-quick: the unit and plugin selftests only (no Docker, no sandbox): the loop while editing plugins/
+test-quick: setup
+	@cd selftests && ../$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder plugin unit
 
 ## make benchmark: the suite against the manual's own bash, side by side, then the fleet table (BENCHMARK_FLEET)
 ## and a year of history (BENCHMARK_HISTORY=1, the default; empty leaves it out)
