@@ -14,7 +14,7 @@ import time
 import pytest
 
 from conftest import REPO, assert_passed, run_pytest
-from test_baseline import BUSY_TEST_MACHINE
+from test_baseline import BUSY_TEST_MACHINE, is_host_finding
 
 CPU_CHECKS = ["tests_resources/test_host.py::test_cpu_below_threshold_sustained",
               "tests_resources/test_container.py::test_load_in_container_below_threshold"]
@@ -25,7 +25,14 @@ def measured(run, name):
     return run.check(name)["evidence"]["CPU use measured"]
 
 
-# --- the checks, on the sandbox ------------------------------------------------------------------------------
+def assert_judged(run, name):
+    """Passed; or, the host's CPU check only, failed with the saturation the baseline's allowance accepts: the machine
+    these tests share with other test sessions (and under `make test`, with the other workers) at 100 % is a fact about
+    it. Which measurement a check used, what these tests prove, is read from the check either way."""
+    check = run.check(name)
+    if check["outcome"] == "failed" and is_host_finding(check):
+        return check
+    return assert_passed(run, name)
 
 
 @pytest.mark.sandbox
@@ -34,7 +41,7 @@ def test_checks_say_what_they_measured_and_reuse_counters(healthy_sandbox, suite
     since it in the next; a fault at 0 % is still caught with the counters (the message names the interval)."""
     first = suite(*CPU_CHECKS, **BUSY_TEST_MACHINE)
     for name in ("test_cpu_below_threshold_sustained", "test_load_in_container_below_threshold"):
-        assert_passed(first, name)
+        assert_judged(first, name)
         assert measured(first, name) == "sampled 0.25 s (no recent counters from a previous run)", first.check(name)
     time.sleep(1)
     second = suite(*CPU_CHECKS, DIGITALME_CPU_MAX_PCT="0")
@@ -76,7 +83,7 @@ def test_unwritable_state_folder_samples_without_a_traceback(healthy_sandbox, sa
         run = run_pytest(REPO, CPU_CHECKS, env, reports)
         assert "Traceback" not in run.stdout + run.stderr, run
         for name in ("test_cpu_below_threshold_sustained", "test_load_in_container_below_threshold"):
-            assert_passed(run, name)
+            assert_judged(run, name)
             assert measured(run, name).startswith("sampled 0.25 s (no recent counters from a previous run); "
                                                   "counters not kept ("), run.check(name)
         time.sleep(1)
