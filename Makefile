@@ -15,7 +15,7 @@ BENCHMARK_HISTORY ?= 1
 
 # Worker processes of `make test` and `make test-quick` (pytest-xdist -n), measured on a 2-core machine (README,
 # "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 
 .PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records
 
