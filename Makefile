@@ -43,7 +43,7 @@ demo-down:
 test: setup
 	@cd selftests && ../$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
-## make test-quick: the unit and plugin selftests only (no Docker, no sandbox): the loop while editing plugins/
+## make test-quick: the unit and plugin selftests only (no sandbox stack started): the loop while editing plugins/
 test-quick: setup
 	@cd selftests && ../$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder plugin unit
 
