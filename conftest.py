@@ -2,7 +2,7 @@
 
 Probes are session fixtures: each is fetched once, and every check that needs it reuses it. The slow ones
 (the endpoints, the one ``stat`` exec, the exec inside the container, the host's one command, the certificates)
-start in background threads as soon as it is known that a check will need them (plugins/prefetch.py). A probe
+start in background threads as soon as it is known that a check will need them (plugins/probes/prefetch.py). A probe
 that cannot reach the target raises ProbeError, so each check depending on it ends as "could not be checked" at
 its own severity, and the run goes on.
 Plugins are imported inside the fixtures: pytest must import (and assert-rewrite) them as plugins first.
@@ -15,25 +15,25 @@ import pytest
 
 # What start-up makes (modules, plugins, the collected checks) lives until the run ends: the garbage collector would
 # walk it again and again as it grows. It is switched back on, with all of it frozen, when collection is done
-# (plugins/prefetch.py); ~20 ms of CPU per run.
+# (plugins/probes/prefetch.py); ~20 ms of CPU per run.
 gc.disable()
 
 SUITE_PLUGINS = [  # the flow: settings -> probes (prefetch, fixtures below) -> checks -> outcome -> outputs
     "plugins.hookspecs",
-    "plugins.settings",
-    "plugins.targets",
-    "plugins.markers",
-    "plugins.trends",
-    "plugins.waivers",
-    "plugins.reachability",
-    "plugins.outcomes",
-    "plugins.results",
-    "plugins.prefetch",
-    "plugins.record",
-    "plugins.history",
-    "plugins.alerting",
+    "plugins.configuration.settings",
+    "plugins.configuration.targets",
+    "plugins.configuration.markers",
+    "plugins.outcomes.trends",
+    "plugins.outcomes.waivers",
+    "plugins.outcomes.reachability",
+    "plugins.outcomes.run",
+    "plugins.outputs.results",
+    "plugins.probes.prefetch",
+    "plugins.outputs.record",
+    "plugins.outputs.history",
+    "plugins.outputs.alerting",
     "plugins.pipeline",
-    "plugins.prometheus",
+    "plugins.outputs.prometheus",
 ]
 pytest.register_assert_rewrite(*SUITE_PLUGINS)  # as pytest does for the modules pytest_plugins names
 
@@ -52,42 +52,42 @@ def pytest_addhooks(pluginmanager):
 @pytest.fixture(scope="session")
 def endpoints(pytestconfig, target):
     """Every endpoint's answer (status, body, headers, curl-style timings), all fetched concurrently."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "endpoints")
 
 
 @pytest.fixture(scope="session")
 def docker(pytestconfig, target):
     """The target's one Docker client, behind a probe that turns failures into ProbeError."""
-    from plugins.prefetch import docker_probe
+    from plugins.probes.prefetch import docker_probe
     return docker_probe(pytestconfig, target)
 
 
 @pytest.fixture(scope="session")
 def app_container(pytestconfig, target):
     """``docker inspect`` of the app container, started in the background."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "app_container")
 
 
 @pytest.fixture(scope="session")
 def container_files(pytestconfig, target):
     """``stat`` of the database (with -wal/-shm) and of every file in the backup folder, in one exec."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "container_files")
 
 
 @pytest.fixture(scope="session")
 def container_memory(pytestconfig, target):
     """(memory in use, limit) of the app container, as ``docker stats --no-stream`` shows it."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "container_memory")
 
 
 @pytest.fixture(scope="session")
 def inside_container(pytestconfig, target):
     """MemAvailable, the load average, its CPUs and a 0.25 s sample of its CPU use, as the app container sees them."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "inside_container")
 
 
@@ -103,7 +103,7 @@ def databases(docker, settings):
 @pytest.fixture(scope="session")
 def host_facts_by_host(pytestconfig, target):
     """Memory, disks, load and a CPU sample of every checked host (one command each), started in the background."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "host_facts_by_host")
 
 

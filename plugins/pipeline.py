@@ -5,7 +5,7 @@ history (locked: the record's hash for the chain, ``latest.html``, the index), t
 terminal lines.
 
 It runs only on the process that owns the run: the single pytest process, or the xdist controller, which has every
-check's outcome from the workers' reports (plugins/outcomes.py). Workers alert and write nothing.
+check's outcome from the workers' reports (plugins/outcomes/run.py). Workers alert and write nothing.
 
 Why a hook wrapper: pytest-html writes the record in its own ``pytest_sessionfinish`` (trylast). Wrapping
 ``pytest_sessionfinish`` puts that write at the record's turn, after the alerts (which the record shows) and the
@@ -15,8 +15,9 @@ before pytest's terminal reporter, so the terminal's summary (the status line) c
 
 import pytest
 
-from plugins import alerting, history, reachability, record, results
-from plugins.outcomes import RUN, in_collection_order, owns_run
+from plugins.outcomes import reachability
+from plugins.outcomes.run import RUN, in_collection_order, owns_run
+from plugins.outputs import alerting, history, record, results
 
 
 def finish_run(session, exitstatus):
@@ -40,7 +41,7 @@ def finish_run(session, exitstatus):
     record.publish(config)  # scrubbed
     history.write_history(config)  # 4. the history: the record's hash in the chain, latest.html, retention, the index
     config.hook.pytest_digitalme_run_finished(config=config, run=run)  # 5. any plugin's own output
-    history.thin(config)  # 6. a repeated passing run keeps its history line only (plugins/history.py)
+    history.thin(config)  # 6. a repeated passing run keeps its history line only (plugins/outputs/history.py)
     results.fail_on_report_error(session)
     return outcome
 

@@ -12,9 +12,9 @@ import types
 
 import pytest
 
-from plugins.alerting import plan, target_policy
-from plugins.settings import DECLARED, Settings
-from plugins.targets import load as load_targets
+from plugins.outputs.alerting import plan, target_policy
+from plugins.configuration.settings import DECLARED, Settings
+from plugins.configuration.targets import load as load_targets
 from conftest import REPO
 from test_alerts import TOKEN, receiver, window_around_now  # noqa: F401 (fixture)
 

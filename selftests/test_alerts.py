@@ -458,7 +458,7 @@ def test_an_alerts_folder_that_cannot_be_made_keeps_the_state_in_the_fallback(al
 
 
 BREAK_ALERTING = """
-import plugins.alerting.plan as _plan
+import plugins.outputs.alerting.plan as _plan
 
 
 def _broken(*args, **kwargs):

@@ -52,7 +52,7 @@ def old_files(folder, now):
     """What a folder of a long-lived install holds before this run: two results files of an earlier version (no
     chain, 30 days old, daily: kept 400 days) and three chained monitor files 20 days old (retention removes
     them: monitor:10), the newest of them the head kept in the history's state."""
-    from plugins import history
+    from plugins.outputs import history
     folder.mkdir()
     unchained = []
     for n in range(2):
@@ -159,7 +159,7 @@ def test_a_lost_state_gets_the_chain_head_back_from_the_lines(chained_folder, tm
     """A state rebuilt from the month files (lost, unreadable) takes the head from the newest kept run's line, so
     the next run links to it rather than starting a second chain, and the head's HTML record again (its hash was
     in the lost state only), so the next run links that too rather than verify-records naming it."""
-    from plugins import history
+    from plugins.outputs import history
     folder, runs, _, _ = chained_folder
     copy = tampered(folder, tmp_path, "rebuilt")
     (copy / history.STATE).write_text("{not json")
@@ -252,7 +252,7 @@ def test_verify_records_usage():
 
 
 SHORT_LOCK_WAIT = '''
-import plugins.history as _history
+import plugins.outputs.history as _history
 
 _history.LOCK_WAIT_S = 1  # the history's lock held by "another run": give up after 1 s, not 20
 '''

@@ -208,7 +208,7 @@ def test_credentials_the_app_logs_are_a_warning_once_per_entry_never_shown(healt
 def test_secrets_in_names_each_kind_once_masked():
     """The credentials finding's words for what an entry holds: the redaction module's patterns, the prefix and
     the mask, each kind once (a key logged twice in one entry is one finding)."""
-    from plugins.redaction import secrets_in
+    from plugins.secrets import secrets_in
     text = ("info: DigitalMe.Services.ClaudeApiService[1001]\n      x-api-key: sk-ant-api03-Zq8xWv7Ut6Sr5 again "
             "sk-ant-api03-Zq8xWv7Ut6Sr5; Data Source=/app/data/digitalme.db;Password=Hunt3r2-Pw")
     assert secrets_in(text) == ["Anthropic API key sk-ant-…(masked)", "connection-string password Password=…(masked)"]

@@ -1,4 +1,4 @@
-"""The record (plugins/record.py) and the history (plugins/history.py) of a fleet run: a summary per target, the
+"""The record (plugins/outputs/record.py) and the history (plugins/outputs/history.py) of a fleet run: a summary per target, the
 table grouped by target, each target's settings, and each target's status over time.
 
 The fleet is the selftest sandbox under two names (one held to 99 backups, so it fails); a mini project of
@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from plugins.settings import RUN_WIDE
+from plugins.configuration.settings import RUN_WIDE
 from test_baseline import BUSY_TEST_MACHINE
 from test_record import browse, chromium  # noqa: F401 (chromium is a fixture: Debian's headless Chromium)
 

@@ -1,4 +1,4 @@
-"""A year on the production host (issue 17): the history (plugins/history.py) keeps every run, at a cost per run
+"""A year on the production host (issue 17): the history (plugins/outputs/history.py) keeps every run, at a cost per run
 that does not grow with its age, and a disk use bounded by what matters.
 
 Mini projects of marked checks run in a subprocess with the suite's real plugins (thinning, full records, a folder
@@ -21,7 +21,7 @@ import pytest
 from test_alerts import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
-PREVIOUS_VERSION = "01583b9"  # the commit whose plugins/history.py kept .history-cache.json (before issue 17)
+PREVIOUS_VERSION = "01583b9"  # the commit whose plugins/outputs/history.py kept .history-cache.json (before issue 17)
 INDEX = "index.html"
 LINE_MAX_BYTES = 2000  # what a thinned run may keep: one summary line
 
@@ -178,12 +178,18 @@ def test_daily_runs_are_never_thinned_and_cannot_be(suite):
     assert all(kept(run) for run in unthinned), "DIGITALME_REPORT_THIN empty must keep every record"
 
 
+MOVED_SINCE = {"plugins.output": "plugins.outputs.files", "plugins.results": "plugins.outputs.results",
+               "plugins.settings": "plugins.configuration.settings"}  # issue 24's stage packages
+
+
 def previous_history():
     """plugins/history.py as it was before issue 17 (it wrote index.html and .history-cache.json)."""
     source = subprocess.run(["git", "-C", str(REPO), "show", f"{PREVIOUS_VERSION}:plugins/history.py"],
                             capture_output=True, text=True)
     if source.returncode != 0:
         pytest.skip(f"the previous version is not in this checkout: {source.stderr.strip()}")
+    for old, now in MOVED_SINCE.items():  # its imports, at the modules' places of today
+        source.stdout = source.stdout.replace(f"from {old} import", f"from {now} import")
     spec = importlib.util.spec_from_loader("previous_history", loader=None)
     module = importlib.util.module_from_spec(spec)
     exec(compile(source.stdout, "previous_history.py", "exec"), module.__dict__)
@@ -333,7 +339,7 @@ def test_the_current_months_page_lists_every_run_so_far(suite):
 def test_a_month_page_brought_up_to_date_equals_one_made_whole(tmp_path):
     """A run's update of the month page (the newest day's lines over the earlier days' kept parts) gives the page
     that reading every line gives; a late run of an earlier day, which the kept parts cannot hold, makes it whole."""
-    from plugins import history
+    from plugins.outputs import history
     month, state = "2026-03", history.empty_state()
 
     def add(when, status="ok"):
@@ -372,7 +378,7 @@ def test_a_month_page_brought_up_to_date_equals_one_made_whole(tmp_path):
 def test_a_year_of_runs_keeps_the_index_and_state_small():
     """A year of the shipped schedules (106,000 runs, fleet of 2), through the history's own functions: the
     index stays under 2 MB and the state (read and written by every run) under 1 MB."""
-    from plugins import history
+    from plugins.outputs import history
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
     state, day, count = history.empty_state(), None, 0
     for when, selection, status in year_of_runs(start, 365):

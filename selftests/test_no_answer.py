@@ -1,4 +1,4 @@
-"""No answer records no response time (plugins/probes/http.py, tests_health/test_endpoints.py, plugins/history.py).
+"""No answer records no response time (plugins/probes/http.py, tests_health/test_endpoints.py, plugins/outputs/history.py).
 
 The real suite's response-time check runs against a real HTTP server on 127.0.0.1, then against the same port
 with nothing listening (the connection refused), then against the server again. The refused run records no
@@ -111,7 +111,7 @@ def test_a_gap_beside_a_value_of_the_same_second_still_draws():
     """Two runs started in the same second, one answered and one not: the index draws (a gap's None is never
     compared with a number) with the answered run's point."""
     import datetime as dt
-    from plugins import history
+    from plugins.outputs import history
     state = history.empty_state()
     state["trends"]["health-response-time"] = ["/health response time", "s"]
     state["points"]["health-response-time"] = {"": [["2026-12-07T10:00:00+00:00", None, 1.0],

@@ -1,4 +1,4 @@
-"""The health record (plugins/record.py) and its history (plugins/history.py), tested from the outside.
+"""The health record (plugins/outputs/record.py) and its history (plugins/outputs/history.py), tested from the outside.
 
 Each test runs a mini project of marked checks (which record values and pass or fail by environment variable)
 in a subprocess with the suite's real plugins; the report and the index are opened in real headless Chromium.
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from plugins import history
+from plugins.outputs import history
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "selftests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 TITLE = "DigitalMe health record - {date} - {selection}"
 INDEX = "index.html"
-TRENDS = 6  # one chart for each trend the checks below declare (plugins/trends.py)
+TRENDS = 6  # one chart for each trend the checks below declare (plugins/outcomes/trends.py)
 SECRET = "SECRET-TOKEN-123"
 WEBHOOK = f"http://127.0.0.1:9/hook/{SECRET}"
 
@@ -257,7 +257,7 @@ def test_the_record_opens_with_its_summary_its_tables_read_as_columns_and_skips_
 
 
 def test_a_page_of_another_layout_is_left_as_it_is():
-    from plugins import record
+    from plugins.outputs import record
     page = "<html><body><h1>x</h1><table id='results-table'></table></body></html>"
     assert record.summary_first(page) == page
 

@@ -1,5 +1,5 @@
 """The record shows change over time: values in human units (plugins/units.py), since when each failing check
-fails and whether it is new, new findings first, and the results file's hash (plugins/record.py).
+fails and whether it is new, new findings first, and the results file's hash (plugins/outputs/record.py).
 
 The formatting is tested as a function; the record as a mini project's run (its cells, its summary), with the
 since-when data set by hand where the history would fill it, so that the display is tested on its own.
@@ -16,8 +16,8 @@ import textwrap
 import pytest
 
 from conftest import REPO, run_pytest
-from plugins import record
-from plugins.outcomes import CheckOutcome, Run
+from plugins.outputs import record
+from plugins.outcomes.run import CheckOutcome, Run
 from plugins.units import FORMATTERS, UNITS, human, unit_of_key, units_of
 
 GIB = 1024**3
@@ -162,7 +162,7 @@ def test_the_settings_row_shows_sizes_durations_and_units_not_raw_numbers():
 
     Manual: Escalation matrix and Resource Monitoring thresholds (the auditor reads what the run held them to).
     """
-    from plugins.settings import resolve
+    from plugins.configuration.settings import resolve
 
     class Config:
         def getini(self, name):
@@ -311,8 +311,8 @@ import pytest as _pytest
 
 @_pytest.hookimpl(tryfirst=True)
 def pytest_html_results_summary(prefix, summary, postfix, session):
-    from plugins.outcomes import RUN
-    from plugins.results import RESULTS_SHA256, paths_of
+    from plugins.outcomes.run import RUN
+    from plugins.outputs.results import RESULTS_SHA256, paths_of
     fake = _json.loads(_os.environ.get("FAKE_SINCE", "{}"))
     for c in session.config.stash[RUN].checks:
         if c.id.split("::")[-1] in fake:

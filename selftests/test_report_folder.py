@@ -1,4 +1,4 @@
-"""A report folder that cannot be written never stops alerts or the heartbeat (plugins/results.py, plugins/alerting/).
+"""A report folder that cannot be written never stops alerts or the heartbeat (plugins/outputs/results.py, plugins/outputs/alerting/).
 
 Each case is a real broken folder: a path under a regular file (missing, not creatable), a tmpfs remounted
 read-only (the tests run as root, whom chmod does not stop), a tiny tmpfs filled to the last byte. Mounts are

@@ -119,7 +119,7 @@ def test_secrets_from_the_target_are_masked_in_results_record_and_alerts(mini_pr
      "sk-ant-…(masked) masked before; Bearer …(masked); Password=…(masked)"),
 ])
 def test_redact_masks_whole_pem_blocks_and_is_idempotent(text, expected):
-    from plugins.redaction import redact
+    from plugins.secrets import redact
     assert redact(text) == expected
     assert redact(redact(text)) == expected
 

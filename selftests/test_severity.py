@@ -1,4 +1,4 @@
-"""plugins/markers.py, plugins/outcomes.py and plugins/results.py: classification, one-line messages, the results file."""
+"""plugins/configuration/markers.py, plugins/outcomes/run.py and plugins/outputs/results.py: classification, one-line messages, the results file."""
 
 import json
 import re
@@ -135,7 +135,7 @@ def test_unreachable_target_is_could_not_be_checked_without_traceback(mini_proje
 def test_dead_docker_daemon_fails_the_real_checks_cleanly(tmp_path):
     """The real suite with no Docker daemon behind DOCKER_HOST and no HTTP answer: the run completes; the target's
     headline is the one critical finding, and each Docker check is "not checked" because of it, keeping the error
-    it would have been (plugins/reachability.py)."""
+    it would have been (plugins/outcomes/reachability.py)."""
     run = run_pytest(REPO, ["-m", "monitor"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
                                                 "DIGITALME_BASE_URL": "http://127.0.0.1:9",
                                                 "DIGITALME_ALERTS": "off"}, tmp_path / "reports")

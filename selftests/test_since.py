@@ -1,7 +1,7 @@
 """Since when a check fails (issue 14): each failing check of a run carries the start of its streak of failing runs
 of the same selection, the streak's length and whether it is new since that selection's previous run.
 
-The streak bookkeeping (plugins/history.py ``since_when``) is tested through its function on the history's state;
+The streak bookkeeping (plugins/outputs/history.py ``since_when``) is tested through its function on the history's state;
 one mini project (test_history_year.py's) proves it reaches the results file of real runs.
 """
 
@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from plugins import history
+from plugins.outputs import history
 from test_history_year import CHECKS
 
 START = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.timezone.utc)

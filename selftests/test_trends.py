@@ -1,10 +1,10 @@
-"""Trends are declared where the value is recorded (plugins/trends.py): ``check.record(..., trend="disk-use")``.
+"""Trends are declared where the value is recorded (plugins/outcomes/trends.py): ``check.record(..., trend="disk-use")``.
 
-- Every chart the history drew before (plugins/trends.py LEGACY: the nine trends once keyed by check-function
+- Every chart the history drew before (plugins/outcomes/trends.py LEGACY: the nine trends once keyed by check-function
   names) still gets its points, with the same caption and unit, from a run of the real checks against the
   sandbox; and the numbers are those the old name-keyed table picked from the same values.
 - Entries written before (results files without ``"trend"``, history lines and a state keyed by captions) still
-  chart, mapped once in plugins/trends.py.
+  chart, mapped once in plugins/outcomes/trends.py.
 - Renaming a check function keeps its chart: the trend name keys it.
 - A trend name declared by two checks, or not as a literal, stops the run at collection (exit 4) naming them.
 """
@@ -15,7 +15,9 @@ import re
 
 from conftest import REPO, assert_passed
 
-from plugins import history, trends
+from plugins.outputs import history
+
+from plugins.outcomes import trends
 
 LEGACY_CHECKS = [legacy.check.split("[")[0] for legacy in trends.LEGACY]
 
@@ -177,7 +179,7 @@ def test_a_trend_name_not_written_as_a_literal_stops_the_run(mini_project):
 
 
 def test_a_name_that_cannot_key_a_chart_is_refused_where_it_is_recorded():
-    from plugins.outcomes import Measurement
+    from plugins.outcomes.run import Measurement
     try:
         Measurement().record(7, 10, trend="Queue Length!")
     except ValueError as e:

@@ -1,4 +1,4 @@
-"""One headline for an unreachable target (plugins/reachability.py), from the outside: the real suite against this
+"""One headline for an unreachable target (plugins/outcomes/reachability.py), from the outside: the real suite against this
 session's sandbox with its app container stopped, and a fleet of a live target (the sandbox) and a dead one (every
 port refused); alerts on a real receiver on 127.0.0.1."""
 
@@ -124,8 +124,8 @@ def test_in_a_fleet_the_dead_target_has_its_headline_and_the_live_one_its_checks
 def test_a_check_not_checked_whose_headline_passed_gets_its_failure_back():
     """Judged in two processes (xdist) while the target came back: a check "not checked" on one worker whose
     headline passed on another is its own failure again at the end of the run, never a silent pass."""
-    from plugins.outcomes import CheckOutcome, Run
-    from plugins.reachability import gather
+    from plugins.outcomes.run import CheckOutcome, Run
+    from plugins.outcomes.reachability import gather
 
     def outcome(name, result, message="", blocked_by=None):
         return CheckOutcome(id=f"t.py::{name}", title=name, manual="", severity="critical",
@@ -145,7 +145,7 @@ def test_a_check_not_checked_keeps_its_failing_streak_as_it_was():
     its first failing run, counting the runs that judged it (the run that did not judge it neither ends nor
     lengthens it)."""
     import types
-    from plugins.history import since_when
+    from plugins.outputs.history import since_when
 
     def run(outcome):
         return types.SimpleNamespace(id="t.py::test_backups", target=None, outcome=outcome, failing_since=None,

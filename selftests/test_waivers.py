@@ -1,6 +1,6 @@
-"""Waivers (plugins/waivers.py): a known finding accepted with a reason, an owner and an expiry.
+"""Waivers (plugins/outcomes/waivers.py): a known finding accepted with a reason, an owner and an expiry.
 
-The file's rules are proven on :func:`plugins.waivers.load` directly (each invalid file both ways); how a waiver
+The file's rules are proven on :func:`plugins.outcomes.waivers.load` directly (each invalid file both ways); how a waiver
 applies, or does not, on a mini project of marked checks (serial, a fleet under pytest-xdist); one run of the real
 suite against the sandbox shows a real finding waived end to end.
 """
@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 
-from plugins.targets import without_target
-from plugins.waivers import Waiver, load
+from plugins.configuration.targets import without_target
+from plugins.outcomes.waivers import Waiver, load
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 

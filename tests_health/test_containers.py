@@ -13,7 +13,7 @@ from plugins.probes.docker import parse_docker_time
 @pytest.fixture(scope="module")
 def compose_services(pytestconfig, target):
     """The services the deployment's compose file declares (``docker compose config --services``), or why not known."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "compose_services")
 
 

@@ -1,4 +1,4 @@
-"""The target answers at all: the one headline for a target that cannot be reached (plugins/reachability.py).
+"""The target answers at all: the one headline for a target that cannot be reached (plugins/outcomes/reachability.py).
 
 When it fails, the checks that depend on what is down are "not checked because of it", not 27 findings of their
 own: one critical finding and one alert per unreachable target, resolved when it is back.
@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def reach(pytestconfig, target):
     """What of the target answered: HTTP, the Docker daemon, the app container (judged once per run)."""
-    from plugins.reachability import reach_of
+    from plugins.outcomes.reachability import reach_of
     return reach_of(pytestconfig, target)
 
 

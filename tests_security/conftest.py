@@ -34,8 +34,8 @@ def https_target(settings):
 @pytest.fixture(scope="session")
 def tls(https_target, pytestconfig, target):
     """The TLS probe of the HTTPS URL: certificates and protocol handshakes, each made once (the served
-    certificate fetched in the background: plugins/prefetch.py)."""
-    from plugins.prefetch import fetched
+    certificate fetched in the background: plugins/probes/prefetch.py)."""
+    from plugins.probes.prefetch import fetched
     return fetched(pytestconfig, target, "tls")
 
 
@@ -70,10 +70,10 @@ def deployment_env(host, settings):
 def certificate_on_disk(pytestconfig, target, host):
     """(path in the container, where the path came from, CertificateFacts) of the certificate file the app is
     configured with (plugins/probes/tls.py ``certificate_file``), read in the background for each host."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     found = fetched(pytestconfig, target, "certificate_on_disk").get(host.backend.get_pytest_id())
     if found is None:  # a host the prefetch did not know of
-        from plugins.prefetch import docker_probe
+        from plugins.probes.prefetch import docker_probe
         from plugins.probes.tls import certificate_file
         found = certificate_file(docker_probe(pytestconfig, target), fetched(pytestconfig, target, "app_container"),
                                  host, target.settings)

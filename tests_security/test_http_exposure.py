@@ -15,8 +15,8 @@ import pytest
 from plugins.probes import ProbeError
 from plugins.probes.exposure import find_secrets, find_secrets_in_headers
 from plugins.probes.logs import ReportedEntries, entries
-from plugins.markers import selection_of
-from plugins.redaction import redact, secrets_in
+from plugins.configuration.markers import selection_of
+from plugins.secrets import redact, secrets_in
 
 REQUIRED_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
 VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")

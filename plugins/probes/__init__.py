@@ -1,4 +1,4 @@
-"""Probes: how the suite looks at the target. Checks read the facts they return and assert; they probe nothing
+"""Stage 2, the probes: how the suite looks at the target. Checks read the facts they return and assert; they probe nothing
 themselves.
 
     http             the endpoints, as the manual's curl sees them (status, body, headers, timings)
@@ -10,11 +10,13 @@ themselves.
     sqlite           databases copied out of the container, read-only
     compose          the deployment's compose file: whether it validates, which services it declares
     logs             the app's log lines read as entries
-    exposure         secrets in what the app answers (patterns of plugins/redaction.py)
+    exposure         secrets in what the app answers (patterns of plugins/secrets.py)
     host             the host's memory, disks, load and CPU
     host_paths       where a file of the container lives on the host, and who can reach it there
     apt              the host's pending security updates
     env              the deployment's .env: mode, key names, value lengths, never a value
+    ssh              ``ssh://alias`` hosts through the system ssh (one master connection per host)
+    prefetch         the probes a run's checks need, started in background threads as pytest collects them
 
 A probe that cannot look raises :class:`ProbeError`; every check depending on it ends as "could not be checked"
 at its own severity, and the run goes on.

@@ -166,7 +166,7 @@ def _kept(path, digest):
 def _keep(path, digest, services):
     """Keep compose's answer for the next run; a state folder that cannot be written only costs that run a compose."""
     import datetime as dt
-    from plugins.output import write_atomically
+    from plugins.outputs.files import write_atomically
     try:
         write_atomically(path, json.dumps({"inputs_sha256": digest, "services": list(services),
                                            "at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}))

@@ -98,7 +98,7 @@ class DockerProbe:
             self.tunnel = DockerTunnel(SshDestination.from_url(self.base_url, ssh_config, ssh_identity), timeout_s)
         self._client = None
         self._connect_error = None
-        self._client_lock = threading.Lock()  # probes start in background threads (plugins/prefetch.py): one client
+        self._client_lock = threading.Lock()  # probes start in background threads (plugins/probes/prefetch.py): one client
         self._inspected = {}
 
     @property

@@ -1,5 +1,5 @@
 """Secrets in what the app answers: JSON values under secret-sounding keys, and secret-looking values anywhere
-(the patterns of plugins/redaction.py).
+(the patterns of plugins/secrets.py).
 
 A finding names where the secret is and shows only its recognisable prefix and the mask
 (``configuration.anthropicApiKey: sk-ant-…(masked)``): enough to know what leaked, nothing usable.
@@ -8,7 +8,7 @@ A finding names where the secret is and shows only its recognisable prefix and t
 import json
 import re
 
-from plugins.redaction import MASK, SECRET_VALUES, masked
+from plugins.secrets import MASK, SECRET_VALUES, masked
 
 # JSON keys whose (string) value is a secret whatever it looks like.
 SECRET_KEY_NAME = re.compile(

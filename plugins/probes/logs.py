@@ -21,7 +21,7 @@ import json
 import os
 import re
 
-from plugins.output import write_atomically
+from plugins.outputs.files import write_atomically
 
 HEADER = re.compile(r"^(?P<level>trce|dbug|info|warn|fail|crit): (?P<category>[^\s\[\]]+)\[(?P<event_id>-?\d+)\]")
 # Docker's own timestamp before each line (logs(timestamps=True)): RFC 3339 with nanoseconds.

@@ -6,7 +6,7 @@
 2. Synthesises a year of the shipped schedules from them (monitor every 5 minutes, resources every 4 hours, daily
    09:00, weekly Sunday 02:00, monthly first Sunday 01:00; a seeded share of failing runs: a monitor outage of
    1-4 runs about every 2 days, a resources warning about every 10 days, a daily warning one day in 10) through
-   the history's own decisions and bookkeeping (plugins/history.py: ``why_kept``, ``apply``, ``fold``, month
+   the history's own decisions and bookkeeping (plugins/outputs/history.py: ``why_kept``, ``apply``, ``fold``, month
    pages, index): what a year of real runs leaves in the report folder, kept records as real copies.
 3. Measures: bytes kept by a passing monitor run that repeats the previous one (a real run); the year's size on
    disk; ``pytest -m monitor`` against the year's folder vs an empty folder, alternating, N runs each (wall and
@@ -33,7 +33,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
-from plugins import history  # noqa: E402
+from plugins.outputs import history  # noqa: E402
 
 PYTEST = os.path.join(REPO, ".venv", "bin", "pytest")
 CHROMIUM = "/usr/bin/chromium"

@@ -18,7 +18,7 @@ import urllib.parse
 import pytest
 
 from plugins import adapters
-from plugins.redaction import without_url_credentials
+from plugins.secrets import without_url_credentials
 
 SETTINGS = pytest.StashKey["Settings"]()
 SECRET_MASK = "***"
@@ -198,7 +198,7 @@ def name_list(value):
 def selection(name):
     """A selection as a run's ``-m`` names it: a schedule, ``all``, or an expression (``daily or weekly``). A single
     word that is none of them matches no run: a typo (``monitr:90``) would silently keep the default."""
-    from plugins.markers import SCHEDULES
+    from plugins.configuration.markers import SCHEDULES
     if re.fullmatch(r"[\w-]+", name) and name not in (*SCHEDULES, "all"):
         meant = closest(name, (*SCHEDULES, "all"))
         raise Invalid(f"{name} is not a selection; " + (f"did you mean {meant}?" if meant else
@@ -207,7 +207,7 @@ def selection(name):
 
 
 def thinned_selections(value):
-    """Selections whose repeated passing runs keep a summary only (plugins/history.py); never daily, weekly or
+    """Selections whose repeated passing runs keep a summary only (plugins/outputs/history.py); never daily, weekly or
     monthly, which always keep their full record."""
     names = tuple(selection(name) for name in name_list(value))
     kept = sorted(set(names) & {"daily", "weekly", "monthly"})
@@ -373,7 +373,7 @@ DECLARED = (
 )
 BY_NAME = {setting.name: setting for setting in DECLARED}
 # Settings of the run, not of one target: where the record goes, how alerts are sent, the fleet itself. Every
-# other setting may differ per target of a targets file (plugins/targets.py).
+# other setting may differ per target of a targets file (plugins/configuration/targets.py).
 RUN_WIDE = ("targets", "report_dir", "report_retention_days", "report_retention_by_selection", "report_thin", "alerts",
             "heartbeat_url", "alerts_max_per_run", "alert_budget_s", "prometheus_dir",
             "waivers", "waiver_max_days")
@@ -384,7 +384,7 @@ class Settings:
     """The resolved values, read as ``settings.disk_max_pct``; ``sources`` says where each came from."""
     values: dict
     sources: dict
-    also_secret: tuple = ()  # other targets' secrets (plugins/targets.py): every writer scrubs all of them
+    also_secret: tuple = ()  # other targets' secrets (plugins/configuration/targets.py): every writer scrubs all of them
 
     def __getattr__(self, name):
         try:
@@ -496,5 +496,5 @@ def pytest_configure(config):
     """Resolve once, before any other plugin configures, so a bad value stops the run first; then the targets
     (a bad targets file stops it as early)."""
     config.stash[SETTINGS] = resolve(config, os.environ)
-    from plugins.targets import configure_targets
+    from plugins.configuration.targets import configure_targets
     configure_targets(config)

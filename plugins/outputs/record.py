@@ -10,19 +10,19 @@ Values and thresholds are shown in human units (``1.0 GiB``, ``21 ms``, ``85 %``
 its unit (``check.record(value, threshold, unit=...)``, plugins/units.py); the results file keeps the raw numbers.
 A failing check says since when it fails and in how many runs of its selection in a row (``failing since
 2026-11-28 09:00 UTC (3 runs)``), with a NEW badge when the previous run of its selection did not fail it
-(plugins/history.py fills both before the record is written); the failing checks on top list the new findings
+(plugins/outputs/history.py fills both before the record is written); the failing checks on top list the new findings
 first. The top ends with the results file's name and SHA-256, as written (``scripts/verify-records`` checks it).
 
-In a fleet run (a targets file, plugins/targets.py) the top also has one row per target (its status, counts and
+In a fleet run (a targets file, plugins/configuration/targets.py) the top also has one row per target (its status, counts and
 failing checks by severity), each failing check names its target, the table has a sortable Target column and
 opens grouped by target (in the targets file's order; failures first within each, as pytest-html orders the
 table of a single target), and the environment table lists each target's own settings (redacted) beside the
 settings all targets share. Without a targets file none of that appears: the record is as it always was.
 
-A check "not checked" because its target is unreachable (plugins/reachability.py) is a Skipped row saying so, and
+A check "not checked" because its target is unreachable (plugins/outcomes/reachability.py) is a Skipped row saying so, and
 has its own count column; the failing list shows the target's one headline.
 
-With a waivers file (plugins/waivers.py) a waived row is pytest-html's "XFailed", with its waiver (reason, owner,
+With a waivers file (plugins/outcomes/waivers.py) a waived row is pytest-html's "XFailed", with its waiver (reason, owner,
 expiry) under it, as are an expired or no longer needed waiver's checks; the top ends with every active waiver
 and its state this run, and the expired ones.
 
@@ -30,13 +30,13 @@ Below the failing checks, the run's alerts: each with its state (sent, queued, h
 withdrawn, ...), route, check and reason, so an audit sees what was told to whom and what waits.
 
 A user's own ``--html PATH`` wins: that file gets the same content (and scrubbing) but no ``latest.html``.
-A report folder that cannot be written (plugins/results.py) means no record this run, never a stopped run.
+A report folder that cannot be written (plugins/outputs/results.py) means no record this run, never a stopped run.
 
 Every row is made from its check's one outcome, carried by the check's last report (``user_properties``, see
-plugins/outcomes.py), on the process that owns the run: under xdist, pytest-html runs on the controller and gets
+plugins/outcomes/run.py), on the process that owns the run: under xdist, pytest-html runs on the controller and gets
 the workers' reports. pytest-html writes the file in its own ``pytest_sessionfinish``, which runs inside the
 end-of-run pipeline (plugins/pipeline.py) at the record's turn; :func:`publish` then scrubs it, and the history
-(plugins/history.py, under its lock) keeps its SHA-256 for the chain and points ``latest.html`` at it.
+(plugins/outputs/history.py, under its lock) keeps its SHA-256 for the chain and points ``latest.html`` at it.
 """
 
 import contextlib
@@ -52,14 +52,16 @@ import pytest
 from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
-from plugins import adapters, waivers
-from plugins.markers import SEVERITIES
-from plugins.outcomes import (COULD_NOT_CHECK_MARK, EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, counted, outcome_in,
+from plugins import adapters
+
+from plugins.outcomes import waivers
+from plugins.configuration.markers import SEVERITIES
+from plugins.outcomes.run import (COULD_NOT_CHECK_MARK, EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, counted, outcome_in,
                               owns_run)
-from plugins.output import COLOURS, scrub, secret_forms, write_atomically
-from plugins.results import REPORT_ERROR, RESULTS_SHA256, paths_of, report_failed
-from plugins.settings import BY_NAME, SECRET_MASK, SETTINGS, duration, size
-from plugins.targets import fleet, targets_of
+from plugins.outputs.files import COLOURS, scrub, secret_forms, write_atomically
+from plugins.outputs.results import REPORT_ERROR, RESULTS_SHA256, paths_of, report_failed
+from plugins.configuration.settings import BY_NAME, SECRET_MASK, SETTINGS, duration, size
+from plugins.configuration.targets import fleet, targets_of
 from plugins.units import human, unit_of_key, units_of
 
 RECORD = pytest.StashKey[str]()  # the HTML file this run writes (ours, or the user's --html)
@@ -77,10 +79,10 @@ TABLES = ("<style>#digitalme-alerts td,#digitalme-alerts th,#digitalme-waivers t
 # pytest-html's environment table, moved below the results table: the record opens with its summary
 ENVIRONMENT = re.compile(r'\s*<div id="environment-header">.*?<table id="environment"></table>', re.S)
 RESULT_RANK = {"error": 0, "failed": 1, "waived": 2, "not checked": 3, "skipped": 3,  # pytest-html's order (waived:
-               "passed": 4}  # XFailed; not checked: Skipped, its target unreachable: plugins/reachability.py)
+               "passed": 4}  # XFailed; not checked: Skipped, its target unreachable: plugins/outcomes/reachability.py)
 SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
 QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 html_hook = pytest.hookimpl(optionalhook=True)  # pytest-html's hooks: it may be disabled (-p no:html)
 
 
@@ -100,7 +102,7 @@ def shown(value, unit=None):
 def since_of(outcome):
     """``failing since 2026-11-28 09:00 UTC (3 runs)`` of a failing check whose history is known, else ``""``.
     Shown in the failing checks on top, not in the table: pytest-html makes a row when its check ends, and the
-    history fills these at the end of the run (plugins/history.py)."""
+    history fills these at the end of the run (plugins/outputs/history.py)."""
     if outcome.get("outcome") not in FAILING or not outcome.get("failing_since"):
         return ""
     runs = outcome.get("failing_runs")
@@ -260,7 +262,7 @@ def summary_of(run, secrets, results_file=None, results_sha256=None):
         f'<p style="font-size:20px;margin:4px 0">Status: <b style="color:#fff;background:{colour};'
         f'padding:2px 10px;border-radius:4px">{run.status.upper()}</b> '
         + (f"{counted({o: run.counts[o] for o in FAILING})} of {len(run.checks)} checks" if failing
-           else f"0 of {len(run.checks)} checks failed")  # pytest's words and counts (plugins/outcomes.py)
+           else f"0 of {len(run.checks)} checks failed")  # pytest's words and counts (plugins/outcomes/run.py)
         + (f" on {len(targets)} targets" if targets else "") + "</p>"
         f'<table id="digitalme-counts" style="border-collapse:collapse;text-align:right">'
         f"<tr><th></th>{''.join(f'<th>&nbsp;{o}&nbsp;</th>' for o in outcomes)}</tr>{counts}</table>"
@@ -372,7 +374,7 @@ def waivers_section(listed, secrets):
 
 def publish(config):
     """Scrub the written report (``latest.html`` is then made a copy of it under the history's lock, with its
-    SHA-256 kept for the chain: plugins/history.py's ``keep_record``)."""
+    SHA-256 kept for the chain: plugins/outputs/history.py's ``keep_record``)."""
     if RECORD not in config.stash or REPORT_ERROR in config.stash:
         return
     path = config.stash[RECORD]

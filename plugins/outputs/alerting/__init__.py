@@ -36,7 +36,7 @@ results file is written (so every alert's delivery outcome is in it):
    nothing ran (no check selected), when the report folder could not be written, or when any alert was not
    delivered (queued, failed, spooled, dropped, or alerting broke).
 
-**Fleet** (a targets file, plugins/targets.py): each alert is one target's. Its payload adds ``target_name`` (the
+**Fleet** (a targets file, plugins/configuration/targets.py): each alert is one target's. Its payload adds ``target_name`` (the
 target's name; ``target`` stays the base URL, that target's own), its fingerprint is the check's and the target
 name's (prod's and staging's failures of one check are two alerts, each with its own repeat and resolve state),
 and its target's settings decide its webhooks (``webhook_url``, ``webhook_url_critical``/``_warning``/
@@ -62,14 +62,14 @@ import os
 import time
 import types
 
-from plugins.alerting import delivery, hold, plan
-from plugins.alerting.delivery import pytest_digitalme_deliver_alert  # noqa: F401 - the default channel
-from plugins.alerting.store import OUTBOX_MAX, StateLocked, Store, bounded, outbox_item
-from plugins.outcomes import FAILING
-from plugins.output import scrub
-from plugins.results import REPORT_ERROR, paths_of
-from plugins.settings import SETTINGS
-from plugins.targets import current_id, fleet, targets_of
+from plugins.outputs.alerting import delivery, hold, plan
+from plugins.outputs.alerting.delivery import pytest_digitalme_deliver_alert  # noqa: F401 - the default channel
+from plugins.outputs.alerting.store import OUTBOX_MAX, StateLocked, Store, bounded, outbox_item
+from plugins.outcomes.run import FAILING
+from plugins.outputs.files import scrub
+from plugins.outputs.results import REPORT_ERROR, paths_of
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import current_id, fleet, targets_of
 
 UNDELIVERED = ("queued", "failed", "spooled", "dropped", "error")  # the heartbeat says /fail
 
@@ -195,7 +195,7 @@ def split(items, in_window):
 
 def current(check):
     """A spooled check with its id as it is now (spooled before stable ids, a host check's id without a targets
-    file carried testinfra's ``[local]``, plugins/targets.py)."""
+    file carried testinfra's ``[local]``, plugins/configuration/targets.py)."""
     if check.get("target") is None and isinstance(check.get("id"), str):
         return dict(check, id=current_id(check["id"]))
     return check

@@ -16,11 +16,11 @@ Schema 1 (stable; extended only by adding fields)::
                  streak's length with this run; whether the previous run of this selection did not fail it),
                  "waiver": {"check", "target", "reason", "owner", "expires", "state"} or null,
                  "blocked_by": {"check", "finding", "outcome", "message"} or null (a "not checked" check: the
-                 headline of its unreachable target, and the failure it would have been: plugins/reachability.py),
+                 headline of its unreachable target, and the failure it would have been: plugins/outcomes/reachability.py),
                  "trend": {"name", "title", "unit", "value" (the number charted, or null)} or null (the trend the
-                 check declared where it recorded its value: plugins/trends.py; since issue 24)}],
+                 check declared where it recorded its value: plugins/outcomes/trends.py; since issue 24)}],
      "waivers": [{"number", "check", "target", "reason", "owner", "expires", "message" (when set), "state",
-                  "checks"}],   (every waiver of the waivers file, its state this run: plugins/waivers.py)
+                  "checks"}],   (every waiver of the waivers file, its state this run: plugins/outcomes/waivers.py)
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
                              "fingerprint", "report", "value", "threshold", "target_name" (fleet runs only)},
                  "target" (the target's name, null without a fleet), "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
@@ -30,13 +30,13 @@ Schema 1 (stable; extended only by adding fields)::
      "files": {"json", "html"},
      "chain": {"previous": "<the previous kept results file's name>" or null, "previous_sha256": "<its hex
                SHA-256>" or null, "records": {"<HTML record written since>": "<its hex SHA-256>"}},
-               (the tamper-evident chain: plugins/history.py, scripts/verify-records; "records" since issue 23;
+               (the tamper-evident chain: plugins/outputs/history.py, scripts/verify-records; "records" since issue 23;
                "unlinked": why, on a file written without the history lock, outside the chain)
      "thinned": true, "thinned_files": {"json", "html"}}  (latest.json of a thinned run only: "files" then names
                                                          latest.*, "thinned_files" the dated files removed)
 
 The terminal's last line is one status line in the manual's words, as Nagios plugins print it. A thinned run (a
-repeat kept as a history line, plugins/history.py) loses its dated files at the end of the run: its status line
+repeat kept as a history line, plugins/outputs/history.py) loses its dated files at the end of the run: its status line
 names ``latest.html`` and ``latest.json``, which hold it (their ``files`` name the dated files, not kept).
 
 A report folder that cannot be written (missing and not creatable, read-only, full) never stops the run: it is
@@ -45,7 +45,7 @@ attempted, the checks, alerts and heartbeat run as usual, and the run ends with 
 ``DigitalMe: ERROR - report folder <path> cannot be written (<reason>): ...``, and a non-zero exit (pytest's own
 when it is not 0, else 1). A folder that fails later (filled during the run) ends the same way.
 
-The file is written by plugins/history.py's ``add_run`` (called by plugins/pipeline.py after the alerts, so it
+The file is written by plugins/outputs/history.py's ``add_run`` (called by plugins/pipeline.py after the alerts, so it
 carries their delivery outcomes), under the history's lock: the since-when data and the chain link come from the
 history's state, and the file's SHA-256 goes into ``config.stash[RESULTS_SHA256]`` (the record shows it). This
 module names the run's files, makes the document, writes it and prints the run's last lines.
@@ -61,12 +61,12 @@ import tempfile
 
 import pytest
 
-from plugins import waivers
-from plugins.outcomes import FAILING, RUN, counted, owns_run
-from plugins.reachability import NOT_CHECKED
-from plugins.output import scrub, secret_forms, write_atomically
-from plugins.settings import SETTINGS
-from plugins.targets import fleet, targets_of
+from plugins.outcomes import waivers
+from plugins.outcomes.run import FAILING, RUN, counted, owns_run
+from plugins.outcomes.reachability import NOT_CHECKED
+from plugins.outputs.files import scrub, secret_forms, write_atomically
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import fleet, targets_of
 
 SCHEMA = 1
 RESULTS_FILES = pytest.StashKey[dict]()
@@ -92,7 +92,7 @@ def paths_of(config):
 
 def kept_paths(config):
     """Where this run can be read after it: its dated files, or ``latest.*`` for a thinned run (its dated files
-    are removed at the end of the run; plugins/history.py)."""
+    are removed at the end of the run; plugins/outputs/history.py)."""
     if not config.stash.get(THINNED, False):
         return paths_of(config)
     folder = config.stash[SETTINGS].report_dir
@@ -140,7 +140,7 @@ def claimed_stem(folder, stem):
 
 def release_claim(config):
     """The run's claim on its name goes at the end: its files (when kept) hold the name from then on (a killed
-    run's claim is removed by the day's upkeep a day later, plugins/history.py)."""
+    run's claim is removed by the day's upkeep a day later, plugins/outputs/history.py)."""
     if CLAIMED in config.stash:
         with contextlib.suppress(OSError):
             os.unlink(config.stash[CLAIMED])
@@ -208,8 +208,8 @@ def status_line(config):
     not_ok = counted({"failed": counts["failed"], "error": counts["error"]})
     detail = f"{not_ok} of {len(run.checks)} checks ({failed})" if failed else \
         f"{counts['passed']} checks passed" + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
-    detail += f", {counts['waived']} waived" if counts["waived"] else ""  # accepted findings (plugins/waivers.py)
-    unchecked = counts[NOT_CHECKED]  # the checks an unreachable target's headline stands for (plugins/reachability.py)
+    detail += f", {counts['waived']} waived" if counts["waived"] else ""  # accepted findings (plugins/outcomes/waivers.py)
+    unchecked = counts[NOT_CHECKED]  # the checks an unreachable target's headline stands for (plugins/outcomes/reachability.py)
     detail += f", {unchecked} not checked (target unreachable)" if unchecked else ""
     if run.targets:
         bad = [f"{name} {status.upper()}: {failed_by_severity([c for c in run.checks if c.target == name])}"
@@ -220,7 +220,7 @@ def status_line(config):
 
 
 def write_results(config, chain=None):
-    """The results file and ``latest.json`` (``chain``: the file's link to the previous one, plugins/history.py);
+    """The results file and ``latest.json`` (``chain``: the file's link to the previous one, plugins/outputs/history.py);
     returns the text written, or None: a folder that cannot take them is noted, never raised. Its SHA-256 goes
     into ``config.stash[RESULTS_SHA256]``."""
     if REPORT_ERROR in config.stash:

@@ -1,7 +1,7 @@
 """Secrets in what the target says (log lines, ``/info`` bodies), masked before they reach a message, a measured
 value, evidence, an alert, the results file or the record.
 
-One list of patterns, used twice: :func:`redact` masks every match where text is kept (plugins/outcomes.py
+One list of patterns, used twice: :func:`redact` masks every match where text is kept (plugins/outcomes/run.py
 applies it to every check's message, value, threshold and evidence), and the exposure probe
 (plugins/probes/exposure.py) uses the same patterns to *find* leaks, reporting each by a recognisable prefix and
 the mask (``sk-ant-…(masked)``): enough to know what leaked, nothing usable. A URL's user information is masked

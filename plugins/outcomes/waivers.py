@@ -41,8 +41,8 @@ import re
 
 import pytest
 
-from plugins.settings import SETTINGS, closest
-from plugins.targets import TARGETS, current_id, fleet, read_toml, target_of, without_target
+from plugins.configuration.settings import SETTINGS, closest
+from plugins.configuration.targets import TARGETS, current_id, fleet, read_toml, target_of, without_target
 
 WAIVERS = pytest.StashKey[list]()  # the run's waivers, in the file's order (empty without a file)
 JUDGED = pytest.StashKey[tuple]()  # on an item: (the waiver entry of its failure, the failure's message)
@@ -190,7 +190,7 @@ def load(path, max_days, day=None, target_names=None):
     return found
 
 
-# --- applying them, where each check's outcome is built (plugins/outcomes.py) ---------------------------
+# --- applying them, where each check's outcome is built (plugins/outcomes/run.py) ---------------------------
 
 def waivers_of(config):
     return config.stash.get(WAIVERS, [])
@@ -376,7 +376,7 @@ def pytest_configure(config):
 @pytest.hookimpl(tryfirst=True)
 def pytest_terminal_summary(terminalreporter, config):
     """One line naming the waivers an operator should remove or renew (before the status line)."""
-    from plugins.outcomes import RUN, owns_run
+    from plugins.outcomes.run import RUN, owns_run
     if owns_run(config) and waivers_of(config):
         line = cleanup_line(config, config.stash[RUN].checks)
         if line:

@@ -1,6 +1,6 @@
 """What every output (results file, record, history, alert state) shares: atomic writes, and no secret in them.
 
-Used by plugins/results.py, record.py, history.py and alerting/; it has no hooks of its own.
+Used by plugins/outputs/results.py, record.py, history.py and alerting/; it has no hooks of its own.
 """
 
 import html

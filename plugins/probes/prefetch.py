@@ -21,7 +21,7 @@ import threading
 import pytest
 
 from plugins import adapters
-from plugins.settings import SETTINGS
+from plugins.configuration.settings import SETTINGS
 
 # Probes spawn commands (the host's, ssh, compose) from these threads while pytest rewrites os.environ (putenv of
 # PYTEST_CURRENT_TEST) in the main one. A vfork()ed child shares the parent's memory and reads its environment at
@@ -62,7 +62,7 @@ _USED = pytest.StashKey[set]()  # the probes the selected checks use
 _LOCK = threading.Lock()  # probes of several targets start from the main thread and their own threads
 NEEDS = {"container_memory": ("inside_container",),  # a probe -> the probes it reads (started with it)
          "certificate_on_disk": ("app_container",),
-         "reach": ("endpoints", "app_container")}  # the headline's judgement (plugins/reachability.py)
+         "reach": ("endpoints", "app_container")}  # the headline's judgement (plugins/outcomes/reachability.py)
 _EARLY = pytest.StashKey[str]()  # the marker of a plain `-m <name>` selection ("": none, probes start after collection)
 _REMEMBERED = pytest.StashKey[set]()  # the probe names a schedule's previous run used
 LOOKAHEAD = 4  # in a serial fleet run, the targets whose probes are fetched at once (the current one and next)
@@ -106,7 +106,7 @@ _ON_HOSTS = ("host_facts_by_host", "certificate_on_disk")  # probes that read te
 def checked_hosts(config, target):
     """testinfra's hosts of the target: its ``host`` in a fleet, else ``--hosts`` (else this machine), their
     commands sharing the run's SSH connection to each. testinfra's cache hands the checks the same Host objects."""
-    from plugins.targets import fleet, testinfra_host
+    from plugins.configuration.targets import fleet, testinfra_host
     if fleet(config):
         return [testinfra_host(config, target.settings)]
     import testinfra
@@ -184,7 +184,7 @@ def remembered_path(config):
     if not marker or config.args_source is not pytest.Config.ArgsSource.TESTPATHS or \
             not settings_of(config).report_dir:
         return None
-    from plugins.output import state_path
+    from plugins.outputs.files import state_path
     return state_path(settings_of(config).report_dir, f"probes-{marker}")
 
 
@@ -206,7 +206,7 @@ def remember(config, names):
     path = remembered_path(config)
     if path is None or names == remembered(config):
         return
-    from plugins.output import write_atomically
+    from plugins.outputs.files import write_atomically
     try:
         write_atomically(path, json.dumps({"probes": sorted(names)}))
     except OSError:
@@ -215,7 +215,7 @@ def remember(config, names):
 
 def first_targets(config):
     """The targets whose probes start before their checks: the first LOOKAHEAD of the targets file (or the one)."""
-    from plugins.targets import targets_of
+    from plugins.configuration.targets import targets_of
     return list(targets_of(config).values())[:LOOKAHEAD]
 
 
@@ -265,7 +265,7 @@ def _prefetched(target, pytestconfig):
     the next targets, so their waits overlap this target's checks."""
     start(pytestconfig, target)
     if not hasattr(pytestconfig, "workerinput"):
-        from plugins.targets import targets_of
+        from plugins.configuration.targets import targets_of
         names = list(targets_of(pytestconfig))
         following = names[names.index(target.name) + 1:][:LOOKAHEAD - 1]
         for name in following:
@@ -286,7 +286,7 @@ def compose_services_of(settings, docker, target=None):
     """The services the compose file declares, found from the configured file or the containers' label; compose's
     answer kept in the report folder's state for runs with the same inputs (per target)."""
     from plugins.probes.compose import declared_services
-    from plugins.output import state_path
+    from plugins.outputs.files import state_path
     kept = state_path(settings.report_dir, "compose-services", target) if settings.report_dir else None
     return declared_services(settings.compose_file, docker.project_containers(settings.compose_project), kept)
 

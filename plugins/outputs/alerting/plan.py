@@ -28,7 +28,7 @@ base URL, now that target's own), the fingerprint is made from the check and the
 own settings give the routes, repeat intervals, flap thresholds, escalation delay and maintenance window
 (:class:`TargetPolicy`). The flood guard counts the whole run's alerts and sends one summary per target
 concerned, to that target's route. Without a targets file payloads and fingerprints are what they always were,
-made from the check's stable id (plugins/targets.py); an episode opened under a host check's earlier id
+made from the check's stable id (plugins/configuration/targets.py); an episode opened under a host check's earlier id
 (``[local]``) goes on under its fingerprint until it ends (:func:`aliases`).
 """
 
@@ -37,10 +37,10 @@ import datetime as dt
 import hashlib
 import json
 
-from plugins.markers import SEVERITIES
-from plugins.outcomes import FAILING, finding_of
-from plugins.output import scrubbed
-from plugins.targets import current_id
+from plugins.configuration.markers import SEVERITIES
+from plugins.outcomes.run import FAILING, finding_of
+from plugins.outputs.files import scrubbed
+from plugins.configuration.targets import current_id
 
 SERVICE = "DigitalMe"
 FLOOD_TITLES = 5
@@ -209,7 +209,7 @@ def withdrawn(item, reason):
 def aliases(state, policy):
     """{fingerprint of a check's id now: the fingerprint its open state is kept under} for state written before
     stable check ids: without a targets file a host check's id carried testinfra's host parameter
-    (``test_x[local]``, plugins/targets.py), and so did its fingerprint. Such an entry (its key is the fingerprint
+    (``test_x[local]``, plugins/configuration/targets.py), and so did its fingerprint. Such an entry (its key is the fingerprint
     of its ``check`` on the run's URL) stays under that key until its episode ends, marked ``alias_of``, and its
     alerts keep the fingerprint receivers know it by: a repeat is suppressed, the escalation clock runs from the
     first alert, the resolved closes what was opened. A fleet's fingerprints were made from stable ids already."""

@@ -12,7 +12,7 @@ In a fleet run each target has its own window (its ``maintenance_window`` settin
 inside theirs are held, and only their outbox items wait; the other targets' alerts go as usual.
 """
 
-from plugins.alerting.plan import record, take
+from plugins.outputs.alerting.plan import record, take
 
 
 def hold_in_window(records, held, now, window_of):

@@ -4,12 +4,12 @@
   evidence, and lower one failure to warning where the finding is partial.
 - Failures read as one line for the operator, not a traceback: what was found, then what was required
   (``disk / at 83 % (required: below 80 %)``), or ``could not be checked: <what happened>``. A check's title is its
-  docstring's first line with the target's values in its ``{setting}`` fields (plugins/markers.py).
-- A failure an active waiver accepts (plugins/waivers.py) is judged where it happened, at its call phase: its
+  docstring's first line with the target's values in its ``{setting}`` fields (plugins/configuration/markers.py).
+- A failure an active waiver accepts (plugins/outcomes/waivers.py) is judged where it happened, at its call phase: its
   outcome is ``waived`` (neither failing nor passed) and its report an xfail-like skip, so pytest's exit code and
   terminal see it too.
 - Secrets the target lets slip (a key in a log line, a token in ``/info``) are masked where a message, value or
-  evidence becomes an outcome (plugins/redaction.py), and the suite's own secrets (webhook URLs) are removed, so
+  evidence becomes an outcome (plugins/secrets.py), and the suite's own secrets (webhook URLs) are removed, so
   no writer or sender ever sees them.
 - "Could not be checked" (a ProbeError, a timeout) is an error in whichever phase it happened: in the results file
   and, through ``pytest_report_teststatus``, in pytest's own counts (``1 failed, 2 errors``), so the terminal, the
@@ -28,13 +28,13 @@ import re
 
 import pytest
 
-from plugins.markers import SEVERITIES, describe, level3_of, schedules_of, selection_of, severity_of
-from plugins.output import scrub, scrubbed
+from plugins.configuration.markers import SEVERITIES, describe, level3_of, schedules_of, selection_of, severity_of
+from plugins.outputs.files import scrub, scrubbed
 from plugins.probes import ProbeError
-from plugins.redaction import MASK, redact, redacted, secret_parts
-from plugins.settings import SETTINGS
-from plugins.targets import TARGETS, target_of
-from plugins import reachability, trends, waivers
+from plugins.secrets import MASK, redact, redacted, secret_parts
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import TARGETS, target_of
+from plugins.outcomes import reachability, trends, waivers
 
 RUN = pytest.StashKey["Run"]()
 MEASUREMENT = pytest.StashKey["Measurement"]()
@@ -58,13 +58,13 @@ class Measurement:
     severity: str = ""  # set when a check lowers its severity for a partial finding
     evidence: dict = dataclasses.field(default_factory=dict)
     unit: str = None  # what the value and threshold count (plugins/units.py), for the record's human units
-    trend: dict = None  # the trend this value feeds, as declared in record() (plugins/trends.py), or None
+    trend: dict = None  # the trend this value feeds, as declared in record() (plugins/outcomes/trends.py), or None
 
     def record(self, value, threshold=None, unit=None, trend=None, trend_title=None, trend_of=None):
         """Keep the measured value (and the threshold it is held to) for the results file and report; ``unit``
         (``bytes``, ``pct``, ``s``, ``h``, ``days``) lets the record show them in human units. ``trend`` (a short
         stable name) charts the value in the history, ``trend_title`` its caption, ``trend_of`` what of the value
-        (a dict's key, or a function of its numbers such as ``max``): plugins/trends.py."""
+        (a dict's key, or a function of its numbers such as ``max``): plugins/outcomes/trends.py."""
         self.value, self.threshold, self.unit = redacted(value), redacted(threshold), unit
         self.trend = trends.declared(trend, trend_title, trend_of, value, unit) if trend is not None else None
 
@@ -88,22 +88,22 @@ class CheckOutcome:
     severity: str  # as applied: the marker's, or warning where the check lowered a partial failure
     declared_severity: str
     schedules: list
-    outcome: str  # passed | failed | skipped | error | waived (a failure an active waiver accepts: plugins/waivers.py)
-    # | not checked (its target is unreachable: plugins/reachability.py)
+    outcome: str  # passed | failed | skipped | error | waived (a failure an active waiver accepts: plugins/outcomes/waivers.py)
+    # | not checked (its target is unreachable: plugins/outcomes/reachability.py)
     message: str
     duration_s: float
     value: object = None
     threshold: object = None
     evidence: dict = dataclasses.field(default_factory=dict)
-    target: str = None  # the target's name in a fleet run (plugins/targets.py), else None
+    target: str = None  # the target's name in a fleet run (plugins/configuration/targets.py), else None
     unit: str = None  # what value and threshold count (Measurement.unit), or None
     level3: str = None  # the Level 3 kind of a failure of this check ("data loss", "security incident"), or None
-    waiver: dict = None  # the waiver that matched this check (plugins/waivers.py), with its state, or None
-    failing_since: str = None  # a failing check: when its run of failures began (plugins/history.py)
+    waiver: dict = None  # the waiver that matched this check (plugins/outcomes/waivers.py), with its state, or None
+    failing_since: str = None  # a failing check: when its run of failures began (plugins/outputs/history.py)
     failing_runs: int = None  # ... and how many runs of its selection it has failed in a row, this one included
     new_finding: bool = None  # a failing check that passed (or did not fail) in the previous run of its selection
     blocked_by: dict = None  # a "not checked" check: the headline's id, its finding, and the failure it would be
-    trend: dict = None  # the trend it feeds: {"name", "title", "unit", "value" (charted)} (plugins/trends.py)
+    trend: dict = None  # the trend it feeds: {"name", "title", "unit", "value" (charted)} (plugins/outcomes/trends.py)
 
     def to_dict(self, secrets=()):
         """The outcome as plain JSON values (what travels in the report), without the suite's secrets."""
@@ -120,12 +120,12 @@ class Run:
     started_at: dt.datetime
     selection: str
     stem: str  # "<UTC stamp>-<selection>", the name of this run's files ("_2", "_3" ... after it when another run
-    # of the selection started in the same second: plugins/results.py claims the name)
+    # of the selection started in the same second: plugins/outputs/results.py claims the name)
     checks: list = dataclasses.field(default_factory=list)
     alerts: list = dataclasses.field(default_factory=list)
     heartbeat: dict = None  # the dead-man's switch ping, when one is configured (plugins/alerting)
     finished_at: dt.datetime = None
-    report_error: str = None  # why the report folder cannot be written (plugins/results.py); alerts still go out
+    report_error: str = None  # why the report folder cannot be written (plugins/outputs/results.py); alerts still go out
     alert_state_note: str = None  # where the alert state was kept when not in the report folder (plugins/alerting)
 
     @property

@@ -18,7 +18,7 @@ import stat
 import tempfile
 import time
 
-from plugins.output import write_atomically
+from plugins.outputs.files import write_atomically
 
 OUTBOX_MAX = 1000  # a receiver down for weeks must not grow the outbox without end
 

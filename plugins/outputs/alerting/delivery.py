@@ -24,11 +24,11 @@ import time
 
 import pytest
 
-from plugins.alerting.plan import record
-from plugins.markers import SEVERITIES
-from plugins.output import scrub
-from plugins.settings import SETTINGS
-from plugins.targets import TARGETS
+from plugins.outputs.alerting.plan import record
+from plugins.configuration.markers import SEVERITIES
+from plugins.outputs.files import scrub
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import TARGETS
 
 SIGNATURE_HEADER = "X-DigitalMe-Signature"
 USER_AGENT = "digitalme-health-suite"

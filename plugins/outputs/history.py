@@ -6,7 +6,7 @@ serves and archives them too):
 
 - ``history-<YYYY-MM>.jsonl``: one line per run, appended (time, selection, status, counts, each target's status,
   the trend values by trend name, with each trend's caption and unit: the trends the checks declared where they
-  recorded their values, read from the results file (plugins/trends.py; null where a check ran and measured
+  recorded their values, read from the results file (plugins/outcomes/trends.py; null where a check ran and measured
   nothing, e.g. no answer: a gap in its chart), duration,
   whether its full record was kept and why). The audit's "it ran and passed at
   14:05" of every run, kept or thinned. JSON lines, not SQLite: a run appends one line (O(1), no rewrite, no
@@ -23,7 +23,7 @@ serves and archives them too):
   at a month's end of 5-minute runs takes 0.2-0.4 s).
 
 A run: after its alerts (plugins/pipeline.py), :func:`add_run` reads the state, fills each failing check's
-since-when data, writes the results file (plugins/results.py) with its link in the chain, appends its line and
+since-when data, writes the results file (plugins/outputs/results.py) with its link in the chain, appends its line and
 writes the state; after its record, :func:`write_history` does the day's upkeep once a day (retention, month
 pages) and writes ``index.html`` from the state, and :func:`thin` removes a thinned run's dated files last. Both
 hold ``<report dir>/.history.lock``, so overlapping runs (the 09:00 daily and a monitor) never lose each other's
@@ -34,7 +34,7 @@ the start of the first run of its streak and the streak's length (per target in 
 bounded by the checks failing now. A failing check of the next run of that selection gets ``failing_since``,
 ``failing_runs`` and ``new_finding`` (the previous run of the selection did not fail it, or there was none); a
 passing (or thinned, or skipped) run ends a streak; a waived check still fails, so its streak goes on; a check "not
-checked" (its target unreachable: plugins/reachability.py) keeps its streak as it was, neither longer nor ended. Runs of
+checked" (its target unreachable: plugins/outcomes/reachability.py) keeps its streak as it was, neither longer nor ended. Runs of
 other selections do not touch it. A run older than its selection's newest (overlapping, finished late) is read
 against the newest streaks and changes nothing.
 
@@ -68,7 +68,7 @@ not thinned; retention removes them in time. A results file that cannot be read 
 Fleet runs (``"targets"`` in the results file, each check's ``"target"``) keep, per target: its status over the
 last 30 days (a strip of stretches), its status in each run's row, and its own line in each trend chart.
 Results files without targets are shown as they always were. A report folder that cannot be written
-(plugins/results.py) is left alone: no history that run, no traceback.
+(plugins/outputs/results.py) is left alone: no history that run, no traceback.
 """
 
 import contextlib
@@ -83,14 +83,16 @@ import re
 import statistics
 import time
 
-from plugins import results, trends
-from plugins.outcomes import RUN, slug_of
-from plugins.reachability import NOT_CHECKED
-from plugins.output import COLOURS, write_atomically
-from plugins.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
-from plugins.settings import SETTINGS
-from plugins.targets import current_id, without_target
-from plugins.trends import Trend, number
+from plugins.outputs import results
+
+from plugins.outcomes import trends
+from plugins.outcomes.run import RUN, slug_of
+from plugins.outcomes.reachability import NOT_CHECKED
+from plugins.outputs.files import COLOURS, write_atomically
+from plugins.outputs.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import current_id, without_target
+from plugins.outcomes.trends import Trend, number
 
 
 RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-(.+?)(?:_\d+)?\.(json|html)$")  # stamp, selection slug, [_n: a 2nd run]
@@ -122,7 +124,7 @@ def when_of(summary):
 # --- the data: one summary per run --------------------------------------------------------------------
 
 def trend_check_name(check_id, target=None):
-    """A check id's last part as results files written before trends were declared knew it (plugins/trends.py
+    """A check id's last part as results files written before trends were declared knew it (plugins/outcomes/trends.py
     maps those by it): in a fleet run without the target in its parameters (``[prod-/health]`` is ``[/health]``
     of target prod); an id written before stable ids (``[local]``) as it is now."""
     return current_id(without_target(check_id, target)).split("::")[-1]
@@ -166,7 +168,7 @@ def outcomes_of(document):
 
 def previous_outcomes(previous):
     """The outcomes of a selection's previous run, keyed by today's ids: a run without a targets file written
-    before stable ids named host checks with testinfra's parameter (``test_x[local]``, plugins/targets.py)."""
+    before stable ids named host checks with testinfra's parameter (``test_x[local]``, plugins/configuration/targets.py)."""
     outcomes = previous["outcomes"]
     if previous.get("targets") is not None or not isinstance(outcomes, dict):
         return outcomes  # a fleet's ids were stable already (and ``[local]`` may be a target's name there)
@@ -336,7 +338,7 @@ def parsed_line(raw):
 
 def named_trends(summary):
     """A run's line with its trend values keyed by trend names: a line written before trends were declared
-    (keyed by the chart's title) is read as one written now (plugins/trends.py maps it); the file is not rewritten."""
+    (keyed by the chart's title) is read as one written now (plugins/outcomes/trends.py maps it); the file is not rewritten."""
     if "trends" in summary:
         return summary
     summary["values"] = trends.by_name(summary.get("values") or {})
@@ -499,7 +501,7 @@ def time_of(path):
 
 def expired(folder, retention, now):
     """Run files older than their selection's days (never today's), and temporary files and claims on a run's
-    name (plugins/results.py) a killed run left behind a day ago."""
+    name (plugins/outputs/results.py) a killed run left behind a day ago."""
     by_slug, default = retention
     yesterday = now - dt.timedelta(days=1)
     for name in sorted(os.listdir(folder)):

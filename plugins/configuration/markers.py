@@ -1,7 +1,7 @@
 """Markers: every check is ``critical`` or ``warning``, runs on at least one schedule and names its manual lines.
 
 The markers are registered here, and a check without exactly one severity marker, at least one schedule marker
-and one ``manual`` marker naming lines of the manual (plugins/manual.py) is a usage error at collection, before
+and one ``manual`` marker naming lines of the manual (plugins/configuration/manual.py) is a usage error at collection, before
 ``-m`` deselects it: nobody can add an unclassified or unexplained check, and none is silently never run. The rest
 of the suite asks this module what a check declares (:func:`severity_of`, :func:`schedules_of`,
 :func:`describe`) and which schedule runs (:func:`selection_of`).
@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from plugins.manual import label_of, unknown
-from plugins.settings import BY_NAME, size as parse_size
+from plugins.configuration.manual import label_of, unknown
+from plugins.configuration.settings import BY_NAME, size as parse_size
 from plugins.units import size as shown_size
 
 SEVERITIES = ("critical", "warning")  # worst first
@@ -110,7 +110,7 @@ def pytest_configure(config):
     for schedule, meaning in SCHEDULES.items():
         config.addinivalue_line("markers", f"{schedule}: runs with {meaning}")
     config.addinivalue_line("markers", f"{MANUAL}(*lines): the manual's lines the check enforces, e.g. 'Morning "
-                                       "Health Check 2' or 'Critical Alerts: Container Down' (plugins/manual.py)")
+                                       "Health Check 2' or 'Critical Alerts: Container Down' (plugins/configuration/manual.py)")
     config.addinivalue_line("markers", f"{LEVEL3}(kind): a failure goes to the Level 3 (emergency) route at once, "
                                        "e.g. 'data loss' or 'security incident'")
 
@@ -122,7 +122,7 @@ def pytest_collection_modifyitems(config, items):
     rules = (("every check needs exactly one severity marker (critical or warning) and at least one schedule "
               "marker (" + ", ".join(SCHEDULES) + ")", unclassified),
              ("every check needs one manual marker naming the manual's lines it enforces, e.g. "
-              '@pytest.mark.manual("Morning Health Check 2") (the lines: plugins/manual.py)', unexplained))
+              '@pytest.mark.manual("Morning Health Check 2") (the lines: plugins/configuration/manual.py)', unexplained))
     broken = [(rule, [line for line in map(why, items) if line]) for rule, why in rules]
     if any(wrong for _rule, wrong in broken):
         raise pytest.UsageError("\n".join(f"{rule}:\n  " + "\n  ".join(wrong) for rule, wrong in broken if wrong))

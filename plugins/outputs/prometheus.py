@@ -16,7 +16,7 @@ collector never reads half a file)::
     digitalme_run_duration_seconds{selection}                   how long it took
 
 A series' identity never changes from run to run: ``check`` is the check's id as a run without a targets file names
-it (``tests_health/test_endpoints.py::test_health_answers_healthy``, plugins/targets.py), the same in a fleet, where
+it (``tests_health/test_endpoints.py::test_health_answers_healthy``, plugins/configuration/targets.py), the same in a fleet, where
 ``target`` names the target (empty without a targets file); ``severity`` is the severity the check declares, and the
 one it alerts at this run (a Degraded /health lowers it to warning) is the value of
 ``digitalme_check_applied_severity``, not a label. Values are in base units, as Prometheus' naming conventions ask:
@@ -36,10 +36,10 @@ import time
 
 import pytest
 
-from plugins.outcomes import FAILING, owns_run
-from plugins.reachability import NOT_CHECKED
-from plugins.settings import SETTINGS
-from plugins.targets import without_target
+from plugins.outcomes.run import FAILING, owns_run
+from plugins.outcomes.reachability import NOT_CHECKED
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import without_target
 from plugins.units import unit_of_key, units_of
 
 PROBLEM = pytest.StashKey[str]()  # why the file could not be written
@@ -96,7 +96,7 @@ def registry_of(run, duration_s):
                     "The severity the check alerts at this run (its declared one, or lowered): 2 critical, 1 warning",
                     ["check", "target", "selection"], registry=registry)
     waived = Gauge("digitalme_check_waived",
-                   "1 when the check failed and an active waiver accepted it (plugins/waivers.py): not alerted",
+                   "1 when the check failed and an active waiver accepted it (plugins/outcomes/waivers.py): not alerted",
                    ["check", "target", "selection"], registry=registry)
     values = {suffix: Gauge(f"digitalme_check_value{suffix}", f"The check's {help_text}",
                             ["check", "measure", "target", "selection"], registry=registry)

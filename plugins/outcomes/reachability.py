@@ -28,7 +28,7 @@ import dataclasses
 
 import pytest
 
-from plugins.targets import target_of, targets_of
+from plugins.configuration.targets import target_of, targets_of
 
 HEADLINE = "test_target_reachable"  # the headline check's function name (tests_health/test_reachable.py)
 NOT_CHECKED = "not checked"  # the outcome of a check the headline stands for
@@ -80,7 +80,7 @@ class Reach:
 
 def http_of(config, target):
     """("" or why no endpoint answered, the first answer described)."""
-    from plugins.prefetch import fetched
+    from plugins.probes.prefetch import fetched
     endpoints = fetched(config, target, "endpoints")
     answers = list(endpoints.answers.values())
     answered = [a for a in answers if a.answered]
@@ -92,7 +92,7 @@ def http_of(config, target):
 
 def container_of(config, target):
     """("" or why the Docker daemon did not answer, "" or why the app container is not running)."""
-    from plugins.prefetch import docker_probe, fetched
+    from plugins.probes.prefetch import docker_probe, fetched
     from plugins.probes import ProbeError
     name = target.settings.container
     try:
@@ -113,7 +113,7 @@ def container_of(config, target):
 
 def remote_host(config, target):
     """Whether the target's host checks reach their host over the network (a fleet target's ``host``, --hosts)."""
-    from plugins.targets import fleet
+    from plugins.configuration.targets import fleet
     spec = target.settings.host if fleet(config) else (config.option.hosts or "")
     return bool(spec) and not spec.startswith("local://")
 

@@ -39,8 +39,8 @@ import re
 import pytest
 
 from plugins import adapters
-from plugins.settings import BY_NAME, RUN_WIDE, SECRET_MASK, SETTINGS, Invalid, Settings, closest
-from plugins.redaction import without_url_credentials
+from plugins.configuration.settings import BY_NAME, RUN_WIDE, SECRET_MASK, SETTINGS, Invalid, Settings, closest
+from plugins.secrets import without_url_credentials
 
 TARGETS = pytest.StashKey[dict]()  # name -> Target, in the file's order; {None: Target} without a file
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -231,7 +231,7 @@ def host(target, pytestconfig):
     """The target's host, as testinfra's ``host`` (which it replaces, here registered after testinfra's plugin):
     its ``host`` setting in a fleet, else ``--hosts`` / DIGITALME_HOST, else this machine. Not a parameter of
     the checks, unlike testinfra's, so a host check's id is the same whichever host it reads."""
-    from plugins.prefetch import checked_hosts
+    from plugins.probes.prefetch import checked_hosts
     hosts = checked_hosts(pytestconfig, target)
     if len(hosts) > 1:  # an ansible:// spec naming a group: checking only the first would pass silently
         from plugins.probes import ProbeError

@@ -85,7 +85,7 @@ SECTIONS = (
         "Warning Alerts", "Memory usage >85%", "Disk usage >80%", "CPU usage >90% (sustained)"),
         items=r"^# (\w+ usage .+)()$"),
     Section("Integration with External Monitoring", ("### Integration with External Monitoring",),
-            not_checked="the webhook the suite's alerts are sent to (plugins/alerting/), nothing of the target's"),
+            not_checked="the webhook the suite's alerts are sent to (plugins/outputs/alerting/), nothing of the target's"),
     Section("Standard Restart", ("### Application Restart Procedure", "**Standard Restart (Planned Maintenance):**"),
             numbered("Standard Restart", "Notify users (if applicable)", "Create backup before restart",
                      "Graceful restart", "Verify restart", "Document restart",
