@@ -1,16 +1,22 @@
-"""Secrets in what the target says (log lines, ``/info`` bodies), masked before they reach a message, a measured
-value, evidence, an alert, the results file or the record.
+"""Secrets, masked before they reach a message, a measured value, evidence, an alert, the results file or the
+record: the one module that knows what a secret looks like, and the one mask (:data:`MASK`).
+
+Two kinds. Secrets the suite was given (webhook URLs, tokens: the settings marked secret) are known by value:
+:func:`scrub` removes each from any text about to be written or sent, in every form a file may hold it
+(:func:`secret_forms`). Secrets in what the target says (log lines, ``/info`` bodies) are known by their look:
 
 One list of patterns, used twice: :func:`redact` masks every match where text is kept (plugins/outcomes/run.py
 applies it to every check's message, value, threshold and evidence), and the exposure probe
 (plugins/probes/exposure.py) uses the same patterns to *find* leaks, reporting each by a recognisable prefix and
-the mask (``sk-ant-…(masked)``): enough to know what leaked, nothing usable. A URL's user information is masked
+the mask (``sk-ant-***``): enough to know what leaked, nothing usable. A URL's user information is masked
 by :func:`without_url_credentials` wherever the suite shows a URL it was given.
 """
 
+import html
+import json
 import re
 
-MASK = "…(masked)"
+MASK = "***"
 
 # Values that are secrets whatever they are called; ``shown`` is the part a finding may print, and a value masked
 # already is left alone (text passes here more than once). PEM blocks come first: the whole block goes, its
@@ -35,15 +41,21 @@ SECRET_VALUES = (
 # wherever the suite shows a URL it was given (settings, their errors). Over-masking is harmless; a half-masked
 # password is not, so a stray space does not end it.
 URL_USERINFO = re.compile(r"://[^/@]*@")
+# Names that say their value is secret (a CI variable's, a URL query parameter's).
+SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
+QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
 
 
-def without_url_credentials(text, mask):
-    """``text`` with every URL's user information replaced by ``mask``: ``https://***@host``."""
-    return URL_USERINFO.sub("://" + mask + "@", text)
+def without_url_credentials(text):
+    """``text`` with every URL's user information and every secret-looking query parameter masked:
+    ``https://***@host/?token=***``."""
+    text = URL_USERINFO.sub("://" + MASK + "@", text)
+    return QUERY_PARAMETER.sub(lambda m: m.group(1) + (MASK if SECRET_LOOKING.search(m.group(2)) else m.group(3)),
+                               text)
 
 
 def masked(value):
-    """A secret's recognisable prefix and the mask: ``sk-ant-…(masked)``; nothing of an unknown format."""
+    """A secret's recognisable prefix and the mask: ``sk-ant-***``; nothing of an unknown format."""
     for _kind, pattern in SECRET_VALUES:
         match = pattern.match(value)
         if match:
@@ -53,7 +65,7 @@ def masked(value):
 
 def secrets_in(text):
     """Each kind of secret value found in ``text``, once, with its masked prefix: ``["Anthropic API key
-    sk-ant-…(masked)"]`` (what a finding may say of it)."""
+    sk-ant-***"]`` (what a finding may say of it)."""
     found = {}
     for kind, pattern in SECRET_VALUES:
         match = pattern.search(text)
@@ -63,7 +75,7 @@ def secrets_in(text):
 
 
 def redact(text):
-    """``text`` with every recognisable secret value masked, its prefix kept: ``Bearer …(masked)``."""
+    """``text`` with every recognisable secret value masked, its prefix kept: ``Bearer ***``."""
     for _kind, pattern in SECRET_VALUES:
         text = pattern.sub(lambda m: m.group("shown") + MASK, text)
     return text
@@ -89,3 +101,33 @@ def redacted(value):
     if type(value) in (list, tuple):  # not subclasses: a named tuple is built differently
         return type(value)(redacted(v) for v in value)
     return value
+
+
+# --- secrets known by value (the settings marked secret) ------------------------------------------------------
+
+def scrub(text, secrets):
+    """``text`` with each of ``secrets`` (4 characters or more: shorter ones would mask ordinary words) masked."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def scrubbed(value, secrets):
+    """``value`` with :func:`scrub` applied to every string inside it (dict keys, lists and tuples too)."""
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, dict):
+        return {scrubbed(k, secrets): scrubbed(v, secrets) for k, v in value.items()}
+    if type(value) in (list, tuple):
+        return type(value)(scrubbed(v, secrets) for v in value)
+    return value
+
+
+def secret_forms(secrets):
+    """Each secret as written plainly, HTML-escaped and JSON-escaped (a JSON or HTML file may hold any of them)."""
+    forms = set()
+    for secret in secrets:
+        as_json = json.dumps(secret)[1:-1]
+        forms.update({secret, html.escape(secret), as_json, html.escape(as_json)})
+    return sorted(forms, key=len, reverse=True)

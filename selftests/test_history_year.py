@@ -178,8 +178,11 @@ def test_daily_runs_are_never_thinned_and_cannot_be(suite):
     assert all(kept(run) for run in unthinned), "DIGITALME_REPORT_THIN empty must keep every record"
 
 
-MOVED_SINCE = {"plugins.output": "plugins.outputs.files", "plugins.results": "plugins.outputs.results",
-               "plugins.settings": "plugins.configuration.settings"}  # issue 24's stage packages
+MOVED_SINCE = {  # its imports, as issue 24's stage packages have them
+    "from plugins.output import COLOURS, write_atomically":
+        "from plugins.files import write_atomically\nfrom plugins.outputs.results import COLOURS",
+    "from plugins.results import": "from plugins.outputs.results import",
+    "from plugins.settings import": "from plugins.configuration.settings import"}
 
 
 def previous_history():
@@ -188,8 +191,8 @@ def previous_history():
                             capture_output=True, text=True)
     if source.returncode != 0:
         pytest.skip(f"the previous version is not in this checkout: {source.stderr.strip()}")
-    for old, now in MOVED_SINCE.items():  # its imports, at the modules' places of today
-        source.stdout = source.stdout.replace(f"from {old} import", f"from {now} import")
+    for old, now in MOVED_SINCE.items():
+        source.stdout = source.stdout.replace(old, now)
     spec = importlib.util.spec_from_loader("previous_history", loader=None)
     module = importlib.util.module_from_spec(spec)
     exec(compile(source.stdout, "previous_history.py", "exec"), module.__dict__)

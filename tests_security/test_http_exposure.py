@@ -5,7 +5,7 @@ Each check's ``manual`` marker names its lines: the deployment guide's security 
 (X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no ``Server`` header); Morning Health Check 2
 (``curl -f http://localhost/info``); the troubleshooting guide's security log patterns
 ``Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious``, and credentials the app wrote
-into its own log. A secret is never shown: a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
+into its own log. A secret is never shown: a finding names where it is and a masked prefix (``sk-ant-***``).
 """
 
 import re

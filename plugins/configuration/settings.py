@@ -18,10 +18,9 @@ import urllib.parse
 import pytest
 
 from plugins import adapters
-from plugins.secrets import without_url_credentials
+from plugins.secrets import MASK, without_url_credentials
 
 SETTINGS = pytest.StashKey["Settings"]()
-SECRET_MASK = "***"
 
 
 class Invalid(ValueError):
@@ -402,9 +401,9 @@ class Settings:
         for setting in DECLARED:
             value = self.values[setting.name]
             if setting.secret and value:
-                value = SECRET_MASK
+                value = MASK
             elif isinstance(value, str) and "@" in value and "://" in value:
-                value = without_url_credentials(value, SECRET_MASK)
+                value = without_url_credentials(value)
             elif isinstance(value, (tuple, Window)):
                 value = ",".join(value) if isinstance(value, tuple) else str(value)
             shown[setting.name] = value
@@ -471,7 +470,7 @@ def resolve(config, environ):
         try:
             values[setting.name] = setting.parse(raw)
         except Invalid as e:
-            shown = SECRET_MASK if setting.secret else repr(without_url_credentials(raw, SECRET_MASK))
+            shown = MASK if setting.secret else repr(without_url_credentials(raw))
             problems.append(f"{setting.env}={shown} (from {source}): {e}")
         sources[setting.name] = source
     if not problems and values["cert_crit_days"] > values["cert_warn_days"]:

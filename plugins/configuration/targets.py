@@ -39,8 +39,8 @@ import re
 import pytest
 
 from plugins import adapters
-from plugins.configuration.settings import BY_NAME, RUN_WIDE, SECRET_MASK, SETTINGS, Invalid, Settings, closest
-from plugins.secrets import without_url_credentials
+from plugins.configuration.settings import BY_NAME, RUN_WIDE, SETTINGS, closest, Invalid, Settings
+from plugins.secrets import MASK, without_url_credentials
 
 TARGETS = pytest.StashKey[dict]()  # name -> Target, in the file's order; {None: Target} without a file
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
@@ -93,7 +93,7 @@ def table_values(table, where, problems):
         try:
             parsed[key] = setting.parse(as_text(raw))
         except Invalid as e:
-            shown = SECRET_MASK if setting.secret else repr(without_url_credentials(str(raw), SECRET_MASK))
+            shown = MASK if setting.secret else repr(without_url_credentials(str(raw)))
             problems.append(f"{where} {key} = {shown}: {e}")
     return parsed
 
@@ -177,7 +177,7 @@ def configure_targets(config):
             config.option.hosts = base.host  # DIGITALME_HOST is --hosts for the one target
         hosts = [h for h in (config.option.hosts or "").split(",") if h.strip()]
         if len(hosts) > 1:  # the one target has one host: its checks' ids name no host (see the module's doc)
-            shown = ", ".join(without_url_credentials(h.strip(), SECRET_MASK) for h in hosts)
+            shown = ", ".join(without_url_credentials(h.strip()) for h in hosts)
             raise pytest.UsageError(f"--hosts names {len(hosts)} hosts ({shown}): a run without a targets "
                                     "file checks one deployment on one host; for several, write a targets file "
                                     "(DIGITALME_TARGETS) with host = \"ssh://...\" in each [targets.<name>]")

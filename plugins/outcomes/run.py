@@ -29,12 +29,12 @@ import re
 import pytest
 
 from plugins.configuration.markers import SEVERITIES, describe, level3_of, schedules_of, selection_of, severity_of
-from plugins.outputs.files import scrub, scrubbed
-from plugins.probes import ProbeError
-from plugins.secrets import MASK, redact, redacted, secret_parts
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import TARGETS, target_of
+from plugins.files import slug
 from plugins.outcomes import reachability, trends, waivers
+from plugins.probes import ProbeError
+from plugins.secrets import MASK, redact, redacted, scrub, scrubbed, secret_parts
 
 RUN = pytest.StashKey["Run"]()
 MEASUREMENT = pytest.StashKey["Measurement"]()
@@ -171,7 +171,7 @@ def status_of(checks):
 def slug_of(selection):
     """A selection as it appears in run files' names: letters, digits and ``-`` only (so ``_`` can number runs of
     one second)."""
-    return re.sub(r"[^A-Za-z0-9]+", "-", selection).strip("-") or "all"
+    return slug(selection, empty="all")
 
 
 def new_run(config):

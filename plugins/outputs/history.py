@@ -72,9 +72,7 @@ Results files without targets are shown as they always were. A report folder tha
 """
 
 import contextlib
-import dataclasses
 import datetime as dt
-import fcntl
 import hashlib
 import html
 import json
@@ -83,16 +81,16 @@ import re
 import statistics
 import time
 
-from plugins.outputs import results
-
-from plugins.outcomes import trends
-from plugins.outcomes.run import RUN, slug_of
-from plugins.outcomes.reachability import NOT_CHECKED
-from plugins.outputs.files import COLOURS, write_atomically
-from plugins.outputs.results import REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
+from plugins import files
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import current_id, without_target
-from plugins.outcomes.trends import Trend, number
+from plugins.files import write_atomically
+from plugins.outcomes import trends
+from plugins.outcomes.reachability import NOT_CHECKED
+from plugins.outcomes.run import RUN, slug_of
+from plugins.outcomes.trends import number, Trend
+from plugins.outputs import results
+from plugins.outputs.results import COLOURS, REPORT_ERROR, RESULTS_OK, RESULTS_SHA256, THINNED, kept_paths, paths_of, report_failed
 
 
 RUN_FILE = re.compile(r"^(\d{8}T\d{6}Z)-(.+?)(?:_\d+)?\.(json|html)$")  # stamp, selection slug, [_n: a 2nd run]
@@ -372,23 +370,10 @@ def write_state(store, state):
     write_atomically(os.path.join(store, STATE), json.dumps(state, separators=(",", ":")))
 
 
-@contextlib.contextmanager
 def locked(folder):
     """The history's lock, held by one run at a time; waits up to :data:`LOCK_WAIT_S`, then raises TimeoutError."""
-    with open(os.path.join(folder, LOCK), "a") as f:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the history was locked by another run for {LOCK_WAIT_S} s") from None
-                time.sleep(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return files.locked(os.path.join(folder, LOCK), time.monotonic() + LOCK_WAIT_S,
+                        TimeoutError(f"the history was locked by another run for {LOCK_WAIT_S} s"))
 
 
 # --- a report folder of an earlier version: read once ------------------------------------------------------

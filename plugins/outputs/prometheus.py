@@ -36,10 +36,10 @@ import time
 
 import pytest
 
-from plugins.outcomes.run import FAILING, owns_run
-from plugins.outcomes.reachability import NOT_CHECKED
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import without_target
+from plugins.outcomes.reachability import NOT_CHECKED
+from plugins.outcomes.run import FAILING, owns_run
 from plugins.units import unit_of_key, units_of
 
 PROBLEM = pytest.StashKey[str]()  # why the file could not be written

@@ -53,15 +53,15 @@ from pytest_html import extras
 from pytest_metadata.plugin import metadata_key
 
 from plugins import adapters
-
-from plugins.outcomes import waivers
 from plugins.configuration.markers import SEVERITIES
+from plugins.outcomes import waivers
 from plugins.outcomes.run import (COULD_NOT_CHECK_MARK, EVIDENCE_MAX_CHARS, FAILING, ORDER, RUN, counted, outcome_in,
-                              owns_run)
-from plugins.outputs.files import COLOURS, scrub, secret_forms, write_atomically
-from plugins.outputs.results import REPORT_ERROR, RESULTS_SHA256, paths_of, report_failed
-from plugins.configuration.settings import BY_NAME, SECRET_MASK, SETTINGS, duration, size
+                                  owns_run)
+from plugins.configuration.settings import BY_NAME, SETTINGS, duration, size
 from plugins.configuration.targets import fleet, targets_of
+from plugins.files import write_atomically
+from plugins.outputs.results import COLOURS, REPORT_ERROR, RESULTS_SHA256, paths_of, report_failed
+from plugins.secrets import MASK, SECRET_LOOKING, scrub, secret_forms, without_url_credentials
 from plugins.units import human, unit_of_key, units_of
 
 RECORD = pytest.StashKey[str]()  # the HTML file this run writes (ours, or the user's --html)
@@ -80,8 +80,6 @@ TABLES = ("<style>#digitalme-alerts td,#digitalme-alerts th,#digitalme-waivers t
 ENVIRONMENT = re.compile(r'\s*<div id="environment-header">.*?<table id="environment"></table>', re.S)
 RESULT_RANK = {"error": 0, "failed": 1, "waived": 2, "not checked": 3, "skipped": 3,  # pytest-html's order (waived:
                "passed": 4}  # XFailed; not checked: Skipped, its target unreachable: plugins/outcomes/reachability.py)
-SECRET_LOOKING = re.compile(r"(?i)token|secret|passw|pwd|key|auth(?!or)|credential|cookie|session|webhook|signature")
-QUERY_PARAMETER = re.compile(r"([?&;]([^=&#\s]+)=)([^&#\s]*)")  # a URL's ?name=value
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 html_hook = pytest.hookimpl(optionalhook=True)  # pytest-html's hooks: it may be disabled (-p no:html)
 
@@ -217,11 +215,9 @@ def without_secrets(metadata, secrets):
     cleaned = {}
     for key, value in metadata.items():
         if isinstance(value, str):
-            value = re.sub(r"://[^/@\s]*@", "://" + SECRET_MASK + "@", value)
-            value = QUERY_PARAMETER.sub(
-                lambda m: m.group(1) + (SECRET_MASK if SECRET_LOOKING.search(m.group(2)) else m.group(3)), value)
+            value = without_url_credentials(value)
             if SECRET_LOOKING.search(key) or any(s and s in value for s in secrets):
-                value = SECRET_MASK
+                value = MASK
         cleaned[key] = value
     return cleaned
 

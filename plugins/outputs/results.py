@@ -61,13 +61,15 @@ import tempfile
 
 import pytest
 
-from plugins.outcomes import waivers
-from plugins.outcomes.run import FAILING, RUN, counted, owns_run
-from plugins.outcomes.reachability import NOT_CHECKED
-from plugins.outputs.files import scrub, secret_forms, write_atomically
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import fleet, targets_of
+from plugins.files import write_atomically
+from plugins.outcomes import waivers
+from plugins.outcomes.reachability import NOT_CHECKED
+from plugins.outcomes.run import FAILING, RUN, counted, owns_run
+from plugins.secrets import scrub, secret_forms
 
+COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}  # a run's status, in the record and history
 SCHEMA = 1
 RESULTS_FILES = pytest.StashKey[dict]()
 REPORT_ERROR = pytest.StashKey[str]()  # why the report folder cannot be written; set at start-up or when it fails

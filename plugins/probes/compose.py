@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 
+from plugins.files import write_atomically
 from plugins.probes import ProbeError
 
 
@@ -166,7 +167,6 @@ def _kept(path, digest):
 def _keep(path, digest, services):
     """Keep compose's answer for the next run; a state folder that cannot be written only costs that run a compose."""
     import datetime as dt
-    from plugins.outputs.files import write_atomically
     try:
         write_atomically(path, json.dumps({"inputs_sha256": digest, "services": list(services),
                                            "at": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}))

@@ -22,6 +22,7 @@ import pytest
 
 from plugins import adapters
 from plugins.configuration.settings import SETTINGS
+from plugins.files import state_path, write_atomically
 
 # Probes spawn commands (the host's, ssh, compose) from these threads while pytest rewrites os.environ (putenv of
 # PYTEST_CURRENT_TEST) in the main one. A vfork()ed child shares the parent's memory and reads its environment at
@@ -184,7 +185,6 @@ def remembered_path(config):
     if not marker or config.args_source is not pytest.Config.ArgsSource.TESTPATHS or \
             not settings_of(config).report_dir:
         return None
-    from plugins.outputs.files import state_path
     return state_path(settings_of(config).report_dir, f"probes-{marker}")
 
 
@@ -206,7 +206,6 @@ def remember(config, names):
     path = remembered_path(config)
     if path is None or names == remembered(config):
         return
-    from plugins.outputs.files import write_atomically
     try:
         write_atomically(path, json.dumps({"probes": sorted(names)}))
     except OSError:
@@ -286,7 +285,6 @@ def compose_services_of(settings, docker, target=None):
     """The services the compose file declares, found from the configured file or the containers' label; compose's
     answer kept in the report folder's state for runs with the same inputs (per target)."""
     from plugins.probes.compose import declared_services
-    from plugins.outputs.files import state_path
     kept = state_path(settings.report_dir, "compose-services", target) if settings.report_dir else None
     return declared_services(settings.compose_file, docker.project_containers(settings.compose_project), kept)
 

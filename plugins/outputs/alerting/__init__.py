@@ -62,14 +62,14 @@ import os
 import time
 import types
 
-from plugins.outputs.alerting import delivery, hold, plan
-from plugins.outputs.alerting.delivery import pytest_digitalme_deliver_alert  # noqa: F401 - the default channel
-from plugins.outputs.alerting.store import OUTBOX_MAX, StateLocked, Store, bounded, outbox_item
-from plugins.outcomes.run import FAILING
-from plugins.outputs.files import scrub
-from plugins.outputs.results import REPORT_ERROR, paths_of
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import current_id, fleet, targets_of
+from plugins.outcomes.run import FAILING
+from plugins.outputs.alerting import delivery, hold, plan
+from plugins.outputs.alerting.delivery import pytest_digitalme_deliver_alert  # noqa: F401 - the default channel
+from plugins.outputs.alerting.store import OUTBOX_MAX, bounded, outbox_item, StateLocked, Store
+from plugins.outputs.results import REPORT_ERROR, paths_of
+from plugins.secrets import scrub
 
 UNDELIVERED = ("queued", "failed", "spooled", "dropped", "error")  # the heartbeat says /fail
 

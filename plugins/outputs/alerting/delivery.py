@@ -24,11 +24,11 @@ import time
 
 import pytest
 
-from plugins.outputs.alerting.plan import record
 from plugins.configuration.markers import SEVERITIES
-from plugins.outputs.files import scrub
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import TARGETS
+from plugins.outputs.alerting.plan import record
+from plugins.secrets import scrub
 
 SIGNATURE_HEADER = "X-DigitalMe-Signature"
 USER_AGENT = "digitalme-health-suite"

@@ -38,9 +38,9 @@ import hashlib
 import json
 
 from plugins.configuration.markers import SEVERITIES
-from plugins.outcomes.run import FAILING, finding_of
-from plugins.outputs.files import scrubbed
 from plugins.configuration.targets import current_id
+from plugins.outcomes.run import FAILING, finding_of
+from plugins.secrets import scrubbed
 
 SERVICE = "DigitalMe"
 FLOOD_TITLES = 5

@@ -10,15 +10,14 @@ their route (the severity, or emergency).
 """
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import stat
 import tempfile
-import time
 
-from plugins.outputs.files import write_atomically
+from plugins import files
+from plugins.files import write_atomically
 
 OUTBOX_MAX = 1000  # a receiver down for weeks must not grow the outbox without end
 
@@ -73,41 +72,31 @@ class Store:
         if self.problem is None:
             self.problem = reason_of(error)
 
-    def open_lock(self):
-        """The lock file, in the report folder or else the fallback; None when neither can have one."""
-        try:
-            os.makedirs(self.primary, exist_ok=True)
-            return open(os.path.join(self.primary, self.LOCK), "a")
-        except OSError as e:
-            self.note(e)
-        try:
-            private_folder(self.fallback)
-            return open(os.path.join(self.fallback, self.LOCK), "a")
-        except OSError:
-            return None
+    def lock_path(self):
+        """The lock file, in the report folder or else the fallback (created, so it can be locked); None when
+        neither can have one."""
+        for folder, make in ((self.primary, lambda f: os.makedirs(f, exist_ok=True)), (self.fallback, private_folder)):
+            try:
+                make(folder)
+                path = os.path.join(folder, self.LOCK)
+                open(path, "a").close()
+                return path
+            except OSError as e:
+                if folder == self.primary:
+                    self.note(e)
+        return None
 
     @contextlib.contextmanager
     def locked(self, deadline):
         """Exclusive for the read-deliver-write cycle, so two overlapping runs cannot both alert; raises
         StateLocked when another run holds it until ``deadline``."""
-        lock = self.open_lock()
-        if lock is None:  # nowhere to keep anything: still alert (at least once), and say so
+        path = self.lock_path()
+        if path is None:  # nowhere to keep anything: still alert (at least once), and say so
             yield self
             return
-        with lock:
-            while True:
-                try:
-                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise StateLocked("the alert state stayed locked by another run for the whole alert "
-                                          "budget") from None
-                    time.sleep(0.05)
-            try:
-                yield self
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with files.locked(path, deadline, StateLocked("the alert state stayed locked by another run for the whole "
+                                                      "alert budget")):
+            yield self
 
     # reading: the newer of the two folders
 
