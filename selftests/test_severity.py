@@ -138,6 +138,7 @@ def test_dead_docker_daemon_fails_the_real_checks_cleanly(tmp_path):
     it would have been (plugins/outcomes/reachability.py)."""
     run = run_pytest(REPO, ["-m", "monitor"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
                                                 "DIGITALME_BASE_URL": "http://127.0.0.1:9",
+                                                "DIGITALME_HTTPS_URL": "https://127.0.0.1:9",  # not a demo's :443
                                                 "DIGITALME_ALERTS": "off"}, tmp_path / "reports")
     assert run.returncode == 1, run
     assert "Traceback" not in run.stdout
@@ -157,7 +158,10 @@ def test_unreachable_host_fails_the_host_checks_cleanly(tmp_path):
     """--hosts naming a host that does not answer: each host check errors at its severity, in ssh's words; with
     neither HTTP nor Docker answering either, the target's headline stands for them ("not checked")."""
     run = run_pytest(REPO, ["-m", "resources", "--hosts=ssh://nobody@127.0.0.1:9"],
-                     {"DIGITALME_ALERTS": "off", "DOCKER_HOST": "unix:///nonexistent/docker.sock"}, tmp_path / "reports")
+                     {"DIGITALME_ALERTS": "off", "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                      # nothing answers, even with a demo sandbox on localhost:80/443
+                      "DIGITALME_BASE_URL": "http://127.0.0.1:9", "DIGITALME_HTTPS_URL": "https://127.0.0.1:9"},
+                     tmp_path / "reports")
     assert run.returncode == 1 and "Traceback" not in run.stdout, run
     for name, severity in (("test_host_memory_below_threshold", "warning"),
                            ("test_filesystems_below_disk_threshold", "warning")):
