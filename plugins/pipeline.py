@@ -17,7 +17,8 @@ import pytest
 
 from plugins.outcomes import reachability
 from plugins.outcomes.run import RUN, in_collection_order, owns_run
-from plugins.outputs import alerting, history, record, results
+from plugins.outputs import alerting, history, results
+from plugins.outputs.record import publishing as record
 
 
 def finish_run(session, exitstatus):
