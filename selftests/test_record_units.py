@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 from conftest import REPO, run_pytest
-from plugins.outputs.record import cells, environment, summary as record_summary
+from plugins.outputs.record import cells as record_cells, environment as record_environment, summary as record_summary
 from plugins.outcomes.run import CheckOutcome, Run
 from plugins.units import FORMATTERS, UNITS, human, unit_of_key, units_of
 
@@ -153,8 +153,8 @@ def test_a_long_cell_is_cut():
 
     Manual: Daily Health Check (the record read at a glance).
     """
-    cell = cells.shown({f"/mnt/{n}": 50.0 for n in range(100)}, "pct")
-    assert len(cell) == cells.CELL_MAX_CHARS + 3 and cell.endswith("..."), f"{len(cell)} characters: {cell[-40:]!r}"
+    cell = record_cells.shown({f"/mnt/{n}": 50.0 for n in range(100)}, "pct")
+    assert len(cell) == record_cells.CELL_MAX_CHARS + 3 and cell.endswith("..."), f"{len(cell)} characters: {cell[-40:]!r}"
 
 
 def test_the_settings_row_shows_sizes_durations_and_units_not_raw_numbers():
@@ -171,7 +171,7 @@ def test_the_settings_row_shows_sizes_durations_and_units_not_raw_numbers():
         def getoption(self, name):
             return None
     settings = resolve(Config(), {"DIGITALME_ALERT_REPEAT_WARNING": "90m", "DIGITALME_RESPONSE_TIME_MAX_S": "0.5"})
-    row = environment.environment_of(settings, Run(started_at=dt.datetime.now(dt.timezone.utc), selection="daily",
+    row = record_environment.environment_of(settings, Run(started_at=dt.datetime.now(dt.timezone.utc), selection="daily",
                                               stem="x"), {})["Thresholds and settings"]
     for expected in ("container_memory_max=2.0 GiB", "db_size_max=1.0 GiB", "alert_repeat_critical=1h",
                      "alert_repeat_warning=90m", "escalate_after=30m", "disk_max_pct=80 %", "backup_max_age_h=26 h",
