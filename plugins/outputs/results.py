@@ -274,7 +274,8 @@ def fail_on_report_error(session):
 
 def pytest_configure(config):
     """Probe the report folder before anything writes there (pytest-html makes its folder at configure), and
-    claim the run's name in it before anything names the run's files (the record's, plugins/outputs/record/, is trylast)."""
+    claim the run's name in it before anything names the run's files (the record's configure,
+    plugins/outputs/record/, is trylast)."""
     if owns_run(config):
         folder = config.stash[SETTINGS].report_dir
         error = unwritable(folder)
