@@ -20,7 +20,7 @@ import pytest
 from plugins.outcomes import reachability
 from plugins.outcomes.run import RUN, in_collection_order, owns_run
 from plugins.outputs import alerting, history, results
-from plugins.outputs.record import publishing as record
+from plugins.outputs.record import publishing as record  # the record's file: publish, withdraw, failed_writing
 
 
 def finish_run(session, exitstatus):
@@ -66,7 +66,9 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    """The run's last lines: what alerting did, the status line, where the results are (or why not)."""
+    """Step 7, the run's last lines: what alerting did, the status line, where the results are (or why not). Two
+    lines may come before these, from their own hooks: the Prometheus file's problem (a wrapper: first) and the
+    waivers to remove or renew (tryfirst: before this plain one)."""
     if not owns_run(config):
         return
     run = config.stash[RUN]
