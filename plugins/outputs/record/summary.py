@@ -127,8 +127,9 @@ def alerts_of(alerts, secrets):
         payload = entry.get("payload") or {}
         state = entry["state"] + (" (from the outbox)" if entry.get("from_outbox") else "") + (
             f" (held since {entry['held_at']})" if entry.get("from_held") else "")
-        cells = (state, entry.get("reason", ""), entry.get("route") or "", payload.get("status", ""),
-                 payload.get("severity", ""), payload.get("title", "")) + ((entry.get("target") or "",) if fleet_run else ())
+        cells = ((state, entry.get("reason", ""), entry.get("route") or "", payload.get("status", ""),
+                  payload.get("severity", ""), payload.get("title", ""))
+                 + ((entry.get("target") or "",) if fleet_run else ()))
         rows.append(f'<tr class="alert-{html.escape(entry["state"])}">'
                     + "".join(f"<td>{html.escape(scrub(str(c), secrets))}</td>" for c in cells) + "</tr>")
     names = ("State", "Reason", "Route", "Alert", "Severity", "Finding") + (("Target",) if fleet_run else ())
