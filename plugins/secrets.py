@@ -131,3 +131,16 @@ def secret_forms(secrets):
         as_json = json.dumps(secret)[1:-1]
         forms.update({secret, html.escape(secret), as_json, html.escape(as_json)})
     return sorted(forms, key=len, reverse=True)
+
+
+def masked_table(values, secrets):
+    """A table of names and values (pytest-metadata's: CI variables can carry tokens) with every text value masked
+    whose name looks secret or that holds one of ``secrets``; URL credentials masked in the others."""
+    cleaned = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            value = without_url_credentials(value)
+            if SECRET_LOOKING.search(key) or any(s and s in value for s in secrets):
+                value = MASK
+        cleaned[key] = value
+    return cleaned

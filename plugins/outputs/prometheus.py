@@ -32,6 +32,7 @@ the setting is set: a monitor run every 5 minutes pays nothing for it otherwise.
 """
 
 import math
+import os
 import time
 
 import pytest
@@ -131,7 +132,6 @@ def registry_of(run, duration_s):
 
 def write(folder, run, duration_s):
     """Write ``digitalme_<selection>.prom`` into ``folder`` atomically; returns its path."""
-    import os
     from prometheus_client import write_to_textfile
     path = os.path.join(folder, f"digitalme_{run.slug}.prom")
     write_to_textfile(path, registry_of(run, duration_s))
@@ -156,8 +156,12 @@ def pytest_digitalme_run_finished(config, run):
                                  f"({e.strerror or e}); the run's other outputs are unaffected")
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(wrapper=True)
 def pytest_terminal_summary(terminalreporter, config):
-    """The one line saying the Prometheus file could not be written (before the status line)."""
+    """The one line saying the Prometheus file could not be written, first among the suite's last lines: a wrapper
+    writes before every plain implementation runs (the waivers' tryfirst line, then plugins/pipeline.py's status
+    line), whatever the order of conftest.py's SUITE_PLUGINS; pytest's terminal reporter, registered later, wraps
+    it (its failures come before)."""
     if owns_run(config) and PROBLEM in config.stash:
         terminalreporter.write_line(config.stash[PROBLEM], yellow=True)
+    return (yield)

@@ -45,10 +45,12 @@ attempted, the checks, alerts and heartbeat run as usual, and the run ends with 
 ``DigitalMe: ERROR - report folder <path> cannot be written (<reason>): ...``, and a non-zero exit (pytest's own
 when it is not 0, else 1). A folder that fails later (filled during the run) ends the same way.
 
-The file is written by plugins/outputs/history.py's ``add_run`` (called by plugins/pipeline.py after the alerts, so it
-carries their delivery outcomes), under the history's lock: the since-when data and the chain link come from the
-history's state, and the file's SHA-256 goes into ``config.stash[RESULTS_SHA256]`` (the record shows it). This
-module names the run's files, makes the document, writes it and prints the run's last lines.
+This module is the one writer of the results file and ``latest.json``: :func:`write_results` writes both, at step 2
+of plugins/pipeline.py's end of a run (after the alerts, so the file carries their delivery outcomes; from
+plugins/outputs/history.py's ``add_run``, under the history's lock, as the since-when data and the chain link come
+from the history's state), and puts the file's SHA-256 into ``config.stash[RESULTS_SHA256]`` (the record shows it);
+:func:`note_thinned` rewrites ``latest.json`` of a thinned run (step 6). It also names the run's files, makes the
+document and words the run's last lines.
 """
 
 import contextlib
@@ -222,9 +224,9 @@ def status_line(config):
 
 
 def write_results(config, chain=None):
-    """The results file and ``latest.json`` (``chain``: the file's link to the previous one, plugins/outputs/history.py);
-    returns the text written, or None: a folder that cannot take them is noted, never raised. Its SHA-256 goes
-    into ``config.stash[RESULTS_SHA256]``."""
+    """The results file and ``latest.json``, the run as it is now (``chain``: the file's link to the previous one,
+    plugins/outputs/history.py); returns the text written, or None: a folder that cannot take them is noted, never
+    raised. Its SHA-256 goes into ``config.stash[RESULTS_SHA256]``. The only place either file is written whole."""
     if REPORT_ERROR in config.stash:
         return None
     run = config.stash[RUN]
@@ -248,6 +250,20 @@ def write_results(config, chain=None):
     return text
 
 
+def note_thinned(config):
+    """``latest.json`` of a thinned run, once its dated files are removed (plugins/outputs/history.py): ``files``
+    names where the run can still be read (``latest.*``), ``thinned_files`` the dated files. Only while it still
+    holds this run (a later run may have written it since); the caller holds the history's lock. Raises OSError,
+    or ValueError for a file that is not JSON."""
+    latest = os.path.join(config.stash[SETTINGS].report_dir, "latest.json")
+    with open(latest, encoding="utf-8") as f:
+        document = json.load(f)
+    if document.get("files") == paths_of(config):
+        document["thinned_files"], document["files"] = document["files"], kept_paths(config)
+        document["thinned"] = True
+        write_atomically(latest, json.dumps(document, indent=1))
+
+
 def fail_on_report_error(session):
     """A report folder that failed makes the run fail: pytest's own exit when it is not 0, else 1."""
     if REPORT_ERROR in session.config.stash and session.exitstatus == 0:
@@ -258,7 +274,8 @@ def fail_on_report_error(session):
 
 def pytest_configure(config):
     """Probe the report folder before anything writes there (pytest-html makes its folder at configure), and
-    claim the run's name in it before anything names the run's files (record.py's configure is trylast)."""
+    claim the run's name in it before anything names the run's files (the record's configure,
+    plugins/outputs/record/, is trylast)."""
     if owns_run(config):
         folder = config.stash[SETTINGS].report_dir
         error = unwritable(folder)
