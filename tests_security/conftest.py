@@ -68,12 +68,12 @@ def deployment_env(host, settings):
 @pytest.fixture(scope="module")
 def certificate_on_disk(pytestconfig, target, host, certificate_on_disk_by_host):
     """(path in the container, where the path came from, CertificateFacts) of the certificate file the app is
-    configured with (plugins/probes/tls.py ``certificate_file``), read in the background for each host."""
+    configured with (plugins/probes/certificate_files.py ``certificate_file``), read in the background for each host."""
     found = certificate_on_disk_by_host.get(host.backend.get_pytest_id())
     if found is None:  # a host the prefetch did not know of
         from plugins.probes.declared import PROBES
         from plugins.probes.docker_clients import docker_probe
-        from plugins.probes.tls import certificate_file
+        from plugins.probes.certificate_files import certificate_file
         found = certificate_file(docker_probe(pytestconfig, target),
                                  PROBES.fetched(pytestconfig, target, "app_container"), host, target.settings)
     if isinstance(found, Exception):

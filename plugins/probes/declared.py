@@ -114,9 +114,9 @@ def tls(config, target):
 @PROBES.probe(reads=("app_container",), on_hosts=True)
 def certificate_on_disk_by_host(config, target):
     """pytest id of each of the target's hosts -> the certificate file the app is configured with, read from the
-    container (plugins/probes/tls.py ``certificate_file``), or the ProbeError that stopped reading it."""
+    container (plugins/probes/certificate_files.py ``certificate_file``), or the ProbeError that stopped reading it."""
     from plugins.configuration.targets import checked_hosts
-    from plugins.probes.tls import certificate_file
+    from plugins.probes.certificate_files import certificate_file
     found = {}
     for host in checked_hosts(config, target):
         try:
