@@ -46,8 +46,8 @@ SUITE_PLUGINS = [  # the flow: settings -> probes (prefetch, fixtures below) -> 
 ]
 pytest.register_assert_rewrite(*SUITE_PLUGINS)  # as pytest does for the modules pytest_plugins names
 
-# endpoints, docker, app_container, container_files, inside_container, container_memory, compose_services,
-# host_facts_by_host, tls, certificate_on_disk_by_host: one session fixture per declared probe, by its name
+# One session fixture per probe declared in plugins/probes/declared.py (endpoints, docker, app_container, ...), by
+# the probe's name and with its docstring: pytest finds fixtures among this module's names.
 globals().update(PROBES.fixtures())
 
 
