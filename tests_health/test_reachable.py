@@ -6,8 +6,11 @@ own: one critical finding and one alert per unreachable target, resolved when it
 
 import pytest
 
+from plugins.probes.declared import PROBES
+
 
 @pytest.fixture(scope="session")
+@PROBES.read_by("endpoints", "app_container")  # a check using it starts them in the background
 def reach(pytestconfig, target):
     """What of the target answered: HTTP, the Docker daemon, the app container (judged once per run)."""
     from plugins.outcomes.reachability import reach_of

@@ -165,6 +165,20 @@ def testinfra_host(config, settings):
                                                timeout=max(1, math.ceil(settings.connect_timeout_s))))
 
 
+def checked_hosts(config, target):
+    """testinfra's hosts of the target (cached by testinfra): its ``host`` in a fleet, else ``--hosts`` (else this
+    machine), their commands sharing the run's SSH connection to each."""
+    if fleet(config):
+        return [testinfra_host(config, target.settings)]
+    import testinfra
+    from plugins.probes.ssh import share_connection
+    option, specs = config.option, config.option.hosts.split(",") if config.option.hosts is not None else [None]
+    return [share_connection(host) for host in testinfra.get_hosts(
+        specs, connection=option.connection, ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
+        sudo=option.sudo, sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
+        force_ansible=option.force_ansible)]
+
+
 # --- hooks --------------------------------------------------------------------------------------
 
 def configure_targets(config):
@@ -231,7 +245,6 @@ def host(target, pytestconfig):
     """The target's host, as testinfra's ``host`` (which it replaces, here registered after testinfra's plugin):
     its ``host`` setting in a fleet, else ``--hosts`` / DIGITALME_HOST, else this machine. Not a parameter of
     the checks, unlike testinfra's, so a host check's id is the same whichever host it reads."""
-    from plugins.probes.prefetch import checked_hosts
     hosts = checked_hosts(pytestconfig, target)
     if len(hosts) > 1:  # an ansible:// spec naming a group: checking only the first would pass silently
         from plugins.probes import ProbeError

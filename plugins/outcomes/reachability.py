@@ -80,8 +80,8 @@ class Reach:
 
 def http_of(config, target):
     """("" or why no endpoint answered, the first answer described)."""
-    from plugins.probes.prefetch import fetched
-    endpoints = fetched(config, target, "endpoints")
+    from plugins.probes.declared import PROBES
+    endpoints = PROBES.fetched(config, target, "endpoints")
     answers = list(endpoints.answers.values())
     answered = [a for a in answers if a.answered]
     if answered:  # without its time: the value stays the same from run to run
@@ -92,7 +92,8 @@ def http_of(config, target):
 
 def container_of(config, target):
     """("" or why the Docker daemon did not answer, "" or why the app container is not running)."""
-    from plugins.probes.prefetch import docker_probe, fetched
+    from plugins.probes.declared import PROBES
+    from plugins.probes.docker_clients import docker_probe
     from plugins.probes import ProbeError
     name = target.settings.container
     try:
@@ -100,7 +101,7 @@ def container_of(config, target):
     except ProbeError as e:
         return f"Docker: {e}", ""
     try:
-        state = fetched(config, target, "app_container").get("State") or {}
+        state = PROBES.fetched(config, target, "app_container").get("State") or {}
     except ProbeError as e:
         text = str(e)
         return "", (f"app container {name} does not exist" if text.endswith(": not found") else "")

@@ -2,7 +2,8 @@
 
 Their waits on the network, the Docker daemon and the host overlap each other and the first checks; a check
 needing one waits for it (its pytest-timeout still applies) and gets the probe's value or its ProbeError, exactly
-as if it had fetched it itself. Which probes exist is the table in :func:`probes`, by fixture name.
+as if it had fetched it itself. Which probes exist, and which fixtures start them, is their declarations
+(plugins/probes/declared.py); the threads are plugins/probes/background.py's.
 
 A schedule's own selection (``-m daily``: one marker name, no ``-k``) is known before collection ends: a check
 carrying that marker starts its probes as it is collected, so their waits overlap the rest of the collection.
@@ -12,58 +13,18 @@ samples overlap all of the collection. Any other selection starts them when coll
 for a check that is not run only costs its work; one not started in time is fetched when a check needs it.
 """
 
-import gc
 import json
 import re
 import sys
-import threading
 
 import pytest
 
-from plugins import adapters
 from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import checked_hosts, targets_of
 from plugins.files import state_path, write_atomically
+from plugins.probes.declared import PROBES
 
-# Probes spawn commands (the host's, ssh, compose) from these threads while pytest rewrites os.environ (putenv of
-# PYTEST_CURRENT_TEST) in the main one. A vfork()ed child shares the parent's memory and reads its environment at
-# execve: a realloc of it meanwhile made execve fail with EFAULT ("[Errno 14] Bad address: '/bin/sh'", seen in
-# fleet runs). fork() gives the child its own copy (plugins/adapters.py).
-adapters.spawn_without_vfork()
-
-
-class Background:
-    """One probe running in a daemon thread; :meth:`result` waits for it and returns its value or raises its error.
-
-    A daemon thread: a probe hung past every timeout never keeps the run from ending.
-    """
-
-    def __init__(self, name, function):
-        self._done = threading.Event()
-        self._value = self._error = None
-        threading.Thread(target=self._run, args=(function,), name=f"probe {name}", daemon=True).start()
-
-    def _run(self, function):
-        try:
-            self._value = function()
-        except BaseException as e:  # re-raised in the check that needs it
-            self._error = e
-        finally:
-            self._done.set()
-
-    def result(self):
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-_DOCKER = pytest.StashKey[dict]()  # target name -> its DockerProbe
-_STARTED = pytest.StashKey[dict]()  # target name -> {probe name: Background}
-_USED = pytest.StashKey[set]()  # the probes the selected checks use
-_LOCK = threading.Lock()  # probes of several targets start from the main thread and their own threads
-NEEDS = {"container_memory": ("inside_container",),  # a probe -> the probes it reads (started with it)
-         "certificate_on_disk": ("app_container",),
-         "reach": ("endpoints", "app_container")}  # the headline's judgement (plugins/outcomes/reachability.py)
+_USED = pytest.StashKey[set]()  # the probes the selected checks need
 _EARLY = pytest.StashKey[str]()  # the marker of a plain `-m <name>` selection ("": none, probes start after collection)
 _REMEMBERED = pytest.StashKey[set]()  # the probe names a schedule's previous run used
 LOOKAHEAD = 4  # in a serial fleet run, the targets whose probes are fetched at once (the current one and next)
@@ -73,94 +34,14 @@ def settings_of(config):
     return config.stash.get(SETTINGS, None)
 
 
-def docker_probe(config, target):
-    """The target's one DockerProbe (its client is made on first use, by whichever thread comes first)."""
-    with _LOCK:
-        found = config.stash.setdefault(_DOCKER, {})
-        if target.name not in found:
-            from plugins.probes.docker import DockerProbe
-            # An ssh:// Docker host is reached with the run's ssh options, as testinfra's hosts are.
-            found[target.name] = DockerProbe(target.settings.docker_timeout_s, target.settings.docker_host,
-                                             ssh_config=config.option.ssh_config,
-                                             ssh_identity=config.option.ssh_identity_file)
-        return found[target.name]
-
-
-def probes(config, target):
-    """The slow probes that can start before any check: fixture name -> what fetches its value."""
-    settings = target.settings
-    return {
-        "endpoints": lambda: endpoints_of(settings),
-        "app_container": lambda: docker_probe(config, target).inspect(settings.container),
-        "container_files": lambda: docker_probe(config, target).container_files(
-            settings.container, settings.db_path, settings.backup_dir),
-        "inside_container": lambda: inside_container_of(settings, docker_probe(config, target), target.name),
-        "container_memory": lambda: container_memory_of(config, target),
-        "compose_services": lambda: compose_services_of(settings, docker_probe(config, target), target.name),
-        "host_facts_by_host": lambda: host_facts_of(checked_hosts(config, target), settings.report_dir, target.name),
-        "tls": lambda: tls_of(settings),
-        "certificate_on_disk": lambda: certificate_on_disk_by_host(config, target),
-    }
-_ON_HOSTS = ("host_facts_by_host", "certificate_on_disk")  # probes that read testinfra's hosts
-
-
-def checked_hosts(config, target):
-    """testinfra's hosts of the target: its ``host`` in a fleet, else ``--hosts`` (else this machine), their
-    commands sharing the run's SSH connection to each. testinfra's cache hands the checks the same Host objects."""
-    from plugins.configuration.targets import fleet, testinfra_host
-    if fleet(config):
-        return [testinfra_host(config, target.settings)]
-    import testinfra
-    from plugins.probes.ssh import share_connection
-    option = config.option
-    specs = option.hosts.split(",") if option.hosts is not None else [None]
-    return [share_connection(host) for host in testinfra.get_hosts(
-        specs, connection=option.connection, ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
-        sudo=option.sudo, sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
-        force_ansible=option.force_ansible)]
-
-
-def host_facts_of(hosts, report_dir=None, target=None):
-    """pytest id of each host -> its HostFacts, or the ProbeError that stopped reading it. Each host's CPU
-    counters are kept in ``report_dir`` for the next run (per target)."""
-    from plugins.probes.host import HostFacts, KeptCounters
-    from plugins.probes import ProbeError
-    facts = {}
-    for host in hosts:
-        kept = KeptCounters(report_dir, "host", host.backend.get_pytest_id(), target) if report_dir else None
-        try:
-            facts[host.backend.get_pytest_id()] = HostFacts(host, kept)
-        except ProbeError as e:
-            facts[host.backend.get_pytest_id()] = e
-    return facts
-
-
-def start(config, target, wanted=None):
-    """Start the target's probes named in ``wanted`` (default: all the selected checks use) and the probes they
-    read, each once per run. Called from the main thread only."""
-    if wanted is None:
+def start(config, target, fixturenames=None):
+    """Start the target's probes that checks using ``fixturenames`` need (default: those the selected checks
+    need), each once per run. Called from the main thread only."""
+    if fixturenames is None:
         if _USED not in config.stash:
             return
-        wanted = config.stash[_USED]
-    wanted = set(wanted).union(*(NEEDS.get(name, ()) for name in wanted))
-    table = probes(config, target)
-    if not wanted & table.keys():
-        return
-    if wanted & set(_ON_HOSTS):
-        # testinfra's host cache is filled without a lock: fill it here, in the main thread, before a probe's
-        # thread reads it (collection may still be asking it for the same hosts)
-        checked_hosts(config, target)
-    with _LOCK:
-        started = config.stash.setdefault(_STARTED, {}).setdefault(target.name, {})
-        for name, function in table.items():  # in the table's order: a probe after those it reads
-            if name in wanted and name not in started:
-                started[name] = Background(f"{name} of {target}", function)
-
-
-def fetched(config, target, name):
-    """A probe's value: from its background thread when one was started, else fetched now."""
-    job = config.stash.get(_STARTED, {}).get(target.name, {}).get(name)
-    return job.result() if job is not None else probes(config, target)[name]()
+        fixturenames = config.stash[_USED]
+    PROBES.start(config, target, PROBES.started_by(fixturenames))
 
 
 def early_marker(config):
@@ -214,7 +95,6 @@ def remember(config, names):
 
 def first_targets(config):
     """The targets whose probes start before their checks: the first LOOKAHEAD of the targets file (or the one)."""
-    from plugins.configuration.targets import targets_of
     return list(targets_of(config).values())[:LOOKAHEAD]
 
 
@@ -237,16 +117,12 @@ def pytest_itemcollected(item):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session):
-    """Start the slow probes the selected checks use; freeze what start-up made out of the garbage collector's way."""
-    # Everything imported and collected so far lives until the end: without this, every collection (and
-    # pytest's own gc.collect() calls at exit) walks those objects again, about 0.1 s of CPU per run. The
-    # collector was off since conftest.py was imported.
-    gc.freeze()
-    gc.enable()
+    """Start the slow probes the selected checks use."""
     config = session.config
     if settings_of(config) is None or config.option.collectonly or not session.items:
         return
-    config.stash[_USED] = set().union(*(getattr(item, "fixturenames", ()) for item in session.items))
+    config.stash[_USED] = PROBES.started_by(set().union(*(getattr(item, "fixturenames", ())
+                                                          for item in session.items)))
     if config.option.hosts is not None:
         checked_hosts(config, first_targets(config)[0])  # --hosts: testinfra's own host fixture shares the connection
     if hasattr(config, "workerinput"):
@@ -255,7 +131,7 @@ def pytest_collection_finish(session):
     for target in targets:
         start(config, target)
     if targets:
-        remember(config, set(config.stash[_USED]) & set(probes(config, targets[0])))
+        remember(config, config.stash[_USED])
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -264,7 +140,6 @@ def _prefetched(target, pytestconfig):
     the next targets, so their waits overlap this target's checks."""
     start(pytestconfig, target)
     if not hasattr(pytestconfig, "workerinput"):
-        from plugins.configuration.targets import targets_of
         names = list(targets_of(pytestconfig))
         following = names[names.index(target.name) + 1:][:LOOKAHEAD - 1]
         for name in following:
@@ -274,71 +149,8 @@ def _prefetched(target, pytestconfig):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_unconfigure(config):
-    """The collector back on where collection never finished (a usage error, an interrupted collection); the
-    run's SSH connections ended."""
-    gc.enable()
+    """The run's SSH connections ended."""
     if "plugins.probes.ssh" in sys.modules:
         sys.modules["plugins.probes.ssh"].close_all()
 
 
-def compose_services_of(settings, docker, target=None):
-    """The services the compose file declares, found from the configured file or the containers' label; compose's
-    answer kept in the report folder's state for runs with the same inputs (per target)."""
-    from plugins.probes.compose import declared_services
-    kept = state_path(settings.report_dir, "compose-services", target) if settings.report_dir else None
-    return declared_services(settings.compose_file, docker.project_containers(settings.compose_project), kept)
-
-
-def container_memory_of(config, target):
-    """(in use, limit) of the app container: from its cgroup, read in the inside-the-container exec (no wait);
-    ``docker stats`` only where that could not be read."""
-    from plugins.probes import ProbeError
-    try:
-        memory = fetched(config, target, "inside_container").memory
-    except ProbeError:
-        memory = None  # docker stats says why, in its own words
-    return memory or docker_probe(config, target).memory_usage(target.settings.container)
-
-
-def inside_container_of(settings, docker, target=None):
-    """/proc/meminfo, /proc/loadavg, the CPUs and its CPU use, as the app container sees them (one exec)."""
-    from plugins.probes.host import KeptCounters
-    from plugins.probes.inside import read_inside
-    return read_inside(docker, settings.container, KeptCounters(settings.report_dir, "container", settings.container,
-                                                                target))
-
-
-def tls_of(settings):
-    """The TLS probe of the HTTPS URL with the certificate it serves fetched (its ProbeError kept for the checks
-    that ask); None where there is no HTTPS URL (those checks skip)."""
-    if not settings.https_url:
-        return None
-    from plugins.probes import ProbeError
-    from plugins.probes.tls import TlsProbe, https_address
-    probe = TlsProbe(*https_address(settings.https_url), settings.connect_timeout_s + settings.read_timeout_s)
-    try:
-        probe.certificate()
-    except ProbeError:
-        pass  # kept by the probe: the checks asking for this certificate get the same error
-    return probe
-
-
-def certificate_on_disk_by_host(config, target):
-    """pytest id of each of the target's hosts -> the certificate file the app is configured with, read from the
-    container (plugins/probes/tls.py ``certificate_file``), or the ProbeError that stopped reading it."""
-    from plugins.probes import ProbeError
-    from plugins.probes.tls import certificate_file
-    found = {}
-    for host in checked_hosts(config, target):
-        try:
-            inspected = fetched(config, target, "app_container")
-            found[host.backend.get_pytest_id()] = certificate_file(docker_probe(config, target), inspected, host,
-                                                                   target.settings)
-        except ProbeError as e:
-            found[host.backend.get_pytest_id()] = e
-    return found
-
-
-def endpoints_of(settings):
-    from plugins.probes.http import Endpoints
-    return Endpoints(settings)
