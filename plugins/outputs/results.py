@@ -248,6 +248,21 @@ def write_results(config, chain=None):
     return text
 
 
+def note_thinned(config):
+    """``latest.json`` of a thinned run, whose dated files were just removed (plugins/outputs/history/): its
+    ``"files"`` name where the run can still be read, ``"thinned_files"`` the files removed; only while it still
+    holds this run (a later run may have written it). The caller holds the history's lock; raises OSError, or
+    ValueError on a ``latest.json`` that is no JSON. This module is the one writer of the results file and
+    ``latest.json``."""
+    latest = os.path.join(config.stash[SETTINGS].report_dir, "latest.json")
+    with open(latest, encoding="utf-8") as f:
+        document = json.load(f)
+    if document.get("files") == paths_of(config):
+        document["thinned_files"], document["files"] = document["files"], kept_paths(config)
+        document["thinned"] = True
+        write_atomically(latest, json.dumps(document, indent=1))
+
+
 def fail_on_report_error(session):
     """A report folder that failed makes the run fail: pytest's own exit when it is not 0, else 1."""
     if REPORT_ERROR in session.config.stash and session.exitstatus == 0:
