@@ -91,6 +91,26 @@ def test_a_run_that_finishes_after_a_newer_one_changes_nothing():
     assert state["failing"] == kept, "a late run changed the newest run's streaks"
 
 
+def test_a_check_passing_again_counts_its_passing_runs_for_whoever_asks():
+    """Issue 24, the one streak counter (plugins/outcomes/streaks.py): once a failing check passes, its passing runs
+    are counted too (what alerting's "resolve after N passing runs" needs), "not checked" keeps the count, a failure
+    ends it; a check that never failed has none kept. ``count`` says what ``update`` would, changing nothing."""
+    state = bookkeeping.empty_state()
+    run(state, "monitor", 0, health="failed", disk="passed")
+    run(state, "monitor", 5, health="passed", disk="passed")
+    run(state, "monitor", 10, health="not checked", disk="passed")
+    kept = json.loads(json.dumps(state))
+    later = SimpleNamespace(selection="monitor", started_at=START + dt.timedelta(minutes=15), checks=[
+        SimpleNamespace(id="health", target=None, outcome="passed", failing_since=None, failing_runs=None,
+                        new_finding=None)])
+    assert streaks.count(state, later) == {"health": streaks.Streak(at(5), 2, False, failing=False)}
+    assert state == kept and later.checks[0].failing_since is None, "count changed the state or the check"
+    assert state["failing"]["monitor"]["passing"] == {"health": [at(5), 1]}, state["failing"]
+    assert streaks.update(state, later) == {"health": streaks.Streak(at(5), 2, False, failing=False)}
+    assert run(state, "monitor", 20, health="failed")["health"] == (at(20), 1, True)
+    assert "passing" not in state["failing"]["monitor"], "a failure ends the passing streak"
+
+
 @pytest.fixture
 def mini(mini_project):
     """run(**env) of test_history_year's mini project (monitor selection, alerts off), a second apart."""
