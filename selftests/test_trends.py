@@ -15,7 +15,7 @@ import re
 
 from conftest import REPO, assert_passed
 
-from plugins.outputs import history
+from plugins.outputs.history import bookkeeping, index, migration, months, store
 
 from plugins.outcomes import trends
 
@@ -27,7 +27,7 @@ LEGACY_CHECKS = [legacy.check.split("[")[0] for legacy in trends.LEGACY]
 def test_every_chart_of_before_gets_its_points_from_the_real_checks(healthy_sandbox, suite):
     run = suite("-m", "daily or weekly or resources or change", "-k", " or ".join(LEGACY_CHECKS),
                 "-p", "no:randomly")
-    state = json.loads((run.report_dir / "history-state.json").read_text())
+    state = json.loads((run.report_dir / "state" / "history.json").read_text())
     index = (run.report_dir / "index.html").read_text()
     for legacy in trends.LEGACY:
         check = assert_passed(run, legacy.check)
@@ -42,9 +42,9 @@ def test_every_chart_of_before_gets_its_points_from_the_real_checks(healthy_sand
         assert figure.count("<circle") == 1, f"{trend.title}: expected this run's point, got {figure[:400]}"
     assert index.count("<figure class=\"trend\">") == len(trends.LEGACY), "a chart no check declared"
     # the same results file as an earlier version wrote it (no "trend"): mapped by check id, the same values
-    summary = history.summarize("x.json", run.results)
+    summary = bookkeeping.summarize("x.json", run.results)
     old = {**run.results, "checks": [{k: v for k, v in c.items() if k != "trend"} for c in run.results["checks"]]}
-    assert history.summarize("x.json", old)["values"] == summary["values"], (summary, old)
+    assert bookkeeping.summarize("x.json", old)["values"] == summary["values"], (summary, old)
     assert set(summary["values"]) == {legacy.trend.name for legacy in trends.LEGACY}, summary["values"]
 
 
@@ -72,27 +72,28 @@ def old_line(when, value):
 
 def test_lines_and_a_state_written_before_still_chart(tmp_path):
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    history.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=2), 0.25))
-    history.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=1), 0.5))
-    state = history.start(str(tmp_path), None, now)  # rebuilt from the month's lines
+    store.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=2), 0.25))
+    store.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=1), 0.5))
+    state = migration.start(str(tmp_path), None, now)  # rebuilt from the month's lines
     assert [p[1] for p in state["points"]["health-response-time"][""]] == [0.25, 0.5], state["points"]
     assert state["points"]["recent-backups"]["prod"][0][1] == 4, state["points"]
-    figure = history.render(state, now)
+    figure = index.render(state, now)
     assert figure.count('aria-label="/health response time"') == 1 and figure.count('aria-label="Recent backups"')
-    history.write_month_page(str(tmp_path), f"{now:%Y-%m}", state)  # the lines read again, through the same mapping
+    months.write_month_page(str(tmp_path), f"{now:%Y-%m}", state)  # the lines read again, through the same mapping
     page = (tmp_path / f"history-{now:%Y-%m}.html").read_text()
     assert "/health response time 0.250 s / 0.375 s / 0.500 s" in page and "Recent backups (prod) 4 / 4 / 4" in page
 
-    v1 = {**history.empty_state(), "version": 1, "trends": None,
+    v1 = {**bookkeeping.empty_state(), "version": 1, "trends": None,
           "points": {"/health response time": {"": [[now.isoformat(), 0.3, 1.0]]}},
           "days": {"Disk use (fullest filesystem)": {"": {"2026-01-01": [40, 41, 42, 80, 3]}}}}
-    (tmp_path / "history-state.json").write_text(json.dumps(v1))
-    state = history.read_state(str(tmp_path))
-    assert state["version"] == history.STATE_VERSION and state["points"] == {
+    with open(store.state_file(str(tmp_path)), "w", encoding="utf-8") as f:
+        f.write(json.dumps(v1))
+    state = store.read_state(str(tmp_path))
+    assert state["version"] == store.STATE_VERSION and state["points"] == {
         "health-response-time": {"": [[now.isoformat(), 0.3, 1.0]]}}, state
     assert state["trends"] == {"health-response-time": ["/health response time", "s"],
                                "disk-use": ["Disk use (fullest filesystem)", "%"]}, state["trends"]
-    assert 'aria-label="/health response time"' in history.render(state, now)
+    assert 'aria-label="/health response time"' in index.render(state, now)
 
 
 # --- (b) renaming a check keeps its chart -----------------------------------------------------------------------
@@ -119,7 +120,7 @@ def test_renaming_a_check_keeps_its_chart(mini_project, tmp_path):
     assert renamed.returncode == 0, renamed
     assert renamed.results["checks"][0]["trend"] == {"name": "queue-length", "title": "Queue length", "unit": "",
                                                      "value": 7}, renamed.results["checks"][0]
-    state = json.loads((report_dir / "history-state.json").read_text())
+    state = json.loads((report_dir / "state" / "history.json").read_text())
     assert [p[1] for p in state["points"]["queue-length"][""]] == [7, 7], "the renamed check's point joins the line"
     index = (report_dir / "index.html").read_text()
     figure = index[index.index('aria-label="Queue length"'):].split("</svg>")[0]

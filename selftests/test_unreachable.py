@@ -145,7 +145,7 @@ def test_a_check_not_checked_keeps_its_failing_streak_as_it_was():
     its first failing run, counting the runs that judged it (the run that did not judge it neither ends nor
     lengthens it)."""
     import types
-    from plugins.outputs.history import since_when
+    from plugins.outcomes.streaks import since_when
 
     def run(outcome):
         return types.SimpleNamespace(id="t.py::test_backups", target=None, outcome=outcome, failing_since=None,

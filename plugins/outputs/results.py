@@ -251,10 +251,11 @@ def write_results(config, chain=None):
 
 
 def note_thinned(config):
-    """``latest.json`` of a thinned run, once its dated files are removed (plugins/outputs/history.py): ``files``
-    names where the run can still be read (``latest.*``), ``thinned_files`` the dated files. Only while it still
-    holds this run (a later run may have written it since); the caller holds the history's lock. Raises OSError,
-    or ValueError for a file that is not JSON."""
+    """``latest.json`` of a thinned run, whose dated files were just removed (plugins/outputs/history/): its
+    ``"files"`` name where the run can still be read, ``"thinned_files"`` the files removed; only while it still
+    holds this run (a later run may have written it). The caller holds the history's lock; raises OSError, or
+    ValueError on a ``latest.json`` that is no JSON. This module is the one writer of the results file and
+    ``latest.json``."""
     latest = os.path.join(config.stash[SETTINGS].report_dir, "latest.json")
     with open(latest, encoding="utf-8") as f:
         document = json.load(f)
