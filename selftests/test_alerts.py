@@ -458,14 +458,14 @@ def test_an_alerts_folder_that_cannot_be_made_keeps_the_state_in_the_fallback(al
 
 
 BREAK_ALERTING = """
-import plugins.outputs.alerting.plan as _plan
+import plugins.outputs.alerting.flood as _flood
 
 
 def _broken(*args, **kwargs):
     raise RuntimeError("planning broke")
 
 
-_plan.flood_guard = _broken
+_flood.flood_guard = _broken
 """
 
 

@@ -1,12 +1,13 @@
-"""Keep (steps 4 and 5 of plugins/alerting): the alert state, the outbox and the spool of blocked runs, under one
-lock, in ``<report dir>/alerts`` or else a private fallback folder.
+"""Keep (step 4 of the alert cycle, cycle.py, and the spool of step 5): the alert state, the outbox and the spool of
+blocked runs, under one lock, in ``<report dir>/alerts`` or else a private fallback folder.
 
-``state.json`` holds the dedup state (fingerprint -> when and at which severity it first and last alerted, when it
-first alerted at critical (Level 3's escalation clock), the routes told of it, when the emergency route heard of it, its consecutive failing and passing runs; a check counting
-towards its threshold is an entry marked ``waiting``) and the alerts held over the maintenance window;
-``outbox.jsonl`` the alerts not yet delivered, oldest first; ``spool/<run>.json`` the checks of runs that could not
-get the lock. Everything is written atomically before the lock is released. No URL is ever written: items name
-their route (the severity, or emergency).
+``state.json`` holds the dedup state (fingerprint -> its episode, episodes.py: when and at which severity it first
+and last alerted, when it first alerted at critical (Level 3's escalation clock), the routes told of it, when the
+emergency route heard of it, its consecutive failing and passing runs; a check counting towards its threshold is
+an entry marked ``waiting``) and the alerts held over the maintenance window; ``outbox.jsonl`` the alerts not yet
+delivered, oldest first; ``spool/<run>.json`` the checks of runs that could not get the lock. Everything is written
+atomically before the lock is released. No URL is ever written: items name their route (the severity, or
+emergency).
 """
 
 import contextlib
@@ -18,6 +19,8 @@ import tempfile
 
 from plugins import files
 from plugins.files import write_atomically
+from plugins.outputs.alerting.episodes import told_route
+from plugins.outputs.alerting.records import record
 
 OUTBOX_MAX = 1000  # a receiver down for weeks must not grow the outbox without end
 
@@ -115,9 +118,7 @@ class Store:
         return max(saved)[2] if any(s[0] for s in saved) else self.primary
 
     def read_state(self):
-        """(fingerprint -> ``{"check", "severity", "last_alerted", "first_alerted", "first_critical", "routes",
-        "emergency", "failing", "passing"}`` or, not alerted yet, ``{"check", "severity", "waiting": true, "failing"}``, held
-        alerts)."""
+        """(fingerprint -> its entry (episodes.py), the held alerts)."""
         document = self.read_document(self.newest())
         alerts = document.get("alerts") if isinstance(document.get("alerts"), dict) else {}
         held = document.get("held") if isinstance(document.get("held"), list) else []
@@ -205,10 +206,15 @@ class Store:
                             f"({self.problem}) nor in {self.fallback}")
 
 
-def outbox_item(entry, now):
-    """The outbox item for a record that could not be delivered: no URL, only its route."""
-    return {"payload": entry["payload"], "route": entry["route"], "queued_at": now.isoformat(timespec="seconds"),
-            "attempts": entry["attempts"], "last_error": entry["last_error"]}
+def keep(store, state, delivered, held, outbox, now):
+    """Step 4: the routes told of the ``delivered`` firing alerts (they get its resolved), then the state, the alerts
+    still held and the outbox (its newest ``OUTBOX_MAX`` items) written; the records of the older items dropped."""
+    for entry in delivered:
+        told_route(state, entry)
+    outbox, dropped = bounded(outbox)
+    store.write(state, held, outbox, now)
+    return [record(item["payload"], "dropped", f"outbox over {OUTBOX_MAX} alerts", item["route"], from_outbox=True)
+            for item in dropped]
 
 
 def bounded(outbox):
