@@ -12,7 +12,7 @@ end-of-run pipeline before the results file is written; each step calls down int
       1. plan     plan.plan_run(checks, spool, state)   plan.py, episodes.py (the state), flood.py, records.py
       2. hold     hold.hold(records, held, outbox)      hold.py: the maintenance window
       3. deliver  delivery.deliver(outbox, pending)     delivery.py: plugins' hook first, then channels/
-      4. keep     store.keep(state, held, outbox)       store.py: <report dir>/alerts/      
+      4. keep     store.keep(state, held, outbox)       store.py: <report dir>/state/alerts/
     blocked at the lock for the whole budget: spool     store.py: spool/<run>.json, planned by the next holder
     heartbeat.beat(...)                                 heartbeat.py: <url> or <url>/fail
     terminal_lines(config, run)                         terminal.py: before the status line
@@ -33,8 +33,9 @@ end-of-run pipeline before the results file is written; each step calls down int
    signed webhook POST, retried with backoff) within the run's alert budget, a wall-clock deadline. What runs out
    of time is ``queued``.
 4. **Keep** what could not be delivered in ``outbox.jsonl``, the dedup state, the routes told and the held alerts
-   in ``state.json``, atomically before the lock is released, in ``<report dir>/alerts/``. When the report folder
-   cannot take them they go to a private fallback, ``$XDG_STATE_HOME/digitalme-ops/<key>/alerts`` or ``<tmp>/digitalme-ops-<uid>/<key>/
+   in ``state.json``, atomically before the lock is released, in ``<report dir>/state/alerts/`` (an earlier
+   version's ``<report dir>/alerts/`` is read once and emptied). When the report folder cannot take them they go
+   to a private fallback, ``$XDG_STATE_HOME/digitalme-ops/<key>/alerts`` or ``<tmp>/digitalme-ops-<uid>/<key>/
    alerts``, read back by the next run. A run blocked at the lock sends nothing and loses nothing: its checks go
    to ``spool/`` (``spooled``), planned by the next lock holder before its own.
 
