@@ -18,7 +18,7 @@ class Specs:
         route, ``"critical"``, ``"warning"`` or ``"emergency"`` (Level 3). Return ``{"state", "reason", "delivered", "attempts",
         "last_error"}`` (state ``sent``, ``queued`` to be tried again next run, or ``failed``), or None to leave
         it to the next implementation. The first result wins; the suite's own, the signed webhook POST, comes
-        last (plugins/outputs/alerting/delivery.py). Called on the process that owns the run, under the alert lock; never
+        last (plugins/outputs/alerting/channels/). Called on the process that owns the run, under the alert lock; never
         inside the maintenance window or in dry-run."""
 
     @staticmethod

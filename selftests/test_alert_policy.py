@@ -12,7 +12,8 @@ import types
 
 import pytest
 
-from plugins.outputs.alerting import plan, target_policy
+from plugins.outputs.alerting import episodes, flood, plan
+from plugins.outputs.alerting.policy import Policy, target_policy
 from plugins.configuration.settings import DECLARED, Settings
 from plugins.configuration.targets import load as load_targets
 from conftest import REPO
@@ -46,14 +47,14 @@ class Runs:
 
     def run(self, *checks):
         """One run of ``checks``: its alert records, pending ones marked sent."""
-        policy = plan.Policy(now=self.now, context={"report": "r.html", "timestamp": self.now.isoformat(),
+        policy = Policy(now=self.now, context={"report": "r.html", "timestamp": self.now.isoformat(),
                                                     "secrets": []},
                              targets=self.targets, fallback=self.own)
         records, self.state, self.held = plan.plan_checks(checks, self.state, self.held, policy)
         for entry in records:
             if entry["state"] == "pending":
                 entry["state"] = "sent"
-                plan.told_route(self.state, entry)
+                episodes.told_route(self.state, entry)
         self.now += self.step
         return records
 
@@ -168,7 +169,7 @@ def test_alert_state_of_a_host_checks_earlier_id_keeps_its_episode():
     assert states([again]) == ["sent critical firing"] and again["payload"]["fingerprint"] != known, again
 
     fleet = {"k": {"check": "t.py::test_x[local]", "severity": "critical"}}
-    policy = plan.Policy(now=START, context={}, targets={"local": runs.own}, fallback=runs.own)
+    policy = Policy(now=START, context={}, targets={"local": runs.own}, fallback=runs.own)
     assert plan.aliases(fleet, policy) == {}, "a fleet's state was taken for an earlier id's"
 
 
@@ -270,11 +271,11 @@ def test_a_flood_of_level3_alerts_is_one_summary_on_the_emergency_route():
     goes there (and one to the critical route for the critical alerts)."""
     runs = Runs(webhook_url_emergency=EMERGENCY_HOOK, alerts_max_per_run="2")
     records = runs.run(*(check(level3="data loss", name=f"test_{n}") for n in range(3)))
-    policy = plan.Policy(now=START, context={"report": "r.html", "timestamp": START.isoformat(), "secrets": []},
+    policy = Policy(now=START, context={"report": "r.html", "timestamp": START.isoformat(), "secrets": []},
                          targets=runs.targets, fallback=runs.own)
     for entry in records:
         entry["state"] = "pending"
-    guarded = plan.flood_guard(records, 2, policy)
+    guarded = flood.flood_guard(records, 2, policy)
     summaries = [r for r in guarded if r["payload"]["check"] == "summary"]
     assert sorted(r["route"] for r in summaries) == ["critical", "emergency"], summaries
     assert [r["payload"].get("level") for r in summaries if r["route"] == "emergency"] == [3], summaries
@@ -406,7 +407,7 @@ def test_a_warning_before_the_critical_does_not_start_the_escalation_clock(polic
     first = policy_runs(**level3, HEALTH="Unhealthy")
     assert [p["severity"] for p in receiver.payloads("/critical/" + TOKEN)] == ["critical"], receiver.payloads()
     assert receiver.posts("/emergency/" + TOKEN) == [], f"paged on the first critical: {receiver.payloads()}"
-    state = json.loads((first.report_dir / "alerts" / "state.json").read_text())
+    state = json.loads((first.report_dir / "state" / "alerts" / "state.json").read_text())
     [entry] = [e for e in state["alerts"].values() if e["check"].endswith("::test_health")]
     assert entry["first_critical"] > entry["first_alerted"], entry
     time.sleep(3.2)  # now past DIGITALME_ESCALATE_AFTER since the first critical alert
@@ -421,7 +422,7 @@ def test_a_warning_before_the_critical_does_not_start_the_escalation_clock(polic
 def test_a_run_blocked_at_the_lock_still_counts(policy_runs, receiver, tmp_path):
     """A failing run that could not get the alert lock sends nothing (it is below its threshold) but is spooled, so
     the next run counts it: two failing runs in a row alert with DIGITALME_ALERT_AFTER_CRITICAL=2."""
-    folder = tmp_path / "reports" / "alerts"
+    folder = tmp_path / "reports" / "state" / "alerts"
     folder.mkdir(parents=True)
     with open(folder / "lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run is (for ever) delivering

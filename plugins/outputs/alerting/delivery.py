@@ -1,242 +1,65 @@
-"""Deliver (step 3 of plugins/alerting): every alert goes through the ``pytest_digitalme_deliver_alert`` hook; the
-default channel, below, POSTs it to its route's webhook with libcurl (pycurl).
-
-Each POST is signed (``X-DigitalMe-Signature: sha256=<HMAC of the body>``) when a secret is set and retried with
-exponential backoff on connection errors, timeouts, 5xx and 429; other 4xx are ``failed`` at once. The budget
-(``alert_budget_s``) is a wall-clock deadline: lock wait included, each attempt's libcurl total timeout
-(``TIMEOUT_MS``) ends at it, so a receiver that drips a byte a second cannot stretch the run. What runs out of time
-is ``queued``. A receiver found down gets this run's later alerts queued untried, so their order is kept.
+"""Deliver (step 3 of the alert cycle, cycle.py): first the outbox, in order, then the alerts released after the
+maintenance window, then this run's; each alert to any plugin's ``pytest_digitalme_deliver_alert`` first, then to
+the suite's channels (channels/: the signed webhook POST), the first answer winning.
 
 A plugin may replace the webhook (return a delivery dict first) or add a channel (do its own sending and return
 None, so the webhook still goes). What a channel returns becomes the alert's record: ``{"state": "sent" | "queued"
 | "failed", "reason", "delivered", "attempts", "last_error"}``; a channel that raises leaves the alert ``queued``.
-
-In a fleet run the route (the severity, or ``emergency``) is looked up in the settings of the alert's target (its
-payload's ``target_name``): each target's own webhooks and signing secret; a target the targets file no longer
-names, or an alert from before the file, goes by the run's own settings.
+What could not be delivered in time is ``queued``: it becomes an outbox item, tried first next run.
 """
 
-import contextlib
-import hashlib
-import hmac
-import json
-import time
-
-import pytest
-
-from plugins.configuration.markers import SEVERITIES
 from plugins.configuration.settings import SETTINGS
-from plugins.configuration.targets import TARGETS
-from plugins.outputs.alerting.plan import record
-from plugins.secrets import scrub
-
-SIGNATURE_HEADER = "X-DigitalMe-Signature"
-USER_AGENT = "digitalme-health-suite"
-CONNECT_TIMEOUT_S = 3.0
-ATTEMPT_TIMEOUT_S = 8.0  # one attempt's whole exchange; never past the run's deadline
-MAX_ATTEMPTS = 4
-BACKOFF_S = 0.5  # waits 0.5, 1, 2 s between the attempts
-RETRY_AFTER_MAX_S = 10.0  # a receiver asking for a longer pause gets the alert next run instead
-HEARTBEAT_MIN_S = 2.0  # the heartbeat is tried even when the alerts used up the budget: it proves the run happened
-CURL_TIMED_OUT = 28
-DELIVERY_KEYS = ("state", "reason", "delivered", "attempts", "last_error")
-CHANNEL = pytest.StashKey["Channel"]()
+from plugins.outputs.alerting.records import DELIVERY_KEYS, delivery, failure_text, record
 
 
-def describe_error(error):
-    """What went wrong, without the URL (libcurl's own messages can carry the host and path)."""
-    code = error.args[0] if error.args else None
-    if code == CURL_TIMED_OUT:
-        return "receiver timed out", f"receiver timed out (curl error {code})"
-    return "receiver unreachable", f"receiver unreachable (curl error {code})"
+def deliver(config, channels, outbox, entries, policy):
+    """Step 3: (the outbox's records, the outbox items still undelivered: the outbox's then ``entries``')."""
+    records, outbox = drain(config, channels, outbox, policy)
+    return records, outbox + deliver_pending(config, channels, entries, policy)
 
 
-def retry_after(headers, attempt):
-    """The wait before the next attempt: the receiver's small Retry-After, else exponential backoff."""
+def drain(config, channels, outbox, policy):
+    """Deliver the outbox, oldest first: (records, the items still undelivered)."""
+    records, kept = [], []
+    for item in outbox:
+        entry = record(item["payload"], "pending", route=item["route"], from_outbox=True,
+                       queued_at=item.get("queued_at"))
+        if not policy.of_payload(item["payload"]).routes.get(item["route"]):
+            entry.update(state="unrouted", reason="no webhook configured any more; dropped from the outbox")
+        else:
+            entry.update(deliver_one(config, channels, item["payload"], item["route"]))
+            if entry["state"] == "queued":
+                kept.append(dict(item, attempts=item.get("attempts", 0) + entry["attempts"],
+                                 last_error=entry["last_error"]))
+        records.append(entry)
+    return records, kept
+
+
+def deliver_pending(config, channels, entries, policy):
+    """Deliver every pending entry, in order: the outbox items of those that could not be delivered."""
+    queued = []
+    for entry in entries:
+        if entry["state"] != "pending":
+            continue
+        if not policy.of_payload(entry["payload"]).routes.get(entry["route"]):
+            entry.update(state="unrouted", reason="no webhook configured any more")
+            continue
+        entry.update(deliver_one(config, channels, entry["payload"], entry["route"]))
+        if entry["state"] == "queued":
+            queued.append(outbox_item(entry, policy.now))
+    return queued
+
+
+def outbox_item(entry, now):
+    """The outbox item for a record that could not be delivered: no URL, only its route."""
+    return {"payload": entry["payload"], "route": entry["route"], "queued_at": now.isoformat(timespec="seconds"),
+            "attempts": entry["attempts"], "last_error": entry["last_error"]}
+
+
+def deliver_one(config, channels, payload, route):
+    """Deliver one alert: its delivery dict (``DELIVERY_KEYS``). Never raises."""
     try:
-        asked = float(headers.get("retry-after", "")) if headers is not None else None
-    except ValueError:
-        asked = None
-    if asked is not None and asked > RETRY_AFTER_MAX_S:
-        return float("inf")  # longer than a run should wait: the outbox keeps it for the next run
-    return asked if asked is not None and asked >= 0 else BACKOFF_S * 2 ** (attempt - 1)
-
-
-def delivery(state, reason, attempts, last_error):
-    return {"state": state, "reason": reason, "delivered": state == "sent", "attempts": attempts,
-            "last_error": last_error}
-
-
-def ca_bundle():
-    try:
-        import certifi
-        return certifi.where()
-    except ImportError:
-        return None  # libcurl's own default
-
-
-class Sender:
-    """One libcurl handle for the run's alerts, its deadline, and the receivers found down so far."""
-
-    def __init__(self, deadline):
-        import pycurl  # imported where first needed: most runs send nothing, and start-up time counts
-        self.pycurl = pycurl
-        self.curl = pycurl.Curl()
-        self.deadline = deadline
-        self.down = {}  # url -> reason: later alerts to it are queued untried, so order is kept and time saved
-
-    def close(self):
-        self.curl.close()
-
-    def left(self, deadline=None):
-        return (deadline or self.deadline) - time.monotonic()
-
-    def exchange(self, url, body, headers, deadline):
-        """One request, all of it (connect, send, every byte of the answer) within ``deadline``:
-        (status, response headers); raises pycurl.error."""
-        pycurl, curl = self.pycurl, self.curl
-        left_ms = max(1, int(self.left(deadline) * 1000))  # 0 would mean "no timeout" to libcurl
-        answer = {}
-
-        def header_line(line):
-            name, colon, value = line.decode("iso-8859-1").partition(":")
-            if colon:
-                answer[name.strip().lower()] = value.strip()
-
-        curl.reset()
-        curl.setopt(pycurl.URL, url)
-        curl.setopt(pycurl.NOSIGNAL, True)
-        curl.setopt(pycurl.FOLLOWLOCATION, False)  # a redirected POST would arrive as a GET
-        curl.setopt(pycurl.USERAGENT, USER_AGENT)
-        curl.setopt(pycurl.CONNECTTIMEOUT_MS, min(int(CONNECT_TIMEOUT_S * 1000), left_ms))
-        curl.setopt(pycurl.TIMEOUT_MS, min(int(ATTEMPT_TIMEOUT_S * 1000), left_ms))
-        curl.setopt(pycurl.HEADERFUNCTION, header_line)
-        curl.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
-        if ca_bundle():
-            curl.setopt(pycurl.CAINFO, ca_bundle())
-        if body is not None:
-            curl.setopt(pycurl.POSTFIELDS, body)
-            # "Expect:" off: libcurl would otherwise wait up to 1 s for a 100-continue before a larger body
-            curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()] + ["Expect:"])
-        curl.perform()
-        return curl.getinfo(pycurl.RESPONSE_CODE), answer
-
-    def post(self, url, payload, secret=""):
-        """Deliver one alert, signed with ``secret`` if any: ``{"state", "reason", "delivered", "attempts",
-        "last_error"}``."""
-        if url in self.down:
-            return delivery("queued", self.down[url], 0, "not tried: the receiver failed earlier in this run")
-        body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"}
-        if secret:
-            headers[SIGNATURE_HEADER] = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-        attempts, reason, error = 0, "alert budget exhausted", "alert budget exhausted before the first attempt"
-        while self.left() > 0.1:
-            attempts += 1
-            answer = None
-            try:
-                status, answer = self.exchange(url, body, headers, self.deadline)
-            except self.pycurl.error as e:
-                reason, error = describe_error(e)
-            else:
-                if 200 <= status < 300:
-                    return delivery("sent", "", attempts, error if attempts > 1 else None)
-                reason = error = f"HTTP {status}"
-                if status != 429 and status < 500:
-                    return delivery("failed", f"{reason}, not retried", attempts, f"{error}: not retried and not "
-                                    "queued, the receiver refuses this alert and would refuse it again")
-            wait = retry_after(answer, attempts)
-            if attempts >= MAX_ATTEMPTS or wait >= self.left():
-                break
-            time.sleep(wait)
-        self.down[url] = reason
-        return delivery("queued", reason, attempts, error)
-
-    def ping(self, url):
-        """GET the heartbeat URL, twice at most: ``{"pinged", "attempts", "last_error"}``."""
-        deadline = max(self.deadline, time.monotonic() + HEARTBEAT_MIN_S)
-        error, attempt = None, 0
-        for attempt in (1, 2):
-            if self.left(deadline) <= 0.1:
-                break
-            try:
-                status, _ = self.exchange(url, None, {}, deadline)
-            except self.pycurl.error as e:
-                error = describe_error(e)[1]
-            else:
-                if status < 300:
-                    return {"pinged": True, "attempts": attempt, "last_error": None}
-                error = f"HTTP {status}"
-                if status < 500:
-                    return {"pinged": False, "attempts": attempt, "last_error": error}
-            if attempt == 1:
-                time.sleep(min(BACKOFF_S, max(0.0, self.left(deadline))))
-        return {"pinged": False, "attempts": attempt, "last_error": error or "heartbeat budget exhausted"}
-
-
-# --- the run's delivery: the hook, and its default implementation -----------------------------------
-
-def routes_of(settings):
-    """Route -> webhook URL (never recorded): per severity its own URL, else the common one; ``emergency`` (Level
-    3) only its own: unset, there is no Level 3."""
-    routes = {s: getattr(settings, f"webhook_url_{s}") or settings.webhook_url for s in SEVERITIES}
-    return dict(routes, emergency=settings.webhook_url_emergency)
-
-
-def settings_of(config, name):
-    """The settings an alert of target ``name`` is sent by: that target's, else (a target no longer in the targets
-    file, an alert from a run without one) the run's own."""
-    found = config.stash.get(TARGETS, {}).get(name)
-    return found.settings if found is not None else config.stash[SETTINGS]
-
-
-def failure_text(error, settings):
-    """An unexpected error as one line, without secrets or the token-bearing paths of the secret URLs."""
-    return scrub(f"{type(error).__name__}: {error}".splitlines()[0], settings.secrets_with_url_paths())
-
-
-class Channel:
-    """The webhook channel of one run: its deadline, and one libcurl sender, made when first needed."""
-
-    def __init__(self, config, deadline):
-        self.config, self.deadline, self.sender = config, deadline, None
-
-    def post(self, route, payload):
-        settings = settings_of(self.config, payload.get("target_name"))
-        url = routes_of(settings).get(route)
-        if not url:
-            return None  # no webhook for this route: another channel's, or nobody's
-        if self.sender is None:
-            self.sender = Sender(self.deadline)
-        return self.sender.post(url, payload, settings.webhook_secret)
-
-    def close(self):
-        if self.sender is not None:
-            self.sender.close()
-
-
-@contextlib.contextmanager
-def delivering(config, deadline):
-    """The webhook channel open for this run's deliveries, until ``deadline``."""
-    channel = config.stash[CHANNEL] = Channel(config, deadline)
-    try:
-        yield channel
-    finally:
-        del config.stash[CHANNEL]
-        channel.close()
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_digitalme_deliver_alert(config, alert, route):
-    """The default channel: POST the alert to its route's webhook (a plugin's channel, tried first, may take it)."""
-    channel = config.stash.get(CHANNEL, None)
-    return channel.post(route, alert) if channel is not None else None
-
-
-def deliver(config, payload, route):
-    """Deliver one alert through the ``pytest_digitalme_deliver_alert`` hook: its delivery dict (``DELIVERY_KEYS``)."""
-    try:
-        answer = config.hook.pytest_digitalme_deliver_alert(config=config, alert=payload, route=route)
+        answer = first_answer(config, channels, payload, route)
     except Exception as e:  # a broken channel costs this alert a retry next run, never the run's alerting
         error = failure_text(e, config.stash[SETTINGS])
         return delivery("queued", "delivery channel failed", 0, f"delivery channel failed: {error}")
@@ -248,24 +71,12 @@ def deliver(config, payload, route):
     return dict(delivery(answer.get("state", "failed"), "", 0, None), **given)
 
 
-def drain(config, outbox, policy):
-    """Deliver the outbox, oldest first: (records, the items still undelivered)."""
-    records, kept = [], []
-    for item in outbox:
-        entry = record(item["payload"], "pending", route=item["route"], from_outbox=True,
-                       queued_at=item.get("queued_at"))
-        if not policy.of_payload(item["payload"]).routes.get(item["route"]):
-            entry.update(state="unrouted", reason="no webhook configured any more; dropped from the outbox")
-        else:
-            entry.update(deliver(config, item["payload"], item["route"]))
-            if entry["state"] == "queued":
-                kept.append(dict(item, attempts=item.get("attempts", 0) + entry["attempts"],
-                                 last_error=entry["last_error"]))
-        records.append(entry)
-    return records, kept
-
-
-def ping_heartbeat(url, deadline):
-    """GET the heartbeat URL (at least ``HEARTBEAT_MIN_S`` given): ``{"pinged", "attempts", "last_error"}``."""
-    with contextlib.closing(Sender(deadline)) as sender:
-        return sender.ping(url)
+def first_answer(config, channels, payload, route):
+    """The first answer to one alert: any plugin's ``pytest_digitalme_deliver_alert``, then the suite's channels in
+    their registered order (None: nobody took it)."""
+    answer = config.hook.pytest_digitalme_deliver_alert(config=config, alert=payload, route=route)
+    for channel in channels:
+        if answer is not None:
+            break
+        answer = channel.post(route, payload)
+    return answer

@@ -1,5 +1,5 @@
-"""Hold (step 2 of plugins/alerting): inside the maintenance window nothing is sent; after it, the held alerts go
-first.
+"""Hold (step 2 of the alert cycle, cycle.py): inside the maintenance window nothing is sent; after it, the held
+alerts go first.
 
 Every alert that would go inside the window is ``held``: kept in the alert state and delivered by the first run after
 the window, of any schedule (it need not select the check), unless its check passes first: then the held firing
@@ -12,7 +12,40 @@ In a fleet run each target has its own window (its ``maintenance_window`` settin
 inside theirs are held, and only their outbox items wait; the other targets' alerts go as usual.
 """
 
-from plugins.outputs.alerting.plan import record, take
+import dataclasses
+
+from plugins.outputs.alerting.episodes import take
+from plugins.outputs.alerting.records import record
+
+
+@dataclasses.dataclass
+class Holding:
+    """What holding leaves to deliver and to keep."""
+    released: list  # the alerts held over a window now ended, as pending records: they go before this run's
+    held: list  # what stays held: the alerts of targets still inside their window
+    waiting: list  # the outbox items of targets inside their window: kept, not tried
+    outbox: list  # the outbox items to try now
+
+
+def hold(records, held, outbox, policy):
+    """Step 2: this run's pending alerts of a target inside its maintenance window are held (``records`` and
+    ``held`` updated); its outbox items wait too; what was held over a window now ended is released."""
+    in_window = window_of(policy)
+    hold_in_window(records, held, policy.now, in_window)
+    still_held, over = split(held, in_window)
+    waiting, outbox = split(outbox, in_window)
+    return Holding(released=released(over, records), held=still_held, waiting=waiting, outbox=outbox)
+
+
+def window_of(policy):
+    """``payload -> the maintenance window its target is inside now, or None``."""
+    return lambda payload: policy.of_payload(payload).window_now(policy.now)
+
+
+def split(items, in_window):
+    """(the items whose target is inside its maintenance window, the others), each in order."""
+    inside = [bool(in_window(item["payload"])) for item in items]
+    return ([item for item, i in zip(items, inside) if i], [item for item, i in zip(items, inside) if not i])
 
 
 def hold_in_window(records, held, now, window_of):

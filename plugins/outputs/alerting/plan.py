@@ -1,4 +1,4 @@
-"""Plan (step 1 of plugins/alerting): which alerts this run makes, from its checks and the alert state.
+"""Plan (step 1 of the alert cycle, cycle.py): which alerts this run makes, from its checks and the alert state.
 
 Each failed or errored check is a ``firing`` alert at its applied severity; a firing alert already sent within the
 repeat interval of its severity is ``suppressed (repeat interval)``; an alert whose severity has no webhook is
@@ -26,7 +26,7 @@ route told, and its own flood summary.
 In a fleet run (a targets file) each alert is its target's: the payload adds ``target_name`` (``target`` stays the
 base URL, now that target's own), the fingerprint is made from the check and the target's name, and the target's
 own settings give the routes, repeat intervals, flap thresholds, escalation delay and maintenance window
-(:class:`TargetPolicy`). The flood guard counts the whole run's alerts and sends one summary per target
+(policy.py). The flood guard counts the whole run's alerts and sends one summary per target
 concerned, to that target's route. Without a targets file payloads and fingerprints are what they always were,
 made from the check's stable id (plugins/configuration/targets.py); an episode opened under a host check's earlier id
 (``[local]``) goes on under its fingerprint until it ends (:func:`aliases`).
@@ -34,172 +34,55 @@ made from the check's stable id (plugins/configuration/targets.py); an episode o
 
 import dataclasses
 import datetime as dt
-import hashlib
-import json
+import types
 
-from plugins.configuration.markers import SEVERITIES
 from plugins.configuration.targets import current_id
-from plugins.outcomes.run import FAILING, finding_of
+from plugins.outcomes.run import FAILING
+from plugins.outputs.alerting import flood
+from plugins.outputs.alerting.episodes import (alerted, age_s, counts_after, critical_since, episode, escalation_clock,
+                                               since_s, take, told)
+from plugins.outputs.alerting.records import (EMERGENCY, as_json, fingerprint, payload_of, record, route_payload,
+                                              target_of)
 from plugins.secrets import scrubbed
 
-SERVICE = "DigitalMe"
-FLOOD_TITLES = 5
-EMERGENCY = "emergency"  # the manual's Level 3 route
-ROUTES = (EMERGENCY, *SEVERITIES)  # every route, worst first
+
+def plan_run(checks, spooled, state, held, policy, limit):
+    """(records, new state, new held): the alerts of the runs blocked at the lock (their ``spooled`` documents,
+    oldest first), then this run's, planned against the state in that order; beyond ``limit`` firing alerts, the
+    flood guard's summaries (flood.py)."""
+    records, state, held = plan_spooled(spooled, state, held, policy)
+    planned, state, held = plan_checks(checks, state, held, policy)
+    return flood.flood_guard(records + planned, limit, policy), state, held
 
 
-@dataclasses.dataclass(frozen=True)
-class TargetPolicy:
-    """How one target's alerts go, from its settings."""
-    name: object  # the target's name in a fleet run, else None
-    url: str  # the payloads' "target": its base URL
-    repeat_s: dict  # severity -> repeat interval in seconds
-    routes: dict  # route (a severity, or "emergency") -> webhook URL (never recorded), or "" when it has none
-    window: object = None  # its maintenance window (settings.Window), or None
-    alert_after: dict = dataclasses.field(default_factory=lambda: {s: 1 for s in SEVERITIES})  # failing runs
-    resolve_after: int = 1  # passing runs of an alerted check before its resolved
-    escalate_s: float = 30 * 60  # a critical still firing this long after its first critical alert: "emergency"
-
-    def window_now(self, now):
-        """The maintenance window when ``now`` is inside it, else None."""
-        return self.window if self.window is not None and now in self.window else None
-
-
-@dataclasses.dataclass
-class Policy:
-    """What planning needs besides the checks and the state."""
-    now: dt.datetime
-    context: dict  # "report", "timestamp" of the payloads, and the "secrets" to mask in them
-    targets: dict  # target name (None without a targets file) -> TargetPolicy
-    fallback: TargetPolicy  # the run's own settings: for alerts of a target the targets file no longer names
-
-    def of(self, name):
-        return self.targets.get(name, self.fallback)
-
-    def of_payload(self, payload):
-        """The policy of the target an alert (a payload) is about."""
-        return self.of(payload.get("target_name"))
-
-    def any_route(self):
-        return any(url for p in (*self.targets.values(), self.fallback) for url in p.routes.values())
+def plan_spooled(documents, state, held, policy):
+    """The alerts of runs that were blocked at the lock, oldest first, planned against the state before this run's."""
+    records = []
+    for document in documents:
+        context = dict(policy.context)
+        context.update({k: document.get(k, context[k]) for k in ("report", "timestamp")})
+        # the URL the blocked run named its target by (a run without a targets file, or an alert of no target)
+        own = dataclasses.replace(policy.fallback, url=document.get("target", policy.fallback.url))
+        targets = {name: own if name is None else p for name, p in policy.targets.items()}
+        spooled = dataclasses.replace(policy, context=context, targets=targets, fallback=own)
+        checks = [types.SimpleNamespace(**current(check)) for check in document["checks"]]
+        planned, state, held = plan_checks(checks, state, held, spooled)
+        records += [dict(entry, from_spool=True) for entry in planned]
+    return records, state, held
 
 
-def target_of(check):
-    """A check's target name (None without a targets file; spooled checks of older runs have none)."""
-    return getattr(check, "target", None)
-
-
-def fingerprint(check_id, url, name=None):
-    """Stable across runs: the same check on the same target is the same alert. Without a targets file the
-    target is its URL, as it always was; in a fleet its name, so prod's and staging's alerts never merge, even
-    on one URL, and a target that moves to a new URL keeps its open alerts."""
-    key = f"{check_id}\n{url}" if name is None else f"{check_id}\ntarget={name}"
-    return hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-def as_json(value):
-    """``value`` as it reads back from JSON (what is not JSON as its text)."""
-    return json.loads(json.dumps(value, default=str))
-
-
-def payload_of(check, status, severity, policy):
-    """The manual's ``{"severity", "service", "message", "timestamp"}`` plus what receivers need (in a fleet,
-    ``target_name``)."""
-    context, name = policy.context, target_of(check)
-    url = policy.of(name).url
-    title, message = headline(check, status)
-    payload = {
-        "severity": severity, "service": SERVICE, "message": message, "timestamp": context["timestamp"],
-        "status": status, "check": check.id, "title": title, "target": url,
-        "fingerprint": fingerprint(check.id, url, name), "report": context["report"],
-        "value": as_json(check.value), "threshold": as_json(check.threshold),
-    }
-    if name is not None:
-        payload["target_name"] = name
-    return scrubbed(payload, context["secrets"])
-
-
-def headline(check, status):
-    """(title, message) of a check's alert, what was found first: a firing one's title is the finding, its message
-    the finding, what was required and the check; a resolved one's both say the check's requirement holds again."""
-    if status != "firing":
-        return f"resolved: {check.title}", f"resolved: {check.title}"
-    if not check.message:
-        return check.title, check.title
-    return finding_of(check.message), f"{check.message}; check: {check.title}"
-
-
-def record(payload, state, reason="", route=None, **delivery):
-    """One entry of ``run.alerts`` (``target``: the target's name in a fleet run, else None)."""
-    entry = {"payload": payload, "target": payload.get("target_name"), "state": state, "reason": reason,
-             "route": route or payload["severity"],
-             "delivered": False, "attempts": 0, "last_error": None, "from_outbox": False, "from_held": False,
-             "from_spool": False, "held_at": None}
-    entry.update(delivery)
-    return entry
-
-
-def age_s(seen, now):
-    """Seconds since a state entry last alerted (a change of severity or an unreadable entry alerts at once)."""
-    try:
-        return (now - dt.datetime.fromisoformat(seen["last_alerted"])).total_seconds()
-    except (KeyError, TypeError, ValueError):
-        return float("inf")
-
-
-def told(seen):
-    """The routes that received (or have queued) a firing alert of this state entry, worst first. Entries
-    written before routes were kept name only the severity they alerted at."""
-    routes = seen.get("routes") if isinstance(seen.get("routes"), list) else [seen.get("severity")]
-    return [r for r in ROUTES if r in routes]
-
-
-def told_route(state, entry):
-    """A firing alert sent or queued: its route is told of it, and gets its ``resolved``."""
-    seen = state.get(entry["payload"].get("fingerprint"))
-    if seen is not None and entry["payload"]["status"] == "firing" and entry["state"] in ("sent", "queued"):
-        seen["routes"] = told({"routes": told(seen) + [entry["route"]]})
-
-
-def alerted(seen):
-    """Whether a state entry is an episode that alerted, not a check still counting its failing runs towards its
-    threshold (entries written before flap control are all episodes)."""
-    return bool(seen) and not seen.get("waiting")
-
-
-def count_of(seen, name):
-    """A state entry's count of consecutive ``failing`` or ``passing`` runs (0 when it has none)."""
-    value = (seen or {}).get(name)
-    return value if isinstance(value, int) and value >= 0 else 0
-
-
-def since_s(when, now):
-    """Seconds since an ISO time of the state (an unreadable one: no time at all)."""
-    try:
-        return (now - dt.datetime.fromisoformat(when)).total_seconds()
-    except (TypeError, ValueError):
-        return float("-inf")
+def current(check):
+    """A spooled check with its id as it is now (spooled before stable ids, a host check's id without a targets
+    file carried testinfra's ``[local]``, plugins/configuration/targets.py)."""
+    if check.get("target") is None and isinstance(check.get("id"), str):
+        return dict(check, id=current_id(check["id"]))
+    return check
 
 
 def level3_of(check):
     """The Level 3 kind of a failing check (its ``emergency`` marker), for a finding only: a check that could
     not run (``error``) has found no data loss or incident."""
     return getattr(check, "level3", None) if check.outcome == "failed" else None
-
-
-def route_payload(check, status, route, policy):
-    """The payload for one route: the emergency route's is the critical one, marked ``"level": 3``."""
-    if route == EMERGENCY:
-        return dict(payload_of(check, status, "critical", policy), level=3)
-    return payload_of(check, status, route, policy)
-
-
-def take(held, key, status):
-    """Remove and return the held alerts of one fingerprint and status."""
-    taken = [item for item in held
-             if item["payload"].get("fingerprint") == key and item["payload"].get("status") == status]
-    held[:] = [item for item in held if item not in taken]
-    return taken
 
 
 def withdrawn(item, reason):
@@ -259,7 +142,8 @@ def plan_failing(check, key, state, held, policy):
         seen = state[key] = dict(before, routes=told({"routes": told(before) + [item["route"]]}))
     entry = record(payload_of(check, "firing", check.severity, policy), "pending")
     now, own = policy.now, policy.of(target_of(check))
-    failing = count_of(seen, "failing") + 1
+    counts = counts_after(seen, failed=True)
+    failing = counts["failing"]
     counting = {"check": check.id, "severity": check.severity, "waiting": True, "failing": failing}
     if not alerted(seen):
         # flap control: a new episode alerts at its threshold; a Level 3 finding is no flap, it alerts at once
@@ -270,7 +154,6 @@ def plan_failing(check, key, state, held, policy):
             state[key] = counting
             return records + [entry]
         seen = None  # the episode starts now
-    counts = {"failing": failing, "passing": 0}  # a failure ends a resolving episode's run of passes
     if not own.routes.get(check.severity):
         entry.update(state="unrouted", reason="no webhook configured")
         if seen or not (level3_of(check) and own.routes.get(EMERGENCY)):
@@ -283,32 +166,6 @@ def plan_failing(check, key, state, held, policy):
     else:
         state[key] = episode(check, seen, now, counts)
     return records + [entry] + plan_emergency(check, key, state, own, policy)
-
-
-def episode(check, seen, now, counts):
-    """The state entry of an alerting check: when it alerted (first and last), the routes told, whether the
-    emergency route heard of it (once per episode) and its counts."""
-    entry = {"check": check.id, "severity": check.severity, "last_alerted": now.isoformat(),
-             "first_alerted": (seen or {}).get("first_alerted", now.isoformat()),
-             "routes": told(seen) if seen else [], **counts}
-    for kept in ("emergency", "first_critical"):
-        if seen and seen.get(kept):
-            entry[kept] = seen[kept]
-    return critical_since(entry, check, now)
-
-
-def critical_since(entry, check, now):
-    """``entry`` with ``first_critical``, when the episode first alerted at critical (the escalation's clock: an
-    earlier warning, /health Degraded before Unhealthy, does not start it)."""
-    if check.severity == "critical" and not entry.get("first_critical"):
-        entry["first_critical"] = now.isoformat()
-    return entry
-
-
-def escalation_clock(seen):
-    """When a critical episode's escalation delay started: its first critical alert. An entry written before that
-    was kept has only ``first_alerted`` (its first alert, whatever the severity), read as before."""
-    return seen.get("first_critical") or seen.get("first_alerted")
 
 
 def plan_emergency(check, key, state, own, policy):
@@ -345,13 +202,14 @@ def plan_passed(check, key, state, held, policy):
     own = policy.of(target_of(check))
     # the emergency route's webhook unset since: nobody there to tell, and no noise about it
     routes_told = [r for r in told(seen) if r != EMERGENCY or own.routes.get(EMERGENCY)]
-    passing = count_of(seen, "passing") + 1
+    counts = counts_after(seen, failed=False)
+    passing = counts["passing"]
     if routes_told and passing < own.resolve_after:
         route = next((r for r in routes_told if r != EMERGENCY), routes_told[0])  # one record: its own route's
         entry = record(route_payload(check, "resolved", route, policy), "resolving",
                        f"passed {passing} of {own.resolve_after} runs before resolved "
                        f"(DIGITALME_RESOLVE_AFTER={own.resolve_after})", route=route)
-        state[key] = dict(seen, passing=passing, failing=0)
+        state[key] = dict(seen, **counts)
         return records + [entry]
     left, routes = [], own.routes
     for route in distinct(routes_told, routes):
@@ -378,48 +236,6 @@ def distinct(names, routes):
         seen_urls.add(url)
         kept.append(name)
     return kept
-
-
-def flood_guard(records, limit, policy):
-    """Beyond ``limit`` firing alerts in the run, a summary alert instead: ``records`` plus the summaries, one per
-    target concerned (to that target's route: each receiver hears only of the targets routed to it), one in all
-    without a targets file. The emergency route's alerts are guarded on their own (its summary goes to it)."""
-    return guard(guard(records, limit, policy, False), limit, policy, True)
-
-
-def guard(records, limit, policy, emergency):
-    firing = [r for r in records if r["state"] == "pending" and r["payload"]["status"] == "firing"
-              and (r["route"] == EMERGENCY) == emergency]
-    if len(firing) <= limit:
-        return records
-    by_target = {}
-    for entry in firing:
-        entry.update(state="summarised", reason=f"more than {limit} alerts in this run")
-        by_target.setdefault(entry["payload"].get("target_name"), []).append(entry)
-    if emergency:
-        return records + [record(dict(summary_of(group, name, limit, policy), level=3), "pending", route=EMERGENCY)
-                          for name, group in by_target.items()]
-    return records + [record(summary_of(group, name, limit, policy), "pending") for name, group in by_target.items()]
-
-
-def summary_of(firing, name, limit, policy):
-    """The summary payload of one target's ``firing`` alerts (``name`` None: the one target of a run without a
-    targets file)."""
-    worst = next(s for s in SEVERITIES if any(r["payload"]["severity"] == s for r in firing))
-    titles = [r["payload"]["title"] for r in firing]
-    more = f" and {len(titles) - FLOOD_TITLES} more" if len(titles) > FLOOD_TITLES else ""
-    on = f" on {name}" if name is not None else ""
-    url, context = policy.of(name).url, policy.context
-    summary = {
-        "severity": worst, "service": SERVICE, "timestamp": context["timestamp"], "status": "firing",
-        "message": f"{len(titles)} checks failed{on}: " + "; ".join(titles[:FLOOD_TITLES]) + more,
-        "check": "summary", "title": f"{len(titles)} checks failed{on}", "target": url,
-        "fingerprint": fingerprint("summary", url, name), "report": context["report"],
-        "value": len(titles), "threshold": limit,
-    }
-    if name is not None:
-        summary["target_name"] = name
-    return summary
 
 
 def spooled_checks(checks, secrets):

@@ -1,12 +1,15 @@
-"""Keep (steps 4 and 5 of plugins/alerting): the alert state, the outbox and the spool of blocked runs, under one
-lock, in ``<report dir>/alerts`` or else a private fallback folder.
+"""Keep (step 4 of the alert cycle, cycle.py, and the spool of step 5): the alert state, the outbox and the spool of
+blocked runs, under one lock, in ``<report dir>/state/alerts`` (the state folder's layout, plugins/files.py) or
+else a private fallback folder.
 
-``state.json`` holds the dedup state (fingerprint -> when and at which severity it first and last alerted, when it
-first alerted at critical (Level 3's escalation clock), the routes told of it, when the emergency route heard of it, its consecutive failing and passing runs; a check counting
-towards its threshold is an entry marked ``waiting``) and the alerts held over the maintenance window;
-``outbox.jsonl`` the alerts not yet delivered, oldest first; ``spool/<run>.json`` the checks of runs that could not
-get the lock. Everything is written atomically before the lock is released. No URL is ever written: items name
-their route (the severity, or emergency).
+``state.json`` holds the dedup state (fingerprint -> its episode, episodes.py: when and at which severity it first
+and last alerted, when it first alerted at critical (Level 3's escalation clock), the routes told of it, when the
+emergency route heard of it, its consecutive failing and passing runs; a check counting towards its threshold is
+an entry marked ``waiting``) and the alerts held over the maintenance window; ``outbox.jsonl`` the alerts not yet
+delivered, oldest first; ``spool/<run>.json`` the checks of runs that could not get the lock. Everything is written
+atomically before the lock is released. No URL is ever written: items name their route (the severity, or
+emergency). The folder of earlier versions, ``<report dir>/alerts``, is read like the fallback and emptied (then
+removed) by the first run that writes the state: nothing in it is lost.
 """
 
 import contextlib
@@ -18,6 +21,8 @@ import tempfile
 
 from plugins import files
 from plugins.files import write_atomically
+from plugins.outputs.alerting.episodes import told_route
+from plugins.outputs.alerting.records import record
 
 OUTBOX_MAX = 1000  # a receiver down for weeks must not grow the outbox without end
 
@@ -30,8 +35,13 @@ class StateLocked(AlertingError):
     """Another run held the alert state for this run's whole alert budget."""
 
 
+def alerts_folder(report_dir):
+    """``<report dir>/state/alerts``: alerting's files, a folder of their own in the state folder (plugins/files.py)."""
+    return os.path.join(os.path.dirname(files.state_path(report_dir, "alerts")), "alerts")
+
+
 def fallback_folder(report_dir, environ=os.environ):
-    """Where the alert state goes when ``<report dir>/alerts`` cannot take it: private to this user, one per
+    """Where the alert state goes when ``<report dir>/state/alerts`` cannot take it: private to this user, one per
     report folder (its absolute path, hashed)."""
     key = hashlib.sha256(os.path.abspath(report_dir).encode()).hexdigest()[:12]
     if environ.get("XDG_STATE_HOME"):
@@ -57,13 +67,15 @@ def reason_of(error):
 
 class Store:
     """The alerts folder: ``state.json`` (dedup, routes told, held alerts), ``outbox.jsonl`` (undelivered),
-    ``spool/`` (runs blocked at the lock) and the ``lock``; in ``<report dir>/alerts``, else the fallback."""
+    ``spool/`` (runs blocked at the lock) and the ``lock``; in ``<report dir>/state/alerts``, else the fallback.
+    What an earlier version kept in ``<report dir>/alerts`` (``legacy``) is read too, once."""
 
     STATE, OUTBOX, SPOOL, LOCK = "state.json", "outbox.jsonl", "spool", "lock"
 
     def __init__(self, report_dir):
-        self.primary = os.path.join(report_dir, "alerts")
+        self.primary = alerts_folder(report_dir)
         self.fallback = fallback_folder(report_dir)
+        self.legacy = os.path.join(report_dir, "alerts")  # before the state folder: read, then emptied
         self.problem = None  # why the primary could not be used (one line), when it could not
         self.kept_in = None  # the folder the state was written to
         self.spooled = []  # spool files read by this lock holder, removed once the state is written
@@ -109,15 +121,14 @@ class Store:
             return {}  # worst case a repeat alert, never a lost one
 
     def newest(self):
-        """The folder whose state was saved last (the fallback only holds what the report folder could not)."""
+        """The folder whose state was saved last (the fallback only holds what the report folder could not; the
+        earlier versions' folder what they saved before the upgrade)."""
         saved = [(str(self.read_document(folder).get("saved_at", "")), i, folder)
-                 for i, folder in enumerate((self.primary, self.fallback))]
+                 for i, folder in enumerate((self.legacy, self.primary, self.fallback))]
         return max(saved)[2] if any(s[0] for s in saved) else self.primary
 
     def read_state(self):
-        """(fingerprint -> ``{"check", "severity", "last_alerted", "first_alerted", "first_critical", "routes",
-        "emergency", "failing", "passing"}`` or, not alerted yet, ``{"check", "severity", "waiting": true, "failing"}``, held
-        alerts)."""
+        """(fingerprint -> its entry (episodes.py), the held alerts)."""
         document = self.read_document(self.newest())
         alerts = document.get("alerts") if isinstance(document.get("alerts"), dict) else {}
         held = document.get("held") if isinstance(document.get("held"), list) else []
@@ -139,9 +150,9 @@ class Store:
         return [item for item in items if isinstance(item, dict) and "payload" in item and "route" in item]
 
     def read_spool(self):
-        """The blocked runs' spool documents, oldest first (both folders)."""
+        """The blocked runs' spool documents, oldest first (every folder)."""
         found = []
-        for folder in (self.primary, self.fallback):
+        for folder in (self.primary, self.fallback, self.legacy):
             spool = os.path.join(folder, self.SPOOL)
             with contextlib.suppress(OSError):
                 for name in sorted(os.listdir(spool)):
@@ -186,6 +197,17 @@ class Store:
         for path in self.spooled:
             with contextlib.suppress(OSError):
                 os.unlink(path)
+        self.retire_legacy()
+
+    def retire_legacy(self):
+        """The earlier versions' folder, its state now written here: emptied of what they kept, then removed (its
+        lock and spool folder too, when nothing else is in it)."""
+        for name in (self.STATE, self.OUTBOX, self.LOCK):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(self.legacy, name))
+        for folder in (os.path.join(self.legacy, self.SPOOL), self.legacy):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
 
     def write_spool(self, name, document):
         """A blocked run's spool file (its own name: no lock needed); the folder it went to."""
@@ -205,10 +227,15 @@ class Store:
                             f"({self.problem}) nor in {self.fallback}")
 
 
-def outbox_item(entry, now):
-    """The outbox item for a record that could not be delivered: no URL, only its route."""
-    return {"payload": entry["payload"], "route": entry["route"], "queued_at": now.isoformat(timespec="seconds"),
-            "attempts": entry["attempts"], "last_error": entry["last_error"]}
+def keep(store, state, delivered, held, outbox, now):
+    """Step 4: the routes told of the ``delivered`` firing alerts (they get its resolved), then the state, the alerts
+    still held and the outbox (its newest ``OUTBOX_MAX`` items) written; the records of the older items dropped."""
+    for entry in delivered:
+        told_route(state, entry)
+    outbox, dropped = bounded(outbox)
+    store.write(state, held, outbox, now)
+    return [record(item["payload"], "dropped", f"outbox over {OUTBOX_MAX} alerts", item["route"], from_outbox=True)
+            for item in dropped]
 
 
 def bounded(outbox):
