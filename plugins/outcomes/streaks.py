@@ -19,6 +19,11 @@ has its own streak.
 - A run older than its selection's newest (overlapping, finished late) is read against the newest streaks (a streak
   that began before it goes on, with its count so far; else new) and changes nothing.
 
+Flap control (plugins/outputs/alerting/) counts with the same rule in another scope, :func:`alert_counts`: an alert's
+episode belongs to its check on its target whatever schedule ran it (a failure found by the 5-minute monitor is
+resolved by the next passing run, daily or not), so its counts are kept in the alert state, per alert, over every
+schedule; the record's "failing for 3 runs" counts the runs of its own schedule.
+
 API: :func:`update` (once a run, under the caller's lock) fills each failing check and returns ``{key: Streak}``,
 the run's failing and passing streaks; :func:`of` reads a failing check's afterwards; :func:`clear` takes it back
 when the caller could not keep the state; :func:`count` says what :func:`update` would, changing nothing (for a
@@ -138,3 +143,15 @@ def since_when(state, selection, started, checks):
     if entry is not None:
         streaks[selection] = entry
     return found
+
+
+def alert_counts(seen, failed):
+    """Flap control's counts after this run: ``{"failing", "passing"}``, the alert's consecutive failing and
+    passing runs (this one included) from its alert-state entry ``seen``, over every schedule; a failure ends a run
+    of passes and a pass a run of failures."""
+    def count_of(name):
+        value = (seen or {}).get(name)
+        return value if isinstance(value, int) and value >= 0 else 0
+    if failed:
+        return {"failing": count_of("failing") + 1, "passing": 0}
+    return {"failing": 0, "passing": count_of("passing") + 1}

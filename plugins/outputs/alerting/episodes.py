@@ -12,18 +12,6 @@ import datetime as dt
 from plugins.outputs.alerting.records import ROUTES
 
 
-def counts_after(seen, failed):
-    """Flap control's counts after this run: ``{"failing", "passing"}``, the check's consecutive failing and
-    passing runs (this one included) from its state entry ``seen``; a failure ends a run of passes and a pass a run
-    of failures. The one place the counts are read and moved on (plugins/outcomes/streaks.py may take it over)."""
-    def count_of(name):
-        value = (seen or {}).get(name)
-        return value if isinstance(value, int) and value >= 0 else 0
-    if failed:
-        return {"failing": count_of("failing") + 1, "passing": 0}
-    return {"failing": 0, "passing": count_of("passing") + 1}
-
-
 def alerted(seen):
     """Whether a state entry is an episode that alerted, not a check still counting its failing runs towards its
     threshold (entries written before flap control are all episodes)."""

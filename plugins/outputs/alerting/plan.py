@@ -38,8 +38,9 @@ import types
 
 from plugins.configuration.targets import current_id
 from plugins.outcomes.run import FAILING
+from plugins.outcomes.streaks import alert_counts
 from plugins.outputs.alerting import flood
-from plugins.outputs.alerting.episodes import (alerted, age_s, counts_after, critical_since, episode, escalation_clock,
+from plugins.outputs.alerting.episodes import (alerted, age_s, critical_since, episode, escalation_clock,
                                                since_s, take, told)
 from plugins.outputs.alerting.records import (EMERGENCY, as_json, fingerprint, payload_of, record, route_payload,
                                               target_of)
@@ -142,7 +143,7 @@ def plan_failing(check, key, state, held, policy):
         seen = state[key] = dict(before, routes=told({"routes": told(before) + [item["route"]]}))
     entry = record(payload_of(check, "firing", check.severity, policy), "pending")
     now, own = policy.now, policy.of(target_of(check))
-    counts = counts_after(seen, failed=True)
+    counts = alert_counts(seen, failed=True)
     failing = counts["failing"]
     counting = {"check": check.id, "severity": check.severity, "waiting": True, "failing": failing}
     if not alerted(seen):
@@ -202,7 +203,7 @@ def plan_passed(check, key, state, held, policy):
     own = policy.of(target_of(check))
     # the emergency route's webhook unset since: nobody there to tell, and no noise about it
     routes_told = [r for r in told(seen) if r != EMERGENCY or own.routes.get(EMERGENCY)]
-    counts = counts_after(seen, failed=False)
+    counts = alert_counts(seen, failed=False)
     passing = counts["passing"]
     if routes_told and passing < own.resolve_after:
         route = next((r for r in routes_told if r != EMERGENCY), routes_told[0])  # one record: its own route's
