@@ -41,8 +41,10 @@ import re
 
 import pytest
 
-from plugins.configuration.settings import SETTINGS, closest
-from plugins.configuration.targets import TARGETS, current_id, fleet, read_toml, target_of, without_target
+from plugins.configuration.parsers import closest
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import TARGETS, current_id, fleet, target_of, without_target
+from plugins.configuration.toml import read_toml
 
 WAIVERS = pytest.StashKey[list]()  # the run's waivers, in the file's order (empty without a file)
 JUDGED = pytest.StashKey[tuple]()  # on an item: (the waiver entry of its failure, the failure's message)
@@ -358,8 +360,8 @@ def under_xdist_controller(config):
 # --- hooks --------------------------------------------------------------------------------------
 
 def pytest_configure(config):
-    """Read the waivers once settings and targets are known (settings.py's configure is tryfirst), on the
-    controller and on each xdist worker alike."""
+    """Read the waivers once settings and targets are known (settled by the run's one tryfirst configure:
+    plugins/outcomes/build.py), on the controller and on each xdist worker alike."""
     if SETTINGS not in config.stash:
         return
     settings = config.stash[SETTINGS]

@@ -22,6 +22,7 @@ import pytest
 
 from plugins import adapters
 from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets import checked_hosts
 from plugins.files import state_path, write_atomically
 
 # Probes spawn commands (the host's, ssh, compose) from these threads while pytest rewrites os.environ (putenv of
@@ -102,22 +103,6 @@ def probes(config, target):
         "certificate_on_disk": lambda: certificate_on_disk_by_host(config, target),
     }
 _ON_HOSTS = ("host_facts_by_host", "certificate_on_disk")  # probes that read testinfra's hosts
-
-
-def checked_hosts(config, target):
-    """testinfra's hosts of the target: its ``host`` in a fleet, else ``--hosts`` (else this machine), their
-    commands sharing the run's SSH connection to each. testinfra's cache hands the checks the same Host objects."""
-    from plugins.configuration.targets import fleet, testinfra_host
-    if fleet(config):
-        return [testinfra_host(config, target.settings)]
-    import testinfra
-    from plugins.probes.ssh import share_connection
-    option = config.option
-    specs = option.hosts.split(",") if option.hosts is not None else [None]
-    return [share_connection(host) for host in testinfra.get_hosts(
-        specs, connection=option.connection, ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
-        sudo=option.sudo, sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
-        force_ansible=option.force_ansible)]
 
 
 def host_facts_of(hosts, report_dir=None, target=None):
