@@ -29,13 +29,13 @@ adapters.spawn_without_vfork()
 
 SUITE_PLUGINS = [  # the flow: settings -> probes (prefetch, fixtures below) -> checks -> outcome -> outputs
     "plugins.hookspecs",
-    "plugins.configuration.settings",
+    "plugins.configuration.stage",
     "plugins.configuration.targets",
     "plugins.configuration.markers",
     "plugins.outcomes.trends",
     "plugins.outcomes.waivers",
     "plugins.outcomes.reachability",
-    "plugins.outcomes.run",
+    "plugins.outcomes.build",
     "plugins.outputs.results",
     "plugins.probes.prefetch",
     "plugins.outputs.record",

@@ -162,7 +162,7 @@ def test_the_settings_row_shows_sizes_durations_and_units_not_raw_numbers():
 
     Manual: Escalation matrix and Resource Monitoring thresholds (the auditor reads what the run held them to).
     """
-    from plugins.configuration.settings import resolve
+    from plugins.configuration.resolve import resolve
 
     class Config:
         def getini(self, name):

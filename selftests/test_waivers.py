@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from plugins.configuration.targets import without_target
-from plugins.outcomes.waivers import Waiver, load
+from plugins.outcomes.waivers_file import Waiver, load
 
 TODAY = dt.datetime.now(dt.timezone.utc).date()
 

@@ -12,18 +12,12 @@ import re
 import pytest
 
 from plugins.configuration.manual import label_of, unknown
-from plugins.configuration.settings import BY_NAME, size as parse_size
+from plugins.configuration.parsers import size as parse_size
+from plugins.configuration.schedules import SCHEDULES
+from plugins.configuration.settings import BY_NAME
 from plugins.units import size as shown_size
 
 SEVERITIES = ("critical", "warning")  # worst first
-SCHEDULES = {
-    "monitor": "the manual's 5-minute monitor.sh",
-    "daily": "the Morning Health Check (daily 09:00)",
-    "resources": "Resource Monitoring (every 4 hours)",
-    "weekly": "Weekly Maintenance (Sunday 02:00)",
-    "monthly": "Monthly Maintenance (first Sunday 01:00)",
-    "change": "the post-change gate (after a restart, update or configuration change)",
-}
 RESPONSE = {"critical": "immediate response", "warning": "response within 1 hour"}
 MANUAL = "manual"  # @pytest.mark.manual("Morning Health Check 2", "Critical Alerts: Health Check Failure")
 LEVEL3 = "emergency"  # @pytest.mark.emergency("data loss"): a failure is the manual's Level 3 at once

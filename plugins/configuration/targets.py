@@ -39,21 +39,12 @@ import re
 import pytest
 
 from plugins import adapters
-from plugins.configuration.settings import BY_NAME, RUN_WIDE, SETTINGS, closest, Invalid, Settings
-from plugins.secrets import MASK, without_url_credentials
+from plugins.configuration.settings import SETTINGS
+from plugins.configuration.targets_file import Target, load
+from plugins.probes import ProbeError
+from plugins.secrets import without_url_credentials
 
 TARGETS = pytest.StashKey[dict]()  # name -> Target, in the file's order; {None: Target} without a file
-NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
-
-
-@dataclasses.dataclass(frozen=True)
-class Target:
-    """One deployment: its name (None for the one target without a targets file) and its settings."""
-    name: object
-    settings: Settings
-
-    def __str__(self):
-        return self.name or "the target"
 
 
 def fleet(config):
@@ -63,90 +54,6 @@ def fleet(config):
 
 def targets_of(config):
     return config.stash[TARGETS]
-
-
-def as_text(value):
-    """A TOML value as the text a setting parses: numbers as written, a list of names joined with commas."""
-    if isinstance(value, bool):
-        raise Invalid("expected a string or a number, not true/false")
-    if isinstance(value, (int, float, str)):
-        return str(value)
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return ",".join(value)
-    raise Invalid("expected a string, a number or a list of names")
-
-
-def table_values(table, where, problems):
-    """A table's keys parsed as settings: {name: value}; problems are appended naming ``where`` and the key."""
-    parsed = {}
-    for key, raw in table.items():
-        setting = BY_NAME.get(key)
-        if setting is None:
-            # DISK_MAX_PCT or digitalme_disk_max_pct (copied from the environment or pytest.ini) means disk_max_pct
-            close = closest(key.lower().removeprefix("digitalme_"), [n for n in BY_NAME if n not in RUN_WIDE])
-            problems.append(f"{where} {key}: not a setting" + (f" (did you mean {close}?)" if close else ""))
-            continue
-        if key in RUN_WIDE:
-            problems.append(f"{where} {key}: a setting of the whole run, not of a target: set {setting.env} "
-                            f"or {setting.ini} in pytest.ini")
-            continue
-        try:
-            parsed[key] = setting.parse(as_text(raw))
-        except Invalid as e:
-            shown = MASK if setting.secret else repr(without_url_credentials(str(raw)))
-            problems.append(f"{where} {key} = {shown}: {e}")
-    return parsed
-
-
-def read_toml(path, stop):
-    """The TOML document at ``path`` (a targets or waivers file); ``stop(problems)`` where it cannot be read or is
-    not TOML (tomllib's message names the line and column)."""
-    import tomllib  # here: a run without a targets or waivers file does not pay for it
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except OSError as e:
-        stop([f"cannot be read: {e.strerror or e}"])
-    except tomllib.TOMLDecodeError as e:
-        stop([f"not valid TOML: {e}"])
-
-
-def load(path, base):
-    """{name: Target} from the targets file at ``path``; raises pytest.UsageError naming every problem."""
-    def stop(problems):
-        raise pytest.UsageError(f"invalid DigitalMe targets file {path}:\n  " + "\n  ".join(problems))
-    document = read_toml(path, stop)
-    problems = [f"[{key}]: not a table of this file (expected [defaults] and [targets.<name>])"
-                for key in document if key not in ("defaults", "targets")]
-    defaults = document.get("defaults", {})
-    tables = document.get("targets", {})
-    if not isinstance(defaults, dict) or not isinstance(tables, dict):
-        stop(problems + ["[defaults] and [targets] must be tables"])
-    shared = table_values(defaults, "[defaults]", problems)
-    if not tables:
-        problems.append("names no target: add a [targets.<name>] table for each deployment")
-    found = {}
-    for name, table in tables.items():
-        if not NAME.fullmatch(name):
-            problems.append(f"[targets.{name}]: a target's name is letters, digits, '.', '_' or '-' "
-                            f"(at most 63), starting with a letter or digit")
-            continue
-        if not isinstance(table, dict):
-            problems.append(f"targets.{name}: expected a table [targets.{name}]")
-            continue
-        own = table_values(table, f"[targets.{name}]", problems)
-        values = {**base.values, **shared, **own}
-        sources = {**base.sources, **{k: f"{path} [defaults]" for k in shared},
-                   **{k: f"{path} [targets.{name}]" for k in own}}
-        if values["cert_crit_days"] > values["cert_warn_days"]:
-            problems.append(f"[targets.{name}] cert_crit_days = {values['cert_crit_days']}: must not exceed "
-                            f"cert_warn_days = {values['cert_warn_days']}")
-        found[name] = Target(name, Settings(values, sources))
-    if problems:
-        stop(problems)
-    # Every target's settings, and the run's, know every secret of the fleet: whichever writes, scrubs them all.
-    secrets = tuple(dict.fromkeys(s for t in found.values() for s in t.settings.secrets()))
-    return {name: Target(name, dataclasses.replace(t.settings, also_secret=secrets)) for name, t in found.items()}
 
 
 def testinfra_host(config, settings):
@@ -166,13 +73,14 @@ def testinfra_host(config, settings):
 
 
 def checked_hosts(config, target):
-    """testinfra's hosts of the target (cached by testinfra): its ``host`` in a fleet, else ``--hosts`` (else this
-    machine), their commands sharing the run's SSH connection to each."""
+    """testinfra's hosts of the target: its ``host`` in a fleet, else ``--hosts`` (else this machine), their
+    commands sharing the run's SSH connection to each. testinfra's cache hands the checks the same Host objects."""
     if fleet(config):
         return [testinfra_host(config, target.settings)]
     import testinfra
     from plugins.probes.ssh import share_connection
-    option, specs = config.option, config.option.hosts.split(",") if config.option.hosts is not None else [None]
+    option = config.option
+    specs = option.hosts.split(",") if option.hosts is not None else [None]
     return [share_connection(host) for host in testinfra.get_hosts(
         specs, connection=option.connection, ssh_config=option.ssh_config, ssh_identity_file=option.ssh_identity_file,
         sudo=option.sudo, sudo_user=option.sudo_user, ansible_inventory=option.ansible_inventory,
@@ -182,8 +90,8 @@ def checked_hosts(config, target):
 # --- hooks --------------------------------------------------------------------------------------
 
 def configure_targets(config):
-    """Called by settings.py's pytest_configure, right after the settings: the targets, from the targets file or
-    the settings, and in fleet mode the targets' own host fixture."""
+    """The targets, from the targets file or the settings (resolved just before: plugins/configuration/stage.py),
+    and in fleet mode the targets' own host fixture."""
     base = config.stash[SETTINGS]
     if not base.targets:
         config.stash[TARGETS] = {None: Target(None, base)}
@@ -247,7 +155,6 @@ def host(target, pytestconfig):
     the checks, unlike testinfra's, so a host check's id is the same whichever host it reads."""
     hosts = checked_hosts(pytestconfig, target)
     if len(hosts) > 1:  # an ansible:// spec naming a group: checking only the first would pass silently
-        from plugins.probes import ProbeError
         raise ProbeError(f"--hosts names {len(hosts)} hosts ({', '.join(h.backend.get_pytest_id() for h in hosts)}): "
                          "a run without a targets file checks one host; name each in a targets file instead")
     return hosts[0]

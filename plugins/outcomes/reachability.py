@@ -28,7 +28,10 @@ import dataclasses
 
 import pytest
 
-from plugins.configuration.targets import target_of, targets_of
+from plugins.configuration.targets import fleet, target_of, targets_of
+from plugins.probes import ProbeError
+from plugins.probes.declared import PROBES
+from plugins.probes.docker_clients import docker_probe
 
 HEADLINE = "test_target_reachable"  # the headline check's function name (tests_health/test_reachable.py)
 NOT_CHECKED = "not checked"  # the outcome of a check the headline stands for
@@ -80,7 +83,6 @@ class Reach:
 
 def http_of(config, target):
     """("" or why no endpoint answered, the first answer described)."""
-    from plugins.probes.declared import PROBES
     endpoints = PROBES.fetched(config, target, "endpoints")
     answers = list(endpoints.answers.values())
     answered = [a for a in answers if a.answered]
@@ -92,9 +94,6 @@ def http_of(config, target):
 
 def container_of(config, target):
     """("" or why the Docker daemon did not answer, "" or why the app container is not running)."""
-    from plugins.probes.declared import PROBES
-    from plugins.probes.docker_clients import docker_probe
-    from plugins.probes import ProbeError
     name = target.settings.container
     try:
         docker_probe(config, target).client
@@ -114,7 +113,6 @@ def container_of(config, target):
 
 def remote_host(config, target):
     """Whether the target's host checks reach their host over the network (a fleet target's ``host``, --hosts)."""
-    from plugins.configuration.targets import fleet
     spec = target.settings.host if fleet(config) else (config.option.hosts or "")
     return bool(spec) and not spec.startswith("local://")
 
