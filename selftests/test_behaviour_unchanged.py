@@ -54,9 +54,9 @@ def next_second():
 # --- the failing run: a mini project of marked checks, run twice into one report folder -----------------------------
 # The second run finds the same critical failure again (a streak of 2, its alert not repeated), the warning passing
 # (resolved) and a new warning (/health Degraded); both runs have an error, a skip, a waived failure and a secret.
-# At 552d075 that secret is masked in the results, record and alerts, but pytest's own failure lines in the terminal
-# show it (the message pytest prints is not scrubbed of the settings' secrets, README "Alerts" says it never
-# appears there): a defect, left as it was by this refactor. Fixing it changes the snapshot's terminal lines.
+# At 552d075 that secret was masked in the results, record and alerts, but pytest's own failure lines in the terminal
+# showed it (README "Alerts" says it never appears there). The one change to the snapshots since: those two terminal
+# lines now read "***" (plugins/outcomes/build.py scrubs the message pytest prints of the settings' secrets).
 
 FAILING = '''
     import os

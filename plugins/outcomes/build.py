@@ -165,6 +165,11 @@ def check(request):
     return request.node.stash.setdefault(MEASUREMENT, Measurement())
 
 
+def secrets_of(config):
+    """The settings' secrets (webhook URLs, tokens), which no message may show."""
+    return config.stash[SETTINGS].secrets() if SETTINGS in config.stash else []
+
+
 def failed_here(item, report, call, message):
     """A failed phase's report as the operator reads it: a waived finding judged, the sentence (or the
     traceback without secrets)."""
@@ -184,16 +189,15 @@ def pytest_runtest_makereport(item, call):
     """Each phase's one-line message; at the last phase (teardown), the check's outcome, onto its report."""
     report = yield
     message = None
-    if report.failed:
-        message = redact(one_line(report, call.excinfo))
+    if report.failed:  # masked before anything shows it: the terminal's summary prints this sentence too
+        message = scrub(redact(one_line(report, call.excinfo)), secrets_of(item.config))
         # a check of an unreachable target is judged "not checked" (a skip naming why), else as a failure
         if not reachability.judge(item, report, message):
             message = failed_here(item, report, call, message)
     phases = item.stash.setdefault(PHASES, [])
     phases.append((report, message))
     if report.when == "teardown":
-        secrets = item.config.stash[SETTINGS].secrets() if SETTINGS in item.config.stash else []
-        report.user_properties.append((PROPERTY, outcome_of(item, phases).to_dict(secrets)))
+        report.user_properties.append((PROPERTY, outcome_of(item, phases).to_dict(secrets_of(item.config))))
     return report
 
 
