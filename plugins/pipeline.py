@@ -45,7 +45,7 @@ def finish_run(session, exitstatus):
     record.publish(config)  # scrubbed, its summary first
     history.write_history(config)  # 4. the history: the record's hash in the chain, latest.html, retention, the index
     config.hook.pytest_digitalme_run_finished(config=config, run=run)  # 5. any plugin's own output (Prometheus)
-    history.thin(config)  # 6. a repeated passing run keeps its history line only (plugins/outputs/history.py)
+    history.thin(config)  # 6. a repeated passing run keeps its history line only (plugins/outputs/history/)
     results.fail_on_report_error(session)  # a report folder that failed fails the run
     return outcome
 

@@ -1,4 +1,4 @@
-"""The on-call policy of plugins/alerting: flap control (alert after N failing runs, resolve after N passing runs)
+"""The on-call policy of plugins/outputs/alerting: flap control (alert after N failing runs, resolve after N passing runs)
 and Level 3 (the emergency route: an escalation of a critical still firing, and data loss or security incidents at
 once). Most cases plan runs directly against the alert state with the real settings (fast, with a clock of our
 own); a few run a mini project against a real receiver on 127.0.0.1 to show it end to end."""

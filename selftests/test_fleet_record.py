@@ -1,4 +1,4 @@
-"""The record (plugins/outputs/record.py) and the history (plugins/outputs/history.py) of a fleet run: a summary per target, the
+"""The record (plugins/outputs/record/) and the history (plugins/outputs/history/) of a fleet run: a summary per target, the
 table grouped by target, each target's settings, and each target's status over time.
 
 The fleet is the selftest sandbox under two names (one held to 99 backups, so it fails); a mini project of

@@ -1,4 +1,4 @@
-"""A year on the production host (issue 17): the history (plugins/outputs/history.py) keeps every run, at a cost per run
+"""A year on the production host (issue 17): the history (plugins/outputs/history/) keeps every run, at a cost per run
 that does not grow with its age, and a disk use bounded by what matters.
 
 Mini projects of marked checks run in a subprocess with the suite's real plugins (thinning, full records, a folder
@@ -21,7 +21,7 @@ import pytest
 from test_alerts import Receiver
 
 REPO = Path(__file__).resolve().parent.parent
-PREVIOUS_VERSION = "01583b9"  # the commit whose plugins/outputs/history.py kept .history-cache.json (before issue 17)
+PREVIOUS_VERSION = "01583b9"  # the commit whose plugins/history.py kept .history-cache.json (before issue 17)
 INDEX = "index.html"
 LINE_MAX_BYTES = 2000  # what a thinned run may keep: one summary line
 

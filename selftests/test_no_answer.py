@@ -1,4 +1,4 @@
-"""No answer records no response time (plugins/probes/http.py, tests_health/test_endpoints.py, plugins/outputs/history.py).
+"""No answer records no response time (plugins/probes/http.py, tests_health/test_endpoints.py, plugins/outputs/history/).
 
 The real suite's response-time check runs against a real HTTP server on 127.0.0.1, then against the same port
 with nothing listening (the connection refused), then against the server again. The refused run records no

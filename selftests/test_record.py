@@ -1,4 +1,4 @@
-"""The health record (plugins/outputs/record.py) and its history (plugins/outputs/history.py), tested from the outside.
+"""The health record (plugins/outputs/record/) and its history (plugins/outputs/history/), tested from the outside.
 
 Each test runs a mini project of marked checks (which record values and pass or fail by environment variable)
 in a subprocess with the suite's real plugins; the report and the index are opened in real headless Chromium.

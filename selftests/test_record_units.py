@@ -1,5 +1,5 @@
 """The record shows change over time: values in human units (plugins/units.py), since when each failing check
-fails and whether it is new, new findings first, and the results file's hash (plugins/outputs/record.py).
+fails and whether it is new, new findings first, and the results file's hash (plugins/outputs/record/).
 
 The formatting is tested as a function; the record as a mini project's run (its cells, its summary), with the
 since-when data set by hand where the history would fill it, so that the display is tested on its own.

@@ -179,7 +179,7 @@ def selection(name):
 
 
 def thinned_selections(value):
-    """Selections whose repeated passing runs keep a summary only (plugins/outputs/history.py); never daily, weekly or
+    """Selections whose repeated passing runs keep a summary only (plugins/outputs/history/); never daily, weekly or
     monthly, which always keep their full record."""
     names = tuple(selection(name) for name in name_list(value))
     kept = sorted(set(names) & {"daily", "weekly", "monthly"})

@@ -84,7 +84,7 @@ class CheckOutcome:
     unit: str = None  # what value and threshold count (Measurement.unit), or None
     level3: str = None  # the Level 3 kind of a failure of this check ("data loss", "security incident"), or None
     waiver: dict = None  # the waiver that matched this check (plugins/outcomes/waivers.py), with its state, or None
-    failing_since: str = None  # a failing check: when its run of failures began (plugins/outputs/history.py)
+    failing_since: str = None  # a failing check: when its run of failures began (plugins/outcomes/streaks.py)
     failing_runs: int = None  # ... and how many runs of its selection it has failed in a row, this one included
     new_finding: bool = None  # a failing check that passed (or did not fail) in the previous run of its selection
     blocked_by: dict = None  # a "not checked" check: the headline's id, its finding, and the failure it would be
@@ -108,10 +108,10 @@ class Run:
     # of the selection started in the same second: plugins/outputs/results.py claims the name)
     checks: list = dataclasses.field(default_factory=list)
     alerts: list = dataclasses.field(default_factory=list)
-    heartbeat: dict = None  # the dead-man's switch ping, when one is configured (plugins/alerting)
+    heartbeat: dict = None  # the dead-man's switch ping, when one is configured (plugins/outputs/alerting)
     finished_at: dt.datetime = None
     report_error: str = None  # why the report folder cannot be written (plugins/outputs/results.py); alerts still go out
-    alert_state_note: str = None  # where the alert state was kept when not in the report folder (plugins/alerting)
+    alert_state_note: str = None  # where the alert state was kept when not in the report folder (plugins/outputs/alerting)
 
     @property
     def slug(self):

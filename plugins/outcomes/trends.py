@@ -14,7 +14,7 @@ A check declares its trend in the same call that records the value::
 
 The outcome carries the declaration into the results file, each check's ``"trend": {"name", "title", "unit",
 "value"}`` (the charted number, null where the check measured nothing: a gap in the chart), and the history reads
-it from there (plugins/outputs/history.py). A trend name is one check's: two checks declaring the same name is a usage
+it from there (plugins/outputs/history/). A trend name is one check's: two checks declaring the same name is a usage
 error at collection (exit 4), as is a name not written as a literal in the ``check.record`` call (it could not be
 checked there).
 

@@ -24,19 +24,19 @@ Schema 1 (stable; extended only by adding fields)::
      "alerts": [{"payload": {"severity", "service", "message", "timestamp", "status", "check", "title", "target",
                              "fingerprint", "report", "value", "threshold", "target_name" (fleet runs only)},
                  "target" (the target's name, null without a fleet), "state", "reason", "route", "delivered", "attempts", "last_error", "from_outbox", "from_held",
-                 "from_spool", "held_at"}],   (states and their meaning: plugins/alerting)
+                 "from_spool", "held_at"}],   (states and their meaning: plugins/outputs/alerting)
      "heartbeat": {"variant", "why", "pinged", "attempts", "last_error"} or null,
      "alert_state": null or where the alert state was kept instead of <report dir>/alerts, and why,
      "files": {"json", "html"},
      "chain": {"previous": "<the previous kept results file's name>" or null, "previous_sha256": "<its hex
                SHA-256>" or null, "records": {"<HTML record written since>": "<its hex SHA-256>"}},
-               (the tamper-evident chain: plugins/outputs/history.py, scripts/verify-records; "records" since issue 23;
+               (the tamper-evident chain: plugins/outputs/history/, scripts/verify-records; "records" since issue 23;
                "unlinked": why, on a file written without the history lock, outside the chain)
      "thinned": true, "thinned_files": {"json", "html"}}  (latest.json of a thinned run only: "files" then names
                                                          latest.*, "thinned_files" the dated files removed)
 
 The terminal's last line is one status line in the manual's words, as Nagios plugins print it. A thinned run (a
-repeat kept as a history line, plugins/outputs/history.py) loses its dated files at the end of the run: its status line
+repeat kept as a history line, plugins/outputs/history/) loses its dated files at the end of the run: its status line
 names ``latest.html`` and ``latest.json``, which hold it (their ``files`` name the dated files, not kept).
 
 A report folder that cannot be written (missing and not creatable, read-only, full) never stops the run: it is
@@ -47,7 +47,7 @@ when it is not 0, else 1). A folder that fails later (filled during the run) end
 
 This module is the one writer of the results file and ``latest.json``: :func:`write_results` writes both, at step 2
 of plugins/pipeline.py's end of a run (after the alerts, so the file carries their delivery outcomes; from
-plugins/outputs/history.py's ``add_run``, under the history's lock, as the since-when data and the chain link come
+plugins/outputs/history/'s ``add_run``, under the history's lock, as the since-when data and the chain link come
 from the history's state), and puts the file's SHA-256 into ``config.stash[RESULTS_SHA256]`` (the record shows it);
 :func:`note_thinned` rewrites ``latest.json`` of a thinned run (step 6). It also names the run's files, makes the
 document and words the run's last lines.
@@ -96,7 +96,7 @@ def paths_of(config):
 
 def kept_paths(config):
     """Where this run can be read after it: its dated files, or ``latest.*`` for a thinned run (its dated files
-    are removed at the end of the run; plugins/outputs/history.py)."""
+    are removed at the end of the run; plugins/outputs/history/)."""
     if not config.stash.get(THINNED, False):
         return paths_of(config)
     folder = config.stash[SETTINGS].report_dir
@@ -144,7 +144,7 @@ def claimed_stem(folder, stem):
 
 def release_claim(config):
     """The run's claim on its name goes at the end: its files (when kept) hold the name from then on (a killed
-    run's claim is removed by the day's upkeep a day later, plugins/outputs/history.py)."""
+    run's claim is removed by the day's upkeep a day later, plugins/outputs/history/)."""
     if CLAIMED in config.stash:
         with contextlib.suppress(OSError):
             os.unlink(config.stash[CLAIMED])
@@ -225,7 +225,7 @@ def status_line(config):
 
 def write_results(config, chain=None):
     """The results file and ``latest.json``, the run as it is now (``chain``: the file's link to the previous one,
-    plugins/outputs/history.py); returns the text written, or None: a folder that cannot take them is noted, never
+    plugins/outputs/history/); returns the text written, or None: a folder that cannot take them is noted, never
     raised. Its SHA-256 goes into ``config.stash[RESULTS_SHA256]``. The only place either file is written whole."""
     if REPORT_ERROR in config.stash:
         return None

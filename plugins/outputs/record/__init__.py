@@ -24,7 +24,7 @@ Every row is made from its check's one outcome, carried by the check's last repo
 plugins/outcomes/run.py), on the process that owns the run: under xdist, pytest-html runs on the controller and
 gets the workers' reports. pytest-html writes the file in its own ``pytest_sessionfinish``, which runs inside the
 end-of-run pipeline (plugins/pipeline.py) at the record's turn; :func:`publishing.publish` then scrubs it, and the
-history (plugins/outputs/history.py, under its lock) keeps its SHA-256 for the chain and points ``latest.html``
+history (plugins/outputs/history/, under its lock) keeps its SHA-256 for the chain and points ``latest.html``
 at it.
 """
 

@@ -26,7 +26,7 @@ def shown(value, unit=None):
 def since_of(outcome):
     """``failing since 2026-11-28 09:00 UTC (3 runs)`` of a failing check whose history is known, else ``""``.
     Shown in the failing checks on top, not in the table: pytest-html makes a row when its check ends, and the
-    history fills these at the end of the run (plugins/outputs/history.py)."""
+    history fills these at the end of the run (plugins/outputs/history/)."""
     if outcome.get("outcome") not in FAILING or not outcome.get("failing_since"):
         return ""
     runs = outcome.get("failing_runs")

@@ -2,7 +2,7 @@
 :func:`publish` scrubs it of the run's secrets (plugins/secrets.py) and opens it with its summary; :func:`withdraw`
 removes the record of a run stopped by bad input; :func:`failed_writing` notes a folder pytest-html could not
 write. ``config.stash[RECORD]`` is the file (ours, or the user's ``--html``); ``latest.html`` and the record's
-SHA-256 are the history's (plugins/outputs/history.py).
+SHA-256 are the history's (plugins/outputs/history/).
 """
 
 import contextlib
@@ -23,7 +23,7 @@ ENVIRONMENT = re.compile(r'\s*<div id="environment-header">.*?<table id="environ
 
 def publish(config):
     """Scrub the written report (``latest.html`` is then made a copy of it under the history's lock, with its
-    SHA-256 kept for the chain: plugins/outputs/history.py's ``keep_record``)."""
+    SHA-256 kept for the chain: plugins/outputs/history/chain.py)."""
     if RECORD not in config.stash or REPORT_ERROR in config.stash:
         return
     path = config.stash[RECORD]
