@@ -10,6 +10,7 @@ from pytest's log capture and the terminal, and what it says is returned to be s
 import contextlib
 import logging
 import urllib.parse
+import warnings
 
 from plugins.secrets import MASK
 
@@ -30,17 +31,29 @@ class Collected(logging.Handler):
 
 @contextlib.contextmanager
 def quiet():
-    """Apprise's log collected (a list of lines) and kept from every other handler while the block runs."""
+    """Apprise's log collected (a list of lines) and kept from every other handler while the block runs, its
+    DeprecationWarnings (stderr, before pytest captures warnings: nothing for an operator to act on) ignored."""
     logger = logging.getLogger(LOGGER)
     saved = logger.handlers[:], logger.propagate, logger.level
     collected = Collected()
     logger.handlers, logger.propagate = [collected], False
     logger.setLevel(logging.WARNING)
     try:
-        yield collected.lines
+        with warnings.catch_warnings():  # its plugins, loaded on first use, import modules Python 3.11 deprecates
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield collected.lines
     finally:
         logger.handlers, logger.propagate = saved[0], saved[1]
         logger.setLevel(saved[2])
+
+
+def load():
+    """The apprise module, imported without its DeprecationWarnings (Python 3.11 warns of a module it imports,
+    on stderr, before pytest captures warnings: noise for the operator, nothing to act on)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+    return apprise
 
 
 def shown(url, place, count):
@@ -51,7 +64,7 @@ def shown(url, place, count):
 
 def unparsable(urls):
     """What is wrong with each of ``urls`` Apprise cannot parse (empty: all good), each named by :func:`shown`."""
-    import apprise  # here: only a run with Apprise URLs pays for it
+    apprise = load()  # here: only a run with Apprise URLs pays for it
     bad = []
     with quiet():
         for place, url in enumerate(urls, 1):
@@ -75,8 +88,7 @@ class Notifier:
     """Sends to Apprise URLs: each URL's Apprise plugin made once, each notification within a deadline."""
 
     def __init__(self):
-        import apprise  # here: only a run with something to send pays for it
-        self.apprise = apprise
+        self.apprise = load()  # here: only a run with something to send pays for it
         self.made = {}
 
     def service(self, url):

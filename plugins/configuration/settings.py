@@ -283,7 +283,10 @@ def apprise_urls(value):
     if not urls:
         return ()
     from plugins.apprise_urls import unparsable  # here: Apprise is loaded only when a URL is given
-    bad = unparsable(urls)
+    try:
+        bad = unparsable(urls)
+    except ImportError:
+        raise Invalid("Apprise URLs need the apprise package: pip install -r requirements.txt") from None
     if bad:
         raise Invalid("; ".join(bad) + " (see https://github.com/caronc/apprise/wiki for each service's URL)")
     return urls
