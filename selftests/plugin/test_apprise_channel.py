@@ -326,3 +326,32 @@ def test_a_run_without_apprise_urls_never_imports_apprise(mini_project, tmp_path
     result = run(env={"FAIL_DISK": "1", "DIGITALME_MAINTENANCE_WINDOW": "off"})
     assert result.returncode == 1, result
     assert marker.read_text() == "False"
+
+
+def test_each_targets_own_apprise_urls_hear_only_its_alerts_titled_with_its_name(notifying, receiver, tmp_path):
+    targets = tmp_path / "targets.toml"
+    targets.write_text(f'[targets.prod]\nnotify = "{receiver.json_url()}"\n\n'
+                       f'[targets.staging]\nbase_url = "http://127.0.0.2"\n')
+    result = notifying(DIGITALME_TARGETS=targets, FAIL_DISK="1")
+    assert result.returncode == 1, result
+    [posted] = receiver.bodies()
+    assert posted["title"] == "[CRITICAL] DigitalMe prod: / is 91% used", posted
+    assert [a["state"] for a in alerts_of(result, target="staging")] == ["unrouted"]
+    assert TOKEN not in result.stdout + result.stderr and "Warning" not in result.stderr, result
+
+
+def test_an_alert_one_channel_missed_is_retried_on_that_channel_only(notifying, receiver):
+    port = free_port()  # the webhook's receiver: down in the first run
+    env = {"DIGITALME_WEBHOOK_URL": f"http://127.0.0.1:{port}/hook/{TOKEN}", "DIGITALME_NOTIFY": receiver.json_url(),
+           "DIGITALME_ALERT_BUDGET_S": "3"}
+    first = notifying(**env, FAIL_DISK="1")
+    [queued] = alerts_of(first, state="queued")
+    assert queued["sent_by"] == ["notify"] and queued["reason"].startswith("webhook: receiver unreachable"), queued
+    assert [item["sent_by"] for item in outbox_of(first)] == [["notify"]]
+    webhook = JsonReceiver(port)
+    try:
+        second = notifying(**env, FAIL_DISK="1")
+    finally:
+        webhook.stop()
+    assert alerts_of(second, from_outbox=True)[0]["state"] == "sent"
+    assert len(webhook.bodies(f"/hook/{TOKEN}")) == 1 and len(receiver.bodies()) == 1
