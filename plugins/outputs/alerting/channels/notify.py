@@ -15,7 +15,7 @@ import json
 import os
 import time
 
-from plugins.apprise_urls import secret_parts
+from plugins.apprise_urls import Notifier, secret_parts  # Apprise itself: only when a Notifier is made
 from plugins.configuration.settings import SETTINGS
 from plugins.files import write_atomically
 from plugins.outcomes.run import RUN
@@ -113,8 +113,7 @@ class Notify:
         if left <= 0.1:
             return "queued", "alert budget exhausted"
         if self.notifier is None:
-            from plugins.apprise_urls import Notifier  # imports Apprise: only when there is something to send
-            self.notifier = Notifier()
+            self.notifier = Notifier()  # imports Apprise: only when there is something to send
         sent, said = self.notifier.send(url, title_of(route, payload), self.body(route, payload),
                                         "resolved" if payload.get("status") != "firing" else route, left)
         if not sent:
@@ -140,7 +139,10 @@ class Notify:
         return ""
 
     def since_of(self, payload):
-        """When the alert's episode first alerted (the alert state as the previous run left it)."""
+        """When the alert's episode first alerted: an escalation's payload says it; else the alert state as the
+        previous run left it (none: this is its first alert)."""
+        if payload.get("first_alerted"):
+            return payload["first_alerted"]
         if self.since is None:
             self.since = Store(self.config.stash[SETTINGS].report_dir).read_state()[0]
         return self.since.get(payload.get("fingerprint"), {}).get("first_alerted")
