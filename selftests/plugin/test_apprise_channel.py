@@ -355,3 +355,15 @@ def test_an_alert_one_channel_missed_is_retried_on_that_channel_only(notifying, 
         webhook.stop()
     assert alerts_of(second, from_outbox=True)[0]["state"] == "sent"
     assert len(webhook.bodies(f"/hook/{TOKEN}")) == 1 and len(receiver.bodies()) == 1
+
+
+def test_notify_hears_level_3_besides_critical_and_its_resolved_once(notifying, receiver):
+    env = {"DIGITALME_NOTIFY": receiver.json_url()}
+    notifying(**env, FAIL_INTEGRITY="1")
+    titles = sorted(body["title"] for body in receiver.bodies())
+    assert titles == ["[CRITICAL] DigitalMe http://localhost: integrity_check: 1 error",
+                      "[EMERGENCY] DigitalMe http://localhost: integrity_check: 1 error"], titles
+    recovered = notifying(**env)
+    assert [body["title"] for body in receiver.bodies()[2:]] == [
+        "[RESOLVED] DigitalMe http://localhost: The database passes its integrity check"]
+    assert {a["state"] for a in recovered.doc["alerts"]} == {"sent"}
