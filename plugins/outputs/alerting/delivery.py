@@ -88,10 +88,20 @@ def answer_of(config, channels, payload, route, done=()):
     answers = {}
     for name, channel in channels.items():
         if name not in done:
-            answer = channel.post(route, payload)
+            answer = posted(config, channel, route, payload)
             if answer is not None:
                 answers[name] = answer
     return joined(answers, list(done))
+
+
+def posted(config, channel, route, payload):
+    """One channel's answer; one that raises has the alert ``queued`` (retried on it next run), the others keep
+    what they delivered."""
+    try:
+        return channel.post(route, payload)
+    except Exception as e:
+        error = failure_text(e, config.stash[SETTINGS])
+        return delivery("queued", "delivery channel failed", 0, f"delivery channel failed: {error}")
 
 
 def joined(answers, done):
