@@ -7,6 +7,7 @@ import math
 import re
 import urllib.parse
 
+from plugins.apprise_urls import unparsable
 from plugins.configuration.schedules import SCHEDULES
 
 
@@ -197,3 +198,18 @@ def days_by_selection(value):
             raise Invalid("expected selection:days pairs (days 1 to 36500), e.g. monitor:90,resources:180")
         pairs.append(f"{selection(name.strip())}:{int(days)}")
     return tuple(pairs)
+
+
+def apprise_urls(value):
+    """Apprise URLs separated by whitespace (empty: none), each one Apprise can parse. Apprise is imported only when
+    one is given. Messages name a URL by its place and scheme, never more: these URLs carry passwords and tokens."""
+    urls = tuple(dict.fromkeys(value.split()))
+    if not urls:
+        return ()
+    try:
+        bad = unparsable(urls)
+    except ImportError:
+        raise Invalid("Apprise URLs need the apprise package: pip install -r requirements.txt") from None
+    if bad:
+        raise Invalid("; ".join(bad) + " (see https://github.com/caronc/apprise/wiki for each service's URL)")
+    return urls

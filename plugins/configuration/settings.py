@@ -14,13 +14,18 @@ import urllib.parse
 
 import pytest
 
-from plugins.configuration.parsers import (choice, days_by_selection, docker_url, duration, host_spec, name_list,
-                                           number, optional_url, required_text, size, text, thinned_selections,
-                                           timeout, url)
+from plugins.configuration.parsers import (apprise_urls, choice, days_by_selection, docker_url, duration, host_spec,
+                                           name_list, number, optional_url, required_text, size, text,
+                                           thinned_selections, timeout, url)
 from plugins.configuration.window import Window, window
 from plugins.secrets import MASK, without_url_credentials
 
 SETTINGS = pytest.StashKey["Settings"]()
+
+
+def as_values(value):
+    """A setting's value as a list of values (a list of URLs stays one, every other value is one)."""
+    return list(value) if isinstance(value, tuple) else [value]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +109,10 @@ DECLARED = (
     Setting("webhook_url_warning", "", optional_url, "Webhook for warning alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
     Setting("webhook_url_emergency", "", optional_url, "Webhook for Level 3 (emergency) alerts: criticals firing past DIGITALME_ESCALATE_AFTER, and data loss or security incidents at once (unset: no Level 3).", secret=True),
     Setting("webhook_secret", "", text, "Signs each webhook body (HMAC-SHA256, header X-DigitalMe-Signature).", secret=True),
+    Setting("notify", "", apprise_urls, "Apprise URLs (whitespace-separated: mailtos://, slack://, msteams://, ntfy://, json:// ...) told of every alert, Level 3 included (unset: none).", secret=True),
+    Setting("notify_critical", "", apprise_urls, "Apprise URLs told of critical alerts, besides DIGITALME_NOTIFY (Level 2: engineering@).", secret=True),
+    Setting("notify_warning", "", apprise_urls, "Apprise URLs told of warning alerts, besides DIGITALME_NOTIFY (Level 1: sysadmin@).", secret=True),
+    Setting("notify_emergency", "", apprise_urls, "Apprise URLs told of Level 3 (emergency) alerts, besides DIGITALME_NOTIFY (Level 3: emergency@).", secret=True),
     Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when a check failed, no check ran, the report folder failed or an alert was not delivered.", secret=True),
     Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long."),
     Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long."),
@@ -156,7 +165,7 @@ class Settings:
 
     def secrets(self):
         """The secret values in force, so writers of reports and alerts can scrub them."""
-        own = [self.values[s.name] for s in DECLARED if s.secret and self.values[s.name]]
+        own = [value for s in DECLARED if s.secret for value in as_values(self.values[s.name]) if value]
         return own + [secret for secret in self.also_secret if secret not in own]
 
     def secrets_with_url_paths(self):

@@ -8,7 +8,7 @@ end-of-run pipeline before the results file is written; each step calls down int
     if alerts are off, or nothing ran: nothing
     policy = policy_of(config)                          policy.py: each target's routes, intervals, window
     dry-run, or no route at all: plan only              every alert that would go is a "dry-run" record
-    with channels.opened(...), the lock on the state:   channels/: the webhook, registered by name
+    with channels.opened(...), the lock on the state:   channels/: the webhook, Apprise URLs, by name
       1. plan     plan.plan_run(checks, spool, state)   plan.py, episodes.py (the state), flood.py, records.py
       2. hold     hold.hold(records, held, outbox)      hold.py: the maintenance window
       3. deliver  delivery.deliver(outbox, pending)     delivery.py: plugins' hook first, then channels/

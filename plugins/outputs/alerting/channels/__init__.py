@@ -8,15 +8,20 @@ A channel is one module with one class, registered by name in :data:`CHANNELS`:
   ``unrouted``.
 - ``Channel(config, deadline)``: opened once per run that delivers (the deadline is the run's alert budget);
   ``post(route, payload)`` delivers one alert and answers ``{"state": "sent" | "queued" | "failed", "reason",
-  "delivered", "attempts", "last_error"}``, or None to leave it to the next channel; ``close()``.
+  "delivered", "attempts", "last_error"}``, or None when it takes no alert of that route; ``close()``.
+
+Every channel that takes the route hears the alert (delivery.py joins their answers into one); an alert queued by
+one channel is retried next run on the channels that did not have it yet.
 """
 
 import contextlib
 
+from plugins.outputs.alerting.channels import notify
 from plugins.outputs.alerting.channels import webhook
 
-CHANNELS = {  # name -> channel class, tried in this order
+CHANNELS = {  # name -> channel class, in the order they hear each alert
     "webhook": webhook.Webhook,  # the signed webhook POST: DIGITALME_WEBHOOK_URL[_CRITICAL|_WARNING|_EMERGENCY]
+    "notify": notify.Notify,  # Apprise URLs (e-mail, Slack, ...): DIGITALME_NOTIFY[_CRITICAL|_WARNING|_EMERGENCY]
 }
 
 
@@ -32,10 +37,11 @@ def routes_of(settings):
 
 @contextlib.contextmanager
 def opened(config, deadline):
-    """Every registered channel, open for this run's deliveries until ``deadline``, closed afterwards."""
-    channels = [channel(config, deadline) for channel in CHANNELS.values()]
+    """Every registered channel (name -> channel), open for this run's deliveries until ``deadline``, closed
+    afterwards."""
+    channels = {name: channel(config, deadline) for name, channel in CHANNELS.items()}
     try:
         yield channels
     finally:
-        for channel in channels:
+        for channel in channels.values():
             channel.close()
