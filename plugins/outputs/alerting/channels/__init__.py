@@ -8,7 +8,10 @@ A channel is one module with one class, registered by name in :data:`CHANNELS`:
   ``unrouted``.
 - ``Channel(config, deadline)``: opened once per run that delivers (the deadline is the run's alert budget);
   ``post(route, payload)`` delivers one alert and answers ``{"state": "sent" | "queued" | "failed", "reason",
-  "delivered", "attempts", "last_error"}``, or None to leave it to the next channel; ``close()``.
+  "delivered", "attempts", "last_error"}``, or None where it takes no such alert; ``close()``.
+
+Every channel that takes an alert's route gets it (delivery.py); an alert one channel could not take stays in the
+outbox for that channel only.
 """
 
 import contextlib
@@ -32,10 +35,11 @@ def routes_of(settings):
 
 @contextlib.contextmanager
 def opened(config, deadline):
-    """Every registered channel, open for this run's deliveries until ``deadline``, closed afterwards."""
-    channels = [channel(config, deadline) for channel in CHANNELS.values()]
+    """Every registered channel (name -> channel), open for this run's deliveries until ``deadline``, closed
+    afterwards."""
+    channels = {name: channel(config, deadline) for name, channel in CHANNELS.items()}
     try:
         yield channels
     finally:
-        for channel in channels:
+        for channel in channels.values():
             channel.close()
