@@ -15,8 +15,8 @@ import urllib.parse
 import pytest
 
 from plugins.configuration.parsers import (choice, days_by_selection, docker_url, duration, host_spec, name_list,
-                                           number, optional_url, required_text, size, text, thinned_selections,
-                                           timeout, url)
+                                           number, optional_url, required_text, routing_key, size, text,
+                                           thinned_selections, timeout, url, url_list)
 from plugins.configuration.window import Window, window
 from plugins.secrets import MASK, without_url_credentials
 
@@ -104,6 +104,11 @@ DECLARED = (
     Setting("webhook_url_warning", "", optional_url, "Webhook for warning alerts, instead of DIGITALME_WEBHOOK_URL.", secret=True),
     Setting("webhook_url_emergency", "", optional_url, "Webhook for Level 3 (emergency) alerts: criticals firing past DIGITALME_ESCALATE_AFTER, and data loss or security incidents at once (unset: no Level 3).", secret=True),
     Setting("webhook_secret", "", text, "Signs each webhook body (HMAC-SHA256, header X-DigitalMe-Signature).", secret=True),
+    # Alertmanager and PagerDuty (plugins/outputs/alerting/channels/alertmanager.py, pagerduty.py)
+    Setting("alertmanager_url", "", url_list, "Alertmanager base URL(s), comma-separated for an HA pair (each gets every alert, POST /api/v2/alerts); unset: no Alertmanager.", secret=True),
+    Setting("pagerduty_routing_key", "", routing_key, "PagerDuty Events API v2 routing (integration) key for critical and warning alerts (unset: no PagerDuty).", secret=True),
+    Setting("pagerduty_routing_key_emergency", "", routing_key, "PagerDuty routing key for Level 3 (emergency) alerts (unset: PagerDuty hears no Level 3).", secret=True),
+    Setting("pagerduty_url", "https://events.pagerduty.com/v2/enqueue", url, "PagerDuty Events API v2 endpoint: the EU one (https://events.eu.pagerduty.com/v2/enqueue) or a proxy."),
     Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when a check failed, no check ran, the report folder failed or an alert was not delivered.", secret=True),
     Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long."),
     Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long."),
