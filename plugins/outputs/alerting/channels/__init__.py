@@ -9,6 +9,8 @@ A channel is one module with one class, registered by name in :data:`CHANNELS`:
 - ``Channel(config, deadline)``: opened once per run that delivers (the deadline is the run's alert budget);
   ``post(route, payload)`` delivers one alert and answers ``{"state": "sent" | "queued" | "failed", "reason",
   "delivered", "attempts", "last_error"}``, or None where it takes no such alert; ``close()``.
+- ``refreshes`` (optional, True): the channel wants every run's firing alert while its check fails, not only
+  those the repeat interval lets through (Alertmanager: an alert not re-posted expires); refresh.py.
 
 Every channel that takes an alert's route gets it (delivery.py); an alert one channel could not take stays in the
 outbox for that channel only.
@@ -16,10 +18,12 @@ outbox for that channel only.
 
 import contextlib
 
-from plugins.outputs.alerting.channels import webhook
+from plugins.outputs.alerting.channels import alertmanager, pagerduty, webhook
 
 CHANNELS = {  # name -> channel class, tried in this order
     "webhook": webhook.Webhook,  # the signed webhook POST: DIGITALME_WEBHOOK_URL[_CRITICAL|_WARNING|_EMERGENCY]
+    "alertmanager": alertmanager.Alertmanager,  # API v2 alerts, re-posted every run: DIGITALME_ALERTMANAGER_URL
+    "pagerduty": pagerduty.PagerDuty,  # Events API v2 trigger/resolve: DIGITALME_PAGERDUTY_ROUTING_KEY[_EMERGENCY]
 }
 
 
