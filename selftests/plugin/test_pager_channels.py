@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from test_alerts import CHECKS, SECRET, Receiver, alerts_of, outbox_of
+from test_alerts import CHECKS, SECRET, Receiver, alerts_of, outbox_of, window_around_now
 
 ALERTMANAGER = shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager"
 ROUTING_KEY = "R0UT1NGkey0123456789abcdefABCDEF"  # 32 letters and digits, as PagerDuty's
@@ -269,6 +269,24 @@ def test_while_the_check_fails_each_run_reposts_to_alertmanager_only_and_keeps_a
     assert again["updatedAt"] > first["updatedAt"] and again["startsAt"] == first["startsAt"]
     week, grace = 7 * 24 * 3600, 7 * 24 * 3600 / 4
     assert week + grace - 60 < seconds_from_now(again["endsAt"]) <= week + grace + 5
+
+
+def test_a_weekly_failure_held_in_the_window_reaches_both_after_it_as_the_weekly_alert_it_is(
+        alerting, alertmanager, pagerduty):
+    """The manual's weekly checks run at Sunday 02:00, inside the maintenance window: held, then sent by the next
+    monitor run, which does not run them; Alertmanager still gets the weekly check's labels and its week."""
+    env = {"DIGITALME_ALERTMANAGER_URL": alertmanager.url(), "DIGITALME_PAGERDUTY_URL": pagerduty.url(),
+           "DIGITALME_PAGERDUTY_ROUTING_KEY": ROUTING_KEY}
+    held = alerting("-m", "weekly", DIGITALME_MAINTENANCE_WINDOW=window_around_now(), FAIL_INTEGRITY="1", **env)
+    assert [r["state"] for r in held.doc["alerts"]] == ["held"]
+    assert pagerduty.events == [] and alertmanager.alerts() == []
+    after = alerting("-m", "monitor", **env)
+    assert [(r["state"], r["from_held"]) for r in after.doc["alerts"]] == [("sent", True)]
+    assert [e["event_action"] for e in pagerduty.events] == ["trigger"]
+    [active] = alertmanager.alerts()
+    assert active["labels"]["selection"] == "weekly", active
+    week = 7 * 24 * 3600
+    assert week < seconds_from_now(active["endsAt"]) <= week * 1.25 + 5
 
 
 def test_a_channel_that_is_down_keeps_its_alert_in_the_outbox_and_the_next_run_delivers_it(

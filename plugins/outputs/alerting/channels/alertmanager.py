@@ -16,6 +16,8 @@ monitor stops running. The alert is re-posted on every run while its check fails
 """
 
 import datetime as dt
+import json
+import os
 
 from plugins.outcomes.run import RUN
 from plugins.outputs.alerting.channels.webhook import settings_of
@@ -51,17 +53,32 @@ def rfc3339(when):
 
 
 def check_of(config, payload):
-    """This run's outcome of the alert's check (None: an alert of a check this run did not run, from the outbox)."""
+    """What the alert's check declares and since when it fails: ``{"schedules", "failing_since"}`` from this run's
+    outcome of it, else (an alert held over the maintenance window or queued in the outbox by an earlier run that
+    this run's selection does not share: the weekly checks at Sunday 02:00, sent by the next monitor run) from the
+    results file of the run that made the alert (its ``report``, as .json); ``{}`` when neither knows it."""
     run = config.stash.get(RUN, None)
     for check in (run.checks if run is not None else ()):
         if check.id == payload.get("check") and check.target == payload.get("target_name"):
-            return check
-    return None
+            return {"schedules": list(check.schedules), "failing_since": check.failing_since}
+    return recorded_check(payload)
+
+
+def recorded_check(payload):
+    """The alert's check as the results file of the run that made the alert has it (``{}``: none readable)."""
+    try:
+        with open(os.path.splitext(payload["report"])[0] + ".json", encoding="utf-8") as file:
+            checks = json.load(file).get("checks", [])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return next(({"schedules": c.get("schedules") or [], "failing_since": c.get("failing_since")} for c in checks
+                 if c.get("id") == payload.get("check") and c.get("target") == payload.get("target_name")), {})
 
 
 def alert_of(payload, route, check, now):
-    """The API v2 alert of one payload: labels, annotations, ``startsAt``, ``endsAt``."""
-    schedules = list(check.schedules) if check is not None else []
+    """The API v2 alert of one payload (``check``: :func:`check_of`): labels, annotations, ``startsAt``,
+    ``endsAt``."""
+    schedules = check.get("schedules") or []
     level3 = route == EMERGENCY or payload.get("level") == 3
     labels = {"alertname": payload["check"], "severity": "critical" if level3 else payload["severity"],
               "target": payload.get("target_name") or payload["target"], "service": SERVICE,
@@ -70,7 +87,7 @@ def alert_of(payload, route, check, now):
         labels["level"] = "3"
     annotations = {"summary": payload["title"], "description": payload["message"], "record": payload["report"],
                    "value": str(payload.get("value")), "threshold": str(payload.get("threshold"))}
-    since = (check.failing_since if check is not None else None) or payload["timestamp"]
+    since = check.get("failing_since") or payload["timestamp"]
     firing = payload["status"] == "firing"
     ends = now + dt.timedelta(seconds=active_s(schedules)) if firing else now
     return {"labels": labels, "annotations": annotations, "startsAt": rfc3339(dt.datetime.fromisoformat(since)),
