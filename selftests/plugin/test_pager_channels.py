@@ -311,6 +311,23 @@ def test_a_channel_that_is_down_keeps_its_alert_in_the_outbox_and_the_next_run_d
     assert outbox_of(second) == []
 
 
+def test_an_alert_a_channel_did_not_take_turns_the_heartbeat_to_fail_and_no_credential_is_shown(
+        alerting, webhook, alertmanager, pagerduty, down_url):
+    with_credentials = alertmanager.url().replace("http://", "http://ops:am-pa55word@")
+    env = {"DIGITALME_ALERTMANAGER_URL": with_credentials, "DIGITALME_PAGERDUTY_ROUTING_KEY": ROUTING_KEY,
+           "DIGITALME_PAGERDUTY_URL": pagerduty.url(), "DIGITALME_HEARTBEAT_URL": webhook.url("/ping"),
+           "DIGITALME_ALERT_BUDGET_S": "3"}
+    alerting(FAIL_MEMORY="1", **env)
+    passing = alerting(**dict(env, DIGITALME_PAGERDUTY_URL=down_url + "/v2/enqueue"))  # PagerDuty down now
+    [record] = passing.doc["alerts"]
+    assert record["payload"]["status"] == "resolved"
+    assert {n: a["state"] for n, a in record["channels"].items()} == {"alertmanager": "sent", "pagerduty": "queued"}
+    assert [r["path"] for r in webhook.requests] == ["/ping/fail", "/ping/fail"]  # a check failed; not delivered
+    assert "heartbeat (fail, an alert was not delivered)" in passing.stdout and alertmanager.alerts() == []
+    shown = passing.stdout + passing.stderr + written_files(passing.report_dir)
+    assert "am-pa55word" not in shown and ROUTING_KEY not in shown
+
+
 def test_a_400_from_pagerduty_is_failed_with_its_message_and_not_retried(alerting, pagerduty):
     wrong_key = "X" * 32  # well formed, but no service of this receiver's
     result = alerting(FAIL_DISK="1", DIGITALME_PAGERDUTY_ROUTING_KEY=wrong_key, DIGITALME_PAGERDUTY_URL=pagerduty.url())

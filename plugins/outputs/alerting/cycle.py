@@ -59,7 +59,7 @@ def cycle(config, opened, folder, run, policy):
     # 3. deliver: the outbox, then what was held over the window, then this run's
     pending = holding.released + records
     outbox_records, outbox = delivery.deliver(config, opened, holding.outbox, pending, policy)
-    refresh.refresh(opened, pending, state, policy)  # Alertmanager: every run's firing alert, repeats included
+    refresh.refresh(config, opened, pending, state, policy)  # Alertmanager: every run's firing alert, repeats included
     # 4. keep: the routes told, the state, what is still held, what is still undelivered (the outbox)
     dropped = store.keep(folder, state, pending, holding.held, holding.waiting + outbox, policy.now)
     return outbox_records + dropped + pending

@@ -13,14 +13,16 @@ A refresh is noted on its record (``refreshed``: channel, route, state, reason),
 re-posts it, and the alert stays active until then; nor does a failed refresh turn the heartbeat to ``/fail``.
 """
 
+from plugins.outputs.alerting.delivery import channel_answer
 from plugins.outputs.alerting.episodes import alerted, told
 from plugins.outputs.alerting.records import EMERGENCY
 
 STILL_FIRING = ("suppressed", "sent", "queued", "failed", "unrouted")  # a firing check's records once it alerted
 
 
-def refresh(channels, records, state, policy):
-    """Re-post this run's still-firing alerts to the channels that want every run's (``records`` updated)."""
+def refresh(config, channels, records, state, policy):
+    """Re-post this run's still-firing alerts to the channels that want every run's (``records`` updated). Never
+    raises: a channel that does is a ``queued`` refresh (delivery.channel_answer)."""
     refreshing = {name: channel for name, channel in channels.items() if getattr(channel, "refreshes", False)}
     if not refreshing:
         return
@@ -29,7 +31,7 @@ def refresh(channels, records, state, policy):
     for entry in records:
         for route, payload in owed(entry, state, alerted_now, policy):
             for name, channel in refreshing.items():
-                answer = channel.post(route, payload)
+                answer = channel_answer(config, channel, route, payload)
                 if answer is not None:
                     entry.setdefault("refreshed", []).append(
                         {"channel": name, "route": route, "state": answer.get("state"),
