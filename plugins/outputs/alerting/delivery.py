@@ -1,6 +1,6 @@
 """Deliver (step 3 of the alert cycle, cycle.py): first the outbox, in order, then the alerts released after the
 maintenance window, then this run's; each alert to any plugin's ``pytest_digitalme_deliver_alert`` first, then to
-the suite's channels (channels/: the signed webhook POST), the first answer winning.
+the suite's channels (channels/: the signed webhook POST, Alertmanager, PagerDuty).
 
 A plugin may replace the suite's channels (return a delivery dict first) or add a channel (do its own sending and
 return None, so the suite's channels still go). Every suite channel that takes the alert's route gets it (webhook,
