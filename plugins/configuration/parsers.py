@@ -64,6 +64,27 @@ def optional_url(value):
     return url(value, optional=True)
 
 
+def url_list(value):
+    """Comma-separated http(s) URLs (empty: none), each checked as :func:`url`; kept as one string, comma-joined."""
+    parts = [part.strip() for part in value.split(",")]
+    if not any(parts):
+        return ""
+    for position, part in enumerate(parts, 1):
+        try:
+            url(part)
+        except Invalid as e:
+            raise Invalid(f"URL {position} of {len(parts)}: {e}") from None
+    return ",".join(url(part) for part in parts)
+
+
+def routing_key(value):
+    """A PagerDuty routing key: 32 letters and digits (empty: none). Never quoted: it is a secret."""
+    value = value.strip()
+    if value and not re.fullmatch(r"[A-Za-z0-9]{32}", value):
+        raise Invalid(f"expected a PagerDuty routing key, 32 letters and digits (found {len(value)} characters)")
+    return value
+
+
 def docker_url(value):
     """Where the Docker API is: empty (``DOCKER_HOST``, else the local socket), or unix://, tcp:// or ssh://."""
     value = value.strip()

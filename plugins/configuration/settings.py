@@ -15,8 +15,8 @@ import urllib.parse
 import pytest
 
 from plugins.configuration.parsers import (apprise_urls, choice, days_by_selection, docker_url, duration, host_spec,
-                                           name_list, number, optional_url, required_text, size, text,
-                                           thinned_selections, timeout, url)
+                                           name_list, number, optional_url, required_text, routing_key, size, text,
+                                           thinned_selections, timeout, url, url_list)
 from plugins.configuration.window import Window, window
 from plugins.secrets import MASK, without_url_credentials
 
@@ -113,6 +113,11 @@ DECLARED = (
     Setting("notify_critical", "", apprise_urls, "Apprise URLs told of critical alerts, besides DIGITALME_NOTIFY (Level 2: engineering@).", secret=True),
     Setting("notify_warning", "", apprise_urls, "Apprise URLs told of warning alerts, besides DIGITALME_NOTIFY (Level 1: sysadmin@).", secret=True),
     Setting("notify_emergency", "", apprise_urls, "Apprise URLs told of Level 3 (emergency) alerts, besides DIGITALME_NOTIFY (Level 3: emergency@).", secret=True),
+    # Alertmanager and PagerDuty (plugins/outputs/alerting/channels/alertmanager.py, pagerduty.py)
+    Setting("alertmanager_url", "", url_list, "Alertmanager base URL(s), comma-separated for an HA pair (each gets every alert, POST /api/v2/alerts); unset: no Alertmanager.", secret=True),
+    Setting("pagerduty_routing_key", "", routing_key, "PagerDuty Events API v2 routing (integration) key for critical and warning alerts (unset: no PagerDuty).", secret=True),
+    Setting("pagerduty_routing_key_emergency", "", routing_key, "PagerDuty routing key for Level 3 (emergency) alerts (unset: PagerDuty hears no Level 3).", secret=True),
+    Setting("pagerduty_url", "https://events.pagerduty.com/v2/enqueue", url, "PagerDuty Events API v2 endpoint: the EU one (https://events.eu.pagerduty.com/v2/enqueue) or a proxy."),
     Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when a check failed, no check ran, the report folder failed or an alert was not delivered.", secret=True),
     Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long."),
     Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long."),

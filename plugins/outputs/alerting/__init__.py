@@ -8,10 +8,11 @@ end-of-run pipeline before the results file is written; each step calls down int
     if alerts are off, or nothing ran: nothing
     policy = policy_of(config)                          policy.py: each target's routes, intervals, window
     dry-run, or no route at all: plan only              every alert that would go is a "dry-run" record
-    with channels.opened(...), the lock on the state:   channels/: the webhook, Apprise URLs, by name
+    with channels.opened(...), the lock on the state:   channels/: webhook, Apprise, Alertmanager, PagerDuty
       1. plan     plan.plan_run(checks, spool, state)   plan.py, episodes.py (the state), flood.py, records.py
       2. hold     hold.hold(records, held, outbox)      hold.py: the maintenance window
       3. deliver  delivery.deliver(outbox, pending)     delivery.py: plugins' hook first, then channels/
+                  refresh.refresh(...)                  refresh.py: repeats re-posted to Alertmanager
       4. keep     store.keep(state, held, outbox)       store.py: <report dir>/state/alerts/
     blocked at the lock for the whole budget: spool     store.py: spool/<run>.json, planned by the next holder
     heartbeat.beat(...)                                 heartbeat.py: <url> or <url>/fail
@@ -29,9 +30,10 @@ end-of-run pipeline before the results file is written; each step calls down int
    the first run after the window, unless its check passes first (then it is ``withdrawn``).
 3. **Deliver**, under an exclusive lock so overlapping runs (cron) neither double-send nor lose state: the outbox,
    in order, then the alerts held over the window, then this run's, each through any plugin's
-   ``pytest_digitalme_deliver_alert`` (plugins/hookspecs.py) first, then the channels registered in channels/ (the
-   signed webhook POST, retried with backoff) within the run's alert budget, a wall-clock deadline. What runs out
-   of time is ``queued``.
+   ``pytest_digitalme_deliver_alert`` (plugins/hookspecs.py) first, then every channel registered in channels/
+   that takes its route (the signed webhook POST, Alertmanager, PagerDuty; retried with backoff) within the run's
+   alert budget, a wall-clock deadline. What runs out of time is ``queued`` (for the channels that did not take
+   it). Then a channel whose alerts expire (Alertmanager) gets the firing alerts the repeat interval suppressed.
 4. **Keep** what could not be delivered in ``outbox.jsonl``, the dedup state, the routes told and the held alerts
    in ``state.json``, atomically before the lock is released, in ``<report dir>/state/alerts/`` (an earlier
    version's ``<report dir>/alerts/`` is read once and emptied). When the report folder cannot take them they go

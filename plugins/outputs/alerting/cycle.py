@@ -8,7 +8,7 @@ import os
 import time
 
 from plugins.configuration.settings import SETTINGS
-from plugins.outputs.alerting import channels, delivery, heartbeat, hold, plan, store
+from plugins.outputs.alerting import channels, delivery, heartbeat, hold, plan, refresh, store
 from plugins.outputs.alerting.policy import policy_of
 from plugins.outputs.alerting.records import error_record
 
@@ -59,6 +59,7 @@ def cycle(config, opened, folder, run, policy):
     # 3. deliver: the outbox, then what was held over the window, then this run's
     pending = holding.released + records
     outbox_records, outbox = delivery.deliver(config, opened, holding.outbox, pending, policy)
+    refresh.refresh(config, opened, pending, state, policy)  # Alertmanager: every run's firing alert, repeats included
     # 4. keep: the routes told, the state, what is still held, what is still undelivered (the outbox)
     dropped = store.keep(folder, state, pending, holding.held, holding.waiting + outbox, policy.now)
     return outbox_records + dropped + pending

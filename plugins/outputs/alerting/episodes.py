@@ -26,9 +26,11 @@ def told(seen):
 
 
 def told_route(state, entry):
-    """A firing alert sent or queued: its route is told of it, and gets its ``resolved``."""
+    """A firing alert sent or queued (or delivered by one channel while another refused it): its route is told of
+    it, and gets its ``resolved``."""
     seen = state.get(entry["payload"].get("fingerprint"))
-    if seen is not None and entry["payload"]["status"] == "firing" and entry["state"] in ("sent", "queued"):
+    heard = entry["state"] in ("sent", "queued") or entry.get("delivered")
+    if seen is not None and entry["payload"]["status"] == "firing" and heard:
         seen["routes"] = told({"routes": told(seen) + [entry["route"]]})
 
 

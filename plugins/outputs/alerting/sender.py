@@ -24,6 +24,7 @@ BACKOFF_S = 0.5  # waits 0.5, 1, 2 s between the attempts
 RETRY_AFTER_MAX_S = 10.0  # a receiver asking for a longer pause gets the alert next run instead
 HEARTBEAT_MIN_S = 2.0  # the heartbeat is tried even when the alerts used up the budget: it proves the run happened
 CURL_TIMED_OUT = 28
+ANSWER_MAX = 4096  # the first bytes of an answer's body are kept: a refusal's explanation, never a whole page
 
 
 def describe_error(error):
@@ -61,6 +62,7 @@ class Sender:
         self.pycurl = pycurl
         self.curl = pycurl.Curl()
         self.deadline = deadline
+        self.answer_body = b""  # the last answer's first bytes (ANSWER_MAX)
         self.down = {}  # url -> reason: later alerts to it are queued untried, so order is kept and time saved
 
     def close(self):
@@ -75,6 +77,7 @@ class Sender:
         pycurl, curl = self.pycurl, self.curl
         left_ms = max(1, int(self.left(deadline) * 1000))  # 0 would mean "no timeout" to libcurl
         answer = {}
+        body_read = bytearray()
 
         def header_line(line):
             name, colon, value = line.decode("iso-8859-1").partition(":")
@@ -89,7 +92,7 @@ class Sender:
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, min(int(CONNECT_TIMEOUT_S * 1000), left_ms))
         curl.setopt(pycurl.TIMEOUT_MS, min(int(ATTEMPT_TIMEOUT_S * 1000), left_ms))
         curl.setopt(pycurl.HEADERFUNCTION, header_line)
-        curl.setopt(pycurl.WRITEFUNCTION, lambda chunk: None)
+        curl.setopt(pycurl.WRITEFUNCTION, lambda chunk: body_read.extend(chunk[:max(0, ANSWER_MAX - len(body_read))]))
         if ca_bundle():
             curl.setopt(pycurl.CAINFO, ca_bundle())
         if body is not None:
@@ -97,11 +100,13 @@ class Sender:
             # "Expect:" off: libcurl would otherwise wait up to 1 s for a 100-continue before a larger body
             curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in headers.items()] + ["Expect:"])
         curl.perform()
+        self.answer_body = bytes(body_read)
         return curl.getinfo(pycurl.RESPONSE_CODE), answer
 
-    def post(self, url, payload, secret=""):
+    def post(self, url, payload, secret="", explain=None):
         """Deliver one alert, signed with ``secret`` if any: ``{"state", "reason", "delivered", "attempts",
-        "last_error"}``."""
+        "last_error"}``. ``explain(body)``, if given, turns a refusing answer's body into the receiver's own words
+        (PagerDuty's 400 says what is wrong with the event), added to its reason."""
         if url in self.down:
             return delivery("queued", self.down[url], 0, "not tried: the receiver failed earlier in this run")
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
@@ -120,6 +125,8 @@ class Sender:
                 if 200 <= status < 300:
                     return delivery("sent", "", attempts, error if attempts > 1 else None)
                 reason = error = f"HTTP {status}"
+                if explain is not None and self.answer_body:
+                    reason = error = f"HTTP {status} ({explain(self.answer_body)})"
                 if status != 429 and status < 500:
                     return delivery("failed", f"{reason}, not retried", attempts, f"{error}: not retried and not "
                                     "queued, the receiver refuses this alert and would refuse it again")

@@ -8,20 +8,23 @@ A channel is one module with one class, registered by name in :data:`CHANNELS`:
   ``unrouted``.
 - ``Channel(config, deadline)``: opened once per run that delivers (the deadline is the run's alert budget);
   ``post(route, payload)`` delivers one alert and answers ``{"state": "sent" | "queued" | "failed", "reason",
-  "delivered", "attempts", "last_error"}``, or None when it takes no alert of that route; ``close()``.
+  "delivered", "attempts", "last_error"}``, or None where it takes no such alert; ``close()``.
+- ``refreshes`` (optional, True): the channel wants every run's firing alert while its check fails, not only
+  those the repeat interval lets through (Alertmanager: an alert not re-posted expires); refresh.py.
 
-Every channel that takes the route hears the alert (delivery.py joins their answers into one); an alert queued by
-one channel is retried next run on the channels that did not have it yet.
+Every channel that takes an alert's route gets it (delivery.py); an alert one channel could not take stays in the
+outbox for that channel only.
 """
 
 import contextlib
 
-from plugins.outputs.alerting.channels import notify
-from plugins.outputs.alerting.channels import webhook
+from plugins.outputs.alerting.channels import alertmanager, notify, pagerduty, webhook
 
 CHANNELS = {  # name -> channel class, in the order they hear each alert
     "webhook": webhook.Webhook,  # the signed webhook POST: DIGITALME_WEBHOOK_URL[_CRITICAL|_WARNING|_EMERGENCY]
     "notify": notify.Notify,  # Apprise URLs (e-mail, Slack, ...): DIGITALME_NOTIFY[_CRITICAL|_WARNING|_EMERGENCY]
+    "alertmanager": alertmanager.Alertmanager,  # API v2 alerts, re-posted every run: DIGITALME_ALERTMANAGER_URL
+    "pagerduty": pagerduty.PagerDuty,  # Events API v2 trigger/resolve: DIGITALME_PAGERDUTY_ROUTING_KEY[_EMERGENCY]
 }
 
 
