@@ -287,7 +287,8 @@ def test_a_webhook_and_apprise_urls_both_hear_each_alert(notifying, receiver):
     webhook = f"http://127.0.0.1:{receiver.port}/hook/{TOKEN}"
     result = notifying(DIGITALME_WEBHOOK_URL=webhook, DIGITALME_NOTIFY=receiver.json_url(), FAIL_DISK="1")
     [record] = alerts_of(result, state="sent")
-    assert record["sent_by"] == ["webhook", "notify"]
+    assert {name: answer["state"] for name, answer in record["channels"].items()} == {"webhook": "sent",
+                                                                                      "notify": "sent"}, record
     assert len(receiver.bodies(f"/hook/{TOKEN}")) == 1 and len(receiver.bodies()) == 1
 
 
@@ -346,8 +347,10 @@ def test_an_alert_one_channel_missed_is_retried_on_that_channel_only(notifying, 
            "DIGITALME_ALERT_BUDGET_S": "3"}
     first = notifying(**env, FAIL_DISK="1")
     [queued] = alerts_of(first, state="queued")
-    assert queued["sent_by"] == ["notify"] and queued["reason"].startswith("webhook: receiver unreachable"), queued
-    assert [item["sent_by"] for item in outbox_of(first)] == [["notify"]]
+    assert {name: answer["state"] for name, answer in queued["channels"].items()} == {"webhook": "queued",
+                                                                                      "notify": "sent"}, queued
+    assert queued["reason"].startswith("webhook: receiver unreachable"), queued
+    assert [item["channels"] for item in outbox_of(first)] == [["webhook"]], "owed to the webhook only"
     webhook = JsonReceiver(port)
     try:
         second = notifying(**env, FAIL_DISK="1")
