@@ -1,11 +1,11 @@
 """Wires the suite together: the plugins, and the probes every check reads, each fetched once per run.
 
-Probes are session fixtures: each is fetched once, and every check that needs it reuses it. The slow ones
-(the endpoints, the one ``stat`` exec, the exec inside the container, the host's one command, the certificates)
-start in background threads as soon as it is known that a check will need them (plugins/prefetch.py). A probe
-that cannot reach the target raises ProbeError, so each check depending on it ends as "could not be checked" at
-its own severity, and the run goes on.
-Plugins are imported inside the fixtures: pytest must import (and assert-rewrite) them as plugins first.
+Probes are session fixtures, one per probe declared in plugins/probes/declared.py: each is fetched once, and every
+check that needs it reuses it. The slow ones (the endpoints, the one ``stat`` exec, the exec inside the container,
+the host's one command, the certificates) start in background threads as soon as it is known that a check will need
+them (plugins/probes/prefetch.py). A probe that cannot reach the target raises ProbeError, so each check depending on
+it ends as "could not be checked" at its own severity, and the run goes on.
+Plugins are imported only in pytest_addhooks: pytest must import (and assert-rewrite) them as plugins first.
 """
 
 import gc
@@ -13,29 +13,42 @@ import importlib
 
 import pytest
 
+from plugins import adapters
+from plugins.probes.declared import PROBES
+
+# Process-wide start-up settings, here once for the whole run.
 # What start-up makes (modules, plugins, the collected checks) lives until the run ends: the garbage collector would
 # walk it again and again as it grows. It is switched back on, with all of it frozen, when collection is done
-# (plugins/prefetch.py); ~20 ms of CPU per run.
+# (pytest_collection_finish below); ~20 ms of CPU per run.
 gc.disable()
+# Probes spawn commands (the host's, ssh, compose) from background threads while pytest rewrites os.environ (putenv
+# of PYTEST_CURRENT_TEST) in the main one. A vfork()ed child shares the parent's memory and reads its environment at
+# execve: a realloc of it meanwhile made execve fail with EFAULT ("[Errno 14] Bad address: '/bin/sh'", seen in
+# fleet runs). fork() gives the child its own copy.
+adapters.spawn_without_vfork()
 
 SUITE_PLUGINS = [  # the flow: settings -> probes (prefetch, fixtures below) -> checks -> outcome -> outputs
     "plugins.hookspecs",
-    "plugins.settings",
-    "plugins.targets",
-    "plugins.markers",
-    "plugins.trends",
-    "plugins.waivers",
-    "plugins.reachability",
-    "plugins.outcomes",
-    "plugins.results",
-    "plugins.prefetch",
-    "plugins.record",
-    "plugins.history",
-    "plugins.alerting",
+    "plugins.configuration.stage",
+    "plugins.configuration.targets",
+    "plugins.configuration.markers",
+    "plugins.outcomes.trends",
+    "plugins.outcomes.waivers",
+    "plugins.outcomes.reachability",
+    "plugins.outcomes.build",
+    "plugins.outputs.results",
+    "plugins.probes.prefetch",
+    "plugins.outputs.record",
+    "plugins.outputs.history",
+    "plugins.outputs.alerting",
     "plugins.pipeline",
-    "plugins.prometheus",
+    "plugins.outputs.prometheus",
 ]
 pytest.register_assert_rewrite(*SUITE_PLUGINS)  # as pytest does for the modules pytest_plugins names
+
+# One session fixture per probe declared in plugins/probes/declared.py (endpoints, docker, app_container, ...), by
+# the probe's name and with its docstring: pytest finds fixtures among this module's names.
+globals().update(PROBES.fixtures())
 
 
 def pytest_addhooks(pluginmanager):
@@ -49,46 +62,18 @@ def pytest_addhooks(pluginmanager):
             pluginmanager.register(importlib.import_module(name), name)
 
 
-@pytest.fixture(scope="session")
-def endpoints(pytestconfig, target):
-    """Every endpoint's answer (status, body, headers, curl-style timings), all fetched concurrently."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "endpoints")
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session):
+    """Freeze what start-up made out of the garbage collector's way, and switch the collector back on."""
+    # Everything imported and collected so far lives until the end: without this, every collection (and pytest's
+    # own gc.collect() calls at exit) walks those objects again, about 0.1 s of CPU per run.
+    gc.freeze()
+    gc.enable()
 
 
-@pytest.fixture(scope="session")
-def docker(pytestconfig, target):
-    """The target's one Docker client, behind a probe that turns failures into ProbeError."""
-    from plugins.prefetch import docker_probe
-    return docker_probe(pytestconfig, target)
-
-
-@pytest.fixture(scope="session")
-def app_container(pytestconfig, target):
-    """``docker inspect`` of the app container, started in the background."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "app_container")
-
-
-@pytest.fixture(scope="session")
-def container_files(pytestconfig, target):
-    """``stat`` of the database (with -wal/-shm) and of every file in the backup folder, in one exec."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "container_files")
-
-
-@pytest.fixture(scope="session")
-def container_memory(pytestconfig, target):
-    """(memory in use, limit) of the app container, as ``docker stats --no-stream`` shows it."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "container_memory")
-
-
-@pytest.fixture(scope="session")
-def inside_container(pytestconfig, target):
-    """MemAvailable, the load average, its CPUs and a 0.25 s sample of its CPU use, as the app container sees them."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "inside_container")
+def pytest_unconfigure(config):
+    """The collector back on where collection never finished (a usage error, an interrupted collection)."""
+    gc.enable()
 
 
 @pytest.fixture(scope="session")
@@ -98,13 +83,6 @@ def databases(docker, settings):
     copies = CopiedDatabases(docker, settings.container)
     yield copies
     copies.close()
-
-
-@pytest.fixture(scope="session")
-def host_facts_by_host(pytestconfig, target):
-    """Memory, disks, load and a CPU sample of every checked host (one command each), started in the background."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "host_facts_by_host")
 
 
 @pytest.fixture(scope="session")

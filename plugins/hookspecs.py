@@ -18,14 +18,14 @@ class Specs:
         route, ``"critical"``, ``"warning"`` or ``"emergency"`` (Level 3). Return ``{"state", "reason", "delivered", "attempts",
         "last_error"}`` (state ``sent``, ``queued`` to be tried again next run, or ``failed``), or None to leave
         it to the next implementation. The first result wins; the suite's own, the signed webhook POST, comes
-        last (plugins/alerting/delivery.py). Called on the process that owns the run, under the alert lock; never
+        last (plugins/outputs/alerting/channels/). Called on the process that owns the run, under the alert lock; never
         inside the maintenance window or in dry-run."""
 
     @staticmethod
     @hookspec
     def pytest_digitalme_run_finished(config, run):
         """A finished run, after every output (alerts, results file, record, history): add one. ``run`` is the
-        :class:`plugins.outcomes.Run`: ``run.checks`` (each a CheckOutcome: id, title, severity, outcome,
+        :class:`plugins.outcomes.run.Run`: ``run.checks`` (each a CheckOutcome: id, title, severity, outcome,
         message, value, threshold, evidence), ``run.status``, ``run.alerts``, ``run.stem``. Called once per run,
         on the process that owns it (the xdist controller), also when the report folder could not be written."""
 

@@ -1,10 +1,10 @@
-"""Print the README's settings table from plugins/settings.py, so the two never disagree."""
+"""Print the README's settings table from plugins/configuration/settings.py, so the two never disagree."""
 
 import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from plugins.settings import DECLARED  # noqa: E402
+from plugins.configuration.settings import DECLARED  # noqa: E402
 
 
 def table():

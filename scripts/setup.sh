@@ -58,6 +58,10 @@ fi
 command -v systemd-analyze >/dev/null || { say "installing systemd (for systemd-analyze)"; apt_install systemd; }
 # A real sshd on 127.0.0.1 proves the remote path (selftests/test_remote.py); the tests start their own, privately.
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || { say "installing openssh-server (for the SSH selftest)"; apt_install openssh-server; }
+# A real Alertmanager on 127.0.0.1 proves the Alertmanager channel (selftests/plugin/test_pager_channels.py); the
+# tests start their own with a temporary config, the package's service is never used.
+command -v prometheus-alertmanager >/dev/null || [ -x /usr/bin/prometheus-alertmanager ] || {
+  say "installing prometheus-alertmanager (for the Alertmanager selftest)"; apt_install prometheus-alertmanager; }
 
 # --- Docker engine -------------------------------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then

@@ -148,7 +148,7 @@ def assert_caught(run, check_name, severity, message_pattern, outcome="failed"):
 
 # --- findings first: what an operator reads of a failure starts with what was found ---------------------
 
-REQUIRED = " (required: "  # plugins/outcomes.py REQUIRED: "<what was found> (required: <what the check requires>)"
+REQUIRED = " (required: "  # plugins/outcomes/run.py REQUIRED: "<what was found> (required: <what the check requires>)"
 COULD_NOT_CHECK = "could not be checked: "
 REQUIREMENT_FIRST = re.compile(r"^(required|expected|must|should|at least|at most|no more than|every|each)\b", re.I)
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from plugins.markers import schedules_of
+from plugins.configuration.markers import schedules_of
 
 WAIT_FIXTURE = "after_change"  # tests_health/test_change.py: waits up to DIGITALME_CHANGE_WAIT_S for healthy
 GATE = "change"
@@ -41,7 +41,7 @@ def pytest_collection_modifyitems(config, items):
     base = run_timeout_s(config)
     if not base:
         return  # timeouts are off: none is added
-    from plugins.targets import target_of, targets_of
+    from plugins.configuration.targets import target_of, targets_of
     for item in items:
         if WAIT_FIXTURE in getattr(item, "fixturenames", ()):
             wait_s = targets_of(config)[target_of(item)].settings.change_wait_s

@@ -10,13 +10,6 @@ import pytest
 from plugins.probes.docker import parse_docker_time
 
 
-@pytest.fixture(scope="module")
-def compose_services(pytestconfig, target):
-    """The services the deployment's compose file declares (``docker compose config --services``), or why not known."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "compose_services")
-
-
 @pytest.mark.critical
 @pytest.mark.monitor
 @pytest.mark.daily

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from plugins.probes.logs import ReportedEntries, entries
-from plugins.markers import selection_of
+from plugins.configuration.markers import selection_of
 
 CRITICAL_PATTERN = re.compile(r"OutOfMemoryException|StackOverflowException|AccessViolationException|FATAL")
 PERFORMANCE_PATTERN = re.compile(r"slow|timeout|performance", re.IGNORECASE)

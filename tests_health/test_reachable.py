@@ -1,4 +1,4 @@
-"""The target answers at all: the one headline for a target that cannot be reached (plugins/reachability.py).
+"""The target answers at all: the one headline for a target that cannot be reached (plugins/outcomes/reachability.py).
 
 When it fails, the checks that depend on what is down are "not checked because of it", not 27 findings of their
 own: one critical finding and one alert per unreachable target, resolved when it is back.
@@ -6,11 +6,14 @@ own: one critical finding and one alert per unreachable target, resolved when it
 
 import pytest
 
+from plugins.probes.declared import PROBES
+
 
 @pytest.fixture(scope="session")
+@PROBES.read_by("endpoints", "app_container")  # a check using it starts them in the background
 def reach(pytestconfig, target):
     """What of the target answered: HTTP, the Docker daemon, the app container (judged once per run)."""
-    from plugins.reachability import reach_of
+    from plugins.outcomes.reachability import reach_of
     return reach_of(pytestconfig, target)
 
 

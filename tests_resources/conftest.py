@@ -1,6 +1,6 @@
 """The host's figures for Resource Monitoring (plugins/probes/host.py), per host of testinfra's ``host``.
 
-``host`` is the target's testinfra host (plugins/targets.py), so ``--hosts ssh://user@prod`` (or a target's ``host``)
+``host`` is the target's testinfra host (plugins/configuration/targets.py), so ``--hosts ssh://user@prod`` (or a target's ``host``)
 runs these checks on the production host.
 """
 

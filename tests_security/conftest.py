@@ -32,11 +32,10 @@ def https_target(settings):
 
 
 @pytest.fixture(scope="session")
-def tls(https_target, pytestconfig, target):
+def tls(https_target, tls):
     """The TLS probe of the HTTPS URL: certificates and protocol handshakes, each made once (the served
-    certificate fetched in the background: plugins/prefetch.py)."""
-    from plugins.prefetch import fetched
-    return fetched(pytestconfig, target, "tls")
+    certificate fetched in the background: the ``tls`` probe of plugins/probes/declared.py)."""
+    return tls  # the suite's tls probe, where HTTPS applies (https_target skips the check first where it does not)
 
 
 @pytest.fixture(scope="module")
@@ -67,16 +66,16 @@ def deployment_env(host, settings):
 
 
 @pytest.fixture(scope="module")
-def certificate_on_disk(pytestconfig, target, host):
+def certificate_on_disk(pytestconfig, target, host, certificate_on_disk_by_host):
     """(path in the container, where the path came from, CertificateFacts) of the certificate file the app is
-    configured with (plugins/probes/tls.py ``certificate_file``), read in the background for each host."""
-    from plugins.prefetch import fetched
-    found = fetched(pytestconfig, target, "certificate_on_disk").get(host.backend.get_pytest_id())
+    configured with (plugins/probes/certificate_files.py ``certificate_file``), read in the background for each host."""
+    found = certificate_on_disk_by_host.get(host.backend.get_pytest_id())
     if found is None:  # a host the prefetch did not know of
-        from plugins.prefetch import docker_probe
-        from plugins.probes.tls import certificate_file
-        found = certificate_file(docker_probe(pytestconfig, target), fetched(pytestconfig, target, "app_container"),
-                                 host, target.settings)
+        from plugins.probes.declared import PROBES
+        from plugins.probes.docker_clients import docker_probe
+        from plugins.probes.certificate_files import certificate_file
+        found = certificate_file(docker_probe(pytestconfig, target),
+                                 PROBES.fetched(pytestconfig, target, "app_container"), host, target.settings)
     if isinstance(found, Exception):
         raise found
     return found

@@ -5,7 +5,7 @@ Each check's ``manual`` marker names its lines: the deployment guide's security 
 (X-Frame-Options, X-Content-Type-Options, CSP, Referrer-Policy, no ``Server`` header); Morning Health Check 2
 (``curl -f http://localhost/info``); the troubleshooting guide's security log patterns
 ``Unauthorized|Forbidden|Invalid.*token|brute.*force|repeated.*failed|suspicious``, and credentials the app wrote
-into its own log. A secret is never shown: a finding names where it is and a masked prefix (``sk-ant-…(masked)``).
+into its own log. A secret is never shown: a finding names where it is and a masked prefix (``sk-ant-***``).
 """
 
 import re
@@ -15,8 +15,8 @@ import pytest
 from plugins.probes import ProbeError
 from plugins.probes.exposure import find_secrets, find_secrets_in_headers
 from plugins.probes.logs import ReportedEntries, entries
-from plugins.markers import selection_of
-from plugins.redaction import redact, secrets_in
+from plugins.configuration.markers import selection_of
+from plugins.secrets import redact, secrets_in
 
 REQUIRED_HEADERS = ("X-Content-Type-Options", "X-Frame-Options", "Content-Security-Policy", "Referrer-Policy")
 VERSION_HEADERS = ("X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version")

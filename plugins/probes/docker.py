@@ -9,16 +9,14 @@ looked at.
 
 import dataclasses
 import datetime as dt
-import io
 import os
 import re
-import sys
-import tarfile
 import threading
 import time
 
 from plugins.probes import ProbeError
 from plugins.probes.container_files import list_files
+from plugins.probes.docker_answers import one_line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,37 +32,6 @@ class ImageAge:
     """When an image was built (Docker's ``Created``), and how many days ago that was when it was inspected."""
     created: dt.datetime
     days: float
-
-
-def _docker():
-    """The Docker SDK (for a tcp:// Docker host only), imported where first needed (start-up time matters every
-    five minutes). It imports its SSH transport, and with it paramiko (~150 ms), whenever paramiko is installed;
-    the suite never uses it (ssh:// goes through the system ssh, plugins/probes/ssh.py), so the SDK is imported
-    as if paramiko were absent (its own fallback)."""
-    if "docker" in sys.modules or "paramiko" in sys.modules:
-        import docker
-        return _direct(docker)
-    sys.modules["paramiko"] = None  # `import paramiko` raises ImportError while this stands
-    try:
-        import docker
-    finally:
-        del sys.modules["paramiko"]
-    return _direct(docker)
-
-
-def _direct(docker):
-    """The SDK with its API clients never reading the proxy variables: requests would, on every call (the first
-    when the client is made), by iterating os.environ, which pytest changes (PYTEST_CURRENT_TEST) while probes run
-    in background threads: a KeyError at random. The Docker API is addressed directly, as the endpoints are."""
-    # A property, since requests.Session.__init__ sets trust_env = True on each client (this ignores it).
-    docker.APIClient.trust_env = property(lambda self: False, lambda self, value: None)
-    return docker
-
-
-def _docker_errors():
-    errors = _docker().errors
-    import requests.exceptions
-    return errors.DockerException, requests.exceptions.RequestException, OSError
 
 
 def local_socket(base_url):
@@ -98,7 +65,7 @@ class DockerProbe:
             self.tunnel = DockerTunnel(SshDestination.from_url(self.base_url, ssh_config, ssh_identity), timeout_s)
         self._client = None
         self._connect_error = None
-        self._client_lock = threading.Lock()  # probes start in background threads (plugins/prefetch.py): one client
+        self._client_lock = threading.Lock()  # probes start in background threads (plugins/probes/prefetch.py): one client
         self._inspected = {}
 
     @property
@@ -119,25 +86,26 @@ class DockerProbe:
     def _errors(self):
         """(NotFound, ImageNotFound, every failure) of the client in use."""
         if self.socket_path or self.remote:
-            from plugins.probes import docker_api
-            return docker_api.NotFound, docker_api.ImageNotFound, docker_api.ERRORS
-        errors = _docker().errors
-        return errors.NotFound, errors.ImageNotFound, _docker_errors()
+            from plugins.probes import docker_answers
+            return docker_answers.NotFound, docker_answers.ImageNotFound, docker_answers.ERRORS
+        from plugins.probes.docker_sdk import sdk_errors
+        return sdk_errors()
 
     def _connect_local(self, socket_path):
         """The local socket's API, which answered a ping within the Docker timeout (curl's own timers bound it:
         no thread needed), or a ProbeError."""
-        from plugins.probes.docker_api import ERRORS, LocalDockerAPI
+        from plugins.probes.docker_answers import ERRORS
+        from plugins.probes.docker_api import LocalDockerAPI
         client = LocalDockerAPI(socket_path, self.timeout_s)
         try:
             client.ping()
         except ERRORS as e:
             timed_out = getattr(e, "timed_out", False)
             if self.tunnel is not None:
-                raise ProbeError(self._remote_ping_failed(_short(e), timed_out)) from None
+                raise ProbeError(self._remote_ping_failed(one_line(e), timed_out)) from None
             if timed_out:
                 raise ProbeError(f"the Docker daemon did not answer within {self.timeout_s:g} s") from None
-            raise ProbeError(f"the Docker daemon did not answer ({_short(e)})") from None
+            raise ProbeError(f"the Docker daemon did not answer ({one_line(e)})") from None
         return client
 
     def _connect_remote(self):
@@ -171,29 +139,8 @@ class DockerProbe:
             return self._connect_local(self.socket_path)
         if self.remote:
             return self._connect_remote()
-        docker = _docker()
-        outcome = {}
-        # What the SDK reads of the environment, read one by one: this runs in a background thread, and copying
-        # os.environ there races with pytest changing it (KeyError).
-        environment = {"DOCKER_HOST": self.base_url, **{name: os.environ.get(name) for name in
-                       ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH") if os.environ.get(name)}} if self.base_url else None
-
-        def connect():
-            try:
-                client = docker.from_env(timeout=int(max(1, self.timeout_s)), environment=environment)
-                client.ping()
-                outcome["client"] = client
-            except Exception as e:  # noqa: BLE001 -- socket errors, TLS errors...: all mean "no answer"
-                outcome["error"] = e
-
-        worker = threading.Thread(target=connect, name="docker-connect", daemon=True)
-        worker.start()
-        worker.join(self.timeout_s)
-        if worker.is_alive():
-            raise ProbeError(f"the Docker daemon did not answer within {self.timeout_s:g} s") from None
-        if "error" in outcome:
-            raise ProbeError(f"the Docker daemon did not answer ({_short(outcome['error'])})") from None
-        return outcome["client"]
+        from plugins.probes.docker_sdk import connect_tcp
+        return connect_tcp(self.base_url, self.timeout_s)
 
     def call(self, what, function, *args, **kwargs):
         """Run one Docker API call; a failure becomes a ProbeError naming ``what`` was being looked at."""
@@ -203,7 +150,7 @@ class DockerProbe:
         except not_found:
             raise ProbeError(f"{what}: not found") from None
         except failures as e:
-            raise ProbeError(f"{what}: {_short(e)}") from None
+            raise ProbeError(f"{what}: {one_line(e)}") from None
 
     def project_containers(self, project):
         """Every container of the compose project, running or not (docker-compose ps -a), one-offs marked.
@@ -290,33 +237,14 @@ class DockerProbe:
         except image_not_found:
             return None
         except failures as e:
-            raise ProbeError(f"inspecting image {reference}: {_short(e)}") from None
+            raise ProbeError(f"inspecting image {reference}: {one_line(e)}") from None
 
     def read_files(self, container, path, max_bytes=1024 * 1024, links=5):
         """The regular files at ``path`` in the container (a file, or a folder's files), as {path in the
         container: bytes}, through the archive API (no exec). A symbolic link given as ``path`` (certbot's
         live/ folder) is followed, up to ``links`` times; files larger than ``max_bytes`` are left out."""
-        import posixpath
-        not_found, _, failures = self._errors()
-        what = f"reading {path} in {container}"
-        try:
-            stream, _ = self.client.api.get_archive(container, path)
-            data = b"".join(stream)
-        except not_found:
-            raise ProbeError(f"{what}: no such file or folder") from None
-        except failures as e:
-            raise ProbeError(f"{what}: {_short(e)}") from None
-        found = {}
-        parent = posixpath.dirname(path.rstrip("/")) or "/"
-        with tarfile.open(fileobj=io.BytesIO(data)) as archive:
-            members = archive.getmembers()
-            if len(members) == 1 and members[0].issym() and links > 0:
-                return self.read_files(container, posixpath.normpath(posixpath.join(parent, members[0].linkname)),
-                                       max_bytes, links - 1)
-            for member in members:
-                if member.isfile() and member.size <= max_bytes:
-                    found[posixpath.join(parent, member.name)] = archive.extractfile(member).read()
-        return found
+        from plugins.probes.docker_archive import read_files
+        return read_files(self, container, path, max_bytes, links)
 
     def pid1_uid(self, container):
         """The effective uid of the container's PID 1 (``/proc/1/status``); None where the exec could not read it."""
@@ -326,63 +254,8 @@ class DockerProbe:
 
     def copy_out(self, container, paths, folder):
         """Copy files out of the container (running or not) into ``folder``; returns the local paths copied."""
-        import shutil
-        copied = []
-        not_found, _, failures = self._errors()
-        for path in paths:
-            try:
-                stream, _ = self.client.api.get_archive(container, path)
-            except not_found:
-                continue  # an absent -wal or -shm is normal
-            except failures as e:
-                raise ProbeError(f"copying {path} out of {container}: {_short(e)}") from None
-            # Streamed to disk, chunk by chunk ("r|": tarfile never seeks): the production host never holds a
-            # database in memory, however large it grows.
-            chunks = _ChunkReader(stream)
-            target = os.path.join(folder, os.path.basename(path))
-            try:
-                with tarfile.open(fileobj=chunks, mode="r|") as archive:
-                    member = archive.next()
-                    source = archive.extractfile(member) if member is not None else None
-                    if source is None:
-                        raise ProbeError(f"copying {path} out of {container}: not a regular file")
-                    with source, open(target, "wb") as out:
-                        shutil.copyfileobj(source, out, _COPY_CHUNK)
-                chunks.drain()  # the archive's end blocks: leave the API connection clean for the next call
-            except (tarfile.TarError, *failures) as e:
-                raise ProbeError(f"copying {path} out of {container}: {_short(e)}") from None
-            finally:
-                getattr(stream, "close", lambda: None)()  # a copy that stopped half-way ends its transfer now
-            copied.append(target)
-        return copied
-
-
-_COPY_CHUNK = 1024 * 1024
-
-
-class _ChunkReader(io.RawIOBase):
-    """The Docker API's archive stream (an iterator of byte chunks) as a file tarfile can read in "r|" mode,
-    holding one chunk at a time."""
-
-    def __init__(self, chunks):
-        self._chunks, self._pending = iter(chunks), memoryview(b"")
-
-    def readable(self):
-        return True
-
-    def readinto(self, buffer):
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = memoryview(chunk)  # a view: handing out a part copies only that part
-        size = min(len(buffer), len(self._pending))
-        buffer[:size], self._pending = self._pending[:size], self._pending[size:]
-        return size
-
-    def drain(self):
-        for _ in self._chunks:
-            pass
+        from plugins.probes.docker_archive import copy_out
+        return copy_out(self, container, paths, folder)
 
 
 def parse_docker_time(text):
@@ -393,9 +266,3 @@ def parse_docker_time(text):
     fraction = (match.group(2) or "0")[:6].ljust(6, "0")
     zone = "+00:00" if match.group(3) == "Z" else match.group(3)
     return dt.datetime.fromisoformat(f"{match.group(1)}.{fraction}{zone}")
-
-
-def _short(error):
-    """An API error in one line, without the library's noise."""
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return re.sub(r"\s+", " ", text)[:300]

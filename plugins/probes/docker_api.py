@@ -11,44 +11,14 @@ database can be 1 GB) and it is streamed with bounded memory.
 import base64
 import json
 import queue
-import struct
 import threading
 import urllib.parse
 
 import pycurl
 
+from plugins.probes.docker_answers import (APIError, DockerConnectionError, ImageNotFound, NotFound, demultiplex,
+                                           error_message, header_map, interleaved)
 
-class DockerAPIError(Exception):
-    """Any failure of a call: the daemon's error answer or no answer at all."""
-
-
-class APIError(DockerAPIError):
-    """The daemon answered with an error (4xx/5xx); the text is like the SDK's, the daemon's message last."""
-
-    def __init__(self, status, url, message):
-        kind = "Client" if status < 500 else "Server"
-        super().__init__(f"{status} {kind} Error for {url}: ({message})" if message else f"{status} {kind} Error "
-                         f"for {url}")
-        self.status_code, self.explanation = status, message
-
-
-class NotFound(APIError):
-    """404: no such container, exec, file or image."""
-
-
-class ImageNotFound(NotFound):
-    """404 of an image lookup."""
-
-
-class DockerConnectionError(DockerAPIError):
-    """No answer: nothing listens on the socket, or the daemon did not answer in time (curl's message)."""
-
-    def __init__(self, message, timed_out=False):
-        super().__init__(message)
-        self.timed_out = timed_out
-
-
-ERRORS = (DockerAPIError, OSError)  # everything a call of this module raises for a failure of Docker
 
 _STREAM_QUEUE = 16  # chunks in flight of an archive stream (curl hands over at most BUFFERSIZE bytes each)
 _STREAM_BUFFER = 256 * 1024
@@ -56,26 +26,6 @@ _STREAM_BUFFER = 256 * 1024
 
 def _quote(part):
     return urllib.parse.quote(str(part), safe="/:")
-
-
-def _message(body):
-    """The daemon's error text: its JSON ``message``, else the body itself."""
-    try:
-        return json.loads(body)["message"]
-    except (ValueError, KeyError, TypeError):
-        return body.decode("utf-8", "replace").strip()[:300]
-
-
-def demultiplex(data):
-    """Docker's multiplexed stream (8-byte headers: stream 1 stdout, 2 stderr, then the length) as (stdout,
-    stderr) bytes; a truncated last frame keeps what arrived."""
-    out, err, view, at = [], [], memoryview(data), 0
-    while at + 8 <= len(view):
-        kind, size = view[at], struct.unpack(">I", view[at + 4:at + 8])[0]
-        frame = bytes(view[at + 8:at + 8 + size])
-        (err if kind == 2 else out).append(frame)
-        at += 8 + size
-    return b"".join(out), b"".join(err)
 
 
 class LocalDockerAPI:
@@ -133,8 +83,8 @@ class LocalDockerAPI:
         data = b"".join(received)
         status = curl.getinfo(pycurl.RESPONSE_CODE)
         if status >= 400:
-            raise (not_found if status == 404 else APIError)(status, url, _message(data))
-        return data, _header_map(headers)
+            raise (not_found if status == 404 else APIError)(status, url, error_message(data))
+        return data, header_map(headers)
 
     def _json(self, method, path, params=None, body=None, not_found=NotFound):
         return json.loads(self._request(method, path, params, body, not_found)[0] or b"null")
@@ -166,7 +116,7 @@ class LocalDockerAPI:
             return data
         if "multiplexed-stream" not in kind and self.inspect_container(container)["Config"].get("Tty"):
             return data  # a TTY container's log is its raw bytes (API < 1.42 does not say which in its header)
-        return _interleaved(data)  # the SDK's answer: the frames in their order, stdout and stderr together
+        return interleaved(data)  # the SDK's answer: the frames in their order, stdout and stderr together
 
     def exec_create(self, container, cmd, stdout=True, stderr=True):
         return self._json("POST", f"/containers/{_quote(container)}/exec", body={
@@ -177,7 +127,7 @@ class LocalDockerAPI:
         data, _ = self._request("POST", f"/exec/{_quote(exec_id)}/start", body={"Detach": False, "Tty": False})
         out, err = demultiplex(data)
         if not demux:
-            return _interleaved(data)
+            return interleaved(data)
         return out or None, err or None
 
     def exec_inspect(self, exec_id):
@@ -193,27 +143,6 @@ class LocalDockerAPI:
         """(iterator of byte chunks of the tar stream, stat of ``path``), streamed: at most _STREAM_QUEUE chunks
         are held; closing the iterator (or dropping it) aborts the transfer."""
         return _ArchiveStream(self, f"/containers/{_quote(container)}/archive", {"path": path}).start()
-
-
-def _header_map(lines):
-    found = {}
-    for line in lines:
-        if line.startswith("HTTP/"):
-            found.clear()  # a 100 Continue's headers are not the answer's
-        elif ":" in line:
-            name, value = line.split(":", 1)
-            found[name.strip().lower()] = value.strip()
-    return found
-
-
-def _interleaved(data):
-    """A multiplexed stream's frames in their order, headers removed (what the SDK returns for logs)."""
-    parts, view, at = [], memoryview(data), 0
-    while at + 8 <= len(view):
-        size = struct.unpack(">I", view[at + 4:at + 8])[0]
-        parts.append(bytes(view[at + 8:at + 8 + size]))
-        at += 8 + size
-    return b"".join(parts)
 
 
 class _ArchiveStream:
@@ -249,7 +178,7 @@ class _ArchiveStream:
         if status >= 400:
             self.thread.join()  # an error answer is small: its body is the daemon's message
             self.curl.close()
-            raise (NotFound if status == 404 else APIError)(status, self.url, _message(b"".join(self.error_body)))
+            raise (NotFound if status == 404 else APIError)(status, self.url, error_message(b"".join(self.error_body)))
         stat = headers.get("x-docker-container-path-stat")
         stat = json.loads(base64.b64decode(stat)) if stat else None
         return self._iterate(), stat
@@ -260,7 +189,7 @@ class _ArchiveStream:
             # getinfo() is refused while perform() runs: the status is read from the answer's status line
             lines = [line for line in self.headers if line.startswith("HTTP/")]
             self.status = int(lines[-1].split()[1]) if lines else self.curl.getinfo(pycurl.RESPONSE_CODE)
-            self.head.put((self.status, _header_map(self.headers)))
+            self.head.put((self.status, header_map(self.headers)))
 
     def _write(self, data):
         self._send_head()

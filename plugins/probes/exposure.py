@@ -1,14 +1,14 @@
 """Secrets in what the app answers: JSON values under secret-sounding keys, and secret-looking values anywhere
-(the patterns of plugins/redaction.py).
+(the patterns of plugins/secrets.py).
 
 A finding names where the secret is and shows only its recognisable prefix and the mask
-(``configuration.anthropicApiKey: sk-ant-…(masked)``): enough to know what leaked, nothing usable.
+(``configuration.anthropicApiKey: sk-ant-***``): enough to know what leaked, nothing usable.
 """
 
 import json
 import re
 
-from plugins.redaction import MASK, SECRET_VALUES, masked
+from plugins.secrets import MASK, SECRET_VALUES, masked
 
 # JSON keys whose (string) value is a secret whatever it looks like.
 SECRET_KEY_NAME = re.compile(
@@ -31,7 +31,7 @@ def _leaves(document, path=""):
 def find_secrets(text):
     """Secrets in a body: JSON values under secret-sounding keys, and secret-looking values anywhere.
 
-    Returns ``["configuration.anthropicApiKey: sk-ant-…(masked)", ...]``: locations and masked prefixes only.
+    Returns ``["configuration.anthropicApiKey: sk-ant-***", ...]``: locations and masked prefixes only.
     """
     try:
         document = json.loads(text)

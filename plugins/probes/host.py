@@ -16,6 +16,7 @@ import re
 import threading
 import time
 
+from plugins.files import state_path, write_atomically
 from plugins.probes import ProbeError
 
 CPU_SAMPLE_S = 0.25
@@ -67,7 +68,6 @@ class KeptCounters:
     """
 
     def __init__(self, report_dir, kind, what, target=None):
-        from plugins.output import state_path
         self.path = state_path(report_dir, f"cpu-{kind}-{what}", target)
         self.problem = ""
 
@@ -85,7 +85,6 @@ class KeptCounters:
 
     def keep(self, counters):
         try:
-            from plugins.output import write_atomically
             write_atomically(self.path, json.dumps({**counters, "saved_at": time.time()}))
         except OSError as e:
             self.problem = f"counters not kept ({self.path}: {e.strerror or e})"

@@ -15,13 +15,12 @@ finding once per schedule, not on every run while it stays among the last 100 li
 
 import dataclasses
 import datetime as dt
-import fcntl
 import hashlib
 import json
-import os
 import re
+import time
 
-from plugins.output import write_atomically
+from plugins.files import locked, slug, state_path, write_atomically
 
 HEADER = re.compile(r"^(?P<level>trce|dbug|info|warn|fail|crit): (?P<category>[^\s\[\]]+)\[(?P<event_id>-?\d+)\]")
 # Docker's own timestamp before each line (logs(timestamps=True)): RFC 3339 with nanoseconds.
@@ -134,13 +133,12 @@ class ReportedEntries:
     """
 
     KEEP = 2000
+    LOCK_WAIT_S = 20  # an overlapping run's turn: past it, every entry is reported as new (never lost)
 
     def __init__(self, report_dir, schedule, target=None, finding="entries"):
         """``finding``: what kind of finding these entries are (``entries``: critical ones; ``credentials``), each
         kind remembered apart, so that an entry that is both is reported by each check once."""
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", schedule).strip("-") or "all"
-        of_target = f"-{target}" if target else ""  # a fleet's targets each keep their own
-        self.path = os.path.join(report_dir, "state", f"log-{finding}-{slug}{of_target}.json")
+        self.path = state_path(report_dir, f"log-{finding}-{slug(schedule, empty='all')}", target)
 
     def sort_out(self, found, pattern=None):
         """(new entries, [(entry, when first reported) for entries reported before]); the new ones are kept
@@ -154,27 +152,23 @@ class ReportedEntries:
             return list(found), []
 
     def _sort_out(self, found, pattern):
-        os.makedirs(os.path.dirname(self.path), exist_ok=True)
-        with open(self.path + ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                reported = self._read()
-                now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-                new, earlier = [], []
-                for entry in found:
-                    keys = entry.keys(pattern)
-                    when = next((reported[key] for key in keys if key in reported), None)
-                    if when is None:
-                        new.append(entry)
-                    else:
-                        earlier.append((entry, when))
-                    for key in keys:
-                        reported.setdefault(key, now)
-                if new:
-                    self._write(reported)
-                return new, earlier
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(self.path + ".lock", time.monotonic() + self.LOCK_WAIT_S,
+                    TimeoutError(f"another run of this schedule held the lock for {self.LOCK_WAIT_S} s")):
+            reported = self._read()
+            now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            new, earlier = [], []
+            for entry in found:
+                keys = entry.keys(pattern)
+                when = next((reported[key] for key in keys if key in reported), None)
+                if when is None:
+                    new.append(entry)
+                else:
+                    earlier.append((entry, when))
+                for key in keys:
+                    reported.setdefault(key, now)
+            if new:
+                self._write(reported)
+            return new, earlier
 
     def _read(self):
         try:

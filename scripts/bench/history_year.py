@@ -6,7 +6,7 @@
 2. Synthesises a year of the shipped schedules from them (monitor every 5 minutes, resources every 4 hours, daily
    09:00, weekly Sunday 02:00, monthly first Sunday 01:00; a seeded share of failing runs: a monitor outage of
    1-4 runs about every 2 days, a resources warning about every 10 days, a daily warning one day in 10) through
-   the history's own decisions and bookkeeping (plugins/history.py: ``why_kept``, ``apply``, ``fold``, month
+   the history's own decisions and bookkeeping (plugins/outputs/history/: ``why_kept``, ``apply``, ``fold``, month
    pages, index): what a year of real runs leaves in the report folder, kept records as real copies.
 3. Measures: bytes kept by a passing monitor run that repeats the previous one (a real run); the year's size on
    disk; ``pytest -m monitor`` against the year's folder vs an empty folder, alternating, N runs each (wall and
@@ -33,7 +33,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, REPO)
-from plugins import history  # noqa: E402
+from plugins.outputs.history import bookkeeping, index, months, retention, store  # noqa: E402
 
 PYTEST = os.path.join(REPO, ".venv", "bin", "pytest")
 CHROMIUM = "/usr/bin/chromium"
@@ -120,12 +120,12 @@ def synthesise(folder, made, days, now):
     """A year of runs into ``folder``, as the history would have kept them; returns (runs, full records)."""
     rng = random.Random(17)
     start = (now - dt.timedelta(days=days)).replace(hour=0, minute=0, second=0, microsecond=0)
-    state, lines, day, runs, full, outage = history.empty_state(), {}, None, 0, 0, 0
+    state, lines, day, runs, full, outage = bookkeeping.empty_state(), {}, None, 0, 0, 0
     for when, selection in schedule(start, days):
         if when >= now - dt.timedelta(minutes=5):
             break
         if when.date() != day:
-            history.fold(state, when)
+            bookkeeping.fold(state, when)
             day = when.date()
         failing = None
         if selection == "monitor":
@@ -140,8 +140,8 @@ def synthesise(folder, made, days, now):
         template, record = made[selection]
         document = as_run(template, when, failing, rng)
         name = f"{when:%Y%m%dT%H%M%SZ}-{selection}.json"
-        summary = history.summarize(name, document)
-        why = history.why_kept(document, state["last"].get(selection), THIN)
+        summary = bookkeeping.summarize(name, document)
+        why = retention.why_kept(document, state["last"].get(selection), THIN)
         summary.update(kept="full" if why else "summary", why=why or "repeated the previous run")
         if why:
             document["files"] = {"json": os.path.join(folder, name), "html": os.path.join(folder, name[:-5] + ".html")}
@@ -152,20 +152,20 @@ def synthesise(folder, made, days, now):
             full += 1
         else:
             summary["file"] = summary["html"] = None
-        history.apply(state, summary, history.outcomes_of(document), when)
+        bookkeeping.apply(state, summary, bookkeeping.outcomes_of(document), when)
         lines.setdefault(when.strftime("%Y-%m"), []).append(
             json.dumps(summary, separators=(",", ":"), sort_keys=True) + "\n")
         runs += 1
     for month, text in lines.items():
-        with open(history.month_lines(folder, month), "w", encoding="utf-8") as f:
+        with open(store.month_lines(folder, month), "w", encoding="utf-8") as f:
             f.write("".join(text))
-    history.fold(state, now)
+    bookkeeping.fold(state, now)
     for month in state["months"]:
-        history.write_month_page(folder, month, state)
+        months.write_month_page(folder, month, state)
     state["day"] = now.date().isoformat()  # the day's upkeep done: measured runs are ordinary ones
-    history.write_state(folder, state)
-    with open(os.path.join(folder, history.INDEX), "w", encoding="utf-8") as f:
-        f.write(history.render(state, now))
+    store.write_state(folder, state)
+    with open(os.path.join(folder, store.INDEX), "w", encoding="utf-8") as f:
+        f.write(index.render(state, now))
     for name in ("latest.json", "latest.html"):
         shutil.copy(os.path.join(os.path.dirname(folder), "templates", "monitor", name), os.path.join(folder, name))
     return runs, full
@@ -177,8 +177,8 @@ def disk_use(folder):
     for name in os.listdir(folder):
         stat = os.stat(os.path.join(folder, name))
         total += stat.st_blocks * 512
-        kind = ("records (.html)" if history.RUN_FILE.match(name) and name.endswith(".html") else
-                "results files (.json)" if history.RUN_FILE.match(name) else
+        kind = ("records (.html)" if store.RUN_FILE.match(name) and name.endswith(".html") else
+                "results files (.json)" if store.RUN_FILE.match(name) else
                 "summary lines (history-*.jsonl)" if name.endswith(".jsonl") else
                 "month pages (history-*.html)" if name.startswith("history-") and name.endswith(".html") else
                 "index, state, latest.*, alert state")
@@ -248,7 +248,7 @@ def measure(args, env, scratch):
     runs, full = synthesise(year, made, args.days, now)
     synthesis_s = time.perf_counter() - started
     year_bytes, kinds = disk_use(year)
-    index_year = os.path.getsize(os.path.join(year, history.INDEX))
+    index_year = os.path.getsize(os.path.join(year, store.INDEX))
 
     print(f"history_year: {runs} runs ({synthesis_s:.0f} s); pytest -m monitor, year vs empty, "
           f"{args.runs} runs each ...", file=sys.stderr)
@@ -264,22 +264,22 @@ def measure(args, env, scratch):
             rss[side].append(peak)
             if side == "empty":
                 shutil.rmtree(folder, ignore_errors=True)
-    state_path = os.path.join(year, history.STATE)
+    state_path = store.state_file(year)
     with open(state_path, encoding="utf-8") as f:
         state = json.load(f)
     state["day"] = (now - dt.timedelta(days=1)).date().isoformat()  # the next run is the day's first: upkeep
-    history.write_state(year, state)
+    store.write_state(year, state)
     upkeep_wall, upkeep_rss, _ = run_suite(env, "monitor", year)
     state_size = os.path.getsize(state_path)
 
     empty_index = os.path.join(scratch, "empty-index")
     run_suite(env, "monitor", empty_index)
-    index_fresh = os.path.getsize(os.path.join(empty_index, history.INDEX))
+    index_fresh = os.path.getsize(os.path.join(empty_index, store.INDEX))
     render_year = render_fresh = month_render = None
     month = max(n for n in os.listdir(year) if n.startswith("history-") and n.endswith(".html"))
     if os.path.exists(CHROMIUM):
-        render_fresh = render_time(os.path.join(empty_index, history.INDEX), scratch)
-        render_year = render_time(os.path.join(year, history.INDEX), scratch)
+        render_fresh = render_time(os.path.join(empty_index, store.INDEX), scratch)
+        render_year = render_time(os.path.join(year, store.INDEX), scratch)
         month_render = render_time(os.path.join(year, month), scratch, rounds=1)
 
     wall_year, wall_empty = statistics.median(walls["year"]), statistics.median(walls["empty"])

@@ -112,7 +112,7 @@ def test_a_warning_before_the_critical_does_not_start_the_escalation_clock(polic
     first = policy_runs(**level3, HEALTH="Unhealthy")
     assert [p["severity"] for p in receiver.payloads("/critical/" + TOKEN)] == ["critical"], receiver.payloads()
     assert receiver.posts("/emergency/" + TOKEN) == [], f"paged on the first critical: {receiver.payloads()}"
-    state = json.loads((first.report_dir / "alerts" / "state.json").read_text())
+    state = json.loads((first.report_dir / "state" / "alerts" / "state.json").read_text())
     [entry] = [e for e in state["alerts"].values() if e["check"].endswith("::test_health")]
     assert entry["first_critical"] > entry["first_alerted"], entry
     time.sleep(3.2)  # now past DIGITALME_ESCALATE_AFTER since the first critical alert
@@ -127,7 +127,7 @@ def test_a_warning_before_the_critical_does_not_start_the_escalation_clock(polic
 def test_a_run_blocked_at_the_lock_still_counts(policy_runs, receiver, tmp_path):
     """A failing run that could not get the alert lock sends nothing (it is below its threshold) but is spooled, so
     the next run counts it: two failing runs in a row alert with DIGITALME_ALERT_AFTER_CRITICAL=2."""
-    folder = tmp_path / "reports" / "alerts"
+    folder = tmp_path / "reports" / "state" / "alerts"
     folder.mkdir(parents=True)
     with open(folder / "lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run is (for ever) delivering

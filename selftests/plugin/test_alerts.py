@@ -161,7 +161,7 @@ def alerts_of(result, **match):
 
 
 def outbox_of(result):
-    path = result.report_dir / "alerts" / "outbox.jsonl"
+    path = result.report_dir / "state" / "alerts" / "outbox.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -409,13 +409,13 @@ def test_dry_run_prints_the_payloads_and_sends_nothing(alerting, receiver):
     line = next(line for line in result.stdout.splitlines() if line.startswith("DigitalMe alert (dry-run"))
     assert json.loads(line.split(": ", 1)[1])["check"].endswith("::test_disk")
     assert alerts_of(result, state="dry-run")
-    assert not (result.report_dir / "alerts").exists()
+    assert not (result.report_dir / "state" / "alerts").exists()
 
 
 def test_alerts_off_sends_and_keeps_nothing(alerting, receiver):
     result = alerting("--alerts", "off", DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
     assert receiver.requests == [] and result.doc["alerts"] == []
-    assert not (result.report_dir / "alerts").exists()
+    assert not (result.report_dir / "state" / "alerts").exists()
 
 
 def test_the_heartbeat_is_pinged_and_hits_fail_when_a_check_failed(alerting, receiver):
@@ -443,10 +443,10 @@ def test_two_overlapping_runs_alert_once(alerting, receiver):
 
 
 def test_an_alerts_folder_that_cannot_be_made_keeps_the_state_in_the_fallback(alerting, receiver, tmp_path):
-    """When <report dir>/alerts cannot be used the run says so, alerts anyway, and keeps its state where it can,
+    """When <report dir>/state/alerts cannot be used the run says so, alerts anyway, and keeps its state where it can,
     so the next run does not send the same alert again."""
-    (tmp_path / "reports").mkdir()
-    (tmp_path / "reports" / "alerts").write_text("a file where the alert state folder should be")
+    (tmp_path / "reports" / "state").mkdir(parents=True)
+    (tmp_path / "reports" / "state" / "alerts").write_text("a file where the alert state folder should be")
     env = {"DIGITALME_WEBHOOK_URL": receiver.url(), "XDG_STATE_HOME": tmp_path / "state", "FAIL_DISK": "1"}
     first = alerting(**env)
     assert first.returncode == 1 and [a["state"] for a in first.doc["alerts"]] == ["sent"], first
@@ -458,14 +458,14 @@ def test_an_alerts_folder_that_cannot_be_made_keeps_the_state_in_the_fallback(al
 
 
 BREAK_ALERTING = """
-import plugins.alerting.plan as _plan
+import plugins.outputs.alerting.flood as _flood
 
 
 def _broken(*args, **kwargs):
     raise RuntimeError("planning broke")
 
 
-_plan.flood_guard = _broken
+_flood.flood_guard = _broken
 """
 
 
@@ -645,7 +645,7 @@ def test_a_slow_drip_receiver_cannot_stretch_the_run_past_its_budget(alerting, d
 
 def test_a_run_blocked_at_the_lock_spools_its_alert_for_the_next_run(alerting, receiver, tmp_path):
     """An overlapping run that cannot get the alert lock within its budget drops nothing: the next run sends it."""
-    folder = tmp_path / "reports" / "alerts"
+    folder = tmp_path / "reports" / "state" / "alerts"
     folder.mkdir(parents=True)
     with open(folder / "lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run is (for ever) delivering
@@ -686,3 +686,39 @@ def test_the_heartbeat_fails_when_no_check_was_selected(alerting, receiver):
     pings = [r["path"] for r in receiver.requests if r["method"] == "GET"]
     assert pings == ["/ping/abc/fail"], pings
     assert "heartbeat (fail, no check ran) pinged" in result.stdout
+
+
+# --- the alert state of an earlier version (<report dir>/alerts) -------------------------------------
+
+def test_the_alert_state_of_an_earlier_version_is_read_once_and_moved(alerting, receiver, down_url):
+    """Upgrading from a version that kept the alert state in <report dir>/alerts: the first run reads its state and
+    outbox (the queued alert goes first, the still failing check's repeat is suppressed, the episode goes on),
+    keeps them in <report dir>/state/alerts and removes the old folder."""
+    first = alerting(DIGITALME_WEBHOOK_URL=down_url, DIGITALME_ALERT_BUDGET_S="2", FAIL_DISK="1")
+    [queued] = first.doc["alerts"]
+    assert queued["state"] == "queued", queued
+    old = first.report_dir / "alerts"
+    (first.report_dir / "state" / "alerts").rename(old)  # where an earlier version kept it
+    upgraded = alerting(DIGITALME_WEBHOOK_URL=receiver.url(), FAIL_DISK="1")
+    assert receiver.payloads() == [queued["payload"]], receiver.payloads()
+    assert [(a["state"], a["from_outbox"]) for a in upgraded.doc["alerts"]] == [("sent", True), ("suppressed", False)]
+    assert not old.exists(), f"the old folder stayed: {sorted(p.name for p in old.rglob('*'))}"
+    assert outbox_of(upgraded) == [] and (upgraded.report_dir / "state" / "alerts" / "state.json").exists()
+    alerting(DIGITALME_WEBHOOK_URL=receiver.url())
+    assert [p["status"] for p in receiver.payloads()] == ["firing", "resolved"], "the episode was lost"
+
+
+def test_an_earlier_versions_spooled_run_is_read_and_its_folder_removed_once_the_state_is_kept(tmp_path):
+    """A run blocked at the lock under an earlier version left its checks in <report dir>/alerts/spool: the next
+    lock holder reads them with the others, and once it has written the state the old folder is gone."""
+    from plugins.outputs.alerting.store import Store
+    spool = tmp_path / "alerts" / "spool"
+    spool.mkdir(parents=True)
+    (spool / "run-1.json").write_text(json.dumps({"now": "2026-03-01T10:00:00+00:00", "checks": []}))
+    (tmp_path / "alerts" / "lock").write_text("")
+    store = Store(str(tmp_path))
+    with store.locked(time.monotonic() + 5):
+        assert [document["now"] for document in store.read_spool()] == ["2026-03-01T10:00:00+00:00"]
+        store.write({}, [], [], dt.datetime(2026, 3, 1, 10, 5, tzinfo=dt.timezone.utc))
+    assert not (tmp_path / "alerts").exists(), sorted(p.name for p in (tmp_path / "alerts").rglob("*"))
+    assert json.loads((tmp_path / "state" / "alerts" / "state.json").read_text())["alerts"] == {}

@@ -83,7 +83,7 @@ def test_a_finished_run_hook_sees_every_output_already_written(mini_project, tmp
         import os as _os
 
         def pytest_digitalme_run_finished(config, run):
-            from plugins.settings import SETTINGS
+            from plugins.configuration.settings import SETTINGS
             folder = config.stash[SETTINGS].report_dir
             with open(_os.path.join(folder, "seen.txt"), "w") as f:
                 f.write(" ".join(sorted(n for n in _os.listdir(folder) if n.startswith(("latest", "index")))))

@@ -11,8 +11,8 @@ import ast
 import pytest
 
 from conftest import REPO, assert_findings_first, finding_first_problem
-from plugins.markers import SETTING_FIELD, with_values
-from plugins.settings import BY_NAME
+from plugins.configuration.markers import SETTING_FIELD, with_values
+from plugins.configuration.settings import BY_NAME
 
 CHECK_FOLDERS = ("tests_health", "tests_backup", "tests_resources", "tests_security")
 

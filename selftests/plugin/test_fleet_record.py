@@ -1,4 +1,4 @@
-"""The record (plugins/record.py) and the history (plugins/history.py) of a fleet run: a summary per target, the
+"""The record (plugins/outputs/record/) and the history (plugins/outputs/history/) of a fleet run: a summary per target, the
 table grouped by target, each target's settings, and each target's status over time.
 
 A mini project of marked checks covers what needs many runs (the history's cache, results files without targets)
@@ -128,7 +128,7 @@ def test_history_shows_old_results_files_beside_fleet_runs(mini):
 
 def test_history_reads_a_fleet_results_file_once(mini):
     """The history's cost stays bounded in a fleet: a results file already summarised is not read again (an
-    earlier version's cache: selftests/test_history_year.py)."""
+    earlier version's cache: selftests/plugin/test_history_year.py)."""
     first = mini(True)
     folder = first.report_dir
     results = folder / first.results["files"]["json"].rsplit("/", 1)[-1]
@@ -154,7 +154,7 @@ def test_a_month_of_fleet_runs_keeps_the_history_page_small(mini):
         when = now - dt.timedelta(hours=hours)
         (folder / f"{when:%Y%m%dT%H%M%SZ}-daily.json").write_text(
             json.dumps({**document, "started_at": when.isoformat(timespec="seconds")}))
-    for path in folder.glob("history-*"):
+    for path in [*folder.glob("history-*"), folder / "state" / "history.json"]:
         path.unlink()  # as an earlier version left the folder: its results files are read once
     mini(True)
     index = (folder / INDEX).read_text()

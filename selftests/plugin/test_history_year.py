@@ -1,4 +1,4 @@
-"""A year on the production host (issue 17): the history (plugins/history.py) keeps every run, at a cost per run
+"""A year on the production host (issue 17): the history (plugins/outputs/history/) keeps every run, at a cost per run
 that does not grow with its age, and a disk use bounded by what matters.
 
 Mini projects of marked checks run in a subprocess with the suite's real plugins (thinning, full records, a folder
@@ -178,12 +178,21 @@ def test_daily_runs_are_never_thinned_and_cannot_be(suite):
     assert all(kept(run) for run in unthinned), "DIGITALME_REPORT_THIN empty must keep every record"
 
 
+MOVED_SINCE = {  # its imports, as issue 24's stage packages have them
+    "from plugins.output import COLOURS, write_atomically":
+        "from plugins.files import write_atomically\nfrom plugins.outputs.results import COLOURS",
+    "from plugins.results import": "from plugins.outputs.results import",
+    "from plugins.settings import": "from plugins.configuration.settings import"}
+
+
 def previous_history():
     """plugins/history.py as it was before issue 17 (it wrote index.html and .history-cache.json)."""
     source = subprocess.run(["git", "-C", str(REPO), "show", f"{PREVIOUS_VERSION}:plugins/history.py"],
                             capture_output=True, text=True)
     if source.returncode != 0:
         pytest.skip(f"the previous version is not in this checkout: {source.stderr.strip()}")
+    for old, now in MOVED_SINCE.items():
+        source.stdout = source.stdout.replace(old, now)
     spec = importlib.util.spec_from_loader("previous_history", loader=None)
     module = importlib.util.module_from_spec(spec)
     exec(compile(source.stdout, "previous_history.py", "exec"), module.__dict__)
@@ -196,8 +205,8 @@ def test_a_report_folder_of_the_previous_version_is_read_once(suite):
     and no old record is thinned."""
     made = [suite("daily"), suite("monitor", SLOW_TARGET="all"), suite("resources"), suite("monitor")]
     folder = made[0].report_dir
-    for path in folder.glob("history-*"):
-        path.unlink()  # what the previous version had: no history-* files
+    for path in [*folder.glob("history-*"), folder / "state" / "history.json"]:
+        path.unlink()  # what the previous version had: no history-* files, no history state
     previous_history().update(str(folder), 400)
     cache = json.loads((folder / ".history-cache.json").read_text())
     assert cache["version"] == 2 and len(cache["files"]) == 4, cache.keys()
@@ -224,16 +233,32 @@ def test_a_report_folder_of_the_previous_version_is_read_once(suite):
 
 
 def test_a_lost_state_is_rebuilt_from_the_lines_and_loses_no_run(suite):
-    """An unreadable history-state.json (a disk error, an edit) is rebuilt from the month files: a thinned run,
+    """An unreadable state/history.json (a disk error, an edit) is rebuilt from the month files: a thinned run,
     which has no results file to read again, is still in the history."""
     first, thinned = suite("monitor"), suite("monitor")
     assert not kept(thinned), line_of(thinned)
-    (first.report_dir / "history-state.json").write_text("{not json")
+    (first.report_dir / "state" / "history.json").write_text("{not json")
     after = suite("monitor")
     assert after.returncode == 0, after
     assert [s["kept"] for s in lines_of(after.report_dir)] == ["full", "summary", "full"], lines_of(after.report_dir)
     runs = (after.report_dir / INDEX).read_text().split('<table id="runs">')[1].split("</table>")[0]
     assert runs.count("<tr><td>") == 3 and runs.count("summary only") == 1, runs
+
+
+def test_a_state_an_earlier_version_kept_at_the_folders_root_is_moved_and_goes_on(suite):
+    """Issue 24: the state an earlier version kept as ``history-state.json`` at the report folder's root is read once
+    and moved to ``state/history.json``: the next run goes on from it (its repeat thinned as one, linked to the
+    previous file), nothing rebuilt or lost, and the old file is gone."""
+    first = suite("monitor")
+    folder = first.report_dir
+    (folder / "state" / "history.json").rename(folder / "history-state.json")  # as an earlier version left it
+    after = suite("monitor")
+    assert after.returncode == 0, after
+    assert not (folder / "history-state.json").exists(), "the old state should have moved"
+    state = json.loads((folder / "state" / "history.json").read_text())
+    assert line_of(after)["why"] == "repeated the previous run", "the previous run's outcomes were lost"
+    assert after.doc["chain"]["previous"] == first.json.name, after.doc["chain"]
+    assert [s["kept"] for s in lines_of(folder)] == ["full", "summary"] and len(state["recent"]) == 2, state["recent"]
 
 
 def test_fleet_runs_keep_each_targets_status_when_thinned(suite, tmp_path):
@@ -333,11 +358,11 @@ def test_the_current_months_page_lists_every_run_so_far(suite):
 def test_a_month_page_brought_up_to_date_equals_one_made_whole(tmp_path):
     """A run's update of the month page (the newest day's lines over the earlier days' kept parts) gives the page
     that reading every line gives; a late run of an earlier day, which the kept parts cannot hold, makes it whole."""
-    from plugins import history
-    month, state = "2026-03", history.empty_state()
+    from plugins.outputs.history import bookkeeping, months, store
+    month, state = "2026-03", bookkeeping.empty_state()
 
     def add(when, status="ok"):
-        history.append_line(str(tmp_path), {
+        store.append_line(str(tmp_path), {
             "file": None, "html": None, "started_at": when.isoformat(), "selection": "monitor", "status": status,
             "counts": {"passed": 2, "failed": status != "ok", "skipped": 0, "error": 0},
             "values": {"/health response time": [0.1, 1.0]}, "targets": None, "target_values": {},
@@ -352,17 +377,17 @@ def test_a_month_page_brought_up_to_date_equals_one_made_whole(tmp_path):
         other = tmp_path / "whole"
         other.mkdir(exist_ok=True)
         shutil.copy(tmp_path / f"history-{month}.jsonl", other)
-        history.write_month_page(str(other), month, history.empty_state())
+        months.write_month_page(str(other), month, bookkeeping.empty_state())
         return page(other)
 
     start = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
     for hour in range(0, 72, 2):
         add(start + dt.timedelta(hours=hour))
-    history.write_month_page(str(tmp_path), month, state)
+    months.write_month_page(str(tmp_path), month, state)
     for when, status in ((start + dt.timedelta(hours=73), "critical"), (start + dt.timedelta(days=3), "ok"),
                          (start + dt.timedelta(days=1, minutes=1), "warning")):  # the last: late, of day 2
         add(when, status)
-        history.refresh_month_page(str(tmp_path), month, state)
+        months.refresh_month_page(str(tmp_path), month, state)
         assert page(tmp_path) == whole(), f"the page brought up to date after the run of {when} differs"
         assert f"{state['months'][month]['runs']} runs, every one" in page(tmp_path)
         assert state["pages"][month] == state["months"][month]["runs"]
@@ -372,12 +397,12 @@ def test_a_month_page_brought_up_to_date_equals_one_made_whole(tmp_path):
 def test_a_year_of_runs_keeps_the_index_and_state_small():
     """A year of the shipped schedules (106,000 runs, fleet of 2), through the history's own functions: the
     index stays under 2 MB and the state (read and written by every run) under 1 MB."""
-    from plugins import history
+    from plugins.outputs.history import bookkeeping, index
     start = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
-    state, day, count = history.empty_state(), None, 0
+    state, day, count = bookkeeping.empty_state(), None, 0
     for when, selection, status in year_of_runs(start, 365):
         if when.date() != day:
-            history.fold(state, when)
+            bookkeeping.fold(state, when)
             day = when.date()
         targets = {"prod": status, "staging": "ok"}
         values = {"health-response-time": [0.1 + (count % 7) / 100, 1.0], "disk-use": [63.0, 80]}
@@ -388,11 +413,11 @@ def test_a_year_of_runs_keeps_the_index_and_state_small():
                    "values": {}, "targets": targets, "target_values": {"prod": values, "staging": values},
                    "trends": {"health-response-time": ["/health response time", "s"], "disk-use": ["Disk use", "%"]},
                    "duration_s": 0.5, "kept": "full" if status != "ok" else "summary", "why": ""}
-        history.apply(state, summary, None, when)
+        bookkeeping.apply(state, summary, None, when)
         count += 1
     end = when + dt.timedelta(minutes=1)
-    history.fold(state, end)
-    page = history.render(state, end)
+    bookkeeping.fold(state, end)
+    page = index.render(state, end)
     assert count > 105_000, count
     assert page.count("<figure class=\"trend\">") == 2, "both trends charted"
     assert len(page.encode()) <= 2 * 1024**2, f"index.html of a year is {len(page.encode())} bytes, expected <= 2 MB"

@@ -1,5 +1,5 @@
 """Each check names the manual lines it enforces in a ``manual`` marker: every check line of the manual is enforced
-by a check and every check names a line; the list in plugins/manual.py is the manual's, compared with the manual
+by a check and every check names a line; the list in plugins/configuration/manual.py is the manual's, compared with the manual
 where it is at hand; a check naming no line, or one that is not there, stops the run at collection."""
 
 import json
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, run_pytest
-from plugins.manual import CHECK_LINES, GUIDES, MANUAL, SECTIONS
+from plugins.configuration.manual import CHECK_LINES, GUIDES, MANUAL, SECTIONS
 
 # Writes {check id: the lines its marker names} of every collected check, before -m or anything deselects one.
 DUMP = '''
 import json, os
 import pytest
-from plugins.markers import manual_lines_of
+from plugins.configuration.markers import manual_lines_of
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_collection_modifyitems(items):

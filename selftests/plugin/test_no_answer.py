@@ -1,4 +1,4 @@
-"""No answer records no response time (plugins/probes/http.py, tests_health/test_endpoints.py, plugins/history.py).
+"""No answer records no response time (plugins/probes/http.py, tests_health/test_endpoints.py, plugins/outputs/history/).
 
 The real suite's response-time check runs against a real HTTP server on 127.0.0.1, then against the same port
 with nothing listening (the connection refused), then against the server again. The refused run records no
@@ -87,7 +87,7 @@ def test_a_refused_connection_records_no_response_time_and_the_chart_has_a_gap(t
     raw = json.loads(Path(refused.document["files"]["json"]).read_text())
     assert [c["value"] for c in raw["checks"]] == [None, None, None], "a refused connection has no response time"
 
-    state = json.loads((reports / "history-state.json").read_text())
+    state = json.loads((reports / "state" / "history.json").read_text())
     values = [value for _, value, _ in state["points"]["health-response-time"][""]]
     assert values[1] is None and all(isinstance(v, float) for v in values[::2]), values
     index = (reports / "index.html").read_text()
@@ -111,11 +111,11 @@ def test_a_gap_beside_a_value_of_the_same_second_still_draws():
     """Two runs started in the same second, one answered and one not: the index draws (a gap's None is never
     compared with a number) with the answered run's point."""
     import datetime as dt
-    from plugins import history
-    state = history.empty_state()
+    from plugins.outputs.history import bookkeeping, index
+    state = bookkeeping.empty_state()
     state["trends"]["health-response-time"] = ["/health response time", "s"]
     state["points"]["health-response-time"] = {"": [["2026-12-07T10:00:00+00:00", None, 1.0],
                                                       ["2026-12-07T10:00:00+00:00", 0.1, 1.0]]}
-    page = history.render(state, dt.datetime(2026, 12, 7, 12, tzinfo=dt.timezone.utc))
+    page = index.render(state, dt.datetime(2026, 12, 7, 12, tzinfo=dt.timezone.utc))
     figure = page[page.index('aria-label="/health response time"'):].split("</svg>")[0]
     assert figure.count("<circle") == 1, figure

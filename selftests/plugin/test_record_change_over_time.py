@@ -77,8 +77,8 @@ import pytest as _pytest
 
 @_pytest.hookimpl(tryfirst=True)
 def pytest_html_results_summary(prefix, summary, postfix, session):
-    from plugins.outcomes import RUN
-    from plugins.results import RESULTS_SHA256, paths_of
+    from plugins.outcomes.run import RUN
+    from plugins.outputs.results import RESULTS_SHA256, paths_of
     fake = _json.loads(_os.environ.get("FAKE_SINCE", "{}"))
     for c in session.config.stash[RUN].checks:
         if c.id.split("::")[-1] in fake:

@@ -1,4 +1,4 @@
-"""A report folder that cannot be written never stops alerts or the heartbeat (plugins/results.py, plugins/alerting/).
+"""A report folder that cannot be written never stops alerts or the heartbeat (plugins/outputs/results.py, plugins/outputs/alerting/).
 
 Each case is a real broken folder: a path under a regular file (missing, not creatable), a tmpfs remounted
 read-only (the tests run as root, whom chmod does not stop), a tiny tmpfs filled to the last byte. Mounts are
@@ -101,7 +101,8 @@ def test_a_read_only_report_folder_still_alerts_beats_and_fails_the_run(broken_r
     assert first.returncode == 1, first
     assert [p["status"] for p in receiver.payloads()] == ["firing"], receiver.payloads()
     assert pings(receiver) == ["/ping/hb/fail"], pings(receiver)
-    assert "DigitalMe alerts: alert state kept in " in first.stdout and str(folder / "alerts") in first.stdout
+    assert "DigitalMe alerts: alert state kept in " in first.stdout
+    assert str(folder / "state" / "alerts") in first.stdout
     second = broken_run(folder, FAIL_DISK="1")
     assert "DigitalMe alerts: 1 suppressed (repeat interval)" in second.stdout, second
     third = broken_run(folder)  # recovered: the resolved, from the state kept in the fallback
@@ -136,7 +137,7 @@ def test_the_fallback_is_emptied_once_the_report_folder_works_again(broken_run, 
     (tmp_path / "a-file").unlink()
     healed = broken_run(tmp_path / "a-file" / "reports", FAIL_DISK="1")
     assert healed.returncode == 1 and "suppressed (repeat interval)" in healed.stdout, healed
-    assert (tmp_path / "a-file" / "reports" / "alerts" / "state.json").exists()
+    assert (tmp_path / "a-file" / "reports" / "state" / "alerts" / "state.json").exists()
     assert not list((tmp_path / "state").rglob("state.json")), "the fallback still holds a (now stale) state"
     assert len(receiver.posts()) == 1, f"the same alert was sent again: {receiver.payloads()}"
 

@@ -62,16 +62,16 @@ def test_no_webhook_url_secret_or_heartbeat_url_at_any_verbosity(mini_project, r
 PEM = ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\nggSjAgEAAoIBAQC7pemKeyLine2xyz\n"
        "-----END PRIVATE KEY-----")
 TARGET_SECRETS = {
-    "Anthropic key": ("ANTHROPIC_API_KEY=sk-ant-api03-Zq8xWv7Ut6Sr5", "api03-Zq8xWv7Ut6Sr5", "sk-ant-…(masked)"),
+    "Anthropic key": ("ANTHROPIC_API_KEY=sk-ant-api03-Zq8xWv7Ut6Sr5", "api03-Zq8xWv7Ut6Sr5", "sk-ant-***"),
     "JWT": ("token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJvcHMtdXNlci0xIn0.c2lnbmF0dXJlLXBhcnQtOTk",
-            "eyJzdWIiOiJvcHMtdXNlci0xIn0", "eyJ…(masked)"),
-    "bearer": ("Authorization: Bearer b3arerTokenValue0123456789", "b3arerTokenValue0123456789", "Bearer …(masked)"),
-    "connection string": ("Server=db;User Id=sa;Password=Hunt3r2-Pw;", "Hunt3r2-Pw", "Password=…(masked)"),
-    "URL credentials": ("postgres://admin:S3cretPw9@db.internal:5432/app", "S3cretPw9", "postgres://…(masked)"),
-    "PEM block": (PEM, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw", "-----BEGIN PRIVATE KEY-----…(masked)"),
+            "eyJzdWIiOiJvcHMtdXNlci0xIn0", "eyJ***"),
+    "bearer": ("Authorization: Bearer b3arerTokenValue0123456789", "b3arerTokenValue0123456789", "Bearer ***"),
+    "connection string": ("Server=db;User Id=sa;Password=Hunt3r2-Pw;", "Hunt3r2-Pw", "Password=***"),
+    "URL credentials": ("postgres://admin:S3cretPw9@db.internal:5432/app", "S3cretPw9", "postgres://***"),
+    "PEM block": (PEM, "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw", "-----BEGIN PRIVATE KEY-----***"),
 }
 PEM_SECOND_LINE = "ggSjAgEAAoIBAQC7pemKeyLine2xyz"
-MASK_MARK = "…(masked)"
+MASK_MARK = "***"
 
 CHECK_QUOTING_THE_TARGET = '''
     import json, os
@@ -113,14 +113,14 @@ def test_secrets_from_the_target_are_masked_in_results_record_and_alerts(mini_pr
 
 @pytest.mark.parametrize("text, expected", [
     ("x -----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n\nQUJD+/ZGVm==\n-----END RSA PRIVATE KEY----- y",
-     "x -----BEGIN RSA PRIVATE KEY-----…(masked) y"),
+     "x -----BEGIN RSA PRIVATE KEY-----*** y"),
     ("cut -----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\nAAAA (line limit)",
-     "cut -----BEGIN OPENSSH PRIVATE KEY-----…(masked)(line limit)"),
-    ("sk-ant-…(masked) masked before; Bearer …(masked); Password=…(masked)",
-     "sk-ant-…(masked) masked before; Bearer …(masked); Password=…(masked)"),
+     "cut -----BEGIN OPENSSH PRIVATE KEY-----***(line limit)"),
+    ("sk-ant-*** masked before; Bearer ***; Password=***",
+     "sk-ant-*** masked before; Bearer ***; Password=***"),
 ])
 def test_redact_masks_whole_pem_blocks_and_is_idempotent(text, expected):
-    from plugins.redaction import redact
+    from plugins.secrets import redact
     assert redact(text) == expected
     assert redact(redact(text)) == expected
 

@@ -1,4 +1,4 @@
-"""plugins/settings.py: one place, validated once, precedence option > environment > pytest.ini > default."""
+"""plugins/configuration/settings.py: one place, validated once, precedence option > environment > pytest.ini > default."""
 
 from pathlib import Path
 
@@ -65,7 +65,7 @@ def test_a_heartbeat_url_with_a_bad_port_is_refused_without_quoting_it(mini_proj
 
 
 def _number_settings():
-    from plugins.settings import DECLARED
+    from plugins.configuration.settings import DECLARED
     return [s.env for s in DECLARED if s.parse.__qualname__.startswith("number.")]
 
 
@@ -131,7 +131,7 @@ def test_results_file_shows_settings_but_masks_secrets(mini_project):
 def test_readme_documents_every_setting():
     import sys
     sys.path.insert(0, str(REPO))
-    from plugins.settings import DECLARED
+    from plugins.configuration.settings import DECLARED
     readme = (REPO / "README.md").read_text()
     missing = [s.env for s in DECLARED if f"`{s.env}`" not in readme]
     assert not missing, f"README's settings table lacks {missing}: regenerate it with scripts/settings_table.py"
@@ -258,7 +258,7 @@ def test_a_misspelt_selection_is_refused_not_silently_never_matched(mini_project
 NOT_SETTINGS = {
     "DIGITALME_DB": "sandbox/app.py's own database path, read by the stand-in app inside its container, set by "
                     "nothing; in the checker's environment it is refused (did the operator mean DIGITALME_DB_PATH?)",
-    "DIGITALME_ALERT_AFTER_": "plugins/alerting/plan.py's message names DIGITALME_ALERT_AFTER_<SEVERITY>",
+    "DIGITALME_ALERT_AFTER_": "plugins/outputs/alerting/plan.py's message names DIGITALME_ALERT_AFTER_<SEVERITY>",
     "DIGITALME_WEBHOOK_URL_CRITCAL": "the README's example of a refused typo",
 }
 TEXT_SUFFIXES = ("", ".md", ".py", ".ini", ".in", ".yml", ".yaml", ".sh", ".service", ".timer", ".toml", ".txt",
@@ -282,7 +282,7 @@ def names_used_by_the_project():
 
 
 def test_every_variable_the_project_uses_is_a_setting_or_known_not_to_be_one():
-    from plugins.settings import DECLARED
+    from plugins.configuration.settings import DECLARED
     used = names_used_by_the_project()
     assert "DIGITALME_WEBHOOK_URL_CRITICAL" in used and "DIGITALME_REPORT_DIR" in used, used  # the scan reads them
     unexplained = {name: path for name, path in used.items()
@@ -293,7 +293,7 @@ def test_every_variable_the_project_uses_is_a_setting_or_known_not_to_be_one():
 
 def test_every_setting_the_project_sets_still_runs(mini_project):
     """The names the scripts, CI template, sandbox and selftests set, each at its default value: a clean run."""
-    from plugins.settings import BY_NAME
+    from plugins.configuration.settings import BY_NAME
     used = [name for name in names_used_by_the_project() if name not in NOT_SETTINGS]
     env = {name: BY_NAME[name.removeprefix("DIGITALME_").lower()].default for name in used}
     run = mini_project(CHECK_RECORDING_DISK_MAX)(env={**env, "DIGITALME_ALERTS": "off"})

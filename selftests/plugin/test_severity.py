@@ -1,4 +1,4 @@
-"""plugins/markers.py, plugins/outcomes.py and plugins/results.py: classification, one-line messages, the results file."""
+"""plugins/configuration/markers.py, plugins/outcomes/run.py and plugins/outputs/results.py: classification, one-line messages, the results file."""
 
 import json
 import re
@@ -132,16 +132,13 @@ def test_unreachable_target_is_could_not_be_checked_without_traceback(mini_proje
     assert "Traceback" not in run.stdout and "raise ProbeError" not in run.stdout
 
 
-# Nothing answers HTTP or HTTPS there, whatever else runs on the machine (the defaults, http(s)://localhost, are a
-# demo sandbox's when one is up).
-NO_HTTP_ANSWER = {"DIGITALME_BASE_URL": "http://127.0.0.1:9", "DIGITALME_HTTPS_URL": "https://127.0.0.1:9"}
-
-
 def test_dead_docker_daemon_fails_the_real_checks_cleanly(tmp_path):
     """The real suite with no Docker daemon behind DOCKER_HOST and no HTTP answer: the run completes; the target's
     headline is the one critical finding, and each Docker check is "not checked" because of it, keeping the error
-    it would have been (plugins/reachability.py)."""
-    run = run_pytest(REPO, ["-m", "monitor"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock", **NO_HTTP_ANSWER,
+    it would have been (plugins/outcomes/reachability.py)."""
+    run = run_pytest(REPO, ["-m", "monitor"], {"DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                                                "DIGITALME_BASE_URL": "http://127.0.0.1:9",
+                                                "DIGITALME_HTTPS_URL": "https://127.0.0.1:9",  # not a demo's :443
                                                 "DIGITALME_ALERTS": "off"}, tmp_path / "reports")
     assert run.returncode == 1, run
     assert "Traceback" not in run.stdout
@@ -161,7 +158,9 @@ def test_unreachable_host_fails_the_host_checks_cleanly(tmp_path):
     """--hosts naming a host that does not answer: each host check errors at its severity, in ssh's words; with
     neither HTTP nor Docker answering either, the target's headline stands for them ("not checked")."""
     run = run_pytest(REPO, ["-m", "resources", "--hosts=ssh://nobody@127.0.0.1:9"],
-                     {"DIGITALME_ALERTS": "off", "DOCKER_HOST": "unix:///nonexistent/docker.sock", **NO_HTTP_ANSWER},
+                     {"DIGITALME_ALERTS": "off", "DOCKER_HOST": "unix:///nonexistent/docker.sock",
+                      # nothing answers, even with a demo sandbox on localhost:80/443
+                      "DIGITALME_BASE_URL": "http://127.0.0.1:9", "DIGITALME_HTTPS_URL": "https://127.0.0.1:9"},
                      tmp_path / "reports")
     assert run.returncode == 1 and "Traceback" not in run.stdout, run
     for name, severity in (("test_host_memory_below_threshold", "warning"),

@@ -52,7 +52,7 @@ def old_files(folder, now):
     """What a folder of a long-lived install holds before this run: two results files of an earlier version (no
     chain, 30 days old, daily: kept 400 days) and three chained monitor files 20 days old (retention removes
     them: monitor:10), the newest of them the head kept in the history's state."""
-    from plugins import history
+    from plugins.outputs.history import bookkeeping, store
     folder.mkdir()
     unchained = []
     for n in range(2):
@@ -67,9 +67,10 @@ def old_files(folder, now):
             "previous": previous, "previous_sha256": previous_sha}}, indent=1))
         previous, previous_sha = name, sha(folder / name)
         chained.append(name)
-    state = history.empty_state()
+    state = bookkeeping.empty_state()
     state["chain"] = {"head": previous, "sha256": previous_sha, "pending": []}
-    (folder / history.STATE).write_text(json.dumps(state))
+    (folder / "state").mkdir()
+    Path(store.state_file(str(folder))).write_text(json.dumps(state))
     return unchained, chained
 
 
@@ -135,7 +136,7 @@ def test_each_results_file_links_to_the_previous_kept_one(chained_folder):
     assert chain_of(failing.json)["records"] == {html[first].name: sha(html[first])}, \
         f"the next kept file (past the thinned one) should record the first run's HTML record: {chain_of(failing.json)}"
     assert chain_of(daily.json)["records"] == {html[failing].name: sha(html[failing])}, chain_of(daily.json)
-    state = json.loads((folder / "history-state.json").read_text())
+    state = json.loads((folder / "state" / "history.json").read_text())
     assert (state["chain"]["head"], state["chain"]["sha256"]) == (daily.json.name, sha(daily.json)), state["chain"]
     assert state["chain"]["records"] == {html[daily].name: sha(html[daily])}, "the newest record: in the state"
     assert state["chain"]["latest"] == {"name": daily.json.name, "sha256": sha(daily.json)}, state["chain"]
@@ -159,11 +160,11 @@ def test_a_lost_state_gets_the_chain_head_back_from_the_lines(chained_folder, tm
     """A state rebuilt from the month files (lost, unreadable) takes the head from the newest kept run's line, so
     the next run links to it rather than starting a second chain, and the head's HTML record again (its hash was
     in the lost state only), so the next run links that too rather than verify-records naming it."""
-    from plugins import history
+    from plugins.outputs.history import migration, store
     folder, runs, _, _ = chained_folder
     copy = tampered(folder, tmp_path, "rebuilt")
-    (copy / history.STATE).write_text("{not json")
-    state = history.start(str(copy), "unused", dt.datetime.now(dt.timezone.utc))
+    Path(store.state_file(str(copy))).write_text("{not json")
+    state = migration.start(str(copy), "unused", dt.datetime.now(dt.timezone.utc))
     daily = runs["daily"].json
     assert (state["chain"]["head"], state["chain"]["sha256"]) == (daily.name, sha(daily)), state["chain"]
     assert state["chain"]["records"] == {daily.with_suffix(".html").name: sha(daily.with_suffix(".html"))}, \
@@ -252,7 +253,7 @@ def test_verify_records_usage():
 
 
 SHORT_LOCK_WAIT = '''
-import plugins.history as _history
+import plugins.outputs.history.store as _history
 
 _history.LOCK_WAIT_S = 1  # the history's lock held by "another run": give up after 1 s, not 20
 '''
@@ -274,7 +275,7 @@ def test_a_killed_thinned_run_passes_and_a_run_without_the_lock_is_named(mini_pr
     code, said = verify(folder)
     assert (code, said.split(" from ")[0]) == (0, "records intact: 1 results files chained"), f"exit {code}: {said}"
     time.sleep(1.05)
-    with open(folder / ".history.lock", "a") as lock:
+    with open(folder / "state" / "history.json.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run, stuck in the history
         blocked = run("-m", "monitor", env={"DIGITALME_ALERTS": "off", "SLOW_TARGET": "all"})
     document = blocked.results
@@ -353,7 +354,7 @@ def test_verify_records_lists_every_problem(chained_folder, tmp_path):
     assert f"{STATE_NAME} recorded" in problems[1] and f"{STATE_NAME} recorded" in problems[2], problems
 
 
-STATE_NAME = "history-state.json"
+STATE_NAME = "state/history.json"
 
 
 def test_verify_records_covers_latest_json(chained_folder, tmp_path):
@@ -455,7 +456,7 @@ def test_runs_started_in_the_same_second_keep_both_records(mini_project, tmp_pat
     first, second = sorted(links, key=lambda name: links[name]["previous"] is not None)  # in the order written
     assert (links[first]["previous"], links[second]["previous"], links[second]["previous_sha256"]) == \
         (None, first, sha(folder / first)), f"the file written second should link to the first: {links}"
-    state = json.loads((folder / "history-state.json").read_text())
+    state = json.loads((folder / "state" / "history.json").read_text())
     recorded = {**links[second]["records"], **state["chain"]["records"]}
     records = [(folder / name).with_suffix(".html") for name in (first, second)]
     assert recorded == {path.name: sha(path) for path in records}, \

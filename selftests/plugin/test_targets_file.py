@@ -1,4 +1,4 @@
-"""Fleet mode's targets file (plugins/targets.py), no sandbox needed: a valid file makes each check once per target,
+"""Fleet mode's targets file (plugins/configuration/targets.py), no sandbox needed: a valid file makes each check once per target,
 named by its parameter; an invalid one, several hosts without one, or --hosts beside one stop the run before any
 check, naming the file, the table and the key. Fleets against the sandbox: sandbox/test_fleet.py."""
 

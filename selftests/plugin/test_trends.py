@@ -1,11 +1,11 @@
-"""Trends are declared where the value is recorded (plugins/trends.py): ``check.record(..., trend="disk-use")``.
+"""Trends are declared where the value is recorded (plugins/outcomes/trends.py): ``check.record(..., trend="disk-use")``.
 
-- Every chart the history drew before (plugins/trends.py LEGACY: the nine trends once keyed by check-function
+- Every chart the history drew before (plugins/outcomes/trends.py LEGACY: the nine trends once keyed by check-function
   names) still gets its points, with the same caption and unit, from a run of the real checks against the
   sandbox (sandbox/test_trends_of_the_real_checks.py); and the numbers are those the old name-keyed table picked
   from the same values. Here: each of them is declared by its check.
 - Entries written before (results files without ``"trend"``, history lines and a state keyed by captions) still
-  chart, mapped once in plugins/trends.py.
+  chart, mapped once in plugins/outcomes/trends.py.
 - Renaming a check function keeps its chart: the trend name keys it.
 - A trend name declared by two checks, or not as a literal, stops the run at collection (exit 4) naming them.
 """
@@ -16,7 +16,9 @@ import re
 
 from conftest import REPO
 
-from plugins import history, trends
+from plugins.outputs.history import bookkeeping, index, migration, months, store
+
+from plugins.outcomes import trends
 
 
 def test_every_legacy_trend_is_declared_by_its_check_in_the_suite():
@@ -43,27 +45,28 @@ def old_line(when, value):
 
 def test_lines_and_a_state_written_before_still_chart(tmp_path):
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
-    history.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=2), 0.25))
-    history.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=1), 0.5))
-    state = history.start(str(tmp_path), None, now)  # rebuilt from the month's lines
+    store.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=2), 0.25))
+    store.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=1), 0.5))
+    state = migration.start(str(tmp_path), None, now)  # rebuilt from the month's lines
     assert [p[1] for p in state["points"]["health-response-time"][""]] == [0.25, 0.5], state["points"]
     assert state["points"]["recent-backups"]["prod"][0][1] == 4, state["points"]
-    figure = history.render(state, now)
+    figure = index.render(state, now)
     assert figure.count('aria-label="/health response time"') == 1 and figure.count('aria-label="Recent backups"')
-    history.write_month_page(str(tmp_path), f"{now:%Y-%m}", state)  # the lines read again, through the same mapping
+    months.write_month_page(str(tmp_path), f"{now:%Y-%m}", state)  # the lines read again, through the same mapping
     page = (tmp_path / f"history-{now:%Y-%m}.html").read_text()
     assert "/health response time 0.250 s / 0.375 s / 0.500 s" in page and "Recent backups (prod) 4 / 4 / 4" in page
 
-    v1 = {**history.empty_state(), "version": 1, "trends": None,
+    v1 = {**bookkeeping.empty_state(), "version": 1, "trends": None,
           "points": {"/health response time": {"": [[now.isoformat(), 0.3, 1.0]]}},
           "days": {"Disk use (fullest filesystem)": {"": {"2026-01-01": [40, 41, 42, 80, 3]}}}}
-    (tmp_path / "history-state.json").write_text(json.dumps(v1))
-    state = history.read_state(str(tmp_path))
-    assert state["version"] == history.STATE_VERSION and state["points"] == {
+    with open(store.state_file(str(tmp_path)), "w", encoding="utf-8") as f:
+        f.write(json.dumps(v1))
+    state = store.read_state(str(tmp_path))
+    assert state["version"] == store.STATE_VERSION and state["points"] == {
         "health-response-time": {"": [[now.isoformat(), 0.3, 1.0]]}}, state
     assert state["trends"] == {"health-response-time": ["/health response time", "s"],
                                "disk-use": ["Disk use (fullest filesystem)", "%"]}, state["trends"]
-    assert 'aria-label="/health response time"' in history.render(state, now)
+    assert 'aria-label="/health response time"' in index.render(state, now)
 
 
 # --- (b) renaming a check keeps its chart -----------------------------------------------------------------------
@@ -90,7 +93,7 @@ def test_renaming_a_check_keeps_its_chart(mini_project, tmp_path):
     assert renamed.returncode == 0, renamed
     assert renamed.results["checks"][0]["trend"] == {"name": "queue-length", "title": "Queue length", "unit": "",
                                                      "value": 7}, renamed.results["checks"][0]
-    state = json.loads((report_dir / "history-state.json").read_text())
+    state = json.loads((report_dir / "state" / "history.json").read_text())
     assert [p[1] for p in state["points"]["queue-length"][""]] == [7, 7], "the renamed check's point joins the line"
     index = (report_dir / "index.html").read_text()
     figure = index[index.index('aria-label="Queue length"'):].split("</svg>")[0]
@@ -150,7 +153,7 @@ def test_a_trend_name_not_written_as_a_literal_stops_the_run(mini_project):
 
 
 def test_a_name_that_cannot_key_a_chart_is_refused_where_it_is_recorded():
-    from plugins.outcomes import Measurement
+    from plugins.outcomes.run import Measurement
     try:
         Measurement().record(7, 10, trend="Queue Length!")
     except ValueError as e:

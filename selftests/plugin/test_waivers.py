@@ -1,8 +1,8 @@
-"""Waivers (plugins/waivers.py): a known finding accepted with a reason, an owner and an expiry.
+"""Waivers (plugins/outcomes/waivers.py): a known finding accepted with a reason, an owner and an expiry.
 
 Here how a waiver applies, or does not, on a mini project of marked checks (serial, a fleet under pytest-xdist).
-The file's rules, on :func:`plugins.waivers.load` directly: unit/test_waivers_file.py; a real finding waived end to
-end on the sandbox: sandbox/test_waiver_of_a_real_finding.py.
+The file's rules, on :func:`plugins.outcomes.waivers_file.load` directly: unit/test_waivers_file.py; a real finding
+waived end to end on the sandbox: sandbox/test_waiver_of_a_real_finding.py.
 """
 
 import datetime as dt

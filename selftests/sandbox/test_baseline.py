@@ -23,7 +23,7 @@ BUSY_TEST_MACHINE = {"DIGITALME_CPU_MAX_PCT": "100"}
 
 
 # Findings about the machine running these tests, not about the sandbox (its pending security updates, its CPU
-# saturated by the other test sessions): the selftests' own allowance is a waivers file (plugins/waivers.py), each
+# saturated by the other test sessions): the selftests' own allowance is a waivers file (plugins/outcomes/waivers.py), each
 # waiver accepting exactly its messages, so anything else from those checks still fails the baseline. The file
 # is written for each run with an expiry 30 days ahead: a static date would expire.
 HOST_WAIVERS = Path(__file__).with_name("host-waivers.toml.in")
@@ -40,14 +40,14 @@ def host_waivers(folder):
 @functools.cache
 def allowed():
     """The allowance's waivers, as the suite reads them."""
-    from plugins.waivers import load
+    from plugins.outcomes.waivers import load
     with tempfile.TemporaryDirectory() as folder:
         return tuple(load(host_waivers(folder), 90))
 
 
 def is_host_finding(check):
     """A failed (or waived) check whose message the allowance accepts: a finding about the test machine."""
-    from plugins.targets import without_target
+    from plugins.configuration.targets import without_target
     target = check.get("target")
     check_id = without_target(check["id"], target)
     return check["outcome"] in ("failed", "waived") and any(

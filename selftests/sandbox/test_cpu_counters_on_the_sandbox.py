@@ -94,7 +94,7 @@ import json, os
 import pytest
 
 def record(config, when):
-    from plugins.prefetch import _STARTED
+    from plugins.probes.registry import _STARTED
     started = sorted({name for jobs in config.stash.get(_STARTED, {}).values() for name in jobs})
     path = os.environ["PROBE_STARTS"]
     seen = json.load(open(path)) if os.path.exists(path) else {}

@@ -17,7 +17,7 @@ LOGS = "tests_health/test_logs.py"
 
 def test_stopped_container_fails_the_monitor_checks_as_critical(healthy_sandbox, suite):
     """The run completes; the target's headline is the one critical finding, and containers, /health, the
-    database and the ports are each "not checked" because of it, keeping what each found (plugins/reachability.py).
+    database and the ports are each "not checked" because of it, keeping what each found (plugins/outcomes/reachability.py).
     Without the headline in the selection they are each reported, critical, as they always were."""
     healthy_sandbox.docker("stop", "-t", "1", CONTAINER)
     run = suite("-m", "monitor or resources")

@@ -308,7 +308,7 @@ def workers_of_targets(stdout, names):
 def test_a_fleet_under_xdist_gives_the_serial_outcomes_each_target_on_one_worker(healthy_sandbox, tmp_path, workers):
     """Three targets (one failing its backups) under ``-n 2`` / ``-n auto``: the same checks, outcomes, severities,
     values and targets' statuses as a serial run, and each target's checks all on one worker, which fetches its
-    probes once (plugins/targets.py's scheduler: xdist's own loadgroup spreads them under pytest 9).
+    probes once (plugins/configuration/targets.py's scheduler: xdist's own loadgroup spreads them under pytest 9).
 
     Manual: Morning Health Check, for each deployment.
     """
@@ -389,7 +389,7 @@ def test_faults_are_caught_on_a_target_over_ssh(healthy_sandbox, tmp_path, sshd)
 @pytest.mark.sandbox
 def test_docker_calls_never_read_the_environment_that_pytest_changes_meanwhile(sandbox):
     """A Docker call never reads the proxy variables by iterating os.environ: probes call Docker from background
-    threads (plugins/prefetch.py) while pytest sets and removes PYTEST_CURRENT_TEST around every check, and such a
+    threads (plugins/probes/prefetch.py) while pytest sets and removes PYTEST_CURRENT_TEST around every check, and such a
     read then fails at random with KeyError('PYTEST_CURRENT_TEST') (seen as "could not be checked" in fleet runs).
 
     Manual: Morning Health Check (a check's outcome is the target's, never the test runner's).

@@ -1,7 +1,7 @@
-"""The record (plugins/record.py) and the history (plugins/history.py) of a real fleet run: the selftest sandbox under
-two names (one held to 99 backups, so it fails), opened in headless Chromium: a summary per target, the table grouped
-by target, each target's settings (secrets masked), and each target's status over time. What needs many runs, on a
-mini project: plugin/test_fleet_record.py."""
+"""The record (plugins/outputs/record/) and the history (plugins/outputs/history/) of a real fleet run: the
+selftest sandbox under two names (one held to 99 backups, so it fails), opened in headless Chromium: a summary per
+target, the table grouped by target, each target's settings (secrets masked), and each target's status over time.
+What needs many runs, on a mini project: plugin/test_fleet_record.py."""
 
 import html
 import json
@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from plugins.settings import RUN_WIDE
+from plugins.configuration.settings import RUN_WIDE
 from test_baseline import BUSY_TEST_MACHINE
 from test_record import browse, chromium  # noqa: F401 (chromium is a fixture: Debian's headless Chromium)
 from test_fleet_record import INDEX

@@ -1,4 +1,4 @@
-"""One headline for an unreachable target (plugins/reachability.py), from the outside: the real suite against this
+"""One headline for an unreachable target (plugins/outcomes/reachability.py), from the outside: the real suite against this
 session's sandbox with its app container stopped, and a fleet of a live target (the sandbox) and a dead one (every
 port refused); alerts on a real receiver on 127.0.0.1."""
 

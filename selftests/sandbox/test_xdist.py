@@ -1,4 +1,4 @@
-"""pytest-xdist: ``pytest -m daily -n 4`` makes the same outputs as a serial run, once (plugins/outcomes.py,
+"""pytest-xdist: ``pytest -m daily -n 4`` makes the same outputs as a serial run, once (plugins/outcomes/run.py,
 plugins/pipeline.py): the workers run the checks, the controller owns the run."""
 
 import json

@@ -1,4 +1,4 @@
-"""The on-call policy of plugins/alerting: flap control (alert after N failing runs, resolve after N passing runs)
+"""The on-call policy of plugins/outputs/alerting: flap control (alert after N failing runs, resolve after N passing runs)
 and Level 3 (the emergency route: an escalation of a critical still firing, and data loss or security incidents at
 once). Each case plans runs directly against the alert state with the real settings (fast, with a clock of our
 own); plugin/test_alert_policy_runs.py runs a mini project against a real receiver on 127.0.0.1 end to end."""
@@ -9,9 +9,10 @@ import types
 
 import pytest
 
-from plugins.alerting import plan, target_policy
-from plugins.settings import DECLARED, Settings
-from plugins.targets import load as load_targets
+from plugins.outputs.alerting import episodes, flood, plan
+from plugins.outputs.alerting.policy import Policy, target_policy
+from plugins.configuration.settings import DECLARED, Settings
+from plugins.configuration.targets import load as load_targets
 from conftest import REPO
 from test_alerts import TOKEN
 
@@ -43,14 +44,14 @@ class Runs:
 
     def run(self, *checks):
         """One run of ``checks``: its alert records, pending ones marked sent."""
-        policy = plan.Policy(now=self.now, context={"report": "r.html", "timestamp": self.now.isoformat(),
+        policy = Policy(now=self.now, context={"report": "r.html", "timestamp": self.now.isoformat(),
                                                     "secrets": []},
                              targets=self.targets, fallback=self.own)
         records, self.state, self.held = plan.plan_checks(checks, self.state, self.held, policy)
         for entry in records:
             if entry["state"] == "pending":
                 entry["state"] = "sent"
-                plan.told_route(self.state, entry)
+                episodes.told_route(self.state, entry)
         self.now += self.step
         return records
 
@@ -165,7 +166,7 @@ def test_alert_state_of_a_host_checks_earlier_id_keeps_its_episode():
     assert states([again]) == ["sent critical firing"] and again["payload"]["fingerprint"] != known, again
 
     fleet = {"k": {"check": "t.py::test_x[local]", "severity": "critical"}}
-    policy = plan.Policy(now=START, context={}, targets={"local": runs.own}, fallback=runs.own)
+    policy = Policy(now=START, context={}, targets={"local": runs.own}, fallback=runs.own)
     assert plan.aliases(fleet, policy) == {}, "a fleet's state was taken for an earlier id's"
 
 
@@ -267,11 +268,11 @@ def test_a_flood_of_level3_alerts_is_one_summary_on_the_emergency_route():
     goes there (and one to the critical route for the critical alerts)."""
     runs = Runs(webhook_url_emergency=EMERGENCY_HOOK, alerts_max_per_run="2")
     records = runs.run(*(check(level3="data loss", name=f"test_{n}") for n in range(3)))
-    policy = plan.Policy(now=START, context={"report": "r.html", "timestamp": START.isoformat(), "secrets": []},
+    policy = Policy(now=START, context={"report": "r.html", "timestamp": START.isoformat(), "secrets": []},
                          targets=runs.targets, fallback=runs.own)
     for entry in records:
         entry["state"] = "pending"
-    guarded = plan.flood_guard(records, 2, policy)
+    guarded = flood.flood_guard(records, 2, policy)
     summaries = [r for r in guarded if r["payload"]["check"] == "summary"]
     assert sorted(r["route"] for r in summaries) == ["critical", "emergency"], summaries
     assert [r["payload"].get("level") for r in summaries if r["route"] == "emergency"] == [3], summaries

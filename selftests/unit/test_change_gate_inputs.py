@@ -6,7 +6,8 @@ gate itself on the sandbox: sandbox/test_change_gate.py."""
 def test_image_variables_are_read_as_the_compose_binary_reads_them(tmp_path, monkeypatch):
     """The real compose binary, no sandbox: the environment wins over .env; an empty value is unset; a default, a
     required variable, ``$$`` and a variable inside a default are told apart."""
-    from plugins.probes.compose import declared_images, variables_in
+    from plugins.probes.compose import declared_images
+    from plugins.probes.compose_template import variables_in
     assert variables_in("a:${TAG}") == [("TAG", False)] and variables_in("a:$TAG") == [("TAG", False)]
     assert variables_in("a:${TAG:-1}${B-2}${C:+x}${D?e}${E:?e}$$F") == [
         ("TAG", True), ("B", True), ("C", True), ("D", False), ("E", False)]

@@ -63,5 +63,5 @@ def test_only_a_tcp_host_uses_the_sdk(host, local, sdk, monkeypatch):
     probe = DockerProbe(5, host)
     assert probe.socket_path == local, f"{host!r}: socket {probe.socket_path!r}, want {local!r}"
     module = probe._errors()[0].__module__
-    want = "docker.errors" if sdk else "plugins.probes.docker_api"
+    want = "docker.errors" if sdk else "plugins.probes.docker_answers"
     assert module == want, f"{host!r}: errors from {module}, want {want}"

@@ -1,4 +1,4 @@
-"""A check "not checked" because its target was unreachable (plugins/reachability.py, plugins/history.py), as
+"""A check "not checked" because its target was unreachable (plugins/outcomes/reachability.py, plugins/outcomes/streaks.py), as
 functions: judged on another xdist worker than its headline, which passed, it gets its own failure back, never a
 silent pass; and its failing streak goes on as it was. The headline from the outside: sandbox/test_unreachable.py."""
 
@@ -6,8 +6,8 @@ silent pass; and its failing streak goes on as it was. The headline from the out
 def test_a_check_not_checked_whose_headline_passed_gets_its_failure_back():
     """Judged in two processes (xdist) while the target came back: a check "not checked" on one worker whose
     headline passed on another is its own failure again at the end of the run, never a silent pass."""
-    from plugins.outcomes import CheckOutcome, Run
-    from plugins.reachability import gather
+    from plugins.outcomes.run import CheckOutcome, Run
+    from plugins.outcomes.reachability import gather
 
     def outcome(name, result, message="", blocked_by=None):
         return CheckOutcome(id=f"t.py::{name}", title=name, manual="", severity="critical",
@@ -27,7 +27,7 @@ def test_a_check_not_checked_keeps_its_failing_streak_as_it_was():
     its first failing run, counting the runs that judged it (the run that did not judge it neither ends nor
     lengthens it)."""
     import types
-    from plugins.history import since_when
+    from plugins.outcomes.streaks import since_when
 
     def run(outcome):
         return types.SimpleNamespace(id="t.py::test_backups", target=None, outcome=outcome, failing_since=None,

@@ -18,7 +18,7 @@ def test_pfx_files_open_with_no_password_an_empty_one_or_kestrels_and_say_when_n
     from cryptography.x509.oid import NameOID
 
     from plugins.probes import ProbeError
-    from plugins.probes.tls import PFX_PASSWORD_ENV, newest_certificate_in, pfx_passwords
+    from plugins.probes.certificate_files import PFX_PASSWORD_ENV, newest_certificate_in, pfx_passwords
 
     def certificate(days, ca=False):
         key = ec.generate_private_key(ec.SECP256R1())

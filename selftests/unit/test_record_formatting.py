@@ -1,5 +1,5 @@
 """The record shows change over time: values in human units (plugins/units.py), since when each failing check
-fails and whether it is new, new findings first, and the results file's hash (plugins/record.py).
+fails and whether it is new, new findings first, and the results file's hash (plugins/outputs/record/).
 
 Here as functions: the formatting, the summary's order, the hash line. The record of a mini project's run (its
 cells, its summary): plugin/test_record_change_over_time.py.
@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from plugins import record
-from plugins.outcomes import CheckOutcome, Run
+from plugins.outputs.record import cells as record_cells, environment as record_environment, summary as record_summary
+from plugins.outcomes.run import CheckOutcome, Run
 from plugins.units import FORMATTERS, UNITS, human, unit_of_key, units_of
 
 GIB = 1024**3
@@ -148,8 +148,8 @@ def test_a_long_cell_is_cut():
 
     Manual: Daily Health Check (the record read at a glance).
     """
-    cell = record.shown({f"/mnt/{n}": 50.0 for n in range(100)}, "pct")
-    assert len(cell) == record.CELL_MAX_CHARS + 3 and cell.endswith("..."), f"{len(cell)} characters: {cell[-40:]!r}"
+    cell = record_cells.shown({f"/mnt/{n}": 50.0 for n in range(100)}, "pct")
+    assert len(cell) == record_cells.CELL_MAX_CHARS + 3 and cell.endswith("..."), f"{len(cell)} characters: {cell[-40:]!r}"
 
 
 def test_the_settings_row_shows_sizes_durations_and_units_not_raw_numbers():
@@ -157,7 +157,7 @@ def test_the_settings_row_shows_sizes_durations_and_units_not_raw_numbers():
 
     Manual: Escalation matrix and Resource Monitoring thresholds (the auditor reads what the run held them to).
     """
-    from plugins.settings import resolve
+    from plugins.configuration.resolve import resolve
 
     class Config:
         def getini(self, name):
@@ -166,7 +166,7 @@ def test_the_settings_row_shows_sizes_durations_and_units_not_raw_numbers():
         def getoption(self, name):
             return None
     settings = resolve(Config(), {"DIGITALME_ALERT_REPEAT_WARNING": "90m", "DIGITALME_RESPONSE_TIME_MAX_S": "0.5"})
-    row = record.environment_of(settings, Run(started_at=dt.datetime.now(dt.timezone.utc), selection="daily",
+    row = record_environment.environment_of(settings, Run(started_at=dt.datetime.now(dt.timezone.utc), selection="daily",
                                               stem="x"), {})["Thresholds and settings"]
     for expected in ("container_memory_max=2.0 GiB", "db_size_max=1.0 GiB", "alert_repeat_critical=1h",
                      "alert_repeat_warning=90m", "escalate_after=30m", "disk_max_pct=80 %", "backup_max_age_h=26 h",
@@ -206,7 +206,7 @@ def test_new_findings_come_first_then_the_others_worst_first():
         outcome("test_new_critical", "critical", since="2026-11-30T10:00:00+01:00", runs=1, new=True),
         outcome("test_unknown_history", "warning"),
     ])
-    summary = "".join(record.summary_of(run, []))
+    summary = "".join(record_summary.summary_of(run, []))
     assert listed(summary) == [
         (True, "CRITICAL", "test new critical", "failing since 2026-11-30 09:00 UTC (1 run)"),
         (True, "WARNING", "test new warning", "failing since 2026-11-30 09:00 UTC (1 run)"),
@@ -227,7 +227,7 @@ def test_without_new_findings_the_order_is_by_severity_and_no_badge():
         outcome("test_b", "critical", since="2026-11-29T09:00:00+00:00", runs=2, new=False),
         outcome("test_c", "warning", result="passed", new=True),  # a passing check is never a new finding
     ])
-    summary = "".join(record.summary_of(run, []))
+    summary = "".join(record_summary.summary_of(run, []))
     assert [(new, severity) for new, severity, _, _ in listed(summary)] == [(False, "CRITICAL"), (False, "WARNING")]
     assert "NEW</b>" not in summary and "Failing checks</h3>" in summary, summary
 
@@ -239,7 +239,7 @@ def test_the_results_files_hash_is_shown_only_when_known():
     """
     run = Run(started_at=dt.datetime(2026, 11, 30, 9, tzinfo=dt.timezone.utc), selection="daily", stem="x")
     digest = hashlib.sha256(b"x").hexdigest()
-    shown = "".join(record.summary_of(run, [], "20261130T090000Z-daily.json", digest))
+    shown = "".join(record_summary.summary_of(run, [], "20261130T090000Z-daily.json", digest))
     assert (f"Results file: <code>20261130T090000Z-daily.json</code> SHA-256 <code>{digest}</code>") in shown, shown
     for name, sha in (("20261130T090000Z-daily.json", None), (None, None)):
-        assert "Results file:" not in "".join(record.summary_of(run, [], name, sha))
+        assert "Results file:" not in "".join(record_summary.summary_of(run, [], name, sha))

@@ -53,7 +53,7 @@ def record_problems(template, service):
     DIGITALME_REPORT_DIR must default to the folder the systemd service writes (its WorkingDirectory and the
     suite's default report folder, as the service sets no DIGITALME_REPORT_DIR), be set once (no step moves it),
     no actions/cache may carry the record, and the artifact copies from that folder."""
-    from plugins.settings import BY_NAME
+    from plugins.configuration.settings import BY_NAME
     workdir = re.search(r"^WorkingDirectory=(.+)$", service, re.M).group(1).strip()
     folder = f"{workdir}/{BY_NAME['report_dir'].default}"
     problems = []

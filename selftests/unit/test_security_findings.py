@@ -9,10 +9,10 @@ import json
 def test_secrets_in_names_each_kind_once_masked():
     """The credentials finding's words for what an entry holds: the redaction module's patterns, the prefix and
     the mask, each kind once (a key logged twice in one entry is one finding)."""
-    from plugins.redaction import secrets_in
+    from plugins.secrets import secrets_in
     text = ("info: DigitalMe.Services.ClaudeApiService[1001]\n      x-api-key: sk-ant-api03-Zq8xWv7Ut6Sr5 again "
             "sk-ant-api03-Zq8xWv7Ut6Sr5; Data Source=/app/data/digitalme.db;Password=Hunt3r2-Pw")
-    assert secrets_in(text) == ["Anthropic API key sk-ant-…(masked)", "connection-string password Password=…(masked)"]
+    assert secrets_in(text) == ["Anthropic API key sk-ant-***", "connection-string password Password=***"]
     assert secrets_in("info: Microsoft.Hosting.Lifetime[14]\n      Now listening on: http://[::]:80") == []
 
 
@@ -54,8 +54,8 @@ def test_secrets_are_found_and_masked():
                                                            "passwordHash": "***", "db": "Data Source=x;Password=hunter2;"},
                        "systemInfo": {"workingSet": 123, "tokenCount": 5}})
     findings = exposure.find_secrets(body)
-    assert findings == ["configuration.anthropicApiKey: sk-ant-…(masked)", "configuration.jwtKey: …(masked)",
-                        "configuration.db: connection-string password Password=…(masked)"]
+    assert findings == ["configuration.anthropicApiKey: sk-ant-***", "configuration.jwtKey: ***",
+                        "configuration.db: connection-string password Password=***"]
     assert not any(s in " ".join(findings) for s in ("abcdefghijklmnop", "some-long", "hunter2"))
     assert exposure.find_secrets("Healthy") == []
     assert exposure.find_secrets('{"anthropicApiKey": ""}') == []
@@ -66,5 +66,5 @@ def test_secrets_in_headers_are_found_and_masked_except_the_clients_own_cookie()
     headers = {"content-type": "application/json", "x-debug-auth": "Bearer abcdefghijklmnopqrstuvwx",
                "set-cookie": "token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJl; HttpOnly"}
     findings = find_secrets_in_headers(headers)
-    assert findings == ["header x-debug-auth: bearer token Bearer …(masked)"], findings
+    assert findings == ["header x-debug-auth: bearer token Bearer ***"], findings
     assert "abcdefghijklmnop" not in " ".join(findings)

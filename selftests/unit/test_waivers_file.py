@@ -1,15 +1,15 @@
-"""Waivers (plugins/waivers.py) as functions: the file's rules proven on :func:`plugins.waivers.load` directly (read
-once, each invalid file both ways, every problem stopping the run with exit 4), and which checks a waiver names (an
-id exactly, a trailing star its parameters, a target, a message regex). How a waiver applies on mini projects:
-plugin/test_waivers.py."""
+"""Waivers (plugins/outcomes/waivers*.py) as functions: the file's rules proven on
+:func:`plugins.outcomes.waivers_file.load` directly (read once, each invalid file both ways, every problem stopping the
+run with exit 4), and which checks a waiver names (an id exactly, a trailing star its parameters, a target, a message
+regex). How a waiver applies on mini projects: plugin/test_waivers.py."""
 
 import datetime as dt
 import re
 
 import pytest
 
-from plugins.targets import without_target
-from plugins.waivers import Waiver, load
+from plugins.configuration.targets import without_target
+from plugins.outcomes.waivers_file import Waiver, load
 from test_waivers import TODAY, day, waivers_file
 
 GOOD = f'''

@@ -1,5 +1,5 @@
 """No shipped schedule can make a check's findings undeliverable: alerts held inside the default maintenance window
-go out with the first run after it (plugins/alerting/), so some shipped run must come soon after the window ends,
+go out with the first run after it (plugins/outputs/alerting/), so some shipped run must come soon after the window ends,
 in the crontab and in the systemd timers alike. The held-then-delivered path itself is proven in test_alerts.py."""
 
 import datetime as dt
@@ -11,14 +11,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEDULE = REPO / "scripts" / "schedule"
-DEFAULT_WINDOW = "Sun 02:00-04:00"  # plugins/settings.py: maintenance_window's default
+DEFAULT_WINDOW = "Sun 02:00-04:00"  # plugins/configuration/settings.py: maintenance_window's default
 MONDAY = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)  # any Monday: one whole week of runs
 DELIVERED_WITHIN = dt.timedelta(minutes=10)
 
 
 def window_bounds():
     """(start, end) of the default window in the week starting MONDAY, read from the settings' own default."""
-    source = (REPO / "plugins" / "settings.py").read_text()
+    source = (REPO / "plugins" / "configuration" / "settings.py").read_text()
     assert f'Setting("maintenance_window", "{DEFAULT_WINDOW}"' in source, "the default window changed: update this"
     day, start, end = re.fullmatch(r"(\w+) (\d\d:\d\d)-(\d\d:\d\d)", DEFAULT_WINDOW).groups()
     date = MONDAY + dt.timedelta(days=("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun").index(day))
