@@ -1,6 +1,6 @@
 """Every use of another library's internals, each in one small function: where no public API does the job.
 
-Each function names the version it was checked against and what breaks without it; selftests/test_adapters.py
+Each function names the version it was checked against and what breaks without it; selftests/unit/test_adapters.py
 exercises each one against the installed library (fast, no sandbox) and fails naming the library and its
 version when the internal is gone or changed shape. Upgrading a pinned library: run that file first.
 

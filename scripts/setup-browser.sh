@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Headless Chromium for the suite's own tests of the HTML record (selftests/test_record.py).
+# Headless Chromium for the suite's own tests of the HTML record (selftests/plugin/test_record.py).
 # Idempotent: does nothing when /usr/bin/chromium is there. Installs Debian's package as root on Debian;
 # anywhere else it says what is missing and exits 1, so the caller decides.
 set -euo pipefail

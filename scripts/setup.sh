@@ -54,9 +54,9 @@ if [ "$(cat "$VENV/.requirements-dev" 2>/dev/null)" != "$dev_stamp" ]; then
     | { grep -v "^WARNING: Location" || true; }
   echo "$dev_stamp" > "$VENV/.requirements-dev"
 fi
-# systemd-analyze verifies the shipped timers (selftests/test_schedules.py); no systemd needs to run.
+# systemd-analyze verifies the shipped timers (selftests/unit/test_schedules.py); no systemd needs to run.
 command -v systemd-analyze >/dev/null || { say "installing systemd (for systemd-analyze)"; apt_install systemd; }
-# A real sshd on 127.0.0.1 proves the remote path (selftests/test_remote.py); the tests start their own, privately.
+# A real sshd on 127.0.0.1 proves the remote path (selftests/sandbox/test_remote.py); the tests start their own, privately.
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || { say "installing openssh-server (for the SSH selftest)"; apt_install openssh-server; }
 # A real Alertmanager on 127.0.0.1 proves the Alertmanager channel (selftests/plugin/test_pager_channels.py); the
 # tests start their own with a temporary config, the package's service is never used.

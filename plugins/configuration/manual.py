@@ -1,7 +1,7 @@
 """The operations manual's check lines, as a check names them in its ``manual`` marker.
 
 The manual itself (OPERATIONS_MANUAL.md) is not part of this repository, so its sections and their numbered or
-named items are kept here; ``selftests/test_manual_lines.py`` compares this list with the manual where the manual is
+named items are kept here; ``selftests/plugin/test_manual_markers.py`` compares this list with the manual where the manual is
 at hand, and proves that every check line below is enforced by a check and every check names a line.
 
 A line is named ``"<section> <number>"`` for a numbered step (``Morning Health Check 2``) and
