@@ -38,8 +38,13 @@ class SuiteRun:
         return f"<SuiteRun rc={self.returncode}>\n{self.stdout[-3000:]}\n{self.stderr[-2000:]}"
 
 
+CI_MARKERS = ("CI", "BUILD_NUMBER")  # pytest prints whole summary lines under CI; pytest-metadata lists them
+
+
 def run_pytest(cwd, args, env, report_dir, timeout=300):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DIGITALME_")}
+    """The suite's pytest in a subprocess, as it runs on an operator's machine wherever the selftests run (a CI
+    runner's variables left out)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DIGITALME_") and k not in CI_MARKERS}
     environment.update({"DIGITALME_REPORT_DIR": str(report_dir), "PYTHONPATH": str(REPO)})
     environment.update(env or {})
     completed = subprocess.run([PYTHON, "-m", "pytest", *args], cwd=cwd, env=environment,
