@@ -12,12 +12,14 @@ import re
 import textwrap
 
 
-TODAY = dt.datetime.now(dt.timezone.utc).date()
+def today():
+    """Today (UTC), read each time: a run that crosses midnight must not judge days against yesterday's date."""
+    return dt.datetime.now(dt.timezone.utc).date()
 
 
 def day(offset):
     """A TOML date ``offset`` days from today (UTC)."""
-    return (TODAY + dt.timedelta(days=offset)).isoformat()
+    return (today() + dt.timedelta(days=offset)).isoformat()
 
 
 def waivers_file(folder, text, name="waivers.toml"):

@@ -10,7 +10,7 @@ import pytest
 
 from plugins.configuration.targets import without_target
 from plugins.outcomes.waivers_file import Waiver, load
-from test_waivers import TODAY, day, waivers_file
+from test_waivers import day, today, waivers_file
 
 GOOD = f'''
 [[waiver]]
@@ -35,15 +35,15 @@ def test_a_valid_file_loads_each_waiver_in_order(tmp_path):
     first, second = load(path, 90, target_names=["prod", "staging"])
     assert (first.number, first.check, first.owner, first.expires, first.target, first.message) == (
         1, "tests_backup/test_backups.py::test_enough_recent_backups", "sysadmin@your-domain.com",
-        TODAY + dt.timedelta(days=30), None, None), first
+        today() + dt.timedelta(days=30), None, None), first
     assert (second.number, second.target, second.message, second.expires) == (
-        2, "staging", "^/health took", TODAY + dt.timedelta(days=90)), second
+        2, "staging", "^/health took", today() + dt.timedelta(days=90)), second
 
 
 def test_an_expired_waiver_still_loads(tmp_path):
     """An expiry in the past is no error: the waiver no longer applies, and each run says so."""
     (waiver,) = load(waivers_file(tmp_path, GOOD.replace(day(30), day(-5))), 90)
-    assert waiver.expired(TODAY) and not waiver.expired(TODAY - dt.timedelta(days=5)), waiver
+    assert waiver.expired(today()) and not waiver.expired(today() - dt.timedelta(days=5)), waiver
 
 
 INVALID = {
@@ -144,7 +144,7 @@ def test_a_missing_file_stops_the_run(tmp_path):
 
 
 def waiver(check, target=None, message=None):
-    return Waiver(1, check, "why", "who", TODAY, target, message)
+    return Waiver(1, check, "why", "who", today(), target, message)
 
 
 @pytest.mark.parametrize("check_id, named", [
