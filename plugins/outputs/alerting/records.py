@@ -11,7 +11,7 @@ import hashlib
 import json
 
 from plugins.configuration.markers import SEVERITIES
-from plugins.outcomes.run import finding_of
+from plugins.outcomes.run import RUN, finding_of
 from plugins.secrets import scrub, scrubbed
 
 SERVICE = "DigitalMe"
@@ -63,6 +63,14 @@ def headline(check, status):
     if not check.message:
         return check.title, check.title
     return finding_of(check.message), f"{check.message}; check: {check.title}"
+
+
+def check_in_run(config, payload):
+    """The alert's check as this run judged it (its CheckOutcome), or None: an alert of an earlier run (held over
+    the window, queued in the outbox) whose check this run's selection does not run."""
+    run = config.stash.get(RUN, None)
+    return next((check for check in (run.checks if run is not None else ())
+                 if check.id == payload.get("check") and check.target == payload.get("target_name")), None)
 
 
 def route_payload(check, status, route, policy):

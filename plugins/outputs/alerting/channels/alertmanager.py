@@ -19,9 +19,8 @@ import datetime as dt
 import json
 import os
 
-from plugins.outcomes.run import RUN
 from plugins.outputs.alerting.channels.webhook import settings_of
-from plugins.outputs.alerting.records import EMERGENCY, ROUTES, SERVICE
+from plugins.outputs.alerting.records import EMERGENCY, ROUTES, SERVICE, check_in_run
 from plugins.outputs.alerting.sender import Sender
 
 API = "/api/v2/alerts"
@@ -57,10 +56,9 @@ def check_of(config, payload):
     outcome of it, else (an alert held over the maintenance window or queued in the outbox by an earlier run that
     this run's selection does not share: the weekly checks at Sunday 02:00, sent by the next monitor run) from the
     results file of the run that made the alert (its ``report``, as .json); ``{}`` when neither knows it."""
-    run = config.stash.get(RUN, None)
-    for check in (run.checks if run is not None else ()):
-        if check.id == payload.get("check") and check.target == payload.get("target_name"):
-            return {"schedules": list(check.schedules), "failing_since": check.failing_since}
+    check = check_in_run(config, payload)
+    if check is not None:
+        return {"schedules": list(check.schedules), "failing_since": check.failing_since}
     return recorded_check(payload)
 
 

@@ -18,9 +18,8 @@ import time
 from plugins.apprise_urls import Notifier, secret_parts  # Apprise itself: only when a Notifier is made
 from plugins.configuration.settings import SETTINGS
 from plugins.files import write_atomically
-from plugins.outcomes.run import RUN
 from plugins.outputs.alerting.channels.webhook import settings_of
-from plugins.outputs.alerting.records import EMERGENCY, ROUTES, delivery, failure_text
+from plugins.outputs.alerting.records import EMERGENCY, ROUTES, check_in_run, delivery, failure_text
 from plugins.outputs.alerting.store import Store, alerts_folder
 from plugins.secrets import scrub, without_url_credentials
 
@@ -132,11 +131,8 @@ class Notify:
 
     def manual_of(self, payload):
         """The manual section of the alert's check in this run (an outbox item of an older run's: none)."""
-        run = self.config.stash.get(RUN, None)
-        for check in getattr(run, "checks", ()):
-            if check.id == payload.get("check") and getattr(check, "target", None) == payload.get("target_name"):
-                return check.manual
-        return ""
+        check = check_in_run(self.config, payload)
+        return check.manual if check is not None else ""
 
     def since_of(self, payload):
         """When the alert's episode first alerted: an escalation's payload says it; else the alert state as the
