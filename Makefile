@@ -17,7 +17,7 @@ BENCHMARK_HISTORY ?= 1
 # "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
 TEST_WORKERS ?= 3
 
-.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records
+.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records docs-images
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -63,3 +63,8 @@ benchmark-fleet: setup
 ## "Error N" line (1 not intact, 2 usage, 3 nothing to verify): scripts/verify-records --help
 verify-records:
 	@scripts/verify-records $(if $(DIR),"$(DIR)")
+
+## make docs-images: the docs' pictures (docs/images/record.png, history-index.png, fleet-record.png) retaken with
+## headless Chromium from runs against a private sandbox stack, removed afterwards: scripts/docs_images.py --help
+docs-images: setup
+	@$(VENV)/bin/python scripts/docs_images.py
