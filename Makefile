@@ -17,7 +17,7 @@ BENCHMARK_HISTORY ?= 1
 # "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
 TEST_WORKERS ?= 3
 
-.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records
+.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records reference
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -63,3 +63,8 @@ benchmark-fleet: setup
 ## "Error N" line (1 not intact, 2 usage, 3 nothing to verify): scripts/verify-records --help
 verify-records:
 	@scripts/verify-records $(if $(DIR),"$(DIR)")
+
+## make reference: write docs/reference/settings.md, checks.md and exit-codes.md from the code (the selftests compare
+## them byte for byte); `scripts/docs_reference.py --check` only prints what is stale (exit 1)
+reference:
+	@$(VENV)/bin/python scripts/docs_reference.py
