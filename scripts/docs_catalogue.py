@@ -35,7 +35,7 @@ Every check of the suite, as `pytest --collect-only` finds it, one table per tes
 module). *Check id* is the id the results file, the record, waivers, alert fingerprints and the Prometheus
 `check` label use; in a fleet the target's name is added as the first parameter (`...::test_x[prod]`,
 `...::test_x[prod-/health]`). *Title* is the results file's, at the default settings; *threshold* names the
-settings it is held to ([settings](settings.md)). *Schedules* are the `-m` selections that run it; a check of
+settings it is held to ([settings](settings.md)), "no setting" where what it requires is fixed. *Schedules* are the `-m` selections that run it; a check of
 `change` alone runs only when `-m change` asks for it. *Severity* is that of a failure; "Level 3" sends it to the
 emergency route at once. *Manual* names the operations manual's lines it enforces (its `manual` marker).
 
@@ -87,14 +87,17 @@ def pytest_collection_modifyitems(config, items):
 # --- the script's side -------------------------------------------------------------------------
 
 def collected_checks():
-    """The suite's checks, from a ``--collect-only`` run with this plugin, as a run without a targets file and
-    with no setting changed collects them (DIGITALME_* left out); raises RuntimeError with the run's output."""
+    """The suite's checks, from a ``--collect-only`` run with this plugin, as a run without a targets file
+    collects them (DIGITALME_* left out; titles at the defaults whatever is set); raises RuntimeError with the
+    run's output."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DIGITALME_") and k != "PYTEST_ADDOPTS"}
     with tempfile.TemporaryDirectory() as folder:
         output = os.path.join(folder, "checks.json")
         environment.update({OUTPUT: output, "DIGITALME_REPORT_DIR": os.path.join(folder, "reports"),
                             "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "scripts")])})
-        run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "docs_catalogue"],
+        # no targets file, even where pytest.ini names one: the ids without a target's parameter
+        run = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "docs_catalogue",
+                              "--digitalme-targets="],
                              cwd=REPO, env=environment, capture_output=True, text=True, timeout=300)
         if run.returncode != 0 or not os.path.exists(output):
             raise RuntimeError(f"the checks could not be collected (pytest exit {run.returncode}):\n"
@@ -109,7 +112,7 @@ def severity_of(check):
 
 
 def check_row(check):
-    thresholds = ", ".join(f"`{name}`" for name in check["thresholds"]) or "none (fixed)"
+    thresholds = ", ".join(f"`{name}`" for name in check["thresholds"]) or "no setting"
     return [f"`{check['id']}`", cell(check["title"]), cell(check["manual"]), severity_of(check),
             ", ".join(check["schedules"]), cell(check["measured"]), thresholds]
 

@@ -48,7 +48,9 @@ USAGE_INTRO = """
 ### Exit 4: what stops a run before any check
 
 Every stop names what is wrong (the setting, the file, the table and key, or the check) and never shows a secret's
-value; several problems of one kind are reported together.
+value; several problems of one kind are reported together. pytest's own usage errors stop a run with 4 too: an
+option it does not know (`unrecognized arguments`: write `--digitalme-<name>=VALUE`, with `=`), a `-m` expression
+it cannot read (`Wrong expression passed to '-m'`).
 
 """
 VERIFY_INTRO = """

@@ -15,6 +15,7 @@ from docs_reference import PAGES, stale  # noqa: E402
 from plugins.configuration.manual import label_of  # noqa: E402
 from plugins.configuration.schedules import SCHEDULES  # noqa: E402
 from plugins.configuration.settings import BY_NAME  # noqa: E402
+from test_docs_reference import assert_tables_fit  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +27,10 @@ def test_the_check_catalogue_is_the_collected_checks_byte_for_byte(checks):
     diff = stale(PAGES[1], checks_page(checks))
     assert not diff, (f"{PAGES[1]} differs from the checks: regenerate it with `make reference` "
                       f"(scripts/docs_reference.py) and commit it\n{diff}")
+
+
+def test_the_catalogue_is_tables_github_and_mkdocs_read_alike(checks):
+    assert_tables_fit(checks_page(checks))
 
 
 def test_the_catalogue_lists_every_check_with_what_it_declares(checks, tmp_path):

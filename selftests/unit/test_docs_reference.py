@@ -130,15 +130,20 @@ def cells_of(row):
     return re.split(r"(?<!\\)\|", row.strip())[1:-1]
 
 
-@pytest.mark.parametrize("page", [docs_reference.settings_page, docs_exit_codes.exit_codes_page])
-def test_every_table_row_has_its_headers_cells_and_no_html_tag(page):
-    tables = re.findall(r"(?:^\|.*\n)+", page(), re.MULTILINE)
+def assert_tables_fit(page):
+    """Each table's rows have as many cells as its header, split as GitHub splits them, and no HTML tag."""
+    tables = re.findall(r"(?:^\|.*\n)+", page, re.MULTILINE)
     assert tables
     for rows in tables:
         widths = {len(cells_of(row)) for row in rows.splitlines()}
         assert len(widths) == 1, rows
         tags = [row for row in rows.splitlines() if re.search(r"<[A-Za-z/!]", CODE_SPAN.sub("", row))]
         assert not tags, tags
+
+
+@pytest.mark.parametrize("page", [docs_reference.settings_page, docs_exit_codes.exit_codes_page])
+def test_every_table_row_has_its_headers_cells_and_no_html_tag(page):
+    assert_tables_fit(page())
     assert table(["a", "b"], [["1", "2"]]) == "| a | b |\n|---|---|\n| 1 | 2 |\n"
 
 
@@ -155,3 +160,9 @@ def test_check_mode_prints_the_diff_of_a_stale_page_and_exits_1(tmp_path, monkey
     assert capsys.readouterr().out == "wrote docs/reference/x.md\n"
     assert docs_reference.main(["--check"]) == 0 and capsys.readouterr() == ("", "")
     assert docs_reference.main(["--bogus"]) == 2
+
+
+@pytest.mark.parametrize("page", ["| a | b |\n|---|---|\n| `x | y` | z |\n", "| a |\n|---|\n| <b>bold</b> |\n"])
+def test_a_raw_pipe_or_an_html_tag_is_caught(page):
+    with pytest.raises(AssertionError):
+        assert_tables_fit(page)
