@@ -1,15 +1,16 @@
-#!/usr/bin/env python3
 """Write the reference pages of the docs from the code, so they cannot drift from it:
 
     docs/reference/settings.md     every setting (plugins/configuration/settings.py DECLARED)
     docs/reference/checks.md       the check catalogue, as pytest collects the checks (scripts/docs_catalogue.py)
     docs/reference/exit-codes.md   the exit codes of the suite and of scripts/verify-records
 
-    scripts/docs_reference.py           write the three pages (`make reference`)
-    scripts/docs_reference.py --check   write nothing; print a diff of each stale page and exit 1 if any is
+    .venv/bin/python scripts/docs_reference.py           write the three pages (`make reference`)
+    .venv/bin/python scripts/docs_reference.py --check   write nothing; print a diff of each stale page, exit 1 if any
 
-Exit codes: 0 written (or, with --check, up to date), 1 a page is stale (--check), 2 usage error or the checks
-could not be collected. The selftests compare each committed page with this script's text byte for byte:
+Run it with the suite's Python (make setup's .venv): the pages describe the pytest and plugins installed there.
+
+Exit codes: 0 written (or, with --check, up to date), 1 a page is stale (--check), 2 a usage error, or a page
+cannot be made (the checks could not be collected, an exit code is not described). The selftests compare each committed page with this script's text byte for byte:
 selftests/plugin/test_settings.py (settings), selftests/plugin/test_check_catalogue.py (checks) and
 selftests/unit/test_docs_reference.py (exit codes).
 """
@@ -95,7 +96,7 @@ def main(argv):
         return 2
     try:
         generated = pages()
-    except RuntimeError as e:  # the checks could not be collected: the collection's own output
+    except RuntimeError as e:  # what the code holds cannot be described as it is: say what, write nothing
         print(f"docs_reference: {e}", file=sys.stderr)
         return 2
     if argv == ["--check"]:
