@@ -17,7 +17,7 @@ BENCHMARK_HISTORY ?= 1
 # "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
 TEST_WORKERS ?= 3
 
-.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records docs-images
+.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records docs-images reference
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -68,3 +68,8 @@ verify-records:
 ## headless Chromium from runs against a private sandbox stack, removed afterwards: scripts/docs_images.py --help
 docs-images: setup
 	@$(VENV)/bin/python scripts/docs_images.py
+
+## make reference: write docs/reference/settings.md, checks.md and exit-codes.md from the code (the selftests compare
+## them byte for byte); `scripts/docs_reference.py --check` only prints what is stale (exit 1)
+reference:
+	@$(VENV)/bin/python scripts/docs_reference.py
