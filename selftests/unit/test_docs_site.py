@@ -77,3 +77,16 @@ def test_the_home_page_links_in_one_click_to(site, looking_for, target, says):
         assert text is not None, f"{page} has no heading with id {anchor!r}"
         missing = [word for word in says if word not in text]
         assert not missing, f"the section {target} lacks {missing} (required to answer {looking_for!r})"
+
+
+def test_the_readme_stays_short_and_its_links_lead_somewhere():
+    """README.md is the front door (issue 26: at most ~150 lines); each of its relative links (the docs pages, the
+    record's picture) names a file of the repository, so a page moved or renamed does not leave it pointing nowhere."""
+    readme = (REPO / "README.md").read_text()
+    lines = len(readme.splitlines())
+    assert lines <= 150, f"README.md has {lines} lines (required: at most 150; the rest belongs in docs/)"
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    local = [t for t in targets if "://" not in t]
+    assert local, "README.md links to no docs page"
+    gone = [t for t in local if not (REPO / t).exists()]
+    assert not gone, f"README.md links to {gone}, which are not in the repository"
