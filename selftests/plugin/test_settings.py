@@ -261,17 +261,18 @@ NOT_SETTINGS = {
     "DIGITALME_DB": "sandbox/app.py's own database path, read by the stand-in app inside its container, set by "
                     "nothing; in the checker's environment it is refused (did the operator mean DIGITALME_DB_PATH?)",
     "DIGITALME_ALERT_AFTER_": "plugins/outputs/alerting/plan.py's message names DIGITALME_ALERT_AFTER_<SEVERITY>",
-    "DIGITALME_WEBHOOK_URL_CRITCAL": "the README's example of a refused typo",
+    "DIGITALME_WEBHOOK_URL_CRITCAL": "the docs' example of a refused typo (docs/configuration.md, upgrading.md)",
+    "DIGITALME_PAGER_TOKEN": "docs/troubleshooting.md's example of a name like no setting, refused pointing at the list",
 }
 TEXT_SUFFIXES = ("", ".md", ".py", ".ini", ".in", ".yml", ".yaml", ".sh", ".service", ".timer", ".toml", ".txt",
                  ".cfg", ".json", ".html", ".j2")
-PROJECT_FILES = ("README.md", "Makefile", "conftest.py", "pytest.ini", "ci-templates", "scripts", "sandbox",
+PROJECT_FILES = ("README.md", "docs", "Makefile", "conftest.py", "pytest.ini", "ci-templates", "scripts", "sandbox",
                  "selftests", "plugins", "tests_health", "tests_backup", "tests_security", "tests_resources")
 
 
 def names_used_by_the_project():
     """{DIGITALME_* name: the first file using it} over the scripts, Makefile, CI templates, systemd units and
-    crontab, selftests, sandbox, README, plugins and checks (this file's deliberate typos left out)."""
+    crontab, selftests, sandbox, README and docs, plugins and checks (this file's deliberate typos left out)."""
     import re
     found = {}
     for top in PROJECT_FILES:
