@@ -71,11 +71,15 @@ def one_line(report, excinfo=None):
     return COULD_NOT_CHECK + text.strip().splitlines()[0]
 
 
-def told_in_a_sentence(config, excinfo):
-    """Whether a failed phase reads as the suite's sentence alone: one of the suite's own failures, under the
-    default ``--tb`` (an operator's explicit ``--tb=long|short|native|...`` gets pytest's report)."""
-    return (config.option.tbstyle == "auto" and excinfo is not None and isinstance(excinfo.value, SUITE_FAILURES)
-            and not isinstance(excinfo.value, pytest.xfail.Exception))  # pytest.xfail(): pytest's own path
+def a_defect(excinfo):
+    """Whether a phase's exception is a defect of the suite (not one of SUITE_FAILURES): it keeps its traceback."""
+    return excinfo is not None and not isinstance(excinfo.value, SUITE_FAILURES)
+
+
+def in_a_sentence(config, excinfo):
+    """Whether a failed phase reads as the suite's sentence alone: under the default ``--tb`` (an operator's
+    explicit ``--tb=long|short|native|...`` gets pytest's report), and not a defect of the suite."""
+    return config.option.tbstyle == "auto" and not a_defect(excinfo)
 
 
 def without_secrets(longrepr, config, excinfo=None):
@@ -193,7 +197,7 @@ def failed_here(item, report, call, message):
         message = waivers.judge_failure(item, report, message)  # an accepted finding: an xfail-like skip
     elif report.when == "call":
         setattr(report, COULD_NOT_CHECK_MARK, True)  # an error, as its outcome says (pytest_report_teststatus)
-    if told_in_a_sentence(item.config, call.excinfo):
+    if in_a_sentence(item.config, call.excinfo):
         report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
     else:
         report.longrepr = without_secrets(report.longrepr, item.config, call.excinfo)
@@ -205,11 +209,14 @@ def pytest_runtest_makereport_without_traceback(item, call):
     """pytest's report of a phase that failed with one of the suite's own failures, built as pytest builds a passed
     phase's, then failed, its ``longrepr`` the exception's line (what :func:`one_line` reads, as it would pytest's
     crash line), the sentence once the wrapper below has it. ``None`` (pytest builds its report, traceback and
-    all) for a pass, a skip, a defect of the suite or an explicit ``--tb``."""
-    if not told_in_a_sentence(item.config, call.excinfo):
+    all) for a pass, a skip, a defect of the suite, an explicit ``--tb``, or a check marked ``xfail`` (an xfailed
+    report keeps pytest's traceback)."""
+    excinfo = call.excinfo
+    if (excinfo is None or not in_a_sentence(item.config, excinfo) or excinfo.errisinstance(pytest.xfail.Exception)
+            or item.get_closest_marker("xfail") is not None):
         return None
     report = pytest.TestReport.from_item_and_call(item, pytest.CallInfo.from_call(lambda: None, call.when))
-    report.outcome, report.longrepr = "failed", call.excinfo.exconly(tryshort=True)
+    report.outcome, report.longrepr = "failed", excinfo.exconly(tryshort=True)
     report.duration, report.start, report.stop = call.duration, call.start, call.stop
     return report
 
