@@ -10,6 +10,10 @@ export SANDBOX_PROJECT ?= digitalme-sandbox
 BENCHMARK_RUNS ?= 7
 # The fleet table's numbers of sandbox targets (one sandbox stack each); empty: `make benchmark` without it.
 BENCHMARK_FLEET ?= 1,4,8,16
+# The scale table's number of deployments (1, N healthy on the sandbox, N dead); empty: `make benchmark` without it.
+BENCHMARK_SCALE ?= 32
+# Measured runs of each in `make benchmark-scale` (the scale table alone, quickly).
+BENCHMARK_SCALE_RUNS ?= 3
 # A year of history synthesised and a monitor run timed against it (scripts/bench/history_year.py); empty: left out.
 BENCHMARK_HISTORY ?= 1
 
@@ -17,7 +21,7 @@ BENCHMARK_HISTORY ?= 1
 # benchmarks.md, "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
 TEST_WORKERS ?= 3
 
-.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records docs docs-images reference
+.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet benchmark-scale verify-records docs docs-images reference
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -47,16 +51,22 @@ test: setup
 test-quick: setup
 	@cd selftests && ../$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder plugin unit
 
-## make benchmark: the suite against the manual's own bash, side by side, then the fleet table (BENCHMARK_FLEET)
-## and a year of history (BENCHMARK_HISTORY=1, the default; empty leaves it out)
+## make benchmark: the suite against the manual's own bash, side by side, then the scale table (BENCHMARK_SCALE:
+## 1, 32 healthy and 32 dead deployments), the fleet table (BENCHMARK_FLEET) and a year of history
+## (BENCHMARK_HISTORY=1, the default; empty leaves it out)
 benchmark: setup
 	@scripts/sandbox.sh up
-	@$(VENV)/bin/python scripts/benchmark.py --no-sandbox --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)'
+	@$(VENV)/bin/python scripts/benchmark.py --no-sandbox --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)' \
+		--scale '$(or $(BENCHMARK_SCALE),0)'
 	@if [ -n "$(BENCHMARK_HISTORY)" ]; then $(VENV)/bin/python scripts/bench/history_year.py --no-sandbox --runs $(BENCHMARK_RUNS); fi
 
 ## make benchmark-fleet: the fleet table alone: 1..16 sandbox targets, serial and -n auto (removed afterwards)
 benchmark-fleet: setup
 	@$(VENV)/bin/python scripts/benchmark.py --fleet-only --runs $(BENCHMARK_RUNS) --fleet '$(BENCHMARK_FLEET)'
+
+## make benchmark-scale: the scale table alone (1, 32 healthy and 32 dead deployments, BENCHMARK_SCALE_RUNS runs each)
+benchmark-scale: setup
+	@$(VENV)/bin/python scripts/benchmark.py --scale-only --runs $(BENCHMARK_SCALE_RUNS) --scale '$(or $(BENCHMARK_SCALE),32)'
 
 ## make verify-records: check the report folder's records (DIR, else as the suite finds it: DIGITALME_REPORT_DIR,
 ## pytest.ini, reports): 0 intact; else every problem listed, and make's own exit 2 with the script's code in its

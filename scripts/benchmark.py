@@ -33,6 +33,11 @@ sides look at the same stack and neither at a real deployment on this host.
 sandbox targets, one sandbox stack each (started from a known state and removed afterwards, also on Ctrl-C),
 serial and with ``-n auto``, with each count's ratio to one target and where the time goes. ``--fleet-only``
 skips the pairs above; ``--fleet-down N`` removes stacks left by a fleet benchmark killed with SIGKILL.
+
+``--scale 32`` adds the scale table (scripts/bench/scalebench.py, issue 27): ``pytest -m daily`` from a targets file
+of 1 deployment, of 32 on the one healthy sandbox, and of 32 dead ones (ports refusing, no container), alternating,
+with their wall and CPU times and the goals (32 healthy within 5x one, 32 dead within 1.2x 32 healthy, the daily
+run's wall within 1.25x its CPU). ``--scale-only`` skips the pairs (``make benchmark-scale``).
 """
 
 import argparse
@@ -49,6 +54,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench"))
 import fleetbench  # noqa: E402  (scripts/bench/fleetbench.py: the fleet table)
+import scalebench  # noqa: E402  (scripts/bench/scalebench.py: the scale table)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
@@ -201,6 +207,17 @@ def fleet_counts(text):
     return counts
 
 
+def scale_count(text):
+    """``--scale 32``: the deployments of the scale table's healthy and dead runs (0: no scale table)."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of deployments, got {text!r}")
+    if count != 0 and not 2 <= count <= scalebench.MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"from 2 to {scalebench.MAX_COUNT} deployments (0: none), got {count}")
+    return count
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="measured runs of each command (default 7)")
@@ -209,6 +226,10 @@ def main():
                         help="also the fleet table: pytest -m daily against N sandbox targets (one stack each), "
                              "serial and -n auto, e.g. 1,4,8,16 (make benchmark's BENCHMARK_FLEET)")
     parser.add_argument("--fleet-only", action="store_true", help="only the fleet table (make benchmark-fleet)")
+    parser.add_argument("--scale", type=scale_count, default=0, metavar="N",
+                        help="also the scale table: pytest -m daily from a targets file of 1, N healthy (all on the "
+                             "sandbox) and N dead deployments (make benchmark's BENCHMARK_SCALE, 32)")
+    parser.add_argument("--scale-only", action="store_true", help="only the scale table (make benchmark-scale)")
     parser.add_argument("--fleet-down", type=int, metavar="N",
                         help="only remove sandbox targets 1..N left by a killed fleet benchmark, then exit")
     args = parser.parse_args()
@@ -217,13 +238,47 @@ def main():
         return 0
     if args.fleet_only and not args.fleet:
         parser.error("--fleet-only needs --fleet N,N,... (BENCHMARK_FLEET)")
-    if not args.fleet_only:
+    if args.scale_only and not args.scale:
+        parser.error("--scale-only needs --scale N (BENCHMARK_SCALE)")
+    only = args.fleet_only or args.scale_only
+    if not only:
         pairs(args)
+    if args.scale:
+        if not only:
+            print()
+        scale(args, sandbox_up=only and not args.no_sandbox)
     if args.fleet:
-        if not args.fleet_only:
+        if not only or args.scale:
             print()
         fleet(args)
     return 0
+
+
+def scale(args, sandbox_up):
+    """The scale table (scripts/bench/scalebench.py); its scratch folder is kept only when a run was not clean."""
+    if sandbox_up:
+        subprocess.run([os.path.join(REPO, "scripts", "sandbox.sh"), "up"], check=True)
+    target = sandbox_settings()
+    scratch = tempfile.mkdtemp(prefix="digitalme-benchmark-scale-")
+    try:
+        problems = scalebench.measure(target, args.runs, scratch, load, count=args.scale,
+                                      say=lambda line: print(line, flush=True))
+    except (KeyboardInterrupt, fleetbench.Interrupted) as e:
+        shutil.rmtree(scratch, ignore_errors=True)
+        sys.exit(f"benchmark: interrupted ({str(e) or 'Ctrl-C'}); the run it had started is stopped")
+    report_problems(problems, scratch, "scale")
+
+
+def report_problems(problems, scratch, part):
+    """Runs that did not come out clean (their logs kept in ``scratch``), else ``scratch`` removed."""
+    if problems:
+        print()
+        print(f"note: some {part} runs did not come out clean (figures still shown):")
+        for problem in problems[:10]:
+            print(f"  {problem}")
+        print(f"  (logs kept in {scratch})")
+    else:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def fleet(args):
@@ -238,14 +293,7 @@ def fleet(args):
     except BaseException:
         print(f"benchmark: the fleet part stopped; its logs are in {scratch}", file=sys.stderr)
         raise
-    if problems:
-        print()
-        print("note: some fleet runs did not come out clean (figures still shown):")
-        for problem in problems[:10]:
-            print(f"  {problem}")
-        print(f"  (logs kept in {scratch})")
-    else:
-        shutil.rmtree(scratch, ignore_errors=True)
+    report_problems(problems, scratch, "fleet")
 
 
 def pairs(args):

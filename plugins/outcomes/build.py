@@ -6,6 +6,11 @@ run.py), built once, where the check ran; and the start of the run, in order (:f
 - Failures read as one line for the operator, not a traceback: what was found, then what was required
   (``disk / at 83 % (required: below 80 %)``), or ``could not be checked: <what happened>``. A check's title is its
   docstring's first line with the target's values in its ``{setting}`` fields (plugins/configuration/markers.py).
+  pytest's report of such a failure is built without a traceback at all
+  (:func:`pytest_runtest_makereport_without_traceback`): pytest would parse every traceback entry's source only for
+  the sentence to replace it (24 ms a failure, most of a fleet-wide outage's run). A defect of the suite itself
+  (any other exception: a TypeError in a check) keeps pytest's traceback, as every failure does under an explicit
+  ``--tb``.
 - A failure an active waiver accepts (plugins/outcomes/waivers.py) is judged where it happened, at its call phase: its
   outcome is ``waived`` (neither failing nor passed) and its report an xfail-like skip, so pytest's exit code and
   terminal see it too.
@@ -37,6 +42,10 @@ from plugins.probes import ProbeError
 from plugins.secrets import MASK, redact, scrub, secret_parts
 
 MEASUREMENT = pytest.StashKey["Measurement"]()
+# What a check reports in its own words: a finding (an assert, pytest.fail, pytest-timeout's), a probe that could
+# not look, or what the environment answered instead (OSError: a refused connection, a missing file). Any other
+# exception is a defect of the suite and keeps its traceback.
+SUITE_FAILURES = (AssertionError, pytest.fail.Exception, ProbeError, OSError)
 PHASES = pytest.StashKey[list]()  # (report, one-line message or None) of each phase run so far, on the item
 
 
@@ -60,6 +69,17 @@ def one_line(report, excinfo=None):
     if text.startswith("Failed: "):
         return text[len("Failed: "):].strip()
     return COULD_NOT_CHECK + text.strip().splitlines()[0]
+
+
+def a_defect(excinfo):
+    """Whether a phase's exception is a defect of the suite (not one of SUITE_FAILURES): it keeps its traceback."""
+    return excinfo is not None and not isinstance(excinfo.value, SUITE_FAILURES)
+
+
+def in_a_sentence(config, excinfo):
+    """Whether a failed phase reads as the suite's sentence alone: under the default ``--tb`` (an operator's
+    explicit ``--tb=long|short|native|...`` gets pytest's report), and not a defect of the suite."""
+    return config.option.tbstyle == "auto" and not a_defect(excinfo)
 
 
 def without_secrets(longrepr, config, excinfo=None):
@@ -177,11 +197,28 @@ def failed_here(item, report, call, message):
         message = waivers.judge_failure(item, report, message)  # an accepted finding: an xfail-like skip
     elif report.when == "call":
         setattr(report, COULD_NOT_CHECK_MARK, True)  # an error, as its outcome says (pytest_report_teststatus)
-    if item.config.option.tbstyle == "auto":
+    if in_a_sentence(item.config, call.excinfo):
         report.longrepr = message  # the operator reads a sentence; --tb=long brings the traceback back
     else:
         report.longrepr = without_secrets(report.longrepr, item.config, call.excinfo)
     return message
+
+
+@pytest.hookimpl(specname="pytest_runtest_makereport")
+def pytest_runtest_makereport_without_traceback(item, call):
+    """pytest's report of a phase that failed with one of the suite's own failures, built as pytest builds a passed
+    phase's, then failed, its ``longrepr`` the exception's line (what :func:`one_line` reads, as it would pytest's
+    crash line), the sentence once the wrapper below has it. ``None`` (pytest builds its report, traceback and
+    all) for a pass, a skip, a defect of the suite, an explicit ``--tb``, or a check marked ``xfail`` (an xfailed
+    report keeps pytest's traceback)."""
+    excinfo = call.excinfo
+    if (excinfo is None or not in_a_sentence(item.config, excinfo) or excinfo.errisinstance(pytest.xfail.Exception)
+            or item.get_closest_marker("xfail") is not None):
+        return None
+    report = pytest.TestReport.from_item_and_call(item, pytest.CallInfo.from_call(lambda: None, call.when))
+    report.outcome, report.longrepr = "failed", excinfo.exconly(tryshort=True)
+    report.duration, report.start, report.stop = call.duration, call.start, call.stop
+    return report
 
 
 @pytest.hookimpl(wrapper=True)

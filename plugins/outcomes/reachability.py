@@ -16,7 +16,7 @@ HEADLINE = "test_target_reachable"  # the headline check's function name (tests_
 NOT_CHECKED = "not checked"  # the outcome of a check the headline stands for
 BLOCKED = pytest.StashKey[dict]()  # on an item: what made it "not checked", and the failure it would have been
 REACH = pytest.StashKey[dict]()  # target name -> its Reach, once per process
-SELECTED = pytest.StashKey[set]()  # the target names whose headline check is selected in this run
+HEADLINES = pytest.StashKey[dict]()  # target name -> the id of its headline check selected in this run
 HTTP_FIXTURES = {"endpoints", "tls"}
 DOCKER_FIXTURES = {"docker", "app_container", "container_files", "container_memory", "inside_container", "databases",
                    "app_logs", "compose_services", "certificate_on_disk", "after_change"}
@@ -110,12 +110,22 @@ def is_headline(item):
     return getattr(item, "originalname", item.name) == HEADLINE
 
 
+def headlines_of(item):
+    """{target name: the id of its headline check} of the run's selection, found once (not once per check that
+    is not checked: a fleet-wide outage has a thousand of them, each would walk every collected check)."""
+    config = item.config
+    if HEADLINES not in config.stash:
+        found = {}
+        for i in item.session.items:
+            if is_headline(i):
+                found.setdefault(target_of(i), i.nodeid)
+        config.stash[HEADLINES] = found
+    return config.stash[HEADLINES]
+
+
 def headline_selected(item):
     """Whether the run has the headline check of this check's target (else nothing would say it is down)."""
-    config = item.config
-    if SELECTED not in config.stash:
-        config.stash[SELECTED] = {target_of(i) for i in item.session.items if is_headline(i)}
-    return target_of(item) in config.stash[SELECTED]
+    return target_of(item) in headlines_of(item)
 
 
 def judge(item, report, message):
@@ -138,8 +148,7 @@ def judge(item, report, message):
 
 def headline_id(item):
     """The id of the headline check of ``item``'s target in this run."""
-    name = target_of(item)
-    return next(i.nodeid for i in item.session.items if is_headline(i) and target_of(i) == name)
+    return headlines_of(item)[target_of(item)]
 
 
 def blocked_of(item, outcome, message):
