@@ -59,8 +59,9 @@ class Page:
         """The field's type in words (a link to the section of an object it holds)."""
         if "const" in node:
             return f"`{json.dumps(node['const'])}`"
-        if "enum" in node:
-            return " or ".join(f"`{value}`" for value in node["enum"])
+        if "enum" in node:  # kinds as a reader compares them: `ok`; the empty text as `""`
+            return " or ".join(f"`{value}`" if value and isinstance(value, str) else f"`{json.dumps(value)}`"
+                               for value in node["enum"])
         ref = node.get("$ref", "")
         if ref and not ref.startswith("#"):
             page = PAGES[ref.split("#")[0]].name
@@ -110,7 +111,8 @@ class Page:
     def section(self, name):
         node = self.defs[name]
         held = ", ".join(f"`{where}`" for where in self.sections[name])
-        return ["", f"## {node['title']}", "", f"{node['description']} In {held}.", "", *self.table(node, "")]
+        prefix = self.sections[name][0] + "."  # where the objects it holds are
+        return ["", f"## {node['title']}", "", f"{node['description']} In {held}.", "", *self.table(node, prefix)]
 
     def variants(self):
         """The kinds of document (``oneOf``), each under its title."""
