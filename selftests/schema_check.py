@@ -48,7 +48,8 @@ def line_of(error):
     if not error.context:
         return f"at {where}: {error.message[:300]}"
     # oneOf/anyOf: not its message (the whole document), but the deepest reasons the choices did not fit
-    deepest = sorted(error.context, key=lambda e: -len(e.absolute_path))[:3]
+    depth = max(len(e.absolute_path) for e in error.context)
+    deepest = [e for e in error.context if len(e.absolute_path) == depth][:3]
     return f"at {where}: fits none of the schema's choices ({error.validator}), nearest:" + "".join(
         f"\n      - at {path_of(e)}: {e.message[:200]}" for e in deepest)
 

@@ -5,6 +5,7 @@ and payloads go through (selftests/schema_check.py) does fail on a drifted docum
 import copy
 import importlib.util
 import json
+import subprocess
 import urllib.request
 
 import pytest
@@ -171,6 +172,21 @@ def test_a_drifted_results_file_fails_naming_where(drift, tmp_path):
         schema_check.assert_results_files(tmp_path)  # the hook every subprocess run of the suite goes through
     said = str(raised.value)
     assert f"results file {path} does not match docs/schemas/{RESULTS}" in said and f"at {where}" in said, said
+
+
+def test_a_suite_run_fails_on_the_drifted_file_it_wrote_not_on_one_a_test_left_before(tmp_path):
+    """SuiteRun (every subprocess run of the suite in the selftests): the files written by the run are held to the
+    schema; a file that was there before and unchanged (a test's own stand-in for an old or tampered file) is not."""
+    from conftest import SuiteRun
+    done = subprocess.CompletedProcess(["pytest"], 1, "", "")
+    old = tmp_path / "20261201T090000Z-daily.json"
+    old.write_text(json.dumps({"schema": 1, "selection": "daily", "status": "ok"}))
+    before = schema_check.results_files(tmp_path)
+    (tmp_path / "latest.json").write_text(json.dumps(results_file()))
+    assert SuiteRun(done, tmp_path, before).report_dir == tmp_path
+    (tmp_path / "latest.json").write_text(json.dumps(drifted(lambda d: d.update(status="degraded"))))
+    with pytest.raises(schema_check.SchemaMismatch, match=r"latest.json does not match .*\n  at \['status'\]"):
+        SuiteRun(done, tmp_path, before)
 
 
 PAYLOAD_DRIFTS = {
