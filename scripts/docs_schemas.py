@@ -25,6 +25,23 @@ SCHEMAS = REPO / "docs" / "schemas"
 PAGES = {"results.schema.json": REPO / "docs" / "reference" / "results-file.md",
          "alert.schema.json": REPO / "docs" / "reference" / "alert-payload.md"}
 VERSION_FIELD = "schema_version"
+EXAMPLES = {"results.schema.json": "reports/latest.json", "alert.schema.json": "payload.json"}  # what one validates
+VALIDATING = """
+With Python's `jsonschema`, the schema files in `{folder}`:
+
+```python
+import json, pathlib
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+schemas = pathlib.Path("{folder}")
+registry = Registry().with_resources((path.name, Resource.from_contents(json.loads(path.read_text())))
+                                     for path in schemas.glob("*.schema.json"))
+schema = json.loads((schemas / "{schema}").read_text())
+document = json.loads(pathlib.Path("{example}").read_text())
+Draft202012Validator(schema, registry=registry).validate(document)  # raises ValidationError
+```
+"""
 
 
 def slug(title):
@@ -114,6 +131,12 @@ class Page:
         prefix = self.sections[name][0] + "."  # where the objects it holds are
         return ["", f"## {node['title']}", "", f"{node['description']} In {held}.", "", *self.table(node, prefix)]
 
+    def validating(self):
+        """How a consumer validates a document, with the schema files side by side (they refer to each other by
+        name: the registry resolves those names)."""
+        return ["", "## Validating", "", VALIDATING.format(folder=SCHEMAS.relative_to(REPO), schema=self.name,
+                                                           example=EXAMPLES[self.name]).strip()]
+
     def variants(self):
         """The kinds of document (``oneOf``), each under its title."""
         lines = []
@@ -133,6 +156,7 @@ class Page:
                  "other schema file by its name: keep the two side by side.", *self.variants(),
                  "", "## Versions", "", f"This page describes version `{version['const']}`. {version['description']}",
                  "", "## Fields", "", *fields]
+        lines += self.validating()
         done = set()
         while len(done) < len(self.sections):  # the objects met so far, then those they hold
             name = next(n for n in self.sections if n not in done)
