@@ -21,7 +21,8 @@ import sys
 import unicodedata
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SCHEMAS = REPO / "docs" / "schemas"
+FOLDER = "docs/schemas"  # where the schema files are, in the repository and on the site
+SCHEMAS = REPO / FOLDER
 PAGES = {"results.schema.json": REPO / "docs" / "reference" / "results-file.md",
          "alert.schema.json": REPO / "docs" / "reference" / "alert-payload.md"}
 VERSION_FIELD = "schema_version"
@@ -134,8 +135,8 @@ class Page:
     def validating(self):
         """How a consumer validates a document, with the schema files side by side (they refer to each other by
         name: the registry resolves those names)."""
-        return ["", "## Validating", "", VALIDATING.format(folder=SCHEMAS.relative_to(REPO), schema=self.name,
-                                                           example=EXAMPLES[self.name]).strip()]
+        return ["", "## Validating", "", VALIDATING.format(folder=FOLDER, schema=self.name,
+                                                      example=EXAMPLES[self.name]).strip()]
 
     def variants(self):
         """The kinds of document (``oneOf``), each under its title."""
