@@ -13,11 +13,11 @@ BENCHMARK_FLEET ?= 1,4,8,16
 # A year of history synthesised and a monitor run timed against it (scripts/bench/history_year.py); empty: left out.
 BENCHMARK_HISTORY ?= 1
 
-# Worker processes of `make test` and `make test-quick` (pytest-xdist -n), measured on a 2-core machine (README,
-# "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
+# Worker processes of `make test` and `make test-quick` (pytest-xdist -n), measured on a 2-core machine (docs/
+# benchmarks.md, "The suite's own tests"); each worker that needs the sandbox starts its own private stack.
 TEST_WORKERS ?= 3
 
-.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records
+.PHONY: install setup demo demo-down test test-quick benchmark benchmark-fleet verify-records docs docs-images reference
 
 ## make install: the suite alone (venv, Compose), e.g. on the production host
 install:
@@ -39,7 +39,7 @@ demo-down:
 ## make test: the suite's own tests, every kind, in TEST_WORKERS parallel workers (a file stays on one worker):
 ## selftests/unit/ (functions, in-process), plugin/ (the plugins run in a throw-away project), sandbox/ (every
 ## check proven both ways on a private sandbox stack), bench/ (the benchmarks). A new selftest goes in the folder
-## of the least it needs (README, "The suite's own tests").
+## of the least it needs (docs/selftests.md).
 test: setup
 	@cd selftests && ../$(PYTEST) -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
@@ -63,3 +63,21 @@ benchmark-fleet: setup
 ## "Error N" line (1 not intact, 2 usage, 3 nothing to verify): scripts/verify-records --help
 verify-records:
 	@scripts/verify-records $(if $(DIR),"$(DIR)")
+
+## make docs: the documentation site (mkdocs.yml, docs/) built into site/ (git-ignored) with `mkdocs build --strict`:
+## a broken link or anchor, or a page left out of the nav, fails it (selftests/unit/test_docs_site.py does the same).
+## The generated reference pages are written first (make reference), so the site shows the code as it is.
+docs:
+	@scripts/setup.sh docs
+	@$(VENV)/bin/python scripts/docs_reference.py
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+## make docs-images: the docs' pictures (docs/images/record.png, history-index.png, fleet-record.png) retaken with
+## headless Chromium from runs against a private sandbox stack, removed afterwards: scripts/docs_images.py --help
+docs-images: setup
+	@$(VENV)/bin/python scripts/docs_images.py
+
+## make reference: write docs/reference/settings.md, checks.md and exit-codes.md from the code (the selftests compare
+## them byte for byte); `scripts/docs_reference.py --check` only prints what is stale (exit 1)
+reference:
+	@$(VENV)/bin/python scripts/docs_reference.py

@@ -1,5 +1,5 @@
 """The suite's extension points: hooks a plugin (``-p my_plugin``, or a conftest) implements to add an alert
-channel or an output without editing the suite. README "Extending" shows an example. Their names start with
+channel or an output without editing the suite. docs/extending.md shows an example. Their names start with
 ``pytest_``: pytest takes only such functions of a plugin as hook implementations.
 """
 

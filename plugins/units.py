@@ -1,33 +1,5 @@
 """Quantities in human units: sizes as the checks' messages print them (:func:`mib`), and a check's measured value
-and threshold as the record shows them (:func:`human`).
-
-A check names the unit of what it records: ``check.record(value, threshold, unit="bytes")``. The results file
-keeps the raw numbers and the unit (machines read it); only the HTML record turns them into words. Units:
-
-============  ================================  ==================================================================
-unit          what the number counts            shown as
-============  ================================  ==================================================================
-``bytes``     bytes                             ``512 B``, ``1.5 KiB``, ``300.0 MiB``, ``1.0 GiB`` (1024-based)
-``pct``       a percentage (0-100)              ``85 %``, ``41.2 %`` (one decimal, none when it is 0)
-``s``         seconds                           ``21 ms``, ``2.5 ms`` below 1 s; ``2.5 s``; ``3.2 min`` from 2 min;
-                                                ``2.5 h`` from 2 h
-``h``         hours                             ``3 min`` below 1 h (seconds below 30 s); ``26.5 h``, ``24 h``
-``ms``        milliseconds                      ``21 ms``; ``1.5 s`` from 1 s
-``days``      days                              ``30 days``, ``1 day``, ``12.5 days``; ``6 h`` below 1 day
-``number``    a plain number (a count, a load)  as it is (a float to 4 decimals)
-============  ================================  ==================================================================
-
-Where the value and the threshold count different things, the unit is ``"<value's>|<threshold's>"``:
-``"bytes|pct"`` for a memory check recording bytes and held to a percentage. A dict's entries are each shown in
-the value's unit, except an entry whose key names its own unit by one of its words (split at ``_`` and spaces):
-``used_pct``, ``busy_pct_now``, ``waited_s``, ``since start s``, ``age_h``, ``age_days``, ``size_bytes`` (also
-``ms``); such a key is shown without its unit word, which the value now carries (``dns_s: 0.0012`` is ``dns:
-1.2 ms``, never ``dns_s: 1.2 ms``). A check that names no unit (``unit=None``), or a unit not listed here, has its
-numbers shown as recorded (floats to 4 decimals) and its keys as they are.
-
-Never a Python repr: lists and tuples are their items (``localhost, 127.0.0.1``; ``none`` when empty), a dict its
-entries (``key: value, ...``; ``; `` between them where an entry holds several items), booleans ``yes``/``no``, a
-None entry ``none``, a None value nothing. Strings are shown as they are.
+and threshold as the record shows them (:func:`human`). The units and how each is shown: docs/design.md, "Units".
 """
 
 import math

@@ -2,7 +2,8 @@
 # setup.sh [suite]: everything the suite and its sandbox need, idempotent and quick on a second run:
 # a virtual environment with pinned dependencies, Compose v2, a Docker engine that answers, the sandbox
 # image, its certificate and .env, Chromium for the record's tests, and the selftests' tools
-# (requirements-dev.txt, systemd-analyze). Used by `make demo`, `make test` and .ci/run. With "suite"
+# (requirements-dev.txt, systemd-analyze). Used by `make demo`, `make test` and .ci/run. With "docs" (`make
+# docs`): the virtual environment and the selftests' and docs' tools only. With "suite"
 # (`make install`, for a production host): the host tools, the virtual environment and Compose only; the
 # host's own Docker engine is left as it is.
 set -euo pipefail
@@ -54,6 +55,7 @@ if [ "$(cat "$VENV/.requirements-dev" 2>/dev/null)" != "$dev_stamp" ]; then
     | { grep -v "^WARNING: Location" || true; }
   echo "$dev_stamp" > "$VENV/.requirements-dev"
 fi
+[ "${1:-}" = docs ] && exit 0  # `make docs`: mkdocs and its theme (requirements-dev.txt) are all it needs
 # systemd-analyze verifies the shipped timers (selftests/unit/test_schedules.py); no systemd needs to run.
 command -v systemd-analyze >/dev/null || { say "installing systemd (for systemd-analyze)"; apt_install systemd; }
 # A real sshd on 127.0.0.1 proves the remote path (selftests/sandbox/test_remote.py); the tests start their own, privately.

@@ -83,7 +83,7 @@ def mini_project(tmp_path):
     return make
 
 
-# --- the kinds of selftests: a folder each (README, "The suite's own tests") -----------------------------
+# --- the kinds of selftests: a folder each (docs/selftests.md) ------------------------------------------
 
 # The kinds in the order of what they may need: a unit test nothing but this process, a plugin test a subprocess
 # run of the suite's plugins (mini_project), a sandbox test the sandbox stack. bench/ may need anything.

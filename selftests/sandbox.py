@@ -7,6 +7,7 @@ Like the demo's, it carries the sandbox label, and only what carries it is ever 
 """
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from plugins.configuration.settings import RUN_WIDE
 from plugins.probes.compose import compose_command as compose_binary  # the suite's own lookup (pythonpath ..)
 
 REPO = Path(__file__).resolve().parent.parent
@@ -323,3 +325,17 @@ class Sandbox:
 
 def shell_quote(text):
     return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def targets_file(folder, env, **per_target):
+    """A targets file naming each target of ``per_target`` ({name: {key: value}}), each pointing at the sandbox
+    of ``env`` (its DIGITALME_* settings as TOML keys: the prefix dropped, lowercased) plus its own keys."""
+    shared = {k[len("DIGITALME_"):].lower(): v for k, v in env.items() if k.startswith("DIGITALME_")}
+    shared = {k: v for k, v in shared.items() if k not in RUN_WIDE}  # the run's own settings stay in the env
+    lines = []
+    for name, own in per_target.items():
+        lines.append(f"[targets.{name}]")
+        lines += [f"{key} = {json.dumps(value)}" for key, value in {**shared, **own}.items()]
+    path = folder / "targets.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path

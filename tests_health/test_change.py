@@ -208,8 +208,7 @@ def how_to_set(declared):
 @pytest.mark.change
 @pytest.mark.manual("Emergency Restart 3", "Configuration Change Procedure 5")
 def test_no_error_logged_since_the_container_started(after_change, docker, settings, check):
-    """No entry at fail or crit (or, outside the logger's format, the manual's ERROR|Exception|fail:) was logged
-    since the app container last started.
+    """No fail/crit entry (or the manual's ERROR|Exception|fail: in unformatted lines) since the app container started.
 
     The manual's `docker-compose logs --tail=50 digitalme` (check logs for errors) and `docker-compose logs
     --tail=20`. Every line since the start is read: a start-up error scrolled past the

@@ -32,7 +32,7 @@ def not_a_setting(name, spell, source):
     """``name`` (a variable or key that names no setting) refused, with the setting it most likely means, spelt
     by ``spell(setting)`` as the operator would write it there."""
     meant = closest(name.upper().removeprefix(ENV_PREFIX).lower(), BY_NAME)
-    hint = f"did you mean {spell(BY_NAME[meant])}?" if meant else "the README's Settings table lists them all"
+    hint = f"did you mean {spell(BY_NAME[meant])}?" if meant else "docs/reference/settings.md lists them all"
     return f"{name} is not a setting; {hint} (from {source})"
 
 

@@ -1,5 +1,6 @@
 """Every setting of the suite, declared once: command-line flag, environment variable, pytest.ini key,
-the operations manual's default and a help text; and :class:`Settings`, the resolved values.
+the operations manual's default, a help text and the unit of its number; and :class:`Settings`, the resolved values.
+docs/reference/settings.md is generated from this list (scripts/docs_reference.py).
 
 Precedence: command line > environment (``DIGITALME_*``) > ``pytest.ini`` > the manual's default. All values
 are resolved and validated once, at the start of the run (plugins/configuration/resolve.py, settled by
@@ -30,12 +31,20 @@ def as_values(value):
 
 @dataclasses.dataclass(frozen=True)
 class Setting:
+    """One setting. ``unit``: what its number counts, in plugins/units.py's words (``pct``, ``s``, ``h``, ``days``,
+    ``bytes``, ``number``; empty for a URL, a path, a name), the unit the checks record it in as a threshold."""
     name: str
     default: str
     parse: object
     help: str
     secret: bool = False
     flag: str = ""
+    unit: str = ""
+
+    @property
+    def per_target(self):
+        """Whether a target of a targets file may set it (plugins/configuration/targets_file.py): all but RUN_WIDE."""
+        return self.name not in RUN_WIDE
 
     @property
     def env(self):
@@ -69,38 +78,38 @@ DECLARED = (
     Setting("cert_file", "", text, "The certificate file the app serves, as a path inside the container (empty: the .env's SSL_CERT_PATH, else the PEM or PFX under /https)."),
     Setting("db_required_tables", "", name_list, "Tables a restored backup must hold besides the live database's (comma-separated)."),
     # Thresholds: the manual's values
-    Setting("response_time_max_s", "1.0", number(0, 60, low_open=True), "Each endpoint answers within this many seconds (manual: <1s)."),
-    Setting("memory_max_pct", "85", number(0, 100), "Host memory in use must stay below this percentage."),
-    Setting("disk_max_pct", "80", number(0, 100), "Every real filesystem's use must stay below this percentage."),
-    Setting("cpu_max_pct", "90", number(0, 100), "CPU use sustained over 5 minutes (5-minute load per core) must stay below this percentage."),
-    Setting("container_memory_max", "2GiB", size, "The app container's memory use must stay below this size."),
-    Setting("restarts_max", "3", number(0, 10**6, integer=True), "More restarts than this (Docker's RestartCount) is a restart loop."),
-    Setting("backups_min", "3", number(1, 10**6, integer=True), "At least this many backup databases within the backup window."),
-    Setting("backup_window_days", "7", number(0, 3650, low_open=True), "The window, in days, in which backups count as recent."),
-    Setting("backup_max_age_h", "26", number(0, 10**5, low_open=True), "The newest backup must be younger than this many hours."),
-    Setting("db_max_age_h", "24", number(0, 10**5, low_open=True), "The database (or its -wal) must have been written within this many hours."),
-    Setting("db_size_max", "1GiB", size, "Database size above which scaling is due (deployment guide: 1 GB)."),
-    Setting("db_free_pct_max", "25", number(0, 100), "Free pages above this share of the database mean VACUUM is due."),
-    Setting("docker_reclaimable_max", "5GiB", size, "Reclaimable Docker space (dangling images, stopped containers) above this is a warning."),
-    Setting("log_errors_max", "10", number(0, 10**9, integer=True), "Error log entries (level fail or crit) allowed in the last 24 h."),
-    Setting("log_slow_max", "20", number(0, 10**9, integer=True), "slow|timeout|performance log entries allowed in the last 720 h."),
-    Setting("log_auth_failures_max", "20", number(0, 10**9, integer=True), "Authentication-failure log entries allowed in the last 24 h."),
-    Setting("cert_warn_days", "30", number(0, 3650, integer=True), "Warn when the certificate has fewer days left."),
-    Setting("cert_crit_days", "7", number(0, 3650, integer=True), "Critical when the certificate has fewer days left."),
-    Setting("image_max_age_days", "30", number(0, 36500, low_open=True), "The running image must not be older than this many days."),
-    Setting("connect_timeout_s", "3", timeout(120), "Connect timeout of every HTTP request."),
-    Setting("read_timeout_s", "10", timeout(600), "Read timeout of every HTTP request."),
-    Setting("docker_timeout_s", "15", timeout(600), "Timeout of every Docker API call."),
-    Setting("change_wait_s", "60", number(0, 3600), "How long `pytest -m change` waits for the app to be healthy after a change (Docker health and /health Healthy)."),
+    Setting("response_time_max_s", "1.0", number(0, 60, low_open=True), "Each endpoint answers within this many seconds (manual: <1s).", unit="s"),
+    Setting("memory_max_pct", "85", number(0, 100), "Host memory in use must stay below this percentage.", unit="pct"),
+    Setting("disk_max_pct", "80", number(0, 100), "Every real filesystem's use must stay below this percentage.", unit="pct"),
+    Setting("cpu_max_pct", "90", number(0, 100), "CPU use sustained over 5 minutes (5-minute load per core) must stay below this percentage.", unit="pct"),
+    Setting("container_memory_max", "2GiB", size, "The app container's memory use must stay below this size.", unit="bytes"),
+    Setting("restarts_max", "3", number(0, 10**6, integer=True), "More restarts than this (Docker's RestartCount) is a restart loop.", unit="number"),
+    Setting("backups_min", "3", number(1, 10**6, integer=True), "At least this many backup databases within the backup window.", unit="number"),
+    Setting("backup_window_days", "7", number(0, 3650, low_open=True), "The window, in days, in which backups count as recent.", unit="days"),
+    Setting("backup_max_age_h", "26", number(0, 10**5, low_open=True), "The newest backup must be younger than this many hours.", unit="h"),
+    Setting("db_max_age_h", "24", number(0, 10**5, low_open=True), "The database (or its -wal) must have been written within this many hours.", unit="h"),
+    Setting("db_size_max", "1GiB", size, "Database size above which scaling is due (deployment guide: 1 GB).", unit="bytes"),
+    Setting("db_free_pct_max", "25", number(0, 100), "Free pages above this share of the database mean VACUUM is due.", unit="pct"),
+    Setting("docker_reclaimable_max", "5GiB", size, "Reclaimable Docker space (dangling images, stopped containers) above this is a warning.", unit="bytes"),
+    Setting("log_errors_max", "10", number(0, 10**9, integer=True), "Error log entries (level fail or crit) allowed in the last 24 h.", unit="number"),
+    Setting("log_slow_max", "20", number(0, 10**9, integer=True), "slow|timeout|performance log entries allowed in the last 720 h.", unit="number"),
+    Setting("log_auth_failures_max", "20", number(0, 10**9, integer=True), "Authentication-failure log entries allowed in the last 24 h.", unit="number"),
+    Setting("cert_warn_days", "30", number(0, 3650, integer=True), "Warn when the certificate has fewer days left.", unit="days"),
+    Setting("cert_crit_days", "7", number(0, 3650, integer=True), "Critical when the certificate has fewer days left.", unit="days"),
+    Setting("image_max_age_days", "30", number(0, 36500, low_open=True), "The running image must not be older than this many days.", unit="days"),
+    Setting("connect_timeout_s", "3", timeout(120), "Connect timeout of every HTTP request.", unit="s"),
+    Setting("read_timeout_s", "10", timeout(600), "Read timeout of every HTTP request.", unit="s"),
+    Setting("docker_timeout_s", "15", timeout(600), "Timeout of every Docker API call.", unit="s"),
+    Setting("change_wait_s", "60", number(0, 3600), "How long `pytest -m change` waits for the app to be healthy after a change (Docker health and /health Healthy).", unit="s"),
     # The fleet
     Setting("targets", "", text, "A TOML file of targets (deployments) to check in one run, each with its own settings (empty: one target, from these settings).", flag="--digitalme-targets"),
     # Records
     Setting("report_dir", "reports", required_text, "Where results files, HTML reports and alert state are kept."),
-    Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed."),
-    Setting("report_retention_by_selection", "", days_by_selection, "Retention per selection in days, e.g. monitor:90,resources:180 (records and summaries); a selection not named keeps report_retention_days."),
+    Setting("report_retention_days", "400", number(1, 36500, integer=True), "Results and reports older than this are removed.", unit="days"),
+    Setting("report_retention_by_selection", "", days_by_selection, "Retention per selection in days, e.g. monitor:90,resources:180 (records and summaries); a selection not named keeps report_retention_days.", unit="days"),
     Setting("report_thin", "monitor,resources", thinned_selections, "Selections whose passing runs that repeat the previous run's outcomes keep a summary line only, no HTML or results file (empty: none; never daily, weekly or monthly)."),
     Setting("waivers", "", text, "A TOML file of waivers: accepted findings, each with a reason, an owner and an expiry (empty: none).", flag="--digitalme-waivers"),
-    Setting("waiver_max_days", "90", number(1, 3650, integer=True), "A waiver may expire at most this many days ahead."),
+    Setting("waiver_max_days", "90", number(1, 3650, integer=True), "A waiver may expire at most this many days ahead.", unit="days"),
     Setting("prometheus_dir", "", text, "Where digitalme_<selection>.prom is written after each run, for node_exporter's textfile collector (empty: not written)."),
     # Alerts
     Setting("alerts", "on", choice("on", "off", "dry-run"), "Send alerts (on), not at all (off), or print them (dry-run).", flag="--alerts"),
@@ -119,15 +128,15 @@ DECLARED = (
     Setting("pagerduty_routing_key_emergency", "", routing_key, "PagerDuty routing key for Level 3 (emergency) alerts (unset: PagerDuty hears no Level 3).", secret=True),
     Setting("pagerduty_url", "https://events.pagerduty.com/v2/enqueue", url, "PagerDuty Events API v2 endpoint: the EU one (https://events.eu.pagerduty.com/v2/enqueue) or a proxy."),
     Setting("heartbeat_url", "", optional_url, "Pinged at the end of every run (dead-man's switch); /fail appended when a check failed, no check ran, the report folder failed or an alert was not delivered.", secret=True),
-    Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long."),
-    Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long."),
-    Setting("alert_after_critical", "1", number(1, 10**4, integer=True), "Consecutive failing runs of a critical check before it alerts."),
-    Setting("alert_after_warning", "1", number(1, 10**4, integer=True), "Consecutive failing runs of a warning check before it alerts."),
-    Setting("resolve_after", "1", number(1, 10**4, integer=True), "Consecutive passing runs of an alerted check before it is resolved."),
-    Setting("escalate_after", "30m", duration, "A critical alert still firing this long after its first alert is sent once to the Level 3 (emergency) route."),
+    Setting("alert_repeat_critical", "1h", duration, "A critical alert that keeps firing is re-sent after this long.", unit="s"),
+    Setting("alert_repeat_warning", "4h", duration, "A warning alert that keeps firing is re-sent after this long.", unit="s"),
+    Setting("alert_after_critical", "1", number(1, 10**4, integer=True), "Consecutive failing runs of a critical check before it alerts.", unit="number"),
+    Setting("alert_after_warning", "1", number(1, 10**4, integer=True), "Consecutive failing runs of a warning check before it alerts.", unit="number"),
+    Setting("resolve_after", "1", number(1, 10**4, integer=True), "Consecutive passing runs of an alerted check before it is resolved.", unit="number"),
+    Setting("escalate_after", "30m", duration, "A critical alert still firing this long after its first alert is sent once to the Level 3 (emergency) route.", unit="s"),
     Setting("maintenance_window", "Sun 02:00-04:00", window, "Alerts inside this weekly UTC window are held and sent by the first run after it ('off' to disable)."),
-    Setting("alerts_max_per_run", "10", number(1, 10**6, integer=True), "Beyond this many alerts in one run, one summary alert is sent instead."),
-    Setting("alert_budget_s", "30", number(0, 3600, low_open=True), "Total time one run may spend delivering alerts."),
+    Setting("alerts_max_per_run", "10", number(1, 10**6, integer=True), "Beyond this many alerts in one run, one summary alert is sent instead.", unit="number"),
+    Setting("alert_budget_s", "30", number(0, 3600, low_open=True), "Total time one run may spend delivering alerts.", unit="s"),
 )
 BY_NAME = {setting.name: setting for setting in DECLARED}
 # Settings of the run, not of one target: where the record goes, how alerts are sent, the fleet itself. Every

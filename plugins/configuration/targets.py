@@ -1,35 +1,7 @@
-"""Targets: the deployments one run checks. One, from the settings, or a fleet, from a targets file.
-
-``DIGITALME_TARGETS`` / ``--digitalme-targets FILE`` names a TOML file::
-
-    [defaults]              # optional: settings every target shares
-    response_time_max_s = 1.0
-
-    [targets.prod]
-    base_url = "http://prod.example"
-    docker_host = "ssh://ops@prod.example"   # the Docker API of that host
-    host = "ssh://ops@prod.example"          # testinfra's host, for the host checks
-
-Keys are the settings' names without the ``digitalme_`` prefix, parsed and validated like every setting; a bad
-one names the file, the table and the key, and the run stops before any check (exit 4). The run-wide settings
-(``settings.RUN_WIDE``: report folder and retention, alert mode and budget, heartbeat, Prometheus folder) cannot
-differ per target. A target's
-value comes from its own table, else ``[defaults]``, else the usual chain (command line, environment,
-pytest.ini, the manual's default): the most specific place that names it wins.
-
-Every check then runs once per target: the ``target`` fixture is session-scoped and parametrised by target
-name (``test_health_answers_healthy[prod]``), so every probe, being a session fixture that depends on it, is
-fetched once per target, and pytest runs each target's checks together.
-
-Check ids are stable: without a targets file a check's id carries no target or host parameter
-(``tests_resources/test_host.py::test_host_memory_below_threshold``; testinfra's ``host`` fixture, which adds
-``[local]`` or ``[ssh://prod]``, is replaced by the target's own :func:`host`), and in a fleet the same id with the
-target's name as its first parameter (``...::test_host_memory_below_threshold[prod]``,
-``...::test_endpoint_answers_within_time[prod-/health]``). :func:`without_target` turns the one into the other;
-waivers, alert fingerprints, the history and the Prometheus series all use that id. Ids written before (with
-testinfra's host parameter) are read as today's by :func:`current_id`. Under pytest-xdist (``-n``) the
-controller hands each worker whole targets (:func:`pytest_xdist_make_scheduler`): one worker fetches a target's
-probes once. Without a targets file nothing changes: one target, no parameter.
+"""Targets: the deployments one run checks. One, from the settings, or a fleet, from a targets file
+(``DIGITALME_TARGETS``, read by targets_file.py). Per-target values, the ``target`` fixture, stable check ids
+(:func:`without_target`, :func:`current_id`) and the xdist scheduling by target: docs/design.md, "Targets and
+stable check ids"; for operators: docs/fleet.md.
 """
 
 import dataclasses

@@ -1,27 +1,6 @@
-"""One headline for an unreachable target: when a target cannot be reached at all, one critical finding says so,
-and the checks that depend on what is down are "not checked because of it" instead of each failing on its own.
-
-Unreachable (:func:`reach_of`, once per target per process, from the probes the checks read anyway): no HTTP
-answer on any endpoint and no answer from the Docker daemon; or the app container is not running (exited,
-restarting, absent), whatever HTTP does. The headline is a real check, ``tests_health/test_reachable.py::
-test_target_reachable`` (critical, every schedule but the change gate's, which waits for the app itself): it
-passes or fails like any other, so its alert, flap control, repeat, escalation (an outage past
-``escalate_after`` is Level 3), waivers, history streaks and resolved come for free, per target in a fleet.
-
-A dependent check (one using a probe of what is down: the endpoints and TLS when HTTP does not answer, the
-Docker fixtures when Docker does not answer or the container does not run; a remote host's checks that could
-not run when neither answers) whose setup or call failed is judged where it ran, as waivers are: its report
-becomes a skip shown as ``NOT CHECKED`` (``n``) by pytest, its outcome ``not checked``, its message says
-because of what, and the failure it would have been is kept in ``blocked_by``. It is neither failing nor passed:
-no alert (Alertmanager's inhibition, as a rule of the suite: an open alert of it stays open, neither repeated
-nor resolved, until the check is judged again), no status, and its failing streak neither grows nor ends. A
-check that passed stays passed.
-
-Only where the headline check of that target is selected in the run: otherwise nothing says the target is
-down, and the dependent checks fail as they always did. At the end of the run (:func:`gather`, on the process
-that owns it) the headline's message and value (``"not checked"``) list the checks not checked because of it, and a
-check judged "not checked" on a worker whose view differed from the headline's (the target came back between
-the two) gets its own failure back.
+"""One headline for an unreachable target: one critical finding says so, and the checks that depend on what is down
+are "not checked because of it". What is unreachable, what is dependent, and when: docs/design.md, "An
+unreachable target: one headline".
 """
 
 import dataclasses

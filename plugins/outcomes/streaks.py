@@ -1,34 +1,7 @@
-"""THE streak counter: since when each check of a selection fails, and for how many runs. The results file and the
-record read it from each failing check (``failing_since``, ``failing_runs``, ``new_finding``); one counter, so
-they never disagree.
-
-Kept per selection in the dict the caller stores (the history's state, plugins/outputs/history/, under its lock:
-``state["failing"]``): the checks failing in the selection's newest run, ``{"at": started, "checks": {key: [since,
-runs]}}``, so it is O(1) per run and bounded by the checks failing now; and, once a failing check passes again, its
-streak of passing runs (``"passing": {key: [since, runs]}``, only while there is one: a check that never failed in
-the selection has none). The key is the check's id, ``<target>::<id>`` in a fleet run (:func:`key_of`): each target
-has its own streak.
-
-- A failing check (``failed``, ``error``, or ``waived``: a waived check still fails, :data:`STREAK`) goes on with
-  its streak, or starts one (``new_finding``: the previous run of the selection did not fail it, or there was none).
-- A passing (or skipped, or thinned) run ends the streak; a passing run of a check that failed in the selection
-  before starts or goes on with its streak of passing runs, which any other outcome ends.
-- A check "not checked" (its target unreachable: plugins/outcomes/reachability.py) keeps its streak (failing or
-  passing) as it was, neither longer nor ended.
-- Runs of other selections do not touch it.
-- A run older than its selection's newest (overlapping, finished late) is read against the newest streaks (a streak
-  that began before it goes on, with its count so far; else new) and changes nothing.
-
-Flap control (plugins/outputs/alerting/) counts with the same rule in another scope, :func:`alert_counts`: an alert's
-episode belongs to its check on its target whatever schedule ran it (a failure found by the 5-minute monitor is
-resolved by the next passing run, daily or not), so its counts are kept in the alert state, per alert, over every
-schedule; the record's "failing for 3 runs" counts the runs of its own schedule.
-
-API: :func:`update` (once a run, under the caller's lock) fills each failing check and returns ``{key: Streak}``,
-the run's failing and passing streaks; :func:`of` reads a failing check's afterwards; :func:`clear` takes it back
-when the caller could not keep the state; :func:`count` says what :func:`update` would, changing nothing (for a
-reader before the run's update, e.g. alerting: ``count(state, run)[key_of(check)]``).
-No hooks of its own.
+"""THE streak counter: since when each check of a selection fails, and for how many runs (``failing_since``,
+``failing_runs``, ``new_finding`` in the results file and the record: one counter, so they never disagree). Where
+it is kept, its rules and flap control's counts beside it: docs/design.md, "Streaks: since when a check fails".
+API: :func:`update` (once a run, under the caller's lock), :func:`of`, :func:`clear`, :func:`count`. No hooks.
 """
 
 import dataclasses

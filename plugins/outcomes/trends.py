@@ -1,27 +1,6 @@
-"""Trends: the values the history charts, each declared by its check where it records the value.
-
-A check declares its trend in the same call that records the value::
-
-    check.record(usage, settings.disk_max_pct, unit="pct",
-                 trend="disk-use", trend_title="Disk use (fullest filesystem)", trend_of=max)
-
-- ``trend``: the trend's short stable name (lower-case letters, digits, ``-``). It keys the chart and the
-  history's store: renaming the check (its function) keeps the chart; renaming the trend starts a new one.
-- ``trend_title``: the chart's caption (the name where none is given).
-- ``trend_of``: what of the value is charted: nothing (the value itself, a number), a key of a dict value
-  (``"total_s"``), or a function of a dict value's numbers (``max``: the fullest filesystem).
-- The chart's unit is the unit of the threshold (``unit="bytes|pct"`` charts a percentage).
-
-The outcome carries the declaration into the results file, each check's ``"trend": {"name", "title", "unit",
-"value"}`` (the charted number, null where the check measured nothing: a gap in the chart), and the history reads
-it from there (plugins/outputs/history/). A trend name is one check's: two checks declaring the same name is a usage
-error at collection (exit 4), as is a name not written as a literal in the ``check.record`` call (it could not be
-checked there).
-
-Entries written before trends were declared (results files without ``"trend"``, history lines and state keyed by
-the chart's title) are mapped here, once, by :data:`LEGACY`: a results file's check by the check id it carries
-(its function name, with ``[/health]`` for the parametrized one), a history line's or the state's values by the
-title they were keyed by. Nothing else in the suite knows a trend by a check's name.
+"""Trends: the values the history charts, each declared by its check where it records the value
+(``check.record(..., trend="disk-use", trend_title=..., trend_of=max)``). The declaration, its checks at
+collection and the legacy mapping (:data:`LEGACY`): docs/design.md, "Trends: what the history charts".
 """
 
 import ast

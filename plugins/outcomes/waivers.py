@@ -1,37 +1,6 @@
 """Waivers: known findings accepted for a while, each with a reason, an owner and an expiry (InSpec's waivers).
-
-``DIGITALME_WAIVERS`` / ``--digitalme-waivers FILE`` names a TOML file::
-
-    [[waiver]]
-    check = "tests_backup/test_backups.py::test_enough_recent_backups"   # a trailing * matches its parameters
-    target = "prod"                  # optional, fleet mode: only this target's check
-    reason = "backup job moved to the new host on Monday"
-    owner = "sysadmin@your-domain.com"
-    expires = 2026-12-31             # a TOML date; at most DIGITALME_WAIVER_MAX_DAYS (90) ahead
-    message = "^2 recent backups"    # optional: only failures whose message matches (re.search)
-
-A check that FAILED (not "could not be checked": a check that did not run is not the accepted finding) and is
-matched by an active waiver gets the outcome ``waived``: it does not raise the status, is not alerted, and its
-pytest report becomes an xfail-like skip (``x`` in the terminal, exit 0 when nothing else failed). Each check a
-waiver names carries ``waiver`` in the results file with its state: ``applied``; ``expired`` (the waiver's day
-has passed: the check failed and alerts as usual, and its message says so); ``not needed`` (the check passed).
-The file's top-level ``waivers`` gives each waiver's state this run: the same, or ``unused`` (it named no check
-that passed or failed as it describes: not selected, skipped, could not be checked, another message).
-
-A waiver's ``check`` is the check's id as a run without a targets file names it (alert fingerprints and
-Prometheus labels name it so too), and applies in a fleet to that check on every target; ``target`` narrows it to
-one target. The id as a fleet names it (``...::test_x[prod]``, ``...[prod-/health]``: copied from a fleet's
-results file) is the same as that id with ``target = "prod"``; the id with testinfra's host parameter of earlier
-versions (``...::test_host_memory_below_threshold[local]``) is the same as the id without it. Either way the waiver
-applies in both modes where its check runs.
-
-The file is read at start-up, on the xdist workers too (they build the outcomes); any problem (a missing or invalid
-file, an unknown key, a missing reason, owner or expiry, an expiry too far ahead, a bad regex, a target not in the
-targets file) stops the run before any check (exit 4), naming the file, the waiver's number and the key. So does a
-waiver whose check is no check of the suite, in any selection (a typo, a renamed or removed check), with a
-did-you-mean: it is found once the checks are collected and before ``-m``/``-k`` deselect any
-(:func:`pytest_collection_modifyitems`), still before any check runs. Where the run names paths or check ids
-(``pytest tests_health/``), a waiver of a check outside them is held to its file defining that function.
+What a waiver does, its states, which ids it names and when its file is read: docs/design.md, "Waivers";
+the file's format for operators: docs/waivers.md.
 """
 
 import os

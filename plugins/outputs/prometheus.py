@@ -1,34 +1,6 @@
 """Prometheus output: after each run, ``<DIGITALME_PROMETHEUS_DIR>/digitalme_<selection>.prom`` in the node_exporter
-textfile format, written atomically with ``prometheus_client`` (a temporary file renamed over the old one, so the
-collector never reads half a file)::
-
-    digitalme_check_success{check,severity,target,selection}    1 passed (or waived), 0 failed or not checked
-    digitalme_check_applied_severity{check,target,selection}    its severity this run: 2 critical, 1 warning
-    digitalme_check_waived{check,target,selection}              1 where a waiver accepted the check's failure
-    digitalme_check_value_seconds{check,measure,target,selection}  a measured duration or age, in seconds
-    digitalme_check_value_bytes{check,measure,target,selection}    a measured size, in bytes
-    digitalme_check_value_ratio{check,measure,target,selection}    a measured share, 0-1 (the record's percent / 100)
-    digitalme_check_value{check,measure,target,selection}          a measured count or other plain number
-    digitalme_endpoint_response_seconds{endpoint,target,selection} an endpoint's response time (curl's total)
-    digitalme_target_status{target,selection}                   each target's status: 0 ok, 1 warning, 2 critical
-    digitalme_run_status{selection}                             the run's: 0 ok, 1 warning, 2 critical
-    digitalme_run_timestamp_seconds{selection}                  when the run finished (Unix time)
-    digitalme_run_duration_seconds{selection}                   how long it took
-
-A series' identity never changes from run to run: ``check`` is the check's id as a run without a targets file names
-it (``tests_health/test_endpoints.py::test_health_answers_healthy``, plugins/configuration/targets.py), the same in a fleet, where
-``target`` names the target (empty without a targets file); ``severity`` is the severity the check declares, and the
-one it alerts at this run (a Degraded /health lowers it to warning) is the value of
-``digitalme_check_applied_severity``, not a label. Values are in base units, as Prometheus' naming conventions ask:
-each number a check records goes to the metric of its unit (plugins/units.py; a dict's entry by its key's unit,
-``measure`` naming the key, empty for a single number). Every series carries ``selection``: node_exporter merges all
-files of its folder, and a check of two schedules (daily and monthly) would otherwise be the same series in two
-files, which fails the scrape. A skipped check has no series: it was not judged, and neither 1 nor 0 would be true;
-nor has a check "not checked" because its target is unreachable (the headline check, ``test_target_reachable``, is
-0); an endpoint that did not answer has no response time. A run in which no check ran (``-m`` matching none) writes
-nothing, so that its file's timestamp goes stale as a run that never happened would. A folder that cannot be written
-is one line at the end of the run; every other output is made as usual. ``prometheus_client`` is imported only when
-the setting is set: a monitor run every 5 minutes pays nothing for it otherwise.
+textfile format, written atomically with ``prometheus_client``. The metrics and why their labels are what they
+are: docs/design.md, "Prometheus output"; for operators: docs/prometheus.md.
 """
 
 import math

@@ -1,5 +1,6 @@
-"""The extension points (plugins/hookspecs.py): README's example plugin, loaded with ``-p``, takes the critical
-alerts to its own channel, leaves the warnings to the webhook, and adds an output after every other one."""
+"""The extension points (plugins/hookspecs.py): the docs' example plugin (docs/extending.md), loaded with ``-p``,
+takes the critical alerts to its own channel, leaves the warnings to the webhook, and adds an output after every
+other one."""
 
 import json
 import re
@@ -45,18 +46,19 @@ def receiver():
     server.stop()
 
 
-def readme_example():
-    """The Python block of README's "Extending" section, and the module name it gives itself."""
-    section = (REPO / "README.md").read_text().split("## Extending", 1)[1].split("\n## ", 1)[0]
+def docs_example():
+    """The Python block of docs/extending.md's section on plugins, and the module name it gives itself."""
+    page = (REPO / "docs" / "extending.md").read_text()
+    section = page.split("## A plugin: an alert channel or an output", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
     assert len(code.strip().splitlines()) <= 16, "the example should stay short"
     return re.match(r'"""(\w+)\.py', code).group(1), code
 
 
-def test_the_readme_example_plugin_adds_a_channel_and_an_output(mini_project, receiver, tmp_path):
-    """README's plugin, loaded with -p: the critical alert goes to its chat channel in its format, the warning
+def test_the_docs_example_plugin_adds_a_channel_and_an_output(mini_project, receiver, tmp_path):
+    """The docs' plugin, loaded with -p: the critical alert goes to its chat channel in its format, the warning
     still to the suite's webhook, both recorded as sent; failed.txt lists the two failed checks."""
-    name, code = readme_example()
+    name, code = docs_example()
     run = mini_project(CHECKS)
     (tmp_path / f"{name}.py").write_text(code)
     result = run("-p", name, env={"DIGITALME_WEBHOOK_URL_CRITICAL": receiver.url("/chat"),

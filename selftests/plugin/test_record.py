@@ -10,18 +10,16 @@ import json
 import math
 import os
 import re
-import shutil
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+import browser
 from plugins.outputs import history
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "selftests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 TITLE = "DigitalMe health record - {date} - {selection}"
 INDEX = "index.html"
 TRENDS = 6  # one chart for each trend the checks below declare (plugins/outcomes/trends.py)
@@ -139,31 +137,18 @@ def html_of(run):
 def browse(page, name):
     """Open ``page`` in headless Chromium: its rendered DOM; a screenshot kept in selftests/artifacts."""
     ARTIFACTS.mkdir(exist_ok=True)
-    profile = ARTIFACTS / f".profile-{name}"
-    shutil.rmtree(profile, ignore_errors=True)
-    try:
-        done = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", f"--screenshot={ARTIFACTS / (name + '.png')}", "--dump-dom",
-             "--window-size=1400,1000", page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=60)
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    (ARTIFACTS / (name + ".dom.html")).write_text(done.stdout)
-    return done.stdout
+    dom = browser.render(page, ARTIFACTS / (name + ".png"))
+    (ARTIFACTS / (name + ".dom.html")).write_text(dom)
+    return dom
 
 
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's chromium, installed by scripts/setup-browser.sh when missing (root on Debian)."""
-    if not os.path.exists(CHROMIUM):
-        setup = subprocess.run([str(REPO / "scripts" / "setup-browser.sh")], capture_output=True, text=True)
-        if setup.returncode != 0 or not os.path.exists(CHROMIUM):
-            pytest.skip(f"{CHROMIUM} is missing and scripts/setup-browser.sh could not install it: "
-                        f"{setup.stderr.strip()[-500:]}")
-    return CHROMIUM
+    missing = browser.chromium_missing()
+    if missing:
+        pytest.skip(missing)
+    return browser.CHROMIUM
 
 
 def test_every_run_writes_its_dated_record_and_latest(suite):

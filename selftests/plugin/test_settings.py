@@ -128,13 +128,15 @@ def test_results_file_shows_settings_but_masks_secrets(mini_project):
     assert "tok3n-abcdef" not in text and "pa55word" not in text
 
 
-def test_readme_documents_every_setting():
+def test_the_settings_reference_page_is_the_declarations_byte_for_byte():
+    """docs/reference/settings.md is what scripts/docs_reference.py makes of DECLARED now: every name, variable,
+    option, default, unit, per-target flag and help text, byte for byte."""
     import sys
-    sys.path.insert(0, str(REPO))
-    from plugins.configuration.settings import DECLARED
-    readme = (REPO / "README.md").read_text()
-    missing = [s.env for s in DECLARED if f"`{s.env}`" not in readme]
-    assert not missing, f"README's settings table lacks {missing}: regenerate it with scripts/settings_table.py"
+    sys.path.insert(0, str(REPO / "scripts"))
+    from docs_reference import PAGES, settings_page, stale
+    diff = stale(PAGES[0], settings_page())
+    assert not diff, (f"{PAGES[0]} differs from plugins/configuration/settings.py: regenerate it with "
+                      f"`make reference` (scripts/docs_reference.py) and commit it\n{diff}")
 
 
 # --- no silent misconfiguration: a name that is no setting, a value that cannot mean what was typed -------------
@@ -170,7 +172,7 @@ def test_a_variable_naming_no_setting_is_refused_with_the_setting_it_likely_mean
 
 def test_a_variable_like_no_setting_is_refused_pointing_at_the_list(mini_project):
     run = mini_project(CHECK_RECORDING_DISK_MAX)(env={"DIGITALME_PAGER_TOKEN": "x"})
-    assert_refused_before_any_check(run, "DIGITALME_PAGER_TOKEN is not a setting; the README's Settings table "
+    assert_refused_before_any_check(run, "DIGITALME_PAGER_TOKEN is not a setting; docs/reference/settings.md "
                                          "lists them all (from environment)")
 
 
@@ -259,17 +261,18 @@ NOT_SETTINGS = {
     "DIGITALME_DB": "sandbox/app.py's own database path, read by the stand-in app inside its container, set by "
                     "nothing; in the checker's environment it is refused (did the operator mean DIGITALME_DB_PATH?)",
     "DIGITALME_ALERT_AFTER_": "plugins/outputs/alerting/plan.py's message names DIGITALME_ALERT_AFTER_<SEVERITY>",
-    "DIGITALME_WEBHOOK_URL_CRITCAL": "the README's example of a refused typo",
+    "DIGITALME_WEBHOOK_URL_CRITCAL": "the docs' example of a refused typo (docs/configuration.md, upgrading.md)",
+    "DIGITALME_PAGER_TOKEN": "docs/troubleshooting.md's example of a name like no setting, refused pointing at the list",
 }
 TEXT_SUFFIXES = ("", ".md", ".py", ".ini", ".in", ".yml", ".yaml", ".sh", ".service", ".timer", ".toml", ".txt",
                  ".cfg", ".json", ".html", ".j2")
-PROJECT_FILES = ("README.md", "Makefile", "conftest.py", "pytest.ini", "ci-templates", "scripts", "sandbox",
+PROJECT_FILES = ("README.md", "docs", "Makefile", "conftest.py", "pytest.ini", "ci-templates", "scripts", "sandbox",
                  "selftests", "plugins", "tests_health", "tests_backup", "tests_security", "tests_resources")
 
 
 def names_used_by_the_project():
     """{DIGITALME_* name: the first file using it} over the scripts, Makefile, CI templates, systemd units and
-    crontab, selftests, sandbox, README, plugins and checks (this file's deliberate typos left out)."""
+    crontab, selftests, sandbox, README and docs, plugins and checks (this file's deliberate typos left out)."""
     import re
     found = {}
     for top in PROJECT_FILES:

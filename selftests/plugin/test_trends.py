@@ -44,7 +44,8 @@ def old_line(when, value):
 
 
 def test_lines_and_a_state_written_before_still_chart(tmp_path):
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    # Noon today: both lines fall on one day whatever the hour (the month page's row is per day).
+    now = dt.datetime.now(dt.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
     store.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=2), 0.25))
     store.append_line(str(tmp_path), old_line(now - dt.timedelta(hours=1), 0.5))
     state = migration.start(str(tmp_path), None, now)  # rebuilt from the month's lines

@@ -9,27 +9,13 @@ import re
 
 import pytest
 
-from plugins.configuration.settings import RUN_WIDE
+from sandbox import targets_file
 from test_baseline import BUSY_TEST_MACHINE
 from test_record import browse, chromium  # noqa: F401 (chromium is a fixture: Debian's headless Chromium)
 from test_fleet_record import INDEX
 
 
 SECRET = "FLEET-SECRET-4242-do-not-print"
-
-
-def targets_file(folder, env, **per_target):
-    """A targets file naming each target of ``per_target`` ({name: {key: value}}), each pointing at the sandbox
-    of ``env`` (its DIGITALME_* settings as TOML keys: the prefix dropped, lowercased) plus its own keys."""
-    shared = {k[len("DIGITALME_"):].lower(): v for k, v in env.items() if k.startswith("DIGITALME_")}
-    shared = {k: v for k, v in shared.items() if k not in RUN_WIDE}  # the run's own settings stay in the env
-    lines = []
-    for name, own in per_target.items():
-        lines.append(f"[targets.{name}]")
-        lines += [f"{key} = {json.dumps(value)}" for key, value in {**shared, **own}.items()]
-    path = folder / "targets.toml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 def summary_rows(record):

@@ -155,8 +155,8 @@ def outcomes(run):
 def test_schedule_over_ssh_gives_the_same_outcomes_as_locally(healthy_sandbox, suite, sshd, selection):
     """The Morning Health Check (and the weekly one) over SSH, Docker and host, finds what it finds on the host.
 
-    Manual: Morning Health Check, Weekly Maintenance, run from another machine (README: Point it at the real
-    production host).
+    Manual: Morning Health Check, Weekly Maintenance, run from another machine (docs/production.md: From another
+    machine, over SSH).
     """
     local = suite("-m", selection, **BUSY_TEST_MACHINE)
     options, env = sshd.target()

@@ -99,7 +99,7 @@ def test_docker_and_host_checks_reach_a_target_behind_a_bastion_with_proxyjump(h
     """DIGITALME_DOCKER_HOST and DIGITALME_HOST name an alias whose config says ProxyJump: the Docker and host
     checks pass, and the bastion's sshd forwarded their connections to the target (its only way in here).
 
-    Manual: Morning Health Check, run from another machine (README: production behind a bastion).
+    Manual: Morning Health Check, run from another machine (docs/production.md: behind a bastion).
     """
     target = world.target
     jumps, forwards, connections, commands = (world.jumps_to_target(), target.docker_forwards(), target.connections(),

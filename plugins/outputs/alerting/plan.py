@@ -1,35 +1,6 @@
 """Plan (step 1 of the alert cycle, cycle.py): which alerts this run makes, from its checks and the alert state.
-
-Each failed or errored check is a ``firing`` alert at its applied severity; a firing alert already sent within the
-repeat interval of its severity is ``suppressed (repeat interval)``; an alert whose severity has no webhook is
-``unrouted``. Each check that passed after having alerted is one ``resolved`` alert to every route that received
-(or has queued) one of its firing alerts, whatever its severity did in between (routes that share one URL get
-one). Beyond ``alerts_max_per_run`` firing alerts, one summary alert goes instead and the others are ``summarised``.
-Planning only decides: every alert to send leaves here ``pending``.
-
-**Flap control** (the state counts each fingerprint's consecutive failing and passing runs, whatever the
-selection): a check that has not alerted alerts on its ``alert_after`` (per severity) consecutive failing run;
-before that each run is a ``waiting`` record ("failing 1 of 3 runs before alerting ...") and nothing is sent. An
-alerted check is ``resolved`` on its ``resolve_after`` consecutive passing run, ``resolving`` before; a failure
-in between resets the passes and is the same episode (it re-alerts only after the repeat interval). A check that
-passes before alerting starts its count again. Outcomes other than failed, error and passed (skipped, waived)
-count as neither. Defaults 1 and 1: alert on the first failure, resolve on the first pass.
-
-**Level 3** (the ``emergency`` route, only where a target sets ``webhook_url_emergency``), once per episode: at
-once for a finding (outcome failed) of a check marked ``emergency(<kind>)``, beside its own route, payload
-``"level": 3, "level3": <kind>`` (such a finding is no flap: it alerts on its first failing run); else for a
-critical still firing ``escalate_after`` after the episode's first *critical* alert (a warning before it, /health
-Degraded then Unhealthy, does not start the clock: the state keeps ``first_critical``), payload ``"level": 3,
-"escalation": true, "first_alerted", "first_critical"``. The emergency route gets its ``resolved`` like every
-route told, and its own flood summary.
-
-In a fleet run (a targets file) each alert is its target's: the payload adds ``target_name`` (``target`` stays the
-base URL, now that target's own), the fingerprint is made from the check and the target's name, and the target's
-own settings give the routes, repeat intervals, flap thresholds, escalation delay and maintenance window
-(policy.py). The flood guard counts the whole run's alerts and sends one summary per target
-concerned, to that target's route. Without a targets file payloads and fingerprints are what they always were,
-made from the check's stable id (plugins/configuration/targets.py); an episode opened under a host check's earlier id
-(``[local]``) goes on under its fingerprint until it ends (:func:`aliases`).
+The rules (repeats, resolved, flood summary, flap control, Level 3, fleets): docs/design.md, "Alerts: planning,
+flap control and Level 3".
 """
 
 import dataclasses

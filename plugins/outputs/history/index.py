@@ -1,6 +1,7 @@
 """``<report dir>/index.html``, from the history's state alone (:func:`render`): its size follows the days shown
-and the changes, not the runs. The latest run, each target's status over the last days, the trends, the runs of the
-last 24 hours, every change of status, and the months (each a page: plugins/outputs/history/months.py).
+and the changes, not the runs. The latest run, each target's status over the last days, the trends, the recent
+runs (the last 24 hours, at least the newest 50), every change of status, and the months (each a page:
+plugins/outputs/history/months.py).
 """
 
 import datetime as dt
@@ -8,7 +9,7 @@ import html
 
 from plugins.outcomes.reachability import NOT_CHECKED
 from plugins.outcomes.trends import Trend
-from plugins.outputs.history.bookkeeping import CHANGES_KEPT, RAW_DAYS, TREND_DAYS
+from plugins.outputs.history.bookkeeping import CHANGES_KEPT, RAW_DAYS, RECENT_MIN, TREND_DAYS
 from plugins.outputs.history.charts import chart, strip, trend_lines
 from plugins.outputs.history.store import PREFIX
 from plugins.outputs.results import COLOURS
@@ -111,7 +112,8 @@ def render(state, now):
             + (targets_section(state["strips"], names, since, now) if names else "")
             + f"<h2>Trends, last {TREND_DAYS} days</h2><p><small>The last {RAW_DAYS} days run by run; before that "
             f"each day's min to max (a bar) and median (the line).</small></p><div class=\"charts\">{charts}</div>"
-            f'<h2>Runs, last 24 hours</h2><table id="runs">{head}'
+            f'<h2>Recent runs</h2><p><small>The last 24 hours, and never fewer than the newest {RECENT_MIN} runs '
+            f'however old (the months below hold every run).</small></p><table id="runs">{head}'
             + "".join(row(s, fleet) for s in recent)
             + f'</table><h2>Changes of status</h2><p><small>Each run whose status (or a target\'s) differs from the '
             f"previous run of its selection, newest first (the newest {CHANGES_KEPT}).</small></p>"
