@@ -4,13 +4,17 @@ test that produced it, naming the file or request and the schema's complaint.
 
 Hooked where the selftests meet the suite's outputs, so a new test gets it for free: conftest's ``run_pytest`` and
 ``SuiteRun`` (the results files a subprocess run wrote), the webhook receivers (test_alerts.Receiver, the behaviour
-snapshots' own receiver).
+snapshots' own receiver); the few tests that start the suite themselves (``make demo``, the memory benchmark, two
+runs at once) call :func:`assert_results_files` after it.
 """
 
 import functools
 import json
 import re
 from pathlib import Path
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "docs" / "schemas"
 RESULTS, ALERT = "results.schema.json", "alert.schema.json"
@@ -26,9 +30,6 @@ class SchemaMismatch(AssertionError):
 def validator(name):
     """A Draft 2020-12 validator of ``docs/schemas/<name>``; the other schema files resolve by their file names
     (the schemas refer to each other relatively, as they sit side by side wherever they are published)."""
-    from jsonschema import Draft202012Validator
-    from referencing import Registry, Resource
-
     schemas = {path.name: json.loads(path.read_text()) for path in SCHEMAS.glob("*.schema.json")}
     registry = Registry().with_resources((file, Resource.from_contents(schema)) for file, schema in schemas.items())
     Draft202012Validator.check_schema(schemas[name])
