@@ -80,6 +80,7 @@ verify-records:
 docs:
 	@scripts/setup.sh docs
 	@$(VENV)/bin/python scripts/docs_reference.py
+	@$(VENV)/bin/python scripts/docs_schemas.py
 	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 ## make docs-images: the docs' pictures (docs/images/record.png, history-index.png, fleet-record.png) retaken with
@@ -87,7 +88,9 @@ docs:
 docs-images: setup
 	@$(VENV)/bin/python scripts/docs_images.py
 
-## make reference: write docs/reference/settings.md, checks.md and exit-codes.md from the code (the selftests compare
-## them byte for byte); `scripts/docs_reference.py --check` only prints what is stale (exit 1)
+## make reference: write docs/reference/settings.md, checks.md and exit-codes.md from the code, results-file.md and
+## alert-payload.md from docs/schemas/ (the selftests compare them byte for byte); `scripts/docs_reference.py
+## --check` and `scripts/docs_schemas.py --check` only say what is stale (exit 1)
 reference:
 	@$(VENV)/bin/python scripts/docs_reference.py
+	@$(VENV)/bin/python scripts/docs_schemas.py

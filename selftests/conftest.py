@@ -10,18 +10,23 @@ from pathlib import Path
 
 import pytest
 
+import schema_check
+
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
 class SuiteRun:
-    """The outcome of one subprocess run of pytest: exit code, output and the results file."""
+    """The outcome of one subprocess run of pytest: exit code, output and the results file. Every results file the
+    run wrote (changed since ``before``, schema_check.results_files taken before it; None: every one in the folder)
+    is held to docs/schemas/results.schema.json: a mismatch fails the test here, naming the file."""
 
-    def __init__(self, completed, report_dir):
+    def __init__(self, completed, report_dir, before=None):
         self.returncode = completed.returncode
         self.stdout = completed.stdout
         self.stderr = completed.stderr
         self.report_dir = Path(report_dir)
+        schema_check.assert_results_files(self.report_dir, before)
 
     @property
     def results(self):
@@ -47,9 +52,13 @@ def run_pytest(cwd, args, env, report_dir, timeout=300):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DIGITALME_") and k not in CI_MARKERS}
     environment.update({"DIGITALME_REPORT_DIR": str(report_dir), "PYTHONPATH": str(REPO)})
     environment.update(env or {})
+    folder = Path(cwd) / environment["DIGITALME_REPORT_DIR"]  # where the run writes (env may name another folder)
+    before, before_here = schema_check.results_files(folder), schema_check.results_files(report_dir)
     completed = subprocess.run([PYTHON, "-m", "pytest", *args], cwd=cwd, env=environment,
                                capture_output=True, text=True, timeout=timeout)
-    return SuiteRun(completed, report_dir)
+    if folder.resolve() != Path(report_dir).resolve():
+        schema_check.assert_results_files(folder, before)
+    return SuiteRun(completed, report_dir, before_here)
 
 
 @pytest.fixture

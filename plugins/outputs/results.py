@@ -3,9 +3,10 @@
 The name is the run's own: a second run of the selection that starts in the same second is
 ``<UTC stamp>-<selection>_2.json`` (claimed at start-up, :func:`claimed_stem`), so neither overwrites the other.
 
-Schema 1 (stable; extended only by adding fields)::
+Schema 1 (stable; extended only by adding fields; every field, and what bumps ``schema_version``:
+docs/schemas/results.schema.json, docs/reference/results-file.md)::
 
-    {"schema": 1, "started_at", "finished_at", "selection", "target": {non-secret settings},
+    {"schema": 1, "schema_version": "1.0", "started_at", "finished_at", "selection", "target": {non-secret settings},
      "status": "ok|warning|critical",
      "targets": {"<name>": "ok|warning|critical"}, "target_settings": {"<name>": {...}},  (fleet runs only)
      "counts": {"passed", "failed", "skipped", "error", "waived", "not checked"},
@@ -72,7 +73,10 @@ from plugins.outcomes.run import FAILING, RUN, counted, owns_run
 from plugins.secrets import scrub, secret_forms
 
 COLOURS = {"ok": "#1a7f37", "warning": "#9a6700", "critical": "#cf222e"}  # a run's status, in the record and history
-SCHEMA = 1
+# The results file's shape, docs/schemas/results.schema.json: "MAJOR.MINOR", MINOR for fields or values added,
+# MAJOR for anything a reader of the earlier shape could misread (docs/reference/results-file.md says which).
+SCHEMA_VERSION = "1.0"
+SCHEMA = int(SCHEMA_VERSION.split(".")[0])  # "schema", the MAJOR as written before schema_version: kept for readers
 RESULTS_FILES = pytest.StashKey[dict]()
 REPORT_ERROR = pytest.StashKey[str]()  # why the report folder cannot be written; set at start-up or when it fails
 RESULTS_OK = pytest.StashKey[bool]()  # the results file was written
@@ -172,6 +176,7 @@ def as_document(config):
     settings = config.stash[SETTINGS]
     return {
         "schema": SCHEMA,
+        "schema_version": SCHEMA_VERSION,
         "started_at": run.started_at.isoformat(timespec="seconds"),
         "finished_at": (run.finished_at or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds"),
         "selection": run.selection,

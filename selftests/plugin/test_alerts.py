@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+import schema_check
+
 CHECKS = '''
     import os
 
@@ -81,10 +83,14 @@ TOKEN = "T0KEN-9f8e7d6c5b4a"
 
 
 class Receiver:
-    """A webhook receiver on 127.0.0.1: records every request, answers as scripted (default 200)."""
+    """A webhook receiver on 127.0.0.1: records every request, answers as scripted (default 200). Every POST's body
+    is held to the alert payload's schema (schema_check), except on the paths starting with one of ``foreign`` (a
+    receiver standing in for another format: Alertmanager's notifications, a plugin's own channel): a mismatch
+    fails the test at its next look at the requests, or at the end."""
 
-    def __init__(self):
+    def __init__(self, foreign=()):
         self.requests, self.script, self.delay_s = [], [], 0.0
+        self.foreign, self.mismatches = tuple(foreign), []
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -92,6 +98,7 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.requests.append({"method": self.command, "path": self.path,
                                           "headers": dict(self.headers), "body": body})
+                receiver.hold_to_schema(self.command, self.path, body)
                 time.sleep(receiver.delay_s)
                 status = receiver.script.pop(0) if receiver.script else 200
                 self.send_response(status)
@@ -112,7 +119,19 @@ class Receiver:
     def url(self, path="/hook/" + TOKEN):
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
 
+    def hold_to_schema(self, method, path, body):
+        if not path.startswith(self.foreign):
+            problem = schema_check.payload_problem(method, path, body)
+            if problem:
+                self.mismatches.append(problem)
+
+    def assert_payloads_valid(self):
+        if self.mismatches:
+            raise schema_check.SchemaMismatch("the webhook receiver got payloads that do not match the schema:\n"
+                                              + "\n".join(self.mismatches))
+
     def posts(self, path=None):
+        self.assert_payloads_valid()
         return [r for r in self.requests if r["method"] == "POST" and (path is None or r["path"] == path)]
 
     def payloads(self, path=None):
@@ -123,6 +142,7 @@ class Receiver:
             self.server.shutdown()
             self.server.server_close()
             self.running = False
+        self.assert_payloads_valid()
 
 
 @pytest.fixture

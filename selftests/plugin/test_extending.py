@@ -41,7 +41,7 @@ CHECKS = """
 
 @pytest.fixture
 def receiver():
-    server = Receiver()
+    server = Receiver(foreign=("/chat",))  # the example plugin's own chat format; /hook gets the suite's payload
     yield server
     server.stop()
 

@@ -8,8 +8,8 @@ import json
 from test_alerts import alerting, down_url, outbox_of, receiver  # noqa: F401 (fixtures)
 
 
-OLD_PAYLOAD_KEYS = ["check", "fingerprint", "message", "report", "service", "severity", "status", "target",
-                    "threshold", "timestamp", "title", "value"]
+OLD_PAYLOAD_KEYS = ["check", "fingerprint", "message", "report", "schema_version", "service", "severity", "status",
+                    "target", "threshold", "timestamp", "title", "value"]  # schema_version since issue 26
 
 
 def test_without_a_targets_file_payload_and_fingerprint_are_as_before(alerting, receiver):

@@ -110,7 +110,7 @@ class Alertmanager:
     """A real Alertmanager on 127.0.0.1 (no cluster), notifying its own webhook receiver (``hook``) at once."""
 
     def __init__(self, folder):
-        self.hook = Receiver()
+        self.hook = Receiver(foreign=("/am",))  # Alertmanager's own notifications, not the suite's payload
         self.port = free_port()
         config = folder / "alertmanager.yml"
         config.write_text(

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+import schema_check
+
 from conftest import REPO, run_pytest
 from test_history_year import CHECKS
 
@@ -447,6 +449,7 @@ def test_runs_started_in_the_same_second_keep_both_records(mini_project, tmp_pat
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outputs = [p.communicate(timeout=120)[0] for p in both]
     assert [p.returncode for p in both] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    schema_check.assert_results_files(folder)  # what both runs wrote matches the published schema
     start = int(max(mark.stat().st_mtime for mark in ready.iterdir())) + 1  # the second both started in
     stamp = dt.datetime.fromtimestamp(start, dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     names = sorted(p.name for p in folder.glob("*-daily*.*"))

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import schema_check
+
 SNAPSHOTS = Path(__file__).with_name("snapshots") / "behaviour"
 # The repository: the folder of the suite's conftest.py and plugins/ (found, not counted: this file may move).
 REPO = next(p for p in Path(__file__).resolve().parents if (p / "plugins").is_dir() and (p / "conftest.py").exists())
@@ -76,6 +78,9 @@ class Receiver:
 
     @staticmethod
     def alert_of(request, secret):
+        problem = schema_check.payload_problem(request["method"], request["path"], request["body"])
+        if problem:  # every payload a receiver gets is held to the published schema (selftests/schema_check.py)
+            raise schema_check.SchemaMismatch(problem)
         expected = "sha256=" + hmac.new(secret.encode(), request["body"], hashlib.sha256).hexdigest()
         signed = "valid" if request["signature"] == expected else f"not valid: {request['signature']}"
         return {"request": f"{request['method']} {request['path']}", "signature": signed,

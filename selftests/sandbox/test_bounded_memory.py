@@ -8,6 +8,8 @@ import threading
 
 import pytest
 
+import schema_check
+
 from conftest import PYTHON, REPO
 
 pytestmark = pytest.mark.sandbox
@@ -71,6 +73,7 @@ def test_weekly_run_against_a_300mb_database_peaks_at_150mb_or_less(big_database
     log = tmp_path / "weekly.log"
     code, peak = run_measured([PYTHON, "-m", "pytest", "-m", "weekly", "-p", "no:cacheprovider"], env, log)
     assert code in (0, 1), f"the weekly run did not complete (exit {code}): {log.read_text()[-3000:]}"
+    schema_check.assert_results_files(tmp_path / "reports")  # what the run wrote matches the published schema
     results = json.loads((tmp_path / "reports" / "latest.json").read_text())
     integrity = next(c for c in results["checks"] if c["id"].endswith("::test_database_integrity_ok"))
     assert integrity["outcome"] == "passed", f"the database was not read whole: {integrity}"

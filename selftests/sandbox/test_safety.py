@@ -16,6 +16,8 @@ import subprocess
 
 import pytest
 
+import schema_check
+
 from test_alerts import Receiver
 from test_baseline import is_host_finding
 from sandbox import (COMPOSE_FILE, PROJECT_PREFIX, REPO, SANDBOX_LABEL, compose_binary, free_ports,
@@ -124,8 +126,11 @@ def make(*args, report_dir, production_env=None, timeout=900):
            if not k.startswith(("DIGITALME_", "MAKE")) and k not in ("MFLAGS", "SANDBOX_PROJECT")}
     env.update({"SANDBOX_PROJECT": SANDBOX_PROJECT, "DIGITALME_ALERTS": "off", "DIGITALME_REPORT_DIR": str(report_dir),
                 "DEMO_REPORT_DIR": str(report_dir), **(production_env or {})})
-    return subprocess.run(["make", "-C", str(REPO), "--no-print-directory", *args], env=env,
+    before = schema_check.results_files(report_dir)
+    done = subprocess.run(["make", "-C", str(REPO), "--no-print-directory", *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
+    schema_check.assert_results_files(report_dir, before)  # what the run wrote matches the published schema
+    return done
 
 
 

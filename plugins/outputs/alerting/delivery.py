@@ -30,7 +30,7 @@ def drain(config, channels, outbox, policy):
         if not policy.of_payload(item["payload"]).routes.get(item["route"]):
             entry.update(state="unrouted", reason="no webhook configured any more; dropped from the outbox")
         else:
-            entry.update(deliver_one(config, channels, item["payload"], item["route"], item.get("channels")))
+            entry.update(deliver_one(config, channels, entry["payload"], item["route"], item.get("channels")))
             if entry["state"] == "queued":
                 kept.append(dict(item, attempts=item.get("attempts", 0) + entry["attempts"],
                                  last_error=entry["last_error"], **still_owed(entry, item.get("channels"))))

@@ -4,7 +4,8 @@ delivery outcome), and an unexpected error as one line without secrets. Used by 
 The payload is the manual's ``{"severity", "service", "message", "timestamp"}`` plus what receivers need:
 ``status`` (firing or resolved), ``check``, ``title``, ``target`` (the base URL), ``fingerprint`` (the check on the
 target: the same alert across runs), ``report``, ``value``, ``threshold``; in a fleet run ``target_name``; on the
-emergency route ``"level": 3``. Secrets are masked in it.
+emergency route ``"level": 3``; ``schema_version``, the payload's shape (docs/schemas/alert.schema.json, every
+field: docs/reference/alert-payload.md). Secrets are masked in it.
 """
 
 import hashlib
@@ -18,6 +19,9 @@ SERVICE = "DigitalMe"
 EMERGENCY = "emergency"  # the manual's Level 3 route
 ROUTES = (EMERGENCY, *SEVERITIES)  # every route, worst first
 DELIVERY_KEYS = ("state", "reason", "delivered", "attempts", "last_error")
+# The payload's shape: "MAJOR.MINOR", MINOR for fields or values added, MAJOR for anything a receiver of the earlier
+# shape could misread (docs/reference/alert-payload.md says which).
+SCHEMA_VERSION = "1.0"
 
 
 def target_of(check):
@@ -80,8 +84,16 @@ def route_payload(check, status, route, policy):
     return payload_of(check, status, route, policy)
 
 
+def versioned(payload):
+    """The payload with its ``schema_version``: this version's, or the one it was made with (an alert kept in the
+    outbox or over the maintenance window by an earlier version; one from before the field was version 1.0 already)."""
+    return payload if "schema_version" in payload else {"schema_version": SCHEMA_VERSION, **payload}
+
+
 def record(payload, state, reason="", route=None, **delivery):
-    """One entry of ``run.alerts`` (``target``: the target's name in a fleet run, else None)."""
+    """One entry of ``run.alerts`` (``target``: the target's name in a fleet run, else None); every payload an alert
+    carries, made now or kept from an earlier run, passes here, so every one says its ``schema_version``."""
+    payload = versioned(payload)
     entry = {"payload": payload, "target": payload.get("target_name"), "state": state, "reason": reason,
              "route": route or payload["severity"],
              "delivered": False, "attempts": 0, "last_error": None, "from_outbox": False, "from_held": False,
