@@ -373,7 +373,7 @@ def test_a_severity_without_its_own_webhook_uses_the_common_one(alerting, receiv
 def test_without_a_webhook_nothing_is_sent_and_that_is_recorded(alerting):
     result = alerting(FAIL_DISK="1")
     [record] = result.doc["alerts"]
-    assert (record["state"], record["reason"]) == ("unrouted", "no webhook configured")
+    assert (record["state"], record["reason"]) == ("unrouted", "no alert channel configured")
 
 
 def test_check_results_are_the_same_whether_the_receiver_is_up_slow_or_down(alerting, receiver, down_url):

@@ -28,7 +28,7 @@ def drain(config, channels, outbox, policy):
         entry = record(item["payload"], "pending", route=item["route"], from_outbox=True,
                        queued_at=item.get("queued_at"))
         if not policy.of_payload(item["payload"]).routes.get(item["route"]):
-            entry.update(state="unrouted", reason="no webhook configured any more; dropped from the outbox")
+            entry.update(state="unrouted", reason="no alert channel configured any more; dropped from the outbox")
         else:
             entry.update(deliver_one(config, channels, entry["payload"], item["route"], item.get("channels")))
             if entry["state"] == "queued":
@@ -45,7 +45,7 @@ def deliver_pending(config, channels, entries, policy):
         if entry["state"] != "pending":
             continue
         if not policy.of_payload(entry["payload"]).routes.get(entry["route"]):
-            entry.update(state="unrouted", reason="no webhook configured any more")
+            entry.update(state="unrouted", reason="no alert channel configured any more")
             continue
         entry.update(deliver_one(config, channels, entry["payload"], entry["route"]))
         if entry["state"] == "queued":

@@ -127,7 +127,7 @@ def plan_failing(check, key, state, held, policy):
             return records + [entry]
         seen = None  # the episode starts now
     if not own.routes.get(check.severity):
-        entry.update(state="unrouted", reason="no webhook configured")
+        entry.update(state="unrouted", reason="no alert channel configured")
         if seen or not (level3_of(check) and own.routes.get(EMERGENCY)):
             state[key] = critical_since(dict(seen, **counts), check, now) if seen else counting
         else:  # nobody at this severity, but the emergency route hears of the finding: an episode all the same
@@ -188,7 +188,7 @@ def plan_passed(check, key, state, held, policy):
         entry = record(route_payload(check, "resolved", route, policy), "pending", route=route)
         entry["_seen"] = seen  # what to restore if this resolved is held and the check fails again
         if not routes.get(route):
-            entry.update(state="unrouted", reason="no webhook configured")
+            entry.update(state="unrouted", reason="no alert channel configured")
             left.append(route)
         records.append(entry)
     if left:
