@@ -146,13 +146,7 @@ class HostFacts:
             if kept.problem:
                 self.cpu_measured += f"; {kept.problem}"
         self.df_text = df
-        self.filesystems = []  # (mount point, type, used %, size in KiB), real filesystems only
-        for line in df.splitlines()[1:]:
-            _device, kind, size, used, available, _capacity, mount = line.split(None, 6)
-            if kind in PSEUDO_FILESYSTEMS or int(size) == 0:
-                continue
-            percent = 100.0 * int(used) / (int(used) + int(available)) if int(used) + int(available) else 0.0
-            self.filesystems.append((mount, kind, round(percent, 1), int(size)))
+        self.filesystems = real_filesystems(df)
 
     @staticmethod
     def _sample(host):
@@ -171,6 +165,20 @@ class HostFacts:
     def load5_per_core_pct(self):
         """The 5-minute load average per core, as a percentage: demand sustained over 5 minutes."""
         return round(100.0 * self.load[1] / self.cores, 1)
+
+
+def real_filesystems(df):
+    """[(mount point, type, used %, size in KiB)] of ``df -P -T -k``'s real filesystems, each device once: its bind
+    mounts (a starting container's, under /var/lib/docker) repeat the first mount's figures under another name."""
+    filesystems, devices = [], set()
+    for line in df.splitlines()[1:]:
+        device, kind, size, used, available, _capacity, mount = line.split(None, 6)
+        if kind in PSEUDO_FILESYSTEMS or int(size) == 0 or device in devices:
+            continue
+        devices.add(device)
+        percent = 100.0 * int(used) / (int(used) + int(available)) if int(used) + int(available) else 0.0
+        filesystems.append((mount, kind, round(percent, 1), int(size)))
+    return filesystems
 
 
 def _counters(text):

@@ -76,3 +76,4 @@ def test_fleet_targets_keep_separate_counters(tmp_path):
     assert prod.cpu_measured.startswith("since the previous run"), prod.cpu_measured
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["cpu-host-local-prod.json",
                                                                        "cpu-host-local-staging.json"]
+
