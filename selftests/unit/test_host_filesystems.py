@@ -1,6 +1,7 @@
 """The disk check's filesystems from `df -P -T -k` (plugins/probes/host.py real_filesystems): pseudo filesystems
 left out, each device judged once. Manual: Resource Monitoring, Disk Usage (`df -h`)."""
 
+
 def test_a_device_is_judged_once_at_its_first_mount():
     """A starting container's bind mount (seen once in a fleet run) named the root device again, under
     /var/lib/docker: the disk check listed it as a second filesystem."""
