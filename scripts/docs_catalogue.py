@@ -32,8 +32,9 @@ CHECKS_INTRO = """# Checks
 {generated}
 
 Every check of the suite, as `pytest --collect-only` finds it, one table per test module (one manual section a
-module). *Check id* is the id the results file, the record, waivers, alert fingerprints and the Prometheus
-`check` label use; in a fleet the target's name is added as the first parameter (`...::test_x[prod]`,
+module). *Check*: its name; its whole id, the table's heading, `::` and the name
+(`tests_health/test_logs.py::test_x`), is what the results file, the record, waivers, alert fingerprints and the
+Prometheus `check` label use; in a fleet the target's name is added as the first parameter (`...::test_x[prod]`,
 `...::test_x[prod-/health]`). *Title* is the results file's, at the default settings; *threshold* names the
 settings it is held to ([settings](settings.md)), "no setting" where what it requires is fixed. *Schedules* are the `-m` selections that run it; a check of
 `change` alone runs only when `-m change` asks for it. *Severity* is that of a failure; "Level 3" sends it to the
@@ -113,12 +114,12 @@ def severity_of(check):
 
 def check_row(check):
     thresholds = ", ".join(f"`{name}`" for name in check["thresholds"]) or "no setting"
-    return [f"`{check['id']}`", cell(check["title"]), cell(check["manual"]), severity_of(check),
+    return [f"`::{check['id'].split('::', 1)[1]}`", cell(check["title"]), cell(check["manual"]), severity_of(check),
             ", ".join(check["schedules"]), cell(check["measured"]), thresholds]
 
 
 def checks_page(checks):
-    header = ["check id", "title", "manual", "severity", "schedules", "what is measured", "threshold"]
+    header = ["check", "title", "manual", "severity", "schedules", "what is measured", "threshold"]
     modules = list(dict.fromkeys(check["module"] for check in checks))
     text = CHECKS_INTRO.format(generated=GENERATED, checks=len(checks), modules=len(modules))
     for module in modules:
