@@ -22,6 +22,7 @@ import pytest
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import checked_hosts, targets_of
 from plugins.files import state_path, write_atomically
+from plugins.probes import log_windows
 from plugins.probes.declared import PROBES
 
 _USED = pytest.StashKey[set]()  # the probes the selected checks need
@@ -137,13 +138,16 @@ def pytest_collection_finish(session):
 @pytest.fixture(scope="session", autouse=True)
 def _prefetched(target, pytestconfig):
     """When a target's first check runs: its probes (if not started yet) and, in a serial fleet run, those of
-    the next targets, so their waits overlap this target's checks."""
+    the next targets, so their waits overlap this target's checks; with them the log windows that earlier
+    targets' checks read (plugins/probes/log_windows.py)."""
     start(pytestconfig, target)
+    log_windows.start(pytestconfig, target)
     if not hasattr(pytestconfig, "workerinput"):
         names = list(targets_of(pytestconfig))
         following = names[names.index(target.name) + 1:][:LOOKAHEAD - 1]
         for name in following:
             start(pytestconfig, targets_of(pytestconfig)[name])
+            log_windows.start(pytestconfig, targets_of(pytestconfig)[name])
     return target
 
 
