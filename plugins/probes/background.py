@@ -1,12 +1,14 @@
 """The thread primitive of prefetching: one probe fetched in a daemon thread, its value or error handed over later.
 
-A thread that finished its probe waits for the next one instead of ending: starting a thread blocks its starter
-until the new thread first holds the interpreter lock, and with probes busy in other threads that was 3-10 ms
-each, in the main thread, between checks (a serial fleet run starts 9 probes per target: ~1 s of 32 targets'
-wall). Every probe still gets a thread of its own while it runs (an idle one, else a new one), so none ever waits
-for another to finish first, and the thread carries the probe's name meanwhile (a timeout's stack dump shows it).
+A thread that finished its probe waits for the next one instead of ending, and a new one is started without
+waiting for it to run: ``threading.Thread.start()`` blocks its caller until the new thread first holds the
+interpreter lock, and with probes busy in other threads that was 3-10 ms a probe, in the main thread (a daily run
+starts 9 at its start: ~70 ms; a serial fleet run 9 per target: ~1 s of 32 targets' wall). Every probe still gets
+a thread of its own while it runs (an idle one, else a new one), so none ever waits for another to finish first,
+and the thread carries the probe's name meanwhile (a timeout's stack dump shows it).
 """
 
+import _thread
 import queue
 import threading
 
@@ -26,10 +28,11 @@ class _Threads:
                 self._idle -= 1  # promised this job: every job queued has a thread of its own
         self._jobs.put((name, function))
         if not spare:
-            threading.Thread(target=self._work, name=f"probe {name}", daemon=True).start()
+            # threading.Thread.start() would wait until the new thread runs: _thread's start returns at once
+            _thread.start_new_thread(self._work, ())
 
     def _work(self):
-        this = threading.current_thread()
+        this = threading.current_thread()  # known to threading from here on (a daemon), so a stack dump names it
         while True:
             name, function = self._jobs.get()
             this.name = f"probe {name}"
