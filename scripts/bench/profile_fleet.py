@@ -15,6 +15,9 @@ at one healthy sandbox (so the target's side does not grow with N), and back-to-
   extra target adds (least squares over the counts). The host's CPU check is left out of these runs (FLEET_ARGS).
 - ``--daily-runs N``: N ``pytest -m daily`` runs of the sandbox alone (no targets file), a second apart (PAUSE_S):
   median wall, CPU and wall / CPU (issue 27's goal: <= 1.25x).
+- Every run also tells how long its main thread was blocked (scripts/bench/main_thread_waits.py, from the kernel's
+  per-thread counts: neither on a CPU nor waiting for one): the idle waiting, which other work on a shared machine
+  does not lengthen (it lengthens the wait for a CPU instead).
 - ``--baseline DIR``: another checkout (e.g. ``git worktree add /tmp/before main``, with its ``.venv`` and
   ``sandbox/.env``/``certs``) measured the same way, its runs alternating with this one's: before and after.
 - ``--profile N``: one run of N targets under cProfile (in-process: ``python -m cProfile -m pytest``); the profile
@@ -25,6 +28,7 @@ The machine is shared: CPU time is the steadier figure; wall medians move with o
 """
 
 import argparse
+import json
 import os
 import pstats
 import statistics
@@ -36,7 +40,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fleetbench  # noqa: E402  (run_group, fit: the fleet table's own)
 
-REPO, VENV_BIN, PYTEST = fleetbench.REPO, fleetbench.VENV_BIN, fleetbench.PYTEST
+REPO, VENV_BIN, PYTEST, BENCH = fleetbench.REPO, fleetbench.VENV_BIN, fleetbench.PYTEST, fleetbench.BENCH
 SANDBOX_SH = fleetbench.SANDBOX_SH
 # A fleet's runs leave the host's CPU check out: on a machine busy with other work it fails now and then (100 %
 # busy), and a failed check costs more than a passed one (its report), which would blur the per-target figures.
@@ -81,9 +85,13 @@ def base_env(settings):
 
 
 def run(env, report_dir, extra=(), prefix=None, repo=REPO):
-    """One ``pytest -m daily`` of the checkout ``repo``: (exit code, wall s, CPU s of it and all it waited for)."""
-    env = dict(env, DIGITALME_REPORT_DIR=report_dir)
-    command = [*(prefix or [os.path.join(repo, ".venv", "bin", "pytest")]), "-m", "daily", "-q", *extra]
+    """One ``pytest -m daily`` of the checkout ``repo``: (exit code, wall s, CPU s of it and all it waited for,
+    seconds its main thread was blocked: main_thread_waits.py)."""
+    waits = report_dir + ".waits.json"
+    env = dict(env, DIGITALME_REPORT_DIR=report_dir, BENCH_WAITS_FILE=waits,
+               PYTHONPATH=os.pathsep.join(p for p in (BENCH, env.get("PYTHONPATH")) if p))
+    command = [*(prefix or [os.path.join(repo, ".venv", "bin", "pytest")]), "-m", "daily", "-q",
+               "-p", "main_thread_waits", *extra]
     with open(os.path.join(report_dir + ".log"), "w") as log:
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -94,7 +102,12 @@ def run(env, report_dir, extra=(), prefix=None, repo=REPO):
         with open(report_dir + ".log", encoding="utf-8", errors="replace") as log:
             failed = sorted({line.split()[1].split("[")[0] for line in log if line.startswith(("FAILED", "ERROR"))})
         print(f"  ! exit {code}: {', '.join(failed) or 'see the log'}")
-    return code, wall, usage.ru_utime + usage.ru_stime
+    try:
+        with open(waits, encoding="utf-8") as f:
+            blocked = json.load(f)["blocked_s"]
+    except (OSError, ValueError, KeyError):
+        blocked = float("nan")
+    return code, wall, usage.ru_utime + usage.ru_stime, blocked
 
 
 def load():
@@ -120,8 +133,8 @@ def measure_counts(settings, counts, runs, scratch, checkouts):
     for i in range(runs):
         for config in configs if i % 2 == 0 else configs[::-1]:
             samples[config].append(once(*config))
-    print(f"{'checkout':>10} {'targets':>8} {'wall':>9} {'CPU':>9} {'wall/CPU':>9} {'x 1 wall':>9}   (medians; load "
-          f"after {load()})")
+    print(f"{'checkout':>10} {'targets':>8} {'wall':>9} {'CPU':>9} {'wall/CPU':>9} {'x 1 wall':>9} {'blocked':>9}   "
+          f"(medians; load after {load()})")
     for label in checkouts:
         report_counts(label, counts, {n: samples[label, n] for n in counts})
 
@@ -131,8 +144,10 @@ def report_counts(label, counts, samples):
     cpus = {n: statistics.median(s[2] for s in samples[n]) for n in counts}
     for n in counts:
         codes = sorted({s[0] for s in samples[n]})
+        blocked = statistics.median(s[3] for s in samples[n])
         print(f"{label:>10} {n:>8} {walls[n] * 1000:7.0f}ms {cpus[n] * 1000:7.0f}ms {walls[n] / cpus[n]:8.2f}x "
-              f"{walls[n] / walls[counts[0]]:8.2f}x   exit {codes}, walls {' '.join(f'{s[1]:.2f}' for s in samples[n])}")
+              f"{walls[n] / walls[counts[0]]:8.2f}x {blocked * 1000:7.0f}ms   exit {codes}, walls "
+              f"{' '.join(f'{s[1]:.2f}' for s in samples[n])}")
     if len(counts) > 1:
         wall_slope, wall_fixed = fleetbench.fit(list(walls.items()))
         cpu_slope, cpu_fixed = fleetbench.fit(list(cpus.items()))
@@ -152,10 +167,11 @@ def measure_daily(settings, runs, scratch, checkouts):
             time.sleep(PAUSE_S)
             samples[label].append(run(env, os.path.join(scratch, f"reports-daily-{label}"), repo=checkouts[label]))
     for label, got in samples.items():
-        ratios = [wall / cpu for _, wall, cpu in got]
+        ratios = [s[1] / s[2] for s in got]
         print(f"{label:>10} daily, {runs} runs (load after {load()}): wall {statistics.median(s[1] for s in got) * 1000:.0f}"
               f" ms, CPU {statistics.median(s[2] for s in got) * 1000:.0f} ms, wall/CPU median "
-              f"{statistics.median(ratios):.2f}x (each: {' '.join(f'{r:.2f}' for r in ratios)})")
+              f"{statistics.median(ratios):.2f}x (each: {' '.join(f'{r:.2f}' for r in ratios)}); main thread blocked "
+              f"{statistics.median(s[3] for s in got) * 1000:.0f} ms")
 
 
 def profile(settings, count, out, scratch, top=40):
@@ -164,7 +180,7 @@ def profile(settings, count, out, scratch, top=40):
     os.makedirs(report_dir, exist_ok=True)
     prefix = (os.path.join(VENV_BIN, "python"), "-m", "cProfile", "-o", out, "-m", "pytest")
     run(env, report_dir, prefix=prefix)  # warm-up (compiled modules, CPU counters)
-    code, wall, cpu = run(env, report_dir, prefix=prefix)
+    code, wall, cpu, _ = run(env, report_dir, prefix=prefix)
     print(f"profile of {count} targets: exit {code}, wall {wall:.2f} s, CPU {cpu:.2f} s (under cProfile) -> {out}")
     stats = pstats.Stats(out)
     stats.sort_stats("tottime").print_stats(top)
