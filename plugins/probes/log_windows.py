@@ -1,9 +1,10 @@
 """The app container's log windows a run's checks read (``app_logs(tail=100)``, ``app_logs(since_h=24)``), each
 fetched once per target; in a serial fleet run the next targets' windows are fetched ahead, in the background.
 
-Which windows the checks read is known only once one target's checks asked for them: the first target fetches
-its windows as its checks ask; from then on, when a target's probes start (plugins/probes/prefetch.py: the current
-target and the next ones), the windows asked for so far start with them. A log read was the one Docker call left in
+Which windows the checks read is known once one target's checks asked for them: from then on, when a target's
+probes start (plugins/probes/prefetch.py: the current target and the next ones), the windows asked for so far
+start with them. A schedule's run (``-m daily``, as its scheduler starts it) also starts, with the probes at session
+start, the windows its previous run's checks read (kept beside the probe names, ``state/probes-<schedule>.json``). A log read was the one Docker call left in
 the checks' own path: two per target, waiting on an engine busy with the next targets' execs. A window fetched
 ahead is the same window (its start, ``since``, counted back from when it is fetched), its error the same
 ProbeError, raised where the check asks, as it would have been (and, as before, the next check asking for a window
@@ -28,11 +29,17 @@ def _fetch(config, target, window):
                                              tail=tail)
 
 
-def start(config, target):
-    """Start fetching the target's windows that checks of earlier targets asked for (once each)."""
+def asked(config):
+    """The windows this run's checks asked for, in order, as [since_h, tail] lists."""
+    return [list(window) for window in config.stash.get(_ASKED, {})]
+
+
+def start(config, target, remembered=()):
+    """Start fetching the target's windows that checks of earlier targets asked for (once each), and those
+    ``remembered`` (read by the checks of the schedule's previous run: plugins/probes/prefetch.py)."""
     with _LOCK:
         fetched = config.stash.setdefault(_FETCHED, {}).setdefault(target.name, {})
-        for window in config.stash.get(_ASKED, {}):
+        for window in [*config.stash.get(_ASKED, {}), *remembered]:
             if window not in fetched:
                 fetched[window] = Background(f"logs {window} of {target}", lambda w=window: _fetch(config, target, w))
 

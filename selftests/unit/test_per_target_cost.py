@@ -143,3 +143,20 @@ def test_every_probe_gets_a_thread_of_its_own_and_its_name_while_it_runs():
     failing = background.Background("broken", lambda: 1 / 0)  # an idle thread takes it
     with pytest.raises(ZeroDivisionError):
         failing.result()
+
+
+def test_a_schedules_log_windows_are_kept_beside_its_probe_names(tmp_path, monkeypatch):
+    from plugins.probes import prefetch
+    kept = tmp_path / "probes-daily.json"
+    monkeypatch.setattr(prefetch, "remembered_path", lambda config: str(kept))
+    prefetch.remember(Config(), names={"endpoints", "tls"})
+    assert json.loads(kept.read_text()) == {"probes": ["endpoints", "tls"], "log_windows": []}
+    prefetch.remember(Config(), windows=[[None, 100], [24, None]])  # at the end of the run: the names stay
+    assert json.loads(kept.read_text()) == {"probes": ["endpoints", "tls"], "log_windows": [[None, 100], [24, None]]}
+    config = Config()
+    assert prefetch.remembered(config) == {"endpoints", "tls"}
+    assert prefetch.remembered_windows(config) == [(None, 100), (24, None)]
+    kept.write_text(json.dumps({"probes": ["endpoints"], "log_windows": [["a", 1], [1], 5, [0.5, None]]}))
+    assert prefetch.remembered_windows(Config()) == [(0.5, None)]  # what is no window is left out
+    kept.write_text(json.dumps({"probes": ["endpoints"]}))  # kept by a run before issue 27: no windows yet
+    assert prefetch.remembered(Config()) == {"endpoints"} and prefetch.remembered_windows(Config()) == []
