@@ -22,7 +22,8 @@ at one healthy sandbox (so the target's side does not grow with N), and back-to-
   ``sandbox/.env``/``certs``) measured the same way, its runs alternating with this one's: before and after.
 - ``--profile N``: one run of N targets under cProfile (in-process: ``python -m cProfile -m pytest``); the profile
   is written to ``--out`` and its top functions by own time and by cumulative time are printed.
-- Every run has ``DIGITALME_ALERTS=off`` and ``DIGITALME_CPU_MAX_PCT=100`` (a healthy fleet on a busy machine).
+- Every run has ``DIGITALME_ALERTS=off``, ``DIGITALME_CPU_MAX_PCT=100`` and ``DIGITALME_RESPONSE_TIME_MAX_S=10``: a
+  healthy fleet on a busy machine (a failed check costs more than a passed one).
 
 The machine is shared: CPU time is the steadier figure; wall medians move with other work (load shown).
 """
@@ -79,9 +80,10 @@ def targets_file(settings, count, folder):
 def base_env(settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DIGITALME_")}
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # as cron runs it
-    # A healthy fleet: the host's CPU check would fail on a busy shared machine (another session's load), and a
-    # failure costs more than a pass (its report): 100 % keeps every run's outcomes alike.
-    return dict(env, DIGITALME_ALERTS="off", DIGITALME_CPU_MAX_PCT="100")
+    # A healthy fleet: the host's CPU check and an endpoint's answer time fail now and then on a busy shared
+    # machine (another session's load), and a failure costs more than a pass (its report): these thresholds keep
+    # every run's outcomes alike.
+    return dict(env, DIGITALME_ALERTS="off", DIGITALME_CPU_MAX_PCT="100", DIGITALME_RESPONSE_TIME_MAX_S="10")
 
 
 def run(env, report_dir, extra=(), prefix=None, repo=REPO):
