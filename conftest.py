@@ -86,12 +86,11 @@ def databases(docker, settings):
 
 
 @pytest.fixture(scope="session")
-def app_logs(docker, settings):
-    """``logs(since_h=..., tail=...)``: the app container's log lines, each window fetched once."""
-    windows = {}
+def app_logs(docker, target, pytestconfig):
+    """``logs(since_h=..., tail=...)``: the app container's log lines, each window fetched once (in a fleet run,
+    the windows earlier targets' checks read are fetched ahead: plugins/probes/log_windows.py)."""
+    from plugins.probes import log_windows
 
     def logs(since_h=None, tail=None):
-        if (since_h, tail) not in windows:
-            windows[since_h, tail] = docker.logs(settings.container, since_s=since_h and since_h * 3600, tail=tail)
-        return windows[since_h, tail]
+        return log_windows.read(pytestconfig, target, since_h, tail)
     return logs

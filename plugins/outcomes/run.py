@@ -21,7 +21,7 @@ from plugins.configuration.markers import SEVERITIES, selection_of
 from plugins.configuration.settings import SETTINGS
 from plugins.files import slug
 from plugins.outcomes import reachability, trends
-from plugins.secrets import redact, redacted, scrubbed
+from plugins.secrets import redact, redacted, scrub, scrubbed
 
 RUN = pytest.StashKey["Run"]()
 ORDER = pytest.StashKey[dict]()  # check id -> its place in the collection, where the run is owned
@@ -92,11 +92,51 @@ class CheckOutcome:
 
     def to_dict(self, secrets=()):
         """The outcome as plain JSON values (what travels in the report), without the suite's secrets."""
-        return json.loads(json.dumps(scrubbed(dataclasses.asdict(self), secrets), default=str))
+        try:
+            return {name: plain(getattr(self, name), secrets) for name in _FIELDS}
+        except _NotPlain:  # anything but JSON's own types inside: the long way, which says what JSON makes of it
+            return json.loads(json.dumps(scrubbed(dataclasses.asdict(self), secrets), default=str))
+
+    def fields(self):
+        """The outcome's fields as a dict, as they are (not copied): what the results file writes of it."""
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_dict(cls, data):
         return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls) if field.name in data})
+
+
+_FIELDS = [field.name for field in dataclasses.fields(CheckOutcome)]
+
+
+class _NotPlain(Exception):
+    """A value that JSON would turn into something else (a tuple, a non-text key, an object): see :func:`plain`."""
+
+
+def plain(value, secrets):
+    """``value`` scrubbed of ``secrets``, copied, where it is made of JSON's own types (text, numbers, true, false,
+    null, lists and tuples, dicts with text or integer keys): what ``json.loads(json.dumps(scrubbed(value)))``
+    gives (a tuple becomes a list, a key 80 "80"), ~10x faster, once per check. Raises _NotPlain for anything else
+    (an object, a float key), which the caller sends the long way."""
+    kind = type(value)
+    if kind is str:
+        return scrub(value, secrets) if secrets else value
+    if kind is dict:
+        return {_plain_key(key, secrets): plain(item, secrets) for key, item in value.items()}
+    if kind is list or kind is tuple:
+        return [plain(item, secrets) for item in value]
+    if value is None or kind in (int, float, bool):
+        return value
+    raise _NotPlain
+
+
+def _plain_key(key, secrets):
+    """A dict key as JSON writes it: text scrubbed; a number as its digits (after the scrub, as JSON does)."""
+    if type(key) is str:
+        return scrub(key, secrets) if secrets else key
+    if type(key) is int:
+        return str(key)
+    raise _NotPlain
 
 
 @dataclasses.dataclass

@@ -55,7 +55,6 @@ document and words the run's last lines.
 """
 
 import contextlib
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -184,7 +183,7 @@ def as_document(config):
         "status": run.status,
         **fleet_fields(config, run),
         "counts": run.counts,
-        "checks": [dataclasses.asdict(check) for check in run.checks],
+        "checks": [check.fields() for check in run.checks],
         "waivers": waivers.states(config, run.checks),
         "alerts": run.alerts,
         "heartbeat": run.heartbeat,

@@ -33,20 +33,32 @@ def app_container(config, target):
 
 
 @PROBES.probe()
+def container_exec(config, target):
+    """The one exec in the app container that both container_files and inside_container read (their answers)."""
+    from plugins.probes.container_exec import read_both
+    settings = target.settings
+    return read_both(docker_probe(config, target), settings.container, settings.db_path, settings.backup_dir)
+
+
+@PROBES.probe(reads=("container_exec",))
 def container_files(config, target):
     """``stat`` of the database (with -wal/-shm) and of every file in the backup folder, in one exec."""
+    from plugins.probes.container_files import list_files
     settings = target.settings
-    return docker_probe(config, target).container_files(settings.container, settings.db_path, settings.backup_dir)
+    answer = PROBES.fetched(config, target, "container_exec")[0]
+    return list_files(docker_probe(config, target), settings.container, settings.db_path, settings.backup_dir, answer)
 
 
 @PROBES.probe()
 def inside_container(config, target):
     """MemAvailable, the load average, its CPUs and a 0.25 s sample of its CPU use, as the app container sees them."""
+    # With CPU counters from a recent run (no sample) it reads the exec container_files reads too: one exec less
     from plugins.probes.host import KeptCounters
     from plugins.probes.inside import read_inside
     settings = target.settings
     kept = KeptCounters(settings.report_dir, "container", settings.container, target.name)
-    return read_inside(docker_probe(config, target), settings.container, kept)
+    shared = lambda: PROBES.fetched(config, target, "container_exec")[1]  # noqa: E731
+    return read_inside(docker_probe(config, target), settings.container, kept, shared)
 
 
 @PROBES.probe(reads=("inside_container",))

@@ -36,6 +36,7 @@ class LocalDockerAPI:
         self.socket_path = socket_path
         self.timeout_s = timeout_s
         self._local = threading.local()
+        self._ttys = {}  # container -> whether it has a TTY (how its logs come): asked once a run, as its inspect
 
     @property
     def api(self):
@@ -114,9 +115,15 @@ class LocalDockerAPI:
         kind = headers.get("content-type", "")
         if "raw-stream" in kind:
             return data
-        if "multiplexed-stream" not in kind and self.inspect_container(container)["Config"].get("Tty"):
+        if "multiplexed-stream" not in kind and self._tty(container):
             return data  # a TTY container's log is its raw bytes (API < 1.42 does not say which in its header)
         return interleaved(data)  # the SDK's answer: the frames in their order, stdout and stderr together
+
+    def _tty(self, container):
+        """Whether the container has a TTY, asked once per container (each window of its logs asks)."""
+        if container not in self._ttys:
+            self._ttys[container] = bool(self.inspect_container(container)["Config"].get("Tty"))
+        return self._ttys[container]
 
     def exec_create(self, container, cmd, stdout=True, stderr=True):
         return self._json("POST", f"/containers/{_quote(container)}/exec", body={

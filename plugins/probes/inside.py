@@ -77,13 +77,16 @@ class InsideFigures:
         return 100 * self.load[1] / self.cpus_seen
 
 
-def read_inside(probe, container, kept=None):
+def read_inside(probe, container, kept=None, shared=None):
     """The figures, from one exec through ``probe`` (a DockerProbe); an answer that cannot be read is a ProbeError.
 
     ``kept``: the container's KeptCounters (None: no state, the CPU use is sampled). Counters that turn out
-    unusable (a restarted container, another boot) cost one more exec, which samples."""
+    unusable (a restarted container, another boot) cost one more exec, which samples. ``shared``: where the run
+    has recent counters (no sample), a function giving the answer of the exec shared with the container's files
+    (plugins/probes/container_exec.py) instead of an exec of its own."""
     previous = kept.previous() if kept is not None else None
-    figures, counters = _read(probe, container, 0 if previous else SAMPLE_S)
+    answer = shared() if previous and shared is not None else None
+    figures, counters = _read(probe, container, 0 if previous else SAMPLE_S, answer)
     if counters is not None and previous is not None:
         identity, uptime, usage_s = counters
         share, measured = cpu_since(previous, identity, uptime, (usage_s, uptime))
@@ -104,13 +107,22 @@ def read_inside(probe, container, kept=None):
     return figures
 
 
-def _read(probe, container, sample_s):
-    """(figures, (identity, uptime, CPU seconds used) of the last reading or None) from one exec."""
+def script(sample_s):
+    """The shell script: ``#start``, then the figures; the CPU use sampled for ``sample_s`` (0: read once)."""
+    return "echo '#start'; " + _SCRIPT.replace("SAMPLE_S", f"{sample_s:g}")
+
+
+def _read(probe, container, sample_s, answer=None):
+    """(figures, (identity, uptime, CPU seconds used) of the last reading or None) from one exec, or ``answer``'s
+    (the shared exec's, which read without a sample)."""
     what = f"reading /proc/meminfo and /proc/loadavg in {container}"
-    command = ["sh", "-c", "echo '#start'; " + _SCRIPT.replace("SAMPLE_S", f"{sample_s:g}")]
-    code, out, err = probe.exec(container, command, what)
-    if code == 0 and not out.startswith("#start"):  # its start lost in Docker's stream (container_files.py): again
+    if answer is not None:
+        code, out, err = answer.said(what)
+    else:
+        command = ["sh", "-c", script(sample_s)]
         code, out, err = probe.exec(container, command, what)
+        if code == 0 and not out.startswith("#start"):  # its start lost in Docker's stream (container_files.py)
+            code, out, err = probe.exec(container, command, what)
     try:
         if not out.startswith("#start"):
             raise ValueError("no start marker")

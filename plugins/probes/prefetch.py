@@ -22,6 +22,7 @@ import pytest
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import checked_hosts, targets_of
 from plugins.files import state_path, write_atomically
+from plugins.probes import log_windows
 from plugins.probes.declared import PROBES
 
 _USED = pytest.StashKey[set]()  # the probes the selected checks need
@@ -71,26 +72,50 @@ def remembered_path(config):
 
 def remembered(config):
     """The probe names the schedule's previous run used (empty: none kept, unreadable), read once per run."""
+    return _kept(config)["probes"]
+
+
+def remembered_windows(config):
+    """The log windows the checks of the schedule's previous run read (plugins/probes/log_windows.py)."""
+    return _kept(config)["log_windows"]
+
+
+def _kept(config):
+    """What the schedule's previous run kept: {"probes": names, "log_windows": [(since_h, tail)]}."""
     if _REMEMBERED not in config.stash:
+        kept = {"probes": set(), "log_windows": []}
         try:
             with open(remembered_path(config), encoding="utf-8") as f:
-                names = json.load(f)["probes"]
-            config.stash[_REMEMBERED] = {name for name in names if isinstance(name, str)}
-        except (TypeError, OSError, ValueError, KeyError):
-            config.stash[_REMEMBERED] = set()
+                document = json.load(f)
+            kept["probes"] = {name for name in document["probes"] if isinstance(name, str)}
+            kept["log_windows"] = [tuple(w) for w in document.get("log_windows", []) if _is_window(w)]
+        except (TypeError, OSError, ValueError, KeyError, AttributeError):
+            pass
+        config.stash[_REMEMBERED] = kept
     return config.stash[_REMEMBERED]
 
 
-def remember(config, names):
-    """Keep the probe names this schedule's run used, for its next run; a state folder that cannot be written
-    only costs the next run its head start."""
+def _is_window(window):
+    return isinstance(window, list) and len(window) == 2 and all(
+        part is None or type(part) in (int, float) for part in window)
+
+
+def remember(config, names=None, windows=None):
+    """Keep the probe names this schedule's run used (and the log windows its checks read), for its next run; a
+    state folder that cannot be written only costs the next run its head start."""
     path = remembered_path(config)
-    if path is None or names == remembered(config):
+    if path is None:
+        return
+    kept = _kept(config)
+    now = {"probes": set(kept["probes"] if names is None else names),
+           "log_windows": [tuple(w) for w in (kept["log_windows"] if windows is None else windows)]}
+    if now == kept:
         return
     try:
-        write_atomically(path, json.dumps({"probes": sorted(names)}))
+        write_atomically(path, json.dumps({"probes": sorted(now["probes"]), "log_windows": now["log_windows"]}))
     except OSError:
-        pass
+        return
+    config.stash[_REMEMBERED] = now
 
 
 def first_targets(config):
@@ -105,6 +130,7 @@ def pytest_sessionstart(session):
     names = remembered(config) if remembered_path(config) else set()
     for target in first_targets(config) if names else ():
         start(config, target, names)
+        log_windows.start(config, target, remembered_windows(config))
 
 
 def pytest_itemcollected(item):
@@ -137,14 +163,23 @@ def pytest_collection_finish(session):
 @pytest.fixture(scope="session", autouse=True)
 def _prefetched(target, pytestconfig):
     """When a target's first check runs: its probes (if not started yet) and, in a serial fleet run, those of
-    the next targets, so their waits overlap this target's checks."""
+    the next targets, so their waits overlap this target's checks; with them the log windows that earlier
+    targets' checks read (plugins/probes/log_windows.py)."""
     start(pytestconfig, target)
+    log_windows.start(pytestconfig, target)
     if not hasattr(pytestconfig, "workerinput"):
         names = list(targets_of(pytestconfig))
         following = names[names.index(target.name) + 1:][:LOOKAHEAD - 1]
         for name in following:
             start(pytestconfig, targets_of(pytestconfig)[name])
+            log_windows.start(pytestconfig, targets_of(pytestconfig)[name])
     return target
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A schedule's run that ended (not cut short) keeps the log windows its checks read, for its next run."""
+    if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and remembered_path(session.config):
+        remember(session.config, windows=log_windows.asked(session.config))
 
 
 @pytest.hookimpl(tryfirst=True)

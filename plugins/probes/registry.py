@@ -41,12 +41,14 @@ class Registry:
     def __init__(self):
         self._probes = {}
         self._readers = {}  # fixture name -> the probes it reads
+        self._started_by = {}  # fixture names -> started_by() of them (emptied by each declaration)
 
     def probe(self, reads=(), background=True, on_hosts=False):
         """Declares the decorated ``fetch(config, target)`` as the probe of its name; its docstring is the
         fixture's."""
         def declare(fetch):
             self.check_declared(reads, f"probe {fetch.__name__!r} reads")
+            self._started_by.clear()
             self._probes[fetch.__name__] = Probe(fetch.__name__, fetch, tuple(reads), background, on_hosts)
             return self._probes[fetch.__name__]
         return declare
@@ -55,6 +57,7 @@ class Registry:
         """Declares the decorated fixture (not a probe) as reading these probes: a check using it starts them."""
         def declare(fixture_function):
             self.check_declared(names, f"fixture {fixture_function.__name__!r} reads")
+            self._started_by.clear()
             self._readers[fixture_function.__name__] = names
             return fixture_function
         return declare
@@ -86,6 +89,12 @@ class Registry:
 
     def started_by(self, fixturenames):
         """The names of the background probes that checks using these fixtures need, with the probes they read."""
+        key = tuple(fixturenames)
+        if key not in self._started_by:  # asked for every collected check of every target: worked out once
+            self._started_by[key] = frozenset(self._needed(key))
+        return self._started_by[key]
+
+    def _needed(self, fixturenames):
         names = set(fixturenames)
         names.update(*(self._readers.get(name, ()) for name in list(names)))
         names.update(*(self._probes[name].reads for name in list(names) if name in self._probes))
@@ -94,6 +103,8 @@ class Registry:
     def start(self, config, target, names):
         """Start the target's background probes named here (see :meth:`started_by`), each once per run, in
         declaration order. Called from the main thread only."""
+        if names <= config.stash.get(_STARTED, {}).get(target.name, {}).keys():
+            return  # all started already: every check of a target asks again
         wanted = [probe for probe in self._probes.values() if probe.name in names and probe.background]
         if any(probe.on_hosts for probe in wanted):
             # testinfra's host cache is filled without a lock: fill it here, in the main thread, before a probe's

@@ -38,6 +38,7 @@ class Rows:
 
     def __init__(self, config):
         self.config, self.outcomes = config, {}
+        self._cells = None  # (check id, id of its outcome, extra cells, target cell) of the rows being made
         self.fleet = fleet(config)
         self.target_order = {name: n for n, name in enumerate(targets_of(config))} if self.fleet else {}
 
@@ -75,14 +76,23 @@ class Rows:
         if report.when == "call" and getattr(report, COULD_NOT_CHECK_MARK, False):
             cells[0] = '<td class="col-result">Error</td>'  # an error, as pytest and the results file count it
             counted_as_error(self.config)
+        if self._cells is None or self._cells[:2] != (report.nodeid, id(outcome)):
+            # pytest-html makes a check's rows (setup, call, teardown) one after the other: their cells once
+            self._cells = (report.nodeid, id(outcome), self.extra_cells(outcome),
+                           self.target_cell(report, outcome) if self.fleet else None)
+        cells[2:2] = self._cells[2]
+        if self.fleet:
+            cells.insert(1, self._cells[3])
+
+    @staticmethod
+    def extra_cells(outcome):
+        """Severity, manual, measured value, threshold of a check's rows."""
         row = row_of(outcome)
         colour = COLOURS.get(row["severity"], "inherit")
-        cells[2:2] = [f'<td class="col-severity" style="color:{colour};font-weight:bold">{row["severity"]}</td>',
-                      f'<td class="col-manual">{html.escape(row["manual"])}</td>',
-                      f'<td class="col-measured">{html.escape(row["value"])}</td>',
-                      f'<td class="col-threshold">{html.escape(row["threshold"])}</td>']
-        if self.fleet:
-            cells.insert(1, self.target_cell(report, outcome))
+        return [f'<td class="col-severity" style="color:{colour};font-weight:bold">{row["severity"]}</td>',
+                f'<td class="col-manual">{html.escape(row["manual"])}</td>',
+                f'<td class="col-measured">{html.escape(row["value"])}</td>',
+                f'<td class="col-threshold">{html.escape(row["threshold"])}</td>']
 
     def target_cell(self, report, outcome):
         """The row's target, led by a hidden sort key (pytest-html sorts a column by its cell's markup): the
