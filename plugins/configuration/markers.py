@@ -111,7 +111,11 @@ def pytest_configure(config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Refuse unclassified or unexplained checks before -m deselects them, so none is silently never run; every
+    """"every check needs exactly one severity marker (critical or warning) and at least one schedule marker (…)"
+    or "every check needs one manual marker naming the manual's lines it enforces, …", each followed by the checks
+    that break it.
+
+    Unclassified or unexplained checks are refused before -m deselects them, so none is silently never run; every
     wrong one at once."""
     rules = (("every check needs exactly one severity marker (critical or warning) and at least one schedule "
               "marker (" + ", ".join(SCHEDULES) + ")", unclassified),
