@@ -8,44 +8,11 @@ import time
 
 import pytest
 
+from mini_checks import DISK, HEALTH, checks, integrity
 from test_alerts import TOKEN, receiver, window_around_now  # noqa: F401 (fixture)
 
 
-CHECKS = '''
-    import os
-
-    import pytest
-
-
-    @pytest.mark.critical
-    @pytest.mark.monitor
-    @pytest.mark.manual("Resource Monitoring: Disk Usage")
-    def test_disk(check):
-        """Disk use below 80%"""
-        used = 91 if os.environ.get("FAIL_DISK") else 40
-        check.record(used, 80)
-        assert used < 80, f"/ is {used}% used (required: below 80%)"
-
-
-    @pytest.mark.critical
-    @pytest.mark.monitor
-    @pytest.mark.manual("Morning Health Check 2")
-    def test_health(check):
-        """/health answers Healthy"""
-        answer = os.environ.get("HEALTH", "Healthy")
-        if answer == "Degraded":
-            check.lower_to_warning()
-        assert answer == "Healthy", f"/health answered {answer}"
-
-
-    @pytest.mark.critical
-    @pytest.mark.emergency("data loss")
-    @pytest.mark.weekly
-    @pytest.mark.manual("Weekly Maintenance 2")
-    def test_integrity():
-        """The database passes its integrity check"""
-        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (required: ok)"
-'''
+CHECKS = checks(DISK, HEALTH, integrity("weekly", level3=True))
 
 
 @pytest.fixture

@@ -17,66 +17,9 @@ import time
 import pytest
 
 import schema_check
+from mini_checks import DISK, HEALTH, LEAKY, LOGS, MEMORY, checks, integrity
 
-CHECKS = '''
-    import os
-
-    import pytest
-
-
-    @pytest.mark.critical
-    @pytest.mark.monitor
-    @pytest.mark.manual("Resource Monitoring: Disk Usage")
-    def test_disk(check):
-        """Disk use below 80%"""
-        used = 91 if os.environ.get("FAIL_DISK") else 40
-        check.record(used, 80)
-        assert used < 80, f"/ is {used}% used (required: below 80%)"
-
-
-    @pytest.mark.warning
-    @pytest.mark.monitor
-    @pytest.mark.manual("Resource Monitoring: Memory Usage")
-    def test_memory(check):
-        """Memory use below 85%"""
-        assert not os.environ.get("FAIL_MEMORY"), "memory is 90% used (threshold 85%)"
-
-
-    @pytest.mark.warning
-    @pytest.mark.daily
-    @pytest.mark.parametrize("n", range(4))
-    @pytest.mark.manual("Troubleshooting Guide: Log patterns")
-    def test_log(n):
-        """Log errors within limits"""
-        assert not os.environ.get("FAIL_LOGS"), f"log {n}: 12 errors (threshold 10)"
-
-
-    @pytest.mark.critical
-    @pytest.mark.monitor
-    @pytest.mark.manual("Morning Health Check 2")
-    def test_health(check):
-        """/health answers Healthy"""
-        answer = os.environ.get("HEALTH", "Healthy")
-        if answer == "Degraded":
-            check.lower_to_warning()
-        assert answer == "Healthy", f"/health answered {answer}"
-
-
-    @pytest.mark.critical
-    @pytest.mark.weekly
-    @pytest.mark.manual("Weekly Maintenance 2")
-    def test_integrity():
-        """The database passes its integrity check"""
-        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (required: ok)"
-
-
-    @pytest.mark.critical
-    @pytest.mark.monitor
-    @pytest.mark.manual("Troubleshooting Guide: Log patterns")
-    def test_leaky():
-        """A check whose message carries a secret"""
-        assert not os.environ.get("FAIL_LEAKY"), "answer mentions " + os.environ.get("DIGITALME_WEBHOOK_SECRET", "")
-'''
+CHECKS = checks(DISK, MEMORY, LOGS, HEALTH, integrity("weekly"), LEAKY)
 
 SECRET = "s3cret-signing-key"
 TOKEN = "T0KEN-9f8e7d6c5b4a"

@@ -15,40 +15,9 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-CHECKS = '''
-    import os
+from mini_checks import DISK, MEMORY_RECORDED, checks, integrity
 
-    import pytest
-
-
-    @pytest.mark.critical
-    @pytest.mark.monitor
-    @pytest.mark.manual("Resource Monitoring: Disk Usage")
-    def test_disk(check):
-        """Disk use below 80%"""
-        used = 91 if os.environ.get("FAIL_DISK") else 40
-        check.record(used, 80)
-        assert used < 80, f"/ is {used}% used (required: below 80%)"
-
-
-    @pytest.mark.warning
-    @pytest.mark.monitor
-    @pytest.mark.manual("Resource Monitoring: Memory Usage")
-    def test_memory(check):
-        """Memory use below 85%"""
-        used = 90 if os.environ.get("FAIL_MEMORY") else 50
-        check.record(used, 85)
-        assert used < 85, f"memory is {used}% used (required: below 85%)"
-
-
-    @pytest.mark.critical
-    @pytest.mark.emergency("data loss")
-    @pytest.mark.monitor
-    @pytest.mark.manual("Weekly Maintenance 2")
-    def test_integrity():
-        """The database passes its integrity check"""
-        assert not os.environ.get("FAIL_INTEGRITY"), "integrity_check: 1 error (required: ok)"
-'''
+CHECKS = checks(DISK, MEMORY_RECORDED, integrity("monitor", level3=True))
 
 # the plain mailto:// server takes AUTH without TLS on purpose (aiosmtpd warns of it)
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
