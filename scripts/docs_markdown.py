@@ -1,6 +1,7 @@
-"""Markdown tables for the generated reference pages (scripts/docs_reference.py), safe in MkDocs (Python-Markdown)
+"""Markdown tables for the generated reference pages (scripts/docs_reference.py, docs_schemas.py), safe in MkDocs (Python-Markdown)
 and on GitHub alike: a cell is one line, with no raw ``|`` and no HTML tag."""
 
+import difflib
 import re
 
 GENERATED = ("*Generated from the code by `scripts/docs_reference.py` (`make reference`): do not edit by hand; a "
@@ -38,3 +39,12 @@ def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def diff_of(path, committed, text):
+    """A unified diff of the ``committed`` page (None: not there) against ``text`` ("" when they are the same)."""
+    old = committed or ""
+    if committed is not None and old == text:
+        return ""
+    return "".join(difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
+                                        f"{path} (committed)", f"{path} (from the code)"))

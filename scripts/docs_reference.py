@@ -15,7 +15,6 @@ selftests/plugin/test_settings.py (settings), selftests/plugin/test_check_catalo
 selftests/unit/test_docs_reference.py (exit codes).
 """
 
-import difflib
 import os
 import sys
 from pathlib import Path
@@ -24,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 from docs_catalogue import checks_page, collected_checks  # noqa: E402
 from docs_exit_codes import exit_codes_page  # noqa: E402
-from docs_markdown import GENERATED, cell, table  # noqa: E402
+from docs_markdown import GENERATED, cell, diff_of, table  # noqa: E402
 from plugins.configuration import parsers  # noqa: E402
 from plugins.configuration.settings import DECLARED  # noqa: E402
 
@@ -83,11 +82,7 @@ def pages(checks=None):
 def stale(path, text):
     """A unified diff of the committed page against ``text`` ("" when they are the same)."""
     found = REPO / path
-    old = found.read_text(encoding="utf-8") if found.exists() else ""
-    if old == text:
-        return ""
-    return "".join(difflib.unified_diff(old.splitlines(keepends=True), text.splitlines(keepends=True),
-                                        f"{path} (committed)", f"{path} (from the code)"))
+    return diff_of(path, found.read_text(encoding="utf-8") if found.exists() else None, text)
 
 
 def main(argv):

@@ -21,6 +21,8 @@ import sys
 import unicodedata
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "scripts"))
+from docs_markdown import cell, diff_of  # noqa: E402  (one cell for every generated page: code spans with | too)
 FOLDER = "docs/schemas"  # where the schema files are, in the repository and on the site
 SCHEMAS = REPO / FOLDER
 PAGES = {"results.schema.json": REPO / "docs" / "reference" / "results-file.md",
@@ -49,11 +51,6 @@ def slug(title):
     """The heading's id as MkDocs (Python-Markdown's toc) makes it: ``Alert record`` -> ``alert-record``."""
     text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
     return re.sub(r"[-\s]+", "-", re.sub(r"[^\w\s-]", "", text).strip().lower())
-
-
-def cell(text):
-    """Text fit for one Markdown table cell: one line, its pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
 
 
 class Page:
@@ -172,16 +169,18 @@ def pages():
 
 
 def main(argv):
-    stale = []
+    differing = []
     for path, text in pages().items():
         if "--check" in argv:
-            if not path.exists() or path.read_text() != text:
-                stale.append(str(path.relative_to(REPO)))
+            diff = diff_of(path.relative_to(REPO), path.read_text() if path.exists() else None, text)
+            if diff:
+                sys.stdout.write(diff)
+                differing.append(str(path.relative_to(REPO)))
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-    if stale:
-        print(f"not what the schemas make: {', '.join(stale)}; run scripts/docs_schemas.py", file=sys.stderr)
+    if differing:
+        print(f"not what the schemas make: {', '.join(differing)}; run scripts/docs_schemas.py", file=sys.stderr)
         return 1
     return 0
 
