@@ -157,3 +157,21 @@ class Sender:
             if attempt == 1:
                 time.sleep(min(BACKOFF_S, max(0.0, self.left(deadline))))
         return {"pinged": False, "attempts": attempt, "last_error": error or "heartbeat budget exhausted"}
+
+
+class SendingChannel:
+    """A channel of one run that posts with libcurl (webhook, Alertmanager, PagerDuty): the run's alerting deadline,
+    and one :class:`Sender` shared by its posts, made when the first alert needs it."""
+
+    def __init__(self, config, deadline):
+        self.config, self.deadline, self._sender = config, deadline, None
+
+    @property
+    def sender(self):
+        if self._sender is None:
+            self._sender = Sender(self.deadline)
+        return self._sender
+
+    def close(self):
+        if self._sender is not None:
+            self._sender.close()

@@ -21,7 +21,7 @@ import os
 
 from plugins.outputs.alerting.channels.webhook import settings_of
 from plugins.outputs.alerting.records import EMERGENCY, ROUTES, SERVICE, check_in_run
-from plugins.outputs.alerting.sender import Sender
+from plugins.outputs.alerting.sender import SendingChannel
 
 API = "/api/v2/alerts"
 PERIOD_S = {  # how often each schedule runs (markers.SCHEDULES; "change" runs on demand: no period)
@@ -105,26 +105,16 @@ def all_of(answers):
     return dict(answers[0], attempts=sum(a["attempts"] for a in answers))
 
 
-class Alertmanager:
-    """The Alertmanager channel of one run: its deadline, and one libcurl sender, made when first needed."""
+class Alertmanager(SendingChannel):
+    """The Alertmanager channel of one run (its deadline and sender: SendingChannel)."""
 
     routes_of = staticmethod(routes_of)
     refreshes = True  # an alert not re-posted expires at its endsAt: every failing run re-posts it (refresh.py)
-
-    def __init__(self, config, deadline):
-        self.config, self.deadline, self.sender = config, deadline, None
 
     def post(self, route, payload):
         settings = settings_of(self.config, payload.get("target_name"))
         urls = routes_of(settings).get(route)
         if not urls:
             return None
-        if self.sender is None:
-            self.sender = Sender(self.deadline)
         alert = alert_of(payload, route, check_of(self.config, payload), dt.datetime.now(dt.timezone.utc))
         return all_of([self.sender.post(url + API, [alert]) for url in urls.split(",")])
-
-    def close(self):
-        if self.sender is not None:
-            self.sender.close()
-

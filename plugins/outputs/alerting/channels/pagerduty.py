@@ -14,7 +14,7 @@ import json
 
 from plugins.outputs.alerting.channels.webhook import settings_of
 from plugins.outputs.alerting.records import EMERGENCY
-from plugins.outputs.alerting.sender import Sender
+from plugins.outputs.alerting.sender import SendingChannel
 from plugins.secrets import scrub
 
 CLIENT = "DigitalMe Ops Checks"
@@ -63,26 +63,17 @@ def refusal_of(secrets):
     return explain
 
 
-class PagerDuty:
-    """The PagerDuty channel of one run: its deadline, and one libcurl sender, made when first needed."""
+class PagerDuty(SendingChannel):
+    """The PagerDuty channel of one run (its deadline and sender: SendingChannel)."""
 
     routes_of = staticmethod(routes_of)
-
-    def __init__(self, config, deadline):
-        self.config, self.deadline, self.sender = config, deadline, None
 
     def post(self, route, payload):
         settings = settings_of(self.config, payload.get("target_name"))
         key = routes_of(settings).get(route)
         if not key:
             return None
-        if self.sender is None:
-            self.sender = Sender(self.deadline)
         answer = self.sender.post(settings.pagerduty_url, event_of(payload, key),
                                   explain=refusal_of(settings.secrets()))
         return {name: scrub(value, settings.secrets()) if isinstance(value, str) else value
                 for name, value in answer.items()}
-
-    def close(self):
-        if self.sender is not None:
-            self.sender.close()

@@ -9,7 +9,7 @@ names, or an alert from before the file, goes by the run's own settings. The URL
 from plugins.configuration.markers import SEVERITIES
 from plugins.configuration.settings import SETTINGS
 from plugins.configuration.targets import TARGETS
-from plugins.outputs.alerting.sender import Sender
+from plugins.outputs.alerting.sender import SendingChannel
 
 
 def routes_of(settings):
@@ -26,23 +26,14 @@ def settings_of(config, name):
     return found.settings if found is not None else config.stash[SETTINGS]
 
 
-class Webhook:
-    """The webhook channel of one run: its deadline, and one libcurl sender, made when first needed."""
+class Webhook(SendingChannel):
+    """The webhook channel of one run (its deadline and sender: SendingChannel)."""
 
     routes_of = staticmethod(routes_of)
-
-    def __init__(self, config, deadline):
-        self.config, self.deadline, self.sender = config, deadline, None
 
     def post(self, route, payload):
         settings = settings_of(self.config, payload.get("target_name"))
         url = routes_of(settings).get(route)
         if not url:
             return None  # no webhook for this route: another channel's, or nobody's
-        if self.sender is None:
-            self.sender = Sender(self.deadline)
         return self.sender.post(url, payload, settings.webhook_secret)
-
-    def close(self):
-        if self.sender is not None:
-            self.sender.close()
