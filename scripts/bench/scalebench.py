@@ -26,7 +26,7 @@ import signal
 import socket
 import statistics
 
-from fleetbench import PYTEST, VENV_BIN, Interrupted, run_group
+from fleetbench import PYTEST, VENV_BIN, Interrupted, median, run_group
 
 COUNT = 32  # deployments in the healthy and the dead targets file (``--scale N``)
 MAX_COUNT = 200  # a bound on them: each dead one holds two ports of 127.0.0.1 for the benchmark's duration
@@ -140,11 +140,6 @@ class ScaleRunner:
             self.problems.append(f"{kind}: exit {code}, {seen} targets in the results, counts {counts} (see {kept})")
 
 
-def median(samples, field):
-    values = [getattr(s, field) for s in samples]
-    return statistics.median(values) if values else float("nan")
-
-
 def measure(sandbox, runs, scratch, load, say=print, count=COUNT):
     """Measure the three kinds ``runs`` times each, alternating, after a warm-up; print the table and the goals.
     Returns the list of problems (runs that did not come out clean)."""
@@ -170,8 +165,8 @@ def measure(sandbox, runs, scratch, load, say=print, count=COUNT):
 
 def report(samples, count, runs, loads, say):
     """The table (medians), the cost of each additional deployment, and the goals of issue 27."""
-    wall = {kind: median(s, "wall") for kind, s in samples.items()}
-    cpu = {kind: median(s, "cpu") for kind, s in samples.items()}
+    wall = {kind: median([x.wall for x in s]) for kind, s in samples.items()}
+    cpu = {kind: median([x.cpu for x in s]) for kind, s in samples.items()}
     one, healthy, dead = "1 target", f"{count} healthy", f"{count} dead"
     say("")
     say(f"scale: median of {runs} runs (load average {loads[0]} before, {loads[1]} after)")
